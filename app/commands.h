@@ -1,0 +1,25 @@
+// One setup_<command>() per subcommand; each lives in its own app/cmd_<command>.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace fxopt::app {
+
+// Exit codes shared by all commands (documented in README.md). `diff` follows diff(1) instead:
+// 0 equal, 1 different, 2 trouble.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // bad input, failed check, mismatch
+inline constexpr int kExitUsage = 2;    // bad command line
+
+// Each setup function adds a subcommand to `app` and registers its callback. The callback sets the
+// process exit code through `exit_code`.
+void setup_verify(CLI::App& app, int& exit_code);
+void setup_fmt(CLI::App& app, int& exit_code);
+void setup_stats(CLI::App& app, int& exit_code);
+void setup_rewrite(CLI::App& app, int& exit_code);
+void setup_match(CLI::App& app, int& exit_code);
+void setup_patterns(CLI::App& app, int& exit_code);
+void setup_diff(CLI::App& app, int& exit_code);
+void setup_run(CLI::App& app, int& exit_code);
+
+}  // namespace fxopt::app

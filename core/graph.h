@@ -1,0 +1,188 @@
+// The in-memory FX graph: nodes with op/target/args/kwargs/meta, users, lookup by name, and all mutation.
+//
+// Mirrors torch.fx.Graph one-to-one (spec/fxgraph.md). Nodes live in a std::list owned by the Graph, so a
+// Node* stays valid until the node is erased. Users are maintained by the Graph: change a node's inputs
+// only through Graph::set_args / set_kwargs / replace_all_uses / replace_input.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/symint.h"
+
+namespace fxopt {
+
+struct Node;
+
+// A size, stride or SymInt value: an integer or a symbolic expression. `text` keeps the spelling that was
+// read (so canonical input round-trips byte for byte); nodes fxopt creates get expr.str().
+struct SymDim {
+  sym::Expr expr;
+  std::string text;  // empty when expr is a constant (written as a JSON integer)
+
+  SymDim() = default;
+  explicit SymDim(int64_t v) : expr(sym::Expr::constant(v)) {}
+  explicit SymDim(sym::Expr e) : expr(std::move(e)) { if (!expr.as_constant()) text = expr.str(); }
+  SymDim(sym::Expr e, std::string t) : expr(std::move(e)), text(std::move(t)) {}
+  std::string str() const { return text.empty() ? expr.str() : text; }
+};
+
+// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union; lists and dicts nest.
+struct Arg {
+  enum class Kind : uint8_t {
+    None, Bool, Int, Float, Str, Node, List, Dict, Dtype, Device, Layout, MemoryFormat, Sym, Repr
+  };
+  Kind kind = Kind::None;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0.0;
+  std::string s;                                  // Str, Dtype, Device, Layout, MemoryFormat, Repr
+  fxopt::Node* node = nullptr;                    // Node
+  std::vector<Arg> items;                         // List
+  std::vector<std::pair<std::string, Arg>> dict;  // Dict
+  SymDim sym;                                     // Sym
+
+  static Arg none() { return {}; }
+  static Arg boolean(bool v) { Arg a; a.kind = Kind::Bool; a.b = v; return a; }
+  static Arg integer(int64_t v) { Arg a; a.kind = Kind::Int; a.i = v; return a; }
+  static Arg real(double v) { Arg a; a.kind = Kind::Float; a.f = v; return a; }
+  static Arg str(std::string v) { Arg a; a.kind = Kind::Str; a.s = std::move(v); return a; }
+  static Arg ref(fxopt::Node* n) { Arg a; a.kind = Kind::Node; a.node = n; return a; }
+  static Arg list(std::vector<Arg> v) { Arg a; a.kind = Kind::List; a.items = std::move(v); return a; }
+  static Arg dtype(std::string v) { Arg a; a.kind = Kind::Dtype; a.s = std::move(v); return a; }
+  static Arg symint(SymDim d) { Arg a; a.kind = Kind::Sym; a.sym = std::move(d); return a; }
+  static Arg tagged(Kind k, std::string v) { Arg a; a.kind = k; a.s = std::move(v); return a; }
+
+  bool is_node() const { return kind == Kind::Node; }
+  bool is_int() const { return kind == Kind::Int; }
+  bool is_float() const { return kind == Kind::Float; }
+  bool is_list() const { return kind == Kind::List; }
+  // Calls f(Node*) for every node referenced, recursively.
+  void for_each_node(const std::function<void(fxopt::Node*)>& f) const;
+};
+
+const char* to_string(Arg::Kind k);
+
+// meta.val for a tensor.
+struct TensorMeta {
+  std::string dtype;
+  std::vector<SymDim> shape;
+  std::vector<SymDim> stride;
+  std::string device;
+  std::vector<std::pair<std::string, std::string>> extra;  // unknown keys: raw canonical JSON text
+};
+
+// meta.val: what a node produces.
+struct ValMeta {
+  enum class Kind : uint8_t { Null, Tensor, Sym, Const, Tuple };
+  Kind kind = Kind::Null;
+  TensorMeta tensor;            // Tensor
+  SymDim sym;                   // Sym
+  Arg constant;                 // Const
+  std::vector<ValMeta> items;   // Tuple (a JSON array; Null entries for None)
+
+  bool is_tensor() const { return kind == Kind::Tensor; }
+};
+
+enum class OpKind : uint8_t { Placeholder, GetAttr, CallFunction, CallMethod, CallModule, Output };
+const char* to_string(OpKind k);
+std::optional<OpKind> op_kind_from_string(std::string_view s);
+
+struct Node {
+  std::string name;
+  OpKind op = OpKind::CallFunction;
+  std::string target;
+  std::vector<Arg> args;
+  std::vector<std::pair<std::string, Arg>> kwargs;
+  std::optional<ValMeta> val;                                   // meta.val; nullopt when absent
+  std::vector<std::pair<std::string, std::string>> meta_extra;  // other meta keys: raw canonical JSON
+
+  // Maintained by Graph.
+  std::vector<Node*> users;  // unique, in the order they were added
+  size_t order = 0;          // position in the graph; valid after Graph::renumber()
+
+  const Arg* kwarg(std::string_view key) const;
+  // Argument by position, falling back to a keyword; nullptr when absent.
+  const Arg* arg_or_kwarg(size_t index, std::string_view key) const;
+  // Every node referenced by args and kwargs, in order, duplicates removed.
+  std::vector<Node*> inputs() const;
+  // The value of a meta key other than val (raw JSON text), or nullptr.
+  const std::string* meta(std::string_view key) const;
+  void set_meta(std::string key, std::string raw_json);
+
+ private:
+  friend class Graph;
+  std::list<Node>::iterator self_;
+};
+
+struct SymbolInfo {
+  std::optional<int64_t> hint, min, max;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  Graph(Graph&&) = default;
+  Graph& operator=(Graph&&) = default;
+
+  // Document-level data (kept verbatim on round trip).
+  std::string producer;  // raw canonical JSON text of "producer"; empty when absent
+  std::vector<std::pair<std::string, SymbolInfo>> symbols;
+  std::vector<std::pair<std::string, std::string>> extra_top;  // unknown top-level keys: raw JSON text
+
+  // Nodes in graph (topological) order.
+  std::list<Node>& nodes() { return nodes_; }
+  const std::list<Node>& nodes() const { return nodes_; }
+  size_t size() const { return nodes_.size(); }
+
+  Node* find(std::string_view name) const;
+  Node* output_node() const;  // the single output node (nullptr if none)
+
+  // Creates a node before `before` (nullptr = at the end) with a fresh unique name derived from `name_hint`
+  // (FX style: "mul", "mul_1", ...); registers it as a user of its inputs.
+  Node* create_node(OpKind op, std::string target, std::vector<Arg> args,
+                    std::vector<std::pair<std::string, Arg>> kwargs, Node* before, std::string_view name_hint);
+  // Appends a node with an exact name (used by the reader). Throws InputError on a duplicate name.
+  Node* append_named(Node&& node);
+  std::string fresh_name(std::string_view hint) const;
+
+  void set_args(Node* n, std::vector<Arg> args);
+  void set_kwargs(Node* n, std::vector<std::pair<std::string, Arg>> kwargs);
+  // Every use of `old_node` (in any node's args/kwargs) now refers to `replacement`. Returns the count.
+  size_t replace_all_uses(Node* old_node, Node* replacement);
+  // Within `user` only, references to `old_node` become `replacement`.
+  void replace_input(Node* user, Node* old_node, Node* replacement);
+  // Removes a node; it must have no users.
+  void erase(Node* n);
+  // Moves `n` right before `before`.
+  void move_before(Node* n, Node* before);
+
+  // Sets Node::order to the position of each node.
+  void renumber();
+  // Empty when every input of every node comes earlier; otherwise a description of the first violation.
+  std::string topological_error() const;
+  // Symbol ranges for proofs: each symbol's min/max (backed sizes default to min 0 when unspecified).
+  sym::RangeMap ranges() const;
+  const SymbolInfo* symbol(std::string_view name) const;
+
+  // Recomputes all users lists from args/kwargs (after bulk edits such as reading).
+  void rebuild_users();
+
+ private:
+  void add_uses(Node* n);
+  void remove_uses(Node* n);
+
+  std::list<Node> nodes_;
+  std::unordered_map<std::string_view, Node*> by_name_;
+};
+
+}  // namespace fxopt
