@@ -1,0 +1,446 @@
+// Bit-exact numerics shared by the CPU reference kernels and every GPU kernel: dtype conversions,
+// exp/rsqrt, the canonical float32 row-sum order, and the reference semantics of the fused ops.
+//
+// Contract: every function here gives bit-identical results on the host (g++/clang, x86-64 SSE) and
+// on the device (nvcc with -fmad=false, hipcc with -ffp-contract=off). To keep that true:
+//  * only IEEE +,-,*,/ and sqrt are used (correctly rounded on both sides), never fma, never a
+//    library transcendental; compilers must not contract a*b+c into fma (the GPU CMake blocks pass
+//    -fmad=false / -ffp-contract=off; host C++ in ISO mode (-std=c++20) does not contract, and
+//    x86-64 without -mfma cannot);
+//  * conversions are the integer algorithms of PyTorch's c10 (Half.h, BFloat16.h, Float8_*.h), so
+//    they also agree with PyTorch on the CPU;
+//  * NaN payloads are not part of the contract: every NaN converts to the format's canonical NaN.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define FXOPT_HD __host__ __device__
+#else
+#define FXOPT_HD
+#endif
+
+#if defined(__clang__)
+// clang (and hipcc) may contract a*b+c into an fma by default; the header's results depend on it not.
+#pragma clang fp contract(off)
+#endif
+
+namespace fxopt::num {
+
+// ---------------------------------------------------------------------------------------------
+// Bit casts
+// ---------------------------------------------------------------------------------------------
+
+FXOPT_HD inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+FXOPT_HD inline float f32_from_bits(uint32_t u) {
+  float f;
+  __builtin_memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Count of leading zero bits of a 32-bit word; 32 for zero.
+FXOPT_HD inline uint32_t clz32(uint32_t v) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint32_t>(__clz(static_cast<int>(v)));
+#else
+  return v != 0 ? static_cast<uint32_t>(__builtin_clz(v)) : 32u;
+#endif
+}
+
+FXOPT_HD inline bool is_nan(float f) { return (f32_bits(f) & 0x7FFFFFFFu) > 0x7F800000u; }
+
+// ---------------------------------------------------------------------------------------------
+// bfloat16 and float16 (bit patterns in uint16_t)
+// ---------------------------------------------------------------------------------------------
+
+FXOPT_HD inline float bf16_to_f32(uint16_t b) { return f32_from_bits(static_cast<uint32_t>(b) << 16); }
+
+// c10::detail::round_to_nearest_even: RNE; every NaN becomes 0x7FC0; overflow rounds to inf.
+FXOPT_HD inline uint16_t f32_to_bf16(float f) {
+  if (is_nan(f)) return 0x7FC0;
+  const uint32_t u = f32_bits(f);
+  const uint32_t rounding_bias = ((u >> 16) & 1u) + 0x7FFFu;
+  return static_cast<uint16_t>((u + rounding_bias) >> 16);
+}
+
+// Exact half -> float, integer-only (c10's fp16_ieee_to_fp32_value gives the same values).
+FXOPT_HD inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  if (exp == 0x1F) return f32_from_bits(sign | 0x7F800000u | (mant != 0 ? (0x400000u | (mant << 13)) : 0u));
+  if (exp != 0) return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
+  if (mant == 0) return f32_from_bits(sign);
+  // Subnormal half: normalise the mantissa.
+  const uint32_t shift = clz32(mant) - 21u;  // bring the leading 1 to bit 10
+  mant = (mant << shift) & 0x3FFu;
+  return f32_from_bits(sign | ((113u - shift) << 23) | (mant << 13));
+}
+
+// c10::detail::fp16_ieee_from_fp32_value: RNE, overflow to inf, NaN -> 0x7E00 (with the sign).
+FXOPT_HD inline uint16_t f32_to_f16(float f) {
+  const float scale_to_inf = f32_from_bits(0x77800000u);   // 2^112
+  const float scale_to_zero = f32_from_bits(0x08800000u);  // 2^-110
+  const uint32_t w = f32_bits(f);
+  const uint32_t shl1_w = w + w;
+  const uint32_t sign = w & 0x80000000u;
+  if (shl1_w > 0xFF000000u) return static_cast<uint16_t>((sign >> 16) | 0x7E00u);
+  float base = (f32_from_bits(w & 0x7FFFFFFFu) * scale_to_inf) * scale_to_zero;
+  uint32_t bias = shl1_w & 0xFF000000u;
+  if (bias < 0x71000000u) bias = 0x71000000u;
+  base = f32_from_bits((bias >> 1) + 0x07800000u) + base;
+  const uint32_t bits = f32_bits(base);
+  const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
+  const uint32_t mantissa_bits = bits & 0x00000FFFu;
+  return static_cast<uint16_t>((sign >> 16) | (exp_bits + mantissa_bits));
+}
+
+// ---------------------------------------------------------------------------------------------
+// float8 (bit patterns in uint8_t)
+// ---------------------------------------------------------------------------------------------
+
+enum class Fp8Format : uint8_t {
+  e4m3fn,    // bias 7, no inf, NaN = S.1111.111, max 448 (NVIDIA, MI350/MI355)
+  e4m3fnuz,  // bias 8, no inf, no -0, NaN = 0x80, max 240 (MI300)
+  e5m2,      // bias 15, IEEE-like with inf, max 57344
+};
+
+// c10::detail::fp8e4m3fn_to_fp32_value (integer-only).
+FXOPT_HD inline float fp8e4m3fn_to_f32(uint8_t input) {
+  const uint32_t w = static_cast<uint32_t>(input) << 24;
+  const uint32_t sign = w & 0x80000000u;
+  const uint32_t nonsign = w & 0x7FFFFFFFu;
+  uint32_t renorm_shift = clz32(nonsign);
+  renorm_shift = renorm_shift > 4 ? renorm_shift - 4 : 0;
+  const int32_t inf_nan_mask = (static_cast<int32_t>(nonsign + 0x01000000u) >> 8) & INT32_C(0x7F800000);
+  const int32_t zero_mask = static_cast<int32_t>(nonsign - 1) >> 31;
+  const uint32_t result =
+      sign | ((((nonsign << renorm_shift >> 4) + ((0x78u - renorm_shift) << 23)) |
+               static_cast<uint32_t>(inf_nan_mask)) &
+              ~static_cast<uint32_t>(zero_mask));
+  return f32_from_bits(result);
+}
+
+// c10::detail::fp8e4m3fn_from_fp32_value: RNE; NOT saturating: |f| >= 464 (and inf, NaN) -> NaN
+// 0x7F with the sign bit of f (0xFF for negatives).
+FXOPT_HD inline uint8_t f32_to_fp8e4m3fn(float f) {
+  constexpr uint32_t fp8_max = UINT32_C(1087) << 20;  // 480.0f
+  constexpr uint32_t denorm_mask = UINT32_C(141) << 23;
+  uint32_t f_bits = f32_bits(f);
+  uint8_t result = 0u;
+  const uint32_t sign = f_bits & 0x80000000u;
+  f_bits ^= sign;
+  if (f_bits >= fp8_max) {
+    result = 0x7F;
+  } else if (f_bits < (UINT32_C(121) << 23)) {
+    f_bits = f32_bits(f32_from_bits(f_bits) + f32_from_bits(denorm_mask));
+    result = static_cast<uint8_t>(f_bits - denorm_mask);
+  } else {
+    const uint8_t mant_odd = (f_bits >> 20) & 1;
+    f_bits += (static_cast<uint32_t>(7 - 127) << 23) + 0x7FFFFu;
+    f_bits += mant_odd;
+    result = static_cast<uint8_t>(f_bits >> 20);
+  }
+  result |= static_cast<uint8_t>(sign >> 24);
+  return result;
+}
+
+// Float8_e4m3fnuz -> float: the e4m3fn value with bias 8 (so half of it), 0x80 is NaN, 0x7F/0xFF are
+// the finite +-240 (c10's lookup table).
+FXOPT_HD inline float fp8e4m3fnuz_to_f32(uint8_t input) {
+  if (input == 0x80) return f32_from_bits(0x7FC00000u);
+  const uint32_t sign = static_cast<uint32_t>(input & 0x80u) << 24;
+  const uint32_t exp = (input >> 3) & 0xFu;
+  uint32_t mant = input & 0x7u;
+  if (exp != 0) return f32_from_bits(sign | ((exp + 119u) << 23) | (mant << 20));
+  if (mant == 0) return f32_from_bits(sign);
+  const uint32_t shift = clz32(mant) - 28u;  // bring the leading 1 to bit 3
+  mant = (mant << shift) & 0x7u;
+  return f32_from_bits(sign | ((120u - shift) << 23) | (mant << 20));
+}
+
+// c10::detail::fp8e4m3fnuz_from_fp32_value: RNE; |f| >= 256 (and inf, NaN) -> NaN 0x80; no -0.
+FXOPT_HD inline uint8_t f32_to_fp8e4m3fnuz(float f) {
+  constexpr uint32_t fnuz_max = UINT32_C(0x87) << 23;  // 256.0f
+  constexpr uint32_t denorm_mask = UINT32_C(0x8C) << 23;
+  uint32_t f_bits = f32_bits(f);
+  uint32_t result = 0u;
+  const uint32_t sign = f_bits & 0x80000000u;
+  f_bits ^= sign;
+  if (f_bits >= fnuz_max) return 0x80;
+  if (f_bits < (UINT32_C(0x78) << 23)) {
+    f_bits = f32_bits(f32_from_bits(f_bits) + f32_from_bits(denorm_mask));
+    result = static_cast<uint8_t>(f_bits - denorm_mask);
+    if (result == 0) return 0;
+  } else {
+    const uint8_t mant_odd = (f_bits >> 20) & 1;
+    f_bits += (static_cast<uint32_t>(8 - 127) << 23) + 0x7FFFFu;
+    f_bits += mant_odd;
+    result = static_cast<uint8_t>(f_bits >> 20);
+  }
+  result |= sign >> 24;
+  return static_cast<uint8_t>(result);
+}
+
+// c10::detail::fp8e5m2_to_fp32_value: the top byte of a half.
+FXOPT_HD inline float fp8e5m2_to_f32(uint8_t input) {
+  return f16_to_f32(static_cast<uint16_t>(static_cast<uint16_t>(input) << 8));
+}
+
+// c10::detail::fp8e5m2_from_fp32_value: RNE; overflow -> inf (0x7C), NaN -> 0x7F (with the sign).
+FXOPT_HD inline uint8_t f32_to_fp8e5m2(float f) {
+  constexpr uint32_t fp32_inf = UINT32_C(255) << 23;
+  constexpr uint32_t fp8_max = UINT32_C(143) << 23;  // 65536.0f
+  constexpr uint32_t denorm_mask = UINT32_C(134) << 23;
+  uint32_t f_bits = f32_bits(f);
+  uint8_t result = 0u;
+  const uint32_t sign = f_bits & 0x80000000u;
+  f_bits ^= sign;
+  if (f_bits >= fp8_max) {
+    result = f_bits > fp32_inf ? UINT8_C(0x7F) : UINT8_C(0x7C);
+  } else if (f_bits < (UINT32_C(113) << 23)) {
+    f_bits = f32_bits(f32_from_bits(f_bits) + f32_from_bits(denorm_mask));
+    result = static_cast<uint8_t>(f_bits - denorm_mask);
+  } else {
+    const uint32_t mant_odd = (f_bits >> 21) & 1;
+    f_bits += (static_cast<uint32_t>(15 - 127) << 23) + 0xFFFFFu;
+    f_bits += mant_odd;
+    result = static_cast<uint8_t>(f_bits >> 21);
+  }
+  result |= static_cast<uint8_t>(sign >> 24);
+  return result;
+}
+
+FXOPT_HD inline float fp8_to_f32(uint8_t v, Fp8Format fmt) {
+  switch (fmt) {
+    case Fp8Format::e4m3fn: return fp8e4m3fn_to_f32(v);
+    case Fp8Format::e4m3fnuz: return fp8e4m3fnuz_to_f32(v);
+    default: return fp8e5m2_to_f32(v);
+  }
+}
+
+FXOPT_HD inline uint8_t f32_to_fp8(float f, Fp8Format fmt) {
+  switch (fmt) {
+    case Fp8Format::e4m3fn: return f32_to_fp8e4m3fn(f);
+    case Fp8Format::e4m3fnuz: return f32_to_fp8e4m3fnuz(f);
+    default: return f32_to_fp8e5m2(f);
+  }
+}
+
+// FMAX of the quantisation ops (vLLM's choice): 448 for e4m3fn, 224 (not the format's 240) for
+// e4m3fnuz, 57344 for e5m2.
+FXOPT_HD inline float quant_fmax(Fp8Format fmt) {
+  switch (fmt) {
+    case Fp8Format::e4m3fn: return 448.0f;
+    case Fp8Format::e4m3fnuz: return 224.0f;
+    default: return 57344.0f;
+  }
+}
+
+// The scale floor 1/(FMAX*512): a double constant in the graph, converted to float32 by clamp_min.
+FXOPT_HD inline float quant_scale_floor(Fp8Format fmt) {
+  switch (fmt) {
+    case Fp8Format::e4m3fn: return static_cast<float>(1.0 / (448.0 * 512.0));
+    case Fp8Format::e4m3fnuz: return static_cast<float>(1.0 / (224.0 * 512.0));
+    default: return static_cast<float>(1.0 / (57344.0 * 512.0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// exp and rsqrt
+// ---------------------------------------------------------------------------------------------
+
+// e^x using only +,-,*,/ and bit manipulation, so host and device agree bit for bit. Cody-Waite
+// reduction x = k*ln2 + r (|r| <= ~ln2/2, k*ln2_hi exact), degree-7 Taylor polynomial for e^r,
+// scaling by 2^k through the exponent bits (in two steps where 2^k is not a normal float, so the
+// result is rounded once). Max error ~1 ulp (tests/test_numerics.cpp measures it); overflow -> inf,
+// underflow -> subnormals then +0, exp(-inf) = 0, exp(inf) = inf, NaN -> NaN.
+FXOPT_HD inline float fx_expf(float x) {
+  if (is_nan(x)) return x;
+  if (x > 89.0f) return f32_from_bits(0x7F800000u);
+  if (x < -104.0f) return 0.0f;
+  const float kLog2e = 1.44269502f;                      // 0x3FB8AA3B
+  const float kMagic = 12582912.0f;                      // 1.5 * 2^23: adding it rounds to an integer
+  const float kLn2Hi = f32_from_bits(0x3F317200u);       // 0.693145751953125, 15 significant bits
+  const float kLn2Lo = f32_from_bits(0x35BFBE8Eu);       // ln2 - kLn2Hi
+  const float t = x * kLog2e + kMagic;
+  const float kf = t - kMagic;
+  const int k = static_cast<int>(f32_bits(t)) - static_cast<int>(f32_bits(kMagic));
+  const float r = (x - kf * kLn2Hi) - kf * kLn2Lo;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  const float y = 1.0f + (r + (r * r) * p);
+  if (k > 127) return (y * f32_from_bits(254u << 23)) * f32_from_bits(static_cast<uint32_t>(k - 127 + 127) << 23);
+  if (k < -126) return (y * f32_from_bits(static_cast<uint32_t>(k + 100 + 127) << 23)) * f32_from_bits(27u << 23);
+  return y * f32_from_bits(static_cast<uint32_t>(k + 127) << 23);
+}
+
+// 1/sqrt(x) as two correctly rounded IEEE operations (what torch.rsqrt computes on the CPU).
+FXOPT_HD inline float fx_rsqrtf(float x) { return 1.0f / sqrtf(x); }
+
+// silu as Inductor decomposes it: z / (exp(-z) + 1).
+FXOPT_HD inline float fx_silu(float z) { return z / (fx_expf(-z) + 1.0f); }
+
+// max that propagates NaN (torch.max / amax semantics); order-independent up to NaN payload.
+FXOPT_HD inline float nan_max(float a, float b) { return (a > b || is_nan(a)) ? a : b; }
+
+// clamp that propagates NaN (torch.clamp semantics).
+FXOPT_HD inline float nan_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// ---------------------------------------------------------------------------------------------
+// The canonical float32 row-sum order
+// ---------------------------------------------------------------------------------------------
+//
+// Every float32 sum over a row (the mean of x^2 of the norms, sum/mean reductions) uses this order,
+// in the CPU reference and in every GPU kernel, so their results are bit-identical:
+//   * 32 partial sums p[0..31], all starting at +0.0f;
+//   * element j belongs to chunk c = j / 8 (8 consecutive elements: one 16-byte bf16 load), and
+//     chunk c to partial c % 32; each partial adds its elements in increasing j (p = p + v[j]);
+//   * then an xor butterfly: for off = 16, 8, 4, 2, 1, simultaneously for all t:
+//     p[t] = p[t] + p[t ^ off];
+//   * the result is p[0].
+// On a GPU this is a warp per row: lane t owns chunks t, t+32, t+64, ...; each lane sums its chunks
+// in order, then `v += __shfl_xor(v, off)` for off = 16..1. A group of L < 32 lanes per row (rows
+// of at most L chunks) reproduces the order exactly by doing `v = v + 0.0f` for each off >= L,
+// since partials L..31 are +0.
+inline constexpr int kRowSumPartials = 32;
+inline constexpr int kRowSumChunk = 8;
+
+// The butterfly over 32 partials; p is overwritten.
+FXOPT_HD inline float row_sum_butterfly(float* p) {
+  for (int off = kRowSumPartials / 2; off >= 1; off /= 2) {
+    float q[kRowSumPartials];
+    for (int t = 0; t < kRowSumPartials; ++t) q[t] = p[t] + p[t ^ off];
+    for (int t = 0; t < kRowSumPartials; ++t) p[t] = q[t];
+  }
+  return p[0];
+}
+
+// Sum of term(j) for j in [0, n) in the canonical order. term must return float.
+template <class Term>
+FXOPT_HD inline float row_sum_f32_by(int64_t n, Term term) {
+  float p[kRowSumPartials];
+  for (int t = 0; t < kRowSumPartials; ++t) p[t] = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const int part = static_cast<int>((j / kRowSumChunk) % kRowSumPartials);
+    p[part] = p[part] + term(j);
+  }
+  return row_sum_butterfly(p);
+}
+
+FXOPT_HD inline float row_sum_f32(const float* v, int64_t n) {
+  return row_sum_f32_by(n, [v](int64_t j) { return v[j]; });
+}
+
+FXOPT_HD inline float row_sum_sq_f32(const float* v, int64_t n) {
+  return row_sum_f32_by(n, [v](int64_t j) { return v[j] * v[j]; });
+}
+
+// Sum of float(x[j])^2 over a bf16 row, canonical order (the pow(x,2) -> mean of the norms).
+FXOPT_HD inline float row_sum_sq_bf16(const uint16_t* x, int64_t n) {
+  return row_sum_f32_by(n, [x](int64_t j) {
+    const float f = bf16_to_f32(x[j]);
+    return f * f;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-element semantics of the fused ops (shared by the reference loops below and the GPU kernels)
+// ---------------------------------------------------------------------------------------------
+
+// rsqrt(mean + eps) from the canonical sum of squares: mean = ss / D (float32 division).
+FXOPT_HD inline float rms_rstd(float sum_sq, int64_t d, float eps) {
+  const float mean = sum_sq / static_cast<float>(d);
+  return fx_rsqrtf(mean + eps);
+}
+
+// bf16( ((x*rstd)*w) * (z/(exp(-z)+1)) ), the operand order of the corpus graph
+// (mul_35 = x*rstd, mul_38 = mul_35*w, div = z/(exp(-z)+1), mul_43 = mul_38*div).
+FXOPT_HD inline uint16_t gated_rms_bf16(float xf, float rstd, float wf, float zf) {
+  const float norm = (xf * rstd) * wf;
+  return f32_to_bf16(norm * fx_silu(zf));
+}
+
+// bf16( (x*rstd)*w ), plain RMSNorm.
+FXOPT_HD inline uint16_t rms_bf16(float xf, float rstd, float wf) { return f32_to_bf16((xf * rstd) * wf); }
+
+// scale = clamp_min(float(amax) / FMAX, float(1/(FMAX*512))), NaN propagating.
+FXOPT_HD inline float quant_scale(float amax, Fp8Format fmt) {
+  const float s = amax / quant_fmax(fmt);
+  const float lo = quant_scale_floor(fmt);
+  return s < lo ? lo : s;
+}
+
+// q = fp8(clamp(y / scale, -FMAX, FMAX)), float32 division.
+FXOPT_HD inline uint8_t quant_fp8(float y, float scale, Fp8Format fmt) {
+  const float fmax = quant_fmax(fmt);
+  return f32_to_fp8(nan_clamp(y / scale, -fmax, fmax), fmt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference implementations of the fused ops (host; raw row-major contiguous buffers)
+// ---------------------------------------------------------------------------------------------
+
+// vLLM's rocm_aiter_group_fp8_quant: y (M, K) bf16 -> q (M, K) fp8, scale (M, K/G) float32.
+// Requires K % G == 0.
+inline void group_fp8_quant(const uint16_t* y, int64_t M, int64_t K, int64_t G, Fp8Format fmt,
+                            uint8_t* q, float* scale) {
+  const int64_t groups = K / G;
+  for (int64_t r = 0; r < M; ++r) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint16_t* yg = y + r * K + g * G;
+      float amax = 0.0f;
+      for (int64_t j = 0; j < G; ++j) amax = nan_max(amax, std::fabs(bf16_to_f32(yg[j])));
+      const float s = quant_scale(amax, fmt);
+      scale[r * groups + g] = s;
+      for (int64_t j = 0; j < G; ++j) q[r * K + g * G + j] = quant_fp8(bf16_to_f32(yg[j]), s, fmt);
+    }
+  }
+}
+
+// vLLM's rocm_aiter_fused_rms_gated_fp8_group_quant (norm_before_gate, silu, no bias), fxopt
+// numerics (y rounded to bf16 before the quantisation, canonical sum order):
+//   x, z (M, D) bf16; w (D) bf16; eps converted to float32 -> q (M, D) fp8, scale (M, D/G) float32.
+// Requires D % G == 0. With M = N*H rows this equals the decomposed graph's (N, H*D) group quant.
+inline void fused_rms_gated_fp8_group_quant(const uint16_t* x, const uint16_t* w, const uint16_t* z,
+                                            int64_t M, int64_t D, double eps, int64_t G,
+                                            Fp8Format fmt, uint8_t* q, float* scale) {
+  const float eps_f = static_cast<float>(eps);
+  std::vector<uint16_t> y(static_cast<size_t>(D));
+  for (int64_t r = 0; r < M; ++r) {
+    const uint16_t* xr = x + r * D;
+    const uint16_t* zr = z + r * D;
+    const float rstd = rms_rstd(row_sum_sq_bf16(xr, D), D, eps_f);
+    for (int64_t j = 0; j < D; ++j)
+      y[j] = gated_rms_bf16(bf16_to_f32(xr[j]), rstd, bf16_to_f32(w[j]), bf16_to_f32(zr[j]));
+    group_fp8_quant(y.data(), 1, D, G, fmt, q + r * D, scale + r * (D / G));
+  }
+}
+
+// vLLM's rocm_aiter_rmsnorm_fused_dynamic_quant: per-token scale.
+//   x (M, D) bf16, w (D) bf16 -> q (M, D) fp8, scale (M) float32.
+inline void rmsnorm_dynamic_quant(const uint16_t* x, const uint16_t* w, int64_t M, int64_t D,
+                                  double eps, Fp8Format fmt, uint8_t* q, float* scale) {
+  const float eps_f = static_cast<float>(eps);
+  std::vector<uint16_t> y(static_cast<size_t>(D));
+  for (int64_t r = 0; r < M; ++r) {
+    const uint16_t* xr = x + r * D;
+    const float rstd = rms_rstd(row_sum_sq_bf16(xr, D), D, eps_f);
+    for (int64_t j = 0; j < D; ++j) y[j] = rms_bf16(bf16_to_f32(xr[j]), rstd, bf16_to_f32(w[j]));
+    group_fp8_quant(y.data(), 1, D, D, fmt, q + r * D, scale + r);
+  }
+}
+
+}  // namespace fxopt::num
