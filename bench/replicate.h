@@ -1,6 +1,8 @@
 // Benchmark input generator: replicates a template graph's compute nodes into a large chained graph.
 #pragma once
 
+#include <algorithm>
+#include <functional>
 #include <string>
 #include <unordered_map>
 

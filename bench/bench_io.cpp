@@ -1,0 +1,75 @@
+// Benchmark: fxgraph load and write throughput and peak memory on the corpus L8 graph replicated to
+// about 20k, 200k and 1M nodes. Each measurement runs in a fresh child process so peak RSS is its own.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bench/replicate.h"
+#include "core/fxgraph_io.h"
+
+using namespace fxopt;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+static long peak_rss_kib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+int main(int argc, char** argv) {
+  std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
+  const size_t sizes[] = {20000, 200000, 1000000};
+  std::printf("%-9s %9s %9s %9s %12s %9s %12s %12s %8s\n", "nodes", "file MB", "load s", "write s", "load nodes/s",
+              "load MB/s", "write MB/s", "peak RSS MB", "RSS/file");
+  for (size_t target : sizes) {
+    std::string path = "/tmp/fxopt_bench_io_" + std::to_string(target) + ".json";
+    if (pid_t pid = fork(); pid == 0) {  // generate in a child so its memory does not count
+      write_graph_file(bench::replicate_corpus(corpus, target), path);
+      _exit(0);
+    } else {
+      int st = 0;
+      waitpid(pid, &st, 0);
+      if (st != 0) { std::fprintf(stderr, "generation failed\n"); return 1; }
+    }
+    int fds[2];
+    if (pipe(fds) != 0) return 1;
+    if (pid_t pid = fork(); pid == 0) {
+      auto t0 = Clock::now();
+      Graph g = read_graph_file(path);
+      double load = seconds_since(t0);
+      auto t1 = Clock::now();
+      std::string text = write_graph_text(g);
+      write_text_atomic(path + ".out", text);
+      double write = seconds_since(t1);
+      char buf[256];
+      int n = std::snprintf(buf, sizeof buf, "%zu %zu %.6f %.6f %ld", g.size(), text.size(), load, write, peak_rss_kib());
+      if (::write(fds[1], buf, n) != n) _exit(1);
+      _exit(0);
+    }
+    close(fds[1]);
+    char buf[256] = {};
+    ssize_t got = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    wait(nullptr);
+    if (got <= 0) { std::fprintf(stderr, "measurement failed\n"); return 1; }
+    size_t nodes = 0, bytes = 0;
+    double load = 0, write = 0;
+    long rss = 0;
+    std::sscanf(buf, "%zu %zu %lf %lf %ld", &nodes, &bytes, &load, &write, &rss);
+    double mb = bytes / 1e6;
+    std::printf("%-9zu %9.1f %9.3f %9.3f %12.0f %9.1f %12.1f %12.1f %8.2f\n", nodes, mb, load, write, nodes / load,
+                mb / load, mb / write, rss / 1024.0, (rss * 1024.0) / bytes);
+    std::remove(path.c_str());
+    std::remove((path + ".out").c_str());
+  }
+  return 0;
+}

@@ -1,0 +1,159 @@
+// Tests of the graph model and the fxgraph v1 reader/writer: exact round trips and one case per error kind.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+#include "core/verify.h"
+
+using namespace fxopt;
+
+namespace {
+
+// A minimal valid document around the given node lines (and optional extra top-level text).
+std::string doc(const std::string& nodes, const std::string& symbols = R"({"s0": {"hint": 8, "min": 2, "max": null}})") {
+  return "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"symbols\": " + symbols + ",\n \"nodes\": [\n" + nodes +
+         "\n ]\n}\n";
+}
+
+const std::string kX =
+    R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": ["s0", 4], "stride": [4, 1], "device": "cpu"}}})";
+const std::string kOut = R"(  {"name": "output", "op": "output", "target": "output", "args": [[{"node": "x"}]], "kwargs": {}, "meta": {}})";
+
+std::string error_of(const std::string& text) {
+  try {
+    read_graph_text(text, "g.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("corpus graphs round-trip byte for byte") {
+  for (std::string path : {std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json",
+                           std::string(FXOPT_TEST_DATA) + "/data/qwen3next_gdn_L8.fxgraph.json"}) {
+    CAPTURE(path);
+    std::string text = read_text_file(path);
+    Graph g = read_graph_text(text, path);
+    CHECK(write_graph_text(g) == text);
+    CHECK(check_graph(g).empty());
+  }
+}
+
+TEST_CASE("floats are written as Python's repr and round-trip exactly") {
+  struct Case { double value; const char* text; };
+  const Case cases[] = {
+      {1e-06, "1e-06"},     {448.0, "448.0"},   {4.359654017857143e-06, "4.359654017857143e-06"},
+      {0.1, "0.1"},         {1e16, "1e+16"},    {1.5e-07, "1.5e-07"},
+      {123456789.0, "123456789.0"}, {-0.0, "-0.0"}, {1e100, "1e+100"},
+      {0.0001, "0.0001"},   {0.00001, "1e-05"}, {-2.5, "-2.5"},
+      {9999999999999998.0, "9999999999999998.0"}, {5e-324, "5e-324"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.text);
+    CHECK(format_python_float(c.value) == c.text);
+    std::string node = R"(  {"name": "a", "op": "call_function", "target": "aten.add.Tensor", "args": [{"node": "x"}, )" +
+                       std::string(c.text) + R"(], "kwargs": {}, "meta": {}})";
+    std::string text = doc(kX + ",\n" + node + ",\n" + kOut);
+    Graph g = read_graph_text(text, "g.json");
+    CHECK(g.find("a")->args[1].f == c.value);
+    CHECK(write_graph_text(g) == text);
+  }
+}
+
+TEST_CASE("unknown meta keys, producer, special floats and unknown top-level keys survive a round trip") {
+  std::string node =
+      R"(  {"name": "a", "op": "call_function", "target": "aten.clamp.default", "args": [{"node": "x"}, {"float": "-inf"}, {"float": "inf"}], "kwargs": {"out_dtype": {"dtype": "bfloat16"}, "d": {"dict": {"k": [1, 2.5, null, true]}}}, "meta": {"val": {"dtype": "float32", "shape": ["s0", 4], "stride": [4, 1], "device": "cpu"}, "stack_trace": "File \"m.py\", line 3\n  \u00e9", "nn_module_stack": {"a": ["b", 1.0]}}})";
+  std::string text = "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"producer\": {\"source\": \"test\", \"n\": 3},\n"
+                     " \"symbols\": {\"s0\": {\"hint\": 8, \"min\": 2, \"max\": 1024}},\n \"custom\": [1, {\"x\": \"y\"}],\n"
+                     " \"nodes\": [\n" + kX + ",\n" + node + ",\n" + kOut + "\n ]\n}\n";
+  Graph g = read_graph_text(text, "g.json");
+  CHECK(write_graph_text(g) == text);
+  CHECK(g.find("a")->meta("stack_trace") != nullptr);
+}
+
+TEST_CASE("bad input gets a precise error") {
+  struct Case { std::string name, text, expected; };
+  const std::string add_unknown = R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "nope"}], "kwargs": {}, "meta": {}})";
+  const std::string add_later = R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "b"}], "kwargs": {}, "meta": {}})";
+  const std::string b = R"(  {"name": "b", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}], "kwargs": {}, "meta": {}})";
+  const Case cases[] = {
+      {"malformed JSON", "{\n \"format\": \"fxgraph\",\n \"version\": 1,,\n}", "malformed JSON: parse error at line 3, column"},
+      {"not an object", "[1, 2]", "expected a JSON object at the top level"},
+      {"wrong format", R"({"format": "onnx", "version": 1, "nodes": []})", "format: expected \"fxgraph\""},
+      {"newer version", R"({"format": "fxgraph", "version": 2, "nodes": []})", "version 2 is not supported"},
+      {"missing nodes", R"({"format": "fxgraph", "version": 1})", "missing required key \"nodes\""},
+      {"missing target", doc(R"(  {"name": "x", "op": "placeholder", "args": [], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "nodes[0] (x): missing required key \"target\""},
+      {"bad op", doc(R"(  {"name": "x", "op": "call", "target": "x", "args": [], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "nodes[0] (x).op: expected one of placeholder"},
+      {"duplicate name", doc(kX + ",\n" + kX + ",\n" + kOut), "nodes[1] (x): duplicate node name 'x'"},
+      {"unknown node", doc(kX + ",\n" + add_unknown + ",\n" + kOut), "nodes[1] (a).args[0]: unknown node 'nope'"},
+      {"later node", doc(kX + ",\n" + add_later + ",\n" + b + ",\n" + kOut), "nodes[1] (a).args[0]: node 'b' is used before it is defined"},
+      {"no output", doc(kX), "nodes: the graph has no output node"},
+      {"two outputs", doc(kX + ",\n" + kOut + ",\n" + kOut), "a second output node"},
+      {"node after output", doc(kX + ",\n" + kOut + ",\n" + b), "node after the output node"},
+      {"malformed arg", doc(kX + ",\n" + R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"nod": "x"}], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "nodes[1] (a).args[0]: malformed argument: unknown tag \"nod\""},
+      {"bad float tag", doc(kX + ",\n" + R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"float": "big"}], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "expected \"inf\", \"-inf\" or \"nan\""},
+      {"bad SymInt", doc(R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": ["32*(s0", 4], "stride": [4, 1], "device": "cpu"}}},)" "\n" + kOut),
+       "nodes[0] (x).meta.val.shape[0]: SymInt expression '32*(s0' does not parse"},
+      {"size neither int nor expr", doc(R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [1.5, 4], "stride": [4, 1], "device": "cpu"}}},)" "\n" + kOut),
+       "nodes[0] (x).meta.val.shape[0]: expected a size: an integer or a SymInt expression string, got a float 1.5"},
+      {"bad symbols", doc(kX + ",\n" + kOut, R"({"s0": {"hint": "8"}})"), "symbols.s0.hint: expected an integer or null"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    std::string err = error_of(c.text);
+    CHECK_MESSAGE(err.find(c.expected) != std::string::npos, err);
+    CHECK(err.rfind("g.json: ", 0) == 0);
+  }
+}
+
+TEST_CASE("verify finds undeclared symbols and unknown dtypes") {
+  std::string x = R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float33", "shape": ["s1", 4], "stride": [4, 1], "device": "cpu"}}})";
+  Graph g = read_graph_text(doc(x + ",\n" + kOut), "g.json");
+  auto problems = check_graph(g);
+  REQUIRE(problems.size() == 2);
+  CHECK(problems[0].message.find("unknown dtype 'float33'") != std::string::npos);
+  CHECK(problems[1].message.find("symbol 's1' in 's1' is not declared") != std::string::npos);
+}
+
+TEST_CASE("graph mutation keeps users, names and order consistent") {
+  Graph g = read_graph_text(read_text_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json"), "L1");
+  Node* rsqrt = g.find("rsqrt");
+  REQUIRE(rsqrt);
+  CHECK(rsqrt->users.size() == 1);
+  CHECK(rsqrt->users[0]->name == "mul_35");
+  Node* relu = g.find("relu");
+  CHECK(relu->users.size() == 2);  // view and addmm_default
+
+  // A fresh name never collides, FX style.
+  Node* n = g.create_node(OpKind::CallFunction, "aten.neg.default", {Arg::ref(rsqrt)}, {}, g.find("mul_35"), "rsqrt");
+  CHECK(n->name == "rsqrt_1");
+  Node* m = g.create_node(OpKind::CallFunction, "aten.neg.default", {Arg::ref(n)}, {}, g.find("mul_35"), "mul_35");
+  CHECK(m->name == "mul_1");
+  CHECK(g.topological_error().empty());
+
+  CHECK(g.replace_all_uses(rsqrt, m) == 1);  // mul_35 now reads m; n still reads rsqrt
+  CHECK(rsqrt->users.size() == 1);
+  CHECK(rsqrt->users[0] == n);
+  CHECK(g.find("mul_35")->args[1].node == m);
+
+  // Moving a user before its input is reported.
+  g.move_before(m, n);
+  CHECK(g.topological_error().find("uses 'rsqrt_1' before it is defined") != std::string::npos);
+  g.move_before(n, m);
+  CHECK(g.topological_error().empty());
+
+  g.replace_all_uses(m, rsqrt);
+  g.erase(m);
+  g.erase(n);
+  CHECK(g.find("rsqrt_1") == nullptr);
+  CHECK(rsqrt->users.size() == 1);
+  CHECK(write_graph_text(g) == read_text_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json"));
+}
