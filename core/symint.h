@@ -69,7 +69,8 @@ Expr pow(const Expr& a, int64_t exponent);  // exponent >= 0
 // Parses the grammar of spec/fxgraph.md. Throws ParseError with the offending position.
 Expr parse(std::string_view text);
 
-// Known range of a symbol; nullopt = unbounded on that side. Sizes default to >= 0 when unknown.
+// Known range of a symbol; nullopt = unbounded on that side. Sizes default to >= 0 when unknown:
+// a symbol absent from a RangeMap is taken to lie in [0, inf); a present one uses exactly its range.
 struct Range {
   std::optional<int64_t> min;
   std::optional<int64_t> max;
@@ -85,6 +86,11 @@ Truth prove_divisible(const Expr& a, int64_t k, const RangeMap& ranges = {});   
 Truth prove_nonnegative(const Expr& a, const RangeMap& ranges = {});             // a >= 0
 // Interval bounds of a under the ranges (nullopt = unbounded).
 Range bounds(const Expr& a, const RangeMap& ranges = {});
+
+// Re-canonicalises `e` using the ranges: Max/Min of provably ordered operands, FloorDiv/Mod of operands
+// provably within one period, nested floor divisions by provably positive divisors. The result is equal
+// to `e` for every assignment within the ranges (not necessarily outside them).
+Expr simplify(const Expr& e, const RangeMap& ranges);
 
 // Replace symbols by expressions (pattern variable bindings), re-canonicalising.
 Expr substitute(const Expr& e, const std::map<std::string, Expr, std::less<>>& bindings);
