@@ -1,0 +1,586 @@
+// Normalisation passes: a table of one-line local rules indexed by root op, the driver that applies them in graph
+// order to a fixed point, and dead code elimination.
+#include "core/normalize.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+
+namespace fxopt {
+namespace {
+
+using Kwargs = std::vector<std::pair<std::string, Arg>>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Plans: what a rule wants done. Rules only look at the graph; apply_plan() is the one place that mutates it.
+
+struct Plan {
+  enum class Kind { InPlace, UseExisting, NewNode };
+  Kind kind = Kind::NewNode;
+  std::optional<std::string> target;    // InPlace: new target (optional); NewNode: the new node's target
+  std::optional<std::vector<Arg>> args; // InPlace: new args (optional); NewNode: the new node's args
+  Kwargs kwargs;                        // NewNode
+  Node* existing = nullptr;             // UseExisting: the node that takes over the root's users
+  std::string name_hint;                // NewNode
+  // Erased in this order once they have no users left. Besides the root, only (transitive) inputs of the root,
+  // which come before it in graph order: the driver's sweep relies on that.
+  std::vector<Node*> dead;
+  std::string description;              // "{new}" is replaced by the new node's name
+};
+
+Plan in_place(std::optional<std::string> target, std::optional<std::vector<Arg>> args, std::vector<Node*> dead,
+              std::string description) {
+  Plan p;
+  p.kind = Plan::Kind::InPlace;
+  p.target = std::move(target);
+  p.args = std::move(args);
+  p.dead = std::move(dead);
+  p.description = std::move(description);
+  return p;
+}
+
+Plan use_existing(Node* existing, std::vector<Node*> dead, std::string description) {
+  Plan p;
+  p.kind = Plan::Kind::UseExisting;
+  p.existing = existing;
+  p.dead = std::move(dead);
+  p.description = std::move(description);
+  return p;
+}
+
+Plan new_node(std::string target, std::vector<Arg> args, std::string name_hint, std::vector<Node*> dead,
+              std::string description) {
+  Plan p;
+  p.kind = Plan::Kind::NewNode;
+  p.target = std::move(target);
+  p.args = std::move(args);
+  p.name_hint = std::move(name_hint);
+  p.dead = std::move(dead);
+  p.description = std::move(description);
+  return p;
+}
+
+// What rules may read besides the nodes: symbol ranges for shape proofs (computed on first use).
+class RuleContext {
+ public:
+  explicit RuleContext(const Graph& g) : g_(g) {}
+  const sym::RangeMap& ranges() const {
+    if (!ranges_) ranges_ = g_.ranges();
+    return *ranges_;
+  }
+
+ private:
+  const Graph& g_;
+  mutable std::optional<sym::RangeMap> ranges_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small queries used by the rules.
+
+bool is_call(const Node* n, std::string_view target) {
+  return n && n->op == OpKind::CallFunction && n->target == target;
+}
+
+// A call of `target` with exactly `nargs` positional args and no kwargs.
+bool is_simple_call(const Node* n, std::string_view target, size_t nargs) {
+  return is_call(n, target) && n->args.size() == nargs && n->kwargs.empty();
+}
+
+Node* node_arg(const Node* n, size_t i) {
+  return n && i < n->args.size() && n->args[i].is_node() ? n->args[i].node : nullptr;
+}
+
+// `n` feeds `user` and nothing else (not even the output), so it dies with `user`.
+bool only_user(const Node* n, const Node* user) { return n->users.size() == 1 && n->users[0] == user; }
+
+const TensorMeta* tensor_meta(const Node* n) {
+  return n && n->val && n->val->is_tensor() ? &n->val->tensor : nullptr;
+}
+
+bool is_floating_dtype(std::string_view d) {
+  return d == "float32" || d == "float16" || d == "bfloat16" || d == "float64";
+}
+
+// Both nodes are tensors of the same dtype according to meta.val (unknown = no).
+bool same_dtype(const Node* a, const Node* b) {
+  const TensorMeta* ta = tensor_meta(a);
+  const TensorMeta* tb = tensor_meta(b);
+  return ta && tb && ta->dtype == tb->dtype;
+}
+
+bool is_number(const Arg& a) { return a.kind == Arg::Kind::Int || a.kind == Arg::Kind::Float; }
+
+bool is_one(const Arg& a) { return (a.is_int() && a.i == 1) || (a.is_float() && a.f == 1.0); }
+
+// a <= b for two numbers (false for NaN); ints compare exactly.
+bool number_le(const Arg& a, const Arg& b) {
+  if (a.is_int() && b.is_int()) return a.i <= b.i;
+  double x = a.is_int() ? static_cast<double>(a.i) : a.f;
+  double y = b.is_int() ? static_cast<double>(b.i) : b.f;
+  return x <= y;
+}
+
+// Python-like rendering of an argument for change descriptions: nodes by name.
+std::string arg_text(const Arg& a) {
+  switch (a.kind) {
+    case Arg::Kind::None: return "None";
+    case Arg::Kind::Bool: return a.b ? "True" : "False";
+    case Arg::Kind::Int: return std::to_string(a.i);
+    case Arg::Kind::Float: return format_python_float(a.f);
+    case Arg::Kind::Node: return a.node->name;
+    case Arg::Kind::Sym: return a.sym.str();
+    case Arg::Kind::List: {
+      std::string s = "[";
+      for (size_t i = 0; i < a.items.size(); ++i) s += (i ? ", " : "") + arg_text(a.items[i]);
+      return s + "]";
+    }
+    case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
+    case Arg::Kind::Repr: return a.s;
+    default: return arg_to_json(a);
+  }
+}
+
+std::string shape_text(const TensorMeta& t) {
+  std::string s = "[";
+  for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + t.shape[i].str();
+  return s + "]";
+}
+
+// "target(a, b, c)" with the short op name, for descriptions.
+std::string call_text(std::string_view target, const std::vector<Arg>& args) {
+  std::string s(target);
+  s += "(";
+  for (size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + arg_text(args[i]);
+  return s + ")";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The rules. Each looks at one root node and returns a plan, or nothing when any condition fails.
+
+bool is_reshape_like(const Node* n) {
+  return is_call(n, "aten.reshape.default") || is_call(n, "aten.view.default") ||
+         is_call(n, "aten._unsafe_view.default");
+}
+
+// view(x, s) -> reshape(x, s). A view that traced fine returns the same alias as reshape would.
+std::optional<Plan> retarget_to_reshape(const RuleContext&, Node* v) {
+  return in_place("aten.reshape.default", std::nullopt, {},
+                  v->name + ": " + v->target + " -> aten.reshape.default");
+}
+
+// reshape(reshape(x, a), b) -> reshape(x, b). Reshape keeps row-major element order, and b resolves any -1 against
+// the same element count, so skipping the inner reshape (or view) gives the same values.
+std::optional<Plan> fold_reshape_chain(const RuleContext&, Node* outer) {
+  Node* inner = node_arg(outer, 0);
+  if (!is_reshape_like(inner)) return std::nullopt;
+  Node* x = node_arg(inner, 0);
+  if (!x) return std::nullopt;
+  std::vector<Arg> args = outer->args;
+  args[0] = Arg::ref(x);
+  return in_place(std::nullopt, std::move(args), {inner},
+                  outer->name + " now reads " + x->name + " (skipped " + inner->name + ")");
+}
+
+// reshape(x, s) -> x when the output shape equals x's shape as SymInt expressions (meta.val, proved, not assumed).
+std::optional<Plan> remove_identity_reshape(const RuleContext& ctx, Node* r) {
+  Node* x = node_arg(r, 0);
+  const TensorMeta* in = tensor_meta(x);
+  const TensorMeta* out = tensor_meta(r);
+  if (!in || !out || in->dtype != out->dtype || in->shape.size() != out->shape.size()) return std::nullopt;
+  for (size_t i = 0; i < in->shape.size(); ++i) {
+    const sym::Expr& a = in->shape[i].expr;
+    const sym::Expr& b = out->shape[i].expr;
+    if (a != b && sym::prove_equal(a, b, ctx.ranges()) != sym::Truth::True) return std::nullopt;
+  }
+  return use_existing(x, {r}, r->name + " reshapes " + x->name + " to its own shape " + shape_text(*out) +
+                                  "; its users now read " + x->name);
+}
+
+// silu(z) is defined for floating tensors only; the root must produce z's dtype (no promotion hidden in the ops).
+bool silu_types_ok(const Node* z, const Node* root) {
+  const TensorMeta* t = tensor_meta(z);
+  return t && is_floating_dtype(t->dtype) && same_dtype(z, root);
+}
+
+// z * sigmoid(z) -> silu(z);  sigmoid(z) * z -> silu(z)
+std::optional<Plan> silu_from_sigmoid(const RuleContext&, Node* mul) {
+  if (mul->args.size() != 2 || !mul->kwargs.empty()) return std::nullopt;
+  for (size_t i : {0, 1}) {
+    Node* s = node_arg(mul, i);
+    Node* z = node_arg(mul, 1 - i);
+    if (!z || !is_simple_call(s, "aten.sigmoid.default", 1) || node_arg(s, 0) != z) continue;
+    if (!only_user(s, mul) || !silu_types_ok(z, mul)) continue;
+    return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {mul, s},
+                    "{new} = aten.silu.default(" + z->name + ") replaces " + mul->name + " = " + z->name +
+                        " * sigmoid(" + z->name + ")");
+  }
+  return std::nullopt;
+}
+
+// z / (exp(-z) + 1) -> silu(z);  z / (1 + exp(-z)) -> silu(z)        (1 as int or float)
+std::optional<Plan> silu_from_exp(const RuleContext&, Node* div) {
+  if (div->args.size() != 2 || !div->kwargs.empty()) return std::nullopt;
+  Node* z = node_arg(div, 0);
+  Node* add = node_arg(div, 1);
+  if (!z || !add || !only_user(add, div)) return std::nullopt;
+  Node* e = nullptr;
+  if (is_simple_call(add, "aten.add.Tensor", 2)) {
+    if (node_arg(add, 0) && is_one(add->args[1])) e = node_arg(add, 0);
+    else if (node_arg(add, 1) && is_one(add->args[0])) e = node_arg(add, 1);
+  } else if (is_simple_call(add, "aten.add.Scalar", 2) && is_one(add->args[1])) {
+    e = node_arg(add, 0);
+  }
+  if (!is_simple_call(e, "aten.exp.default", 1) || !only_user(e, add)) return std::nullopt;
+  Node* n = node_arg(e, 0);
+  if (!is_simple_call(n, "aten.neg.default", 1) || !only_user(n, e) || node_arg(n, 0) != z) return std::nullopt;
+  if (!silu_types_ok(z, div)) return std::nullopt;
+  return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {div, add, e, n},
+                  "{new} = aten.silu.default(" + z->name + ") replaces " + div->name + " = " + z->name +
+                      " / (1 + exp(-" + z->name + "))");
+}
+
+// getitem(max.dim(x, d, k), 0) -> amax(x, [d], k)   when the values are max.dim's only use (indices unused)
+std::optional<Plan> amax_from_max_dim(const RuleContext&, Node* get) {
+  if (get->args.size() != 2 || !get->kwargs.empty() || !get->args[1].is_int() || get->args[1].i != 0)
+    return std::nullopt;
+  Node* m = node_arg(get, 0);
+  if (!is_call(m, "aten.max.dim") || !only_user(m, get) || m->args.size() > 3) return std::nullopt;
+  for (const auto& [k, a] : m->kwargs)
+    if (k != "dim" && k != "keepdim") return std::nullopt;
+  Node* x = node_arg(m, 0);
+  const Arg* dim = m->arg_or_kwarg(1, "dim");
+  const Arg* keepdim = m->arg_or_kwarg(2, "keepdim");
+  if (!x || !dim || !dim->is_int() || (keepdim && keepdim->kind != Arg::Kind::Bool)) return std::nullopt;
+  std::vector<Arg> args = {Arg::ref(x), Arg::list({*dim}), Arg::boolean(keepdim && keepdim->b)};
+  std::string text = call_text("aten.amax.default", args);
+  return new_node("aten.amax.default", std::move(args), "amax", {get, m},
+                  "{new} = " + text + " replaces " + get->name + " = " + m->name + "[0], " + m->name + " = " +
+                      call_text("max.dim", m->args));
+}
+
+// The bounds one clamp op applies: clamp_min(x, lo), clamp_max(x, hi), clamp(x, lo?, hi?); numbers only.
+struct ClampBounds {
+  Node* x = nullptr;
+  const Arg* lo = nullptr;  // nullptr: no lower bound
+  const Arg* hi = nullptr;  // nullptr: no upper bound
+};
+
+std::optional<ClampBounds> clamp_bounds(const Node* n) {
+  if (!n || n->op != OpKind::CallFunction) return std::nullopt;
+  auto present = [](const Arg* a) { return a && a->kind != Arg::Kind::None ? a : nullptr; };
+  ClampBounds b;
+  b.x = node_arg(n, 0);
+  if (n->target == "aten.clamp_min.default" && n->args.size() <= 2) {
+    b.lo = n->arg_or_kwarg(1, "min");
+  } else if (n->target == "aten.clamp_max.default" && n->args.size() <= 2) {
+    b.hi = n->arg_or_kwarg(1, "max");
+  } else if (n->target == "aten.clamp.default" && n->args.size() <= 3) {
+    b.lo = present(n->arg_or_kwarg(1, "min"));
+    b.hi = present(n->arg_or_kwarg(2, "max"));
+  } else {
+    return std::nullopt;
+  }
+  for (const auto& [k, a] : n->kwargs)
+    if (k != "min" && k != "max") return std::nullopt;
+  if (!b.x || (b.lo && !is_number(*b.lo)) || (b.hi && !is_number(*b.hi))) return std::nullopt;
+  return b;
+}
+
+// clamp_max(clamp_min(x, lo), hi) -> clamp(x, lo, hi)   when lo <= hi   (clamp(x, lo, hi) = min(max(x, lo), hi))
+// clamp_min(clamp_max(x, hi), lo) -> clamp(x, lo, hi)   when lo <= hi   (then max(min(x, hi), lo) is the same)
+// A one-sided aten.clamp counts as clamp_min / clamp_max; a lone one-sided clamp stays as it is.
+std::optional<Plan> merge_clamps(const RuleContext&, Node* outer) {
+  auto o = clamp_bounds(outer);
+  if (!o) return std::nullopt;
+  Node* inner = o->x;
+  auto i = clamp_bounds(inner);
+  if (!i || !only_user(inner, outer)) return std::nullopt;
+  const Arg* lo = nullptr;
+  const Arg* hi = nullptr;
+  if (i->lo && !i->hi && o->hi && !o->lo) {
+    lo = i->lo;
+    hi = o->hi;
+  } else if (i->hi && !i->lo && o->lo && !o->hi) {
+    lo = o->lo;
+    hi = i->hi;
+  } else {
+    return std::nullopt;
+  }
+  if (!number_le(*lo, *hi) || !same_dtype(i->x, inner) || !same_dtype(inner, outer)) return std::nullopt;
+  std::vector<Arg> args = {Arg::ref(i->x), *lo, *hi};
+  std::string text = call_text("aten.clamp.default", args);
+  return new_node("aten.clamp.default", std::move(args), "clamp", {outer, inner},
+                  "{new} = " + text + " replaces " + outer->name + " = " + call_text(outer->target, outer->args) +
+                      ", " + inner->name + " = " + call_text(inner->target, inner->args));
+}
+
+// _to_copy(x, dtype=d) -> convert_element_type(x, d)   when only the dtype changes: device and layout absent or
+// equal to x's (from meta.val), memory_format absent or preserve_format, pin_memory absent or False.
+std::optional<Plan> to_copy_to_convert(const RuleContext&, Node* c) {
+  Node* x = node_arg(c, 0);
+  if (!x || c->args.size() != 1) return std::nullopt;
+  const TensorMeta* xm = tensor_meta(x);
+  const Arg* dtype = nullptr;
+  for (const auto& [k, a] : c->kwargs) {
+    const bool none = a.kind == Arg::Kind::None;
+    bool ok = false;
+    if (k == "dtype") {
+      ok = a.kind == Arg::Kind::Dtype;
+      dtype = &a;
+    } else if (k == "non_blocking") {
+      ok = a.kind == Arg::Kind::Bool;  // no effect on a conversion that stays on the same device
+    } else if (k == "pin_memory") {
+      ok = none || (a.kind == Arg::Kind::Bool && !a.b);
+    } else if (k == "device") {
+      ok = none || (a.kind == Arg::Kind::Device && xm && a.s == xm->device);
+    } else if (k == "layout") {
+      ok = none || (a.kind == Arg::Kind::Layout && a.s == "strided" && xm);  // a meta.val tensor is strided
+    } else if (k == "memory_format") {
+      ok = none || (a.kind == Arg::Kind::MemoryFormat && a.s == "preserve_format");
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (!dtype) return std::nullopt;
+  if (const TensorMeta* cm = tensor_meta(c); cm && cm->dtype != dtype->s) return std::nullopt;
+  std::vector<Arg> args = {Arg::ref(x), *dtype};
+  std::string text = call_text("prims.convert_element_type.default", args);
+  return new_node("prims.convert_element_type.default", std::move(args), "convert_element_type", {c},
+                  "{new} = " + text + " replaces " + c->name + " = _to_copy(" + x->name + ", dtype=" + dtype->s + ")");
+}
+
+using RuleFn = std::optional<Plan> (*)(const RuleContext&, Node*);
+
+struct Rule {
+  std::string_view pass;
+  std::string_view root;  // the root node's target: rules are indexed by it
+  RuleFn fn;
+};
+
+// The local rules, one line each, grouped by pass; the algebra is next to each function above.
+const Rule kRules[] = {
+    {"view_to_reshape", "aten.view.default", retarget_to_reshape},              // view(x, s) -> reshape(x, s)
+    {"view_to_reshape", "aten._unsafe_view.default", retarget_to_reshape},      // _unsafe_view(x, s) -> reshape(x, s)
+    {"fold_reshape_chains", "aten.reshape.default", fold_reshape_chain},        // reshape(reshape(x, a), b) -> reshape(x, b)
+    {"remove_identity_reshapes", "aten.reshape.default", remove_identity_reshape},  // reshape(x, shape(x)) -> x
+    {"canonicalize_silu", "aten.mul.Tensor", silu_from_sigmoid},                // z*sigmoid(z) -> silu(z)
+    {"canonicalize_silu", "aten.div.Tensor", silu_from_exp},                    // z/(1+exp(-z)) -> silu(z)
+    {"canonicalize_amax", "_operator.getitem", amax_from_max_dim},              // max.dim(x, d, k)[0] -> amax(x, [d], k)
+    {"canonicalize_clamp", "aten.clamp_max.default", merge_clamps},             // clamp_max(clamp_min(x, lo), hi) -> clamp(x, lo, hi)
+    {"canonicalize_clamp", "aten.clamp_min.default", merge_clamps},             // clamp_min(clamp_max(x, hi), lo) -> clamp(x, lo, hi)
+    {"canonicalize_clamp", "aten.clamp.default", merge_clamps},                 // one-sided clamp(...) as either of the above
+    {"canonicalize_to_copy", "aten._to_copy.default", to_copy_to_convert},      // _to_copy(x, dtype=d) -> convert_element_type(x, d)
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dead code elimination: which call_function targets may be dropped when nothing uses their result.
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+
+template <size_t N>
+bool contains(const std::string_view (&set)[N], std::string_view s) {
+  return std::find(std::begin(set), std::end(set), s) != std::end(set);
+}
+
+// Pure Python operators (no in-place forms such as iadd, no setitem).
+constexpr std::string_view kPureOperators[] = {
+    "getitem", "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt",
+    "le", "gt", "ge", "and_", "or_", "xor", "not_", "invert", "lshift", "rshift", "matmul", "truth", "index",
+    "contains"};
+
+// aten/prims ops that have an effect besides their result: checks, stream bookkeeping, RNG state (dropping a dead
+// random op would shift the numbers every later random op draws), writes into an argument.
+constexpr std::string_view kEffectfulOps[] = {
+    "_assert_async", "_assert_scalar", "_assert_tensor_metadata", "_functional_assert_async",
+    "_functional_assert_scalar", "_functional_sym_constrain_range", "_functional_sym_constrain_range_for_size",
+    "sym_constrain_range", "sym_constrain_range_for_size", "_print", "record_stream", "copy_to", "resize",
+    "inductor_seeds", "rand", "rand_like", "randn", "randn_like", "randint", "randint_like", "randperm",
+    "bernoulli", "normal", "uniform", "exponential", "geometric", "cauchy", "log_normal", "multinomial", "poisson",
+    "binomial", "dropout", "native_dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
+    "_fused_dropout", "rrelu", "rrelu_with_noise", "_standard_gamma", "_sample_dirichlet",
+    "_fused_moving_avg_obs_fq_helper", "_cudnn_rnn"};
+
+// Overload names of the out= forms that do not end in "out" (they write into values/indices arguments).
+constexpr std::string_view kOutOverloads[] = {
+    "values", "values_stable", "dim_max", "dim_min", "names_dim_max", "names_dim_min", "grad_input", "output"};
+
+// A call_function whose removal cannot change anything observable once its result is unused. Conservative: only
+// aten/prims ops and Python operators qualify; custom ops (vllm.*, ...), torch.* functions, higher-order ops and
+// builtins such as print are always kept, as are in-place (name_) and out= forms and the ops listed above.
+bool is_side_effect_free(const Node& n) {
+  std::string_view t = n.target;
+  if (starts_with(t, "_operator.")) return contains(kPureOperators, t.substr(10));
+  if (!starts_with(t, "aten.") && !starts_with(t, "prims.")) return false;
+  std::string_view rest = t.substr(t.find('.') + 1);
+  auto dot = rest.find('.');
+  std::string_view name = rest.substr(0, dot);
+  std::string_view overload = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+  const bool dunder = starts_with(name, "__") && ends_with(name, "__");
+  if (name.empty() || (ends_with(name, "_") && !dunder)) return false;  // add_, copy_, index_put_, ...
+  if (overload == "out" || ends_with(overload, "_out") || contains(kOutOverloads, overload)) return false;
+  for (const auto& [k, a] : n.kwargs)
+    if (k == "out") return false;
+  return !contains(kEffectfulOps, name);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The driver.
+
+enum class PassKind { Rules, Dce };
+
+struct PassInfo {
+  std::string_view name;
+  PassKind kind;
+};
+
+constexpr PassInfo kPasses[] = {
+    {"view_to_reshape", PassKind::Rules},          {"fold_reshape_chains", PassKind::Rules},
+    {"remove_identity_reshapes", PassKind::Rules}, {"canonicalize_silu", PassKind::Rules},
+    {"canonicalize_amax", PassKind::Rules},        {"canonicalize_clamp", PassKind::Rules},
+    {"canonicalize_to_copy", PassKind::Rules},     {"dce", PassKind::Dce},
+};
+
+// Every rewrite removes a node or a non-canonical spelling, so a fixed point comes fast; this only guards loops.
+constexpr int kMaxRounds = 16;
+
+class Normalizer {
+ public:
+  Normalizer(Graph& g, NormalizeReport& report) : g_(g), report_(report), ctx_(g) {
+    for (const Rule& r : kRules) index_[r.pass][r.root].push_back(&r);
+  }
+
+  // Runs one pass over the whole graph; returns the number of changes.
+  size_t run(const PassInfo& pass) {
+    return pass.kind == PassKind::Dce ? run_dce(pass.name) : run_rules(pass.name);
+  }
+
+ private:
+  size_t run_rules(std::string_view pass) {
+    const auto& by_root = index_[pass];
+    size_t changes = 0;
+    auto& nodes = g_.nodes();
+    for (auto it = nodes.begin(); it != nodes.end();) {
+      Node* n = &*it;
+      // Nodes a plan erases are the root and its inputs, all at or before `it`; new nodes go before the root.
+      ++it;
+      if (n->op != OpKind::CallFunction) continue;
+      auto rules = by_root.find(n->target);
+      if (rules == by_root.end()) continue;
+      for (const Rule* r : rules->second) {
+        if (auto plan = r->fn(ctx_, n)) {
+          apply_plan(pass, n, std::move(*plan));
+          ++changes;
+          break;
+        }
+      }
+    }
+    return changes;
+  }
+
+  size_t run_dce(std::string_view pass) {
+    size_t changes = 0;
+    auto& nodes = g_.nodes();
+    // Backwards, so a node's users are gone before it is looked at: whole dead chains go in one sweep.
+    for (auto it = nodes.end(); it != nodes.begin();) {
+      auto cur = std::prev(it);
+      Node* n = &*cur;
+      if (n->op == OpKind::CallFunction && n->users.empty() && is_side_effect_free(*n)) {
+        record(pass, "erased " + n->name + " = " + n->target + " (no users)");
+        g_.erase(n);  // `it` still points past it
+        ++changes;
+      } else {
+        it = cur;
+      }
+    }
+    return changes;
+  }
+
+  void apply_plan(std::string_view pass, Node* root, Plan plan) {
+    std::string description = std::move(plan.description);
+    switch (plan.kind) {
+      case Plan::Kind::InPlace:
+        // The target is not an input, so changing it needs no users bookkeeping.
+        if (plan.target) root->target = std::move(*plan.target);
+        if (plan.args) g_.set_args(root, std::move(*plan.args));
+        break;
+      case Plan::Kind::UseExisting:
+        g_.replace_all_uses(root, plan.existing);
+        break;
+      case Plan::Kind::NewNode: {
+        Node* n = g_.create_node(OpKind::CallFunction, std::move(*plan.target), std::move(*plan.args),
+                                 std::move(plan.kwargs), root, plan.name_hint);
+        n->val = root->val;
+        n->meta_extra = root->meta_extra;
+        g_.replace_all_uses(root, n);
+        if (auto pos = description.find("{new}"); pos != std::string::npos) description.replace(pos, 5, n->name);
+        break;
+      }
+    }
+    std::string erased;
+    for (Node* d : plan.dead) {
+      if (!d->users.empty()) continue;
+      erased += (erased.empty() ? "; erased " : ", ") + d->name;
+      g_.erase(d);
+    }
+    record(pass, description + erased);
+  }
+
+  void record(std::string_view pass, std::string description) {
+    report_.changes.push_back({std::string(pass), std::move(description)});
+    ++report_.counts[std::string(pass)];
+  }
+
+  Graph& g_;
+  NormalizeReport& report_;
+  RuleContext ctx_;
+  std::unordered_map<std::string_view, std::unordered_map<std::string_view, std::vector<const Rule*>>> index_;
+};
+
+}  // namespace
+
+std::vector<std::string> all_normalize_passes() {
+  std::vector<std::string> names;
+  for (const PassInfo& p : kPasses) names.emplace_back(p.name);
+  return names;
+}
+
+NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes) {
+  std::vector<const PassInfo*> selected;
+  for (const std::string& name : passes) {
+    auto it = std::find_if(std::begin(kPasses), std::end(kPasses), [&](const PassInfo& p) { return p.name == name; });
+    if (it == std::end(kPasses)) {
+      std::string valid;
+      for (const PassInfo& p : kPasses) valid += (valid.empty() ? "" : ", ") + std::string(p.name);
+      throw InputError("unknown normalisation pass '" + name + "' (valid passes: " + valid + ")");
+    }
+    if (std::find(selected.begin(), selected.end(), &*it) == selected.end()) selected.push_back(&*it);
+  }
+
+  NormalizeReport report;
+  for (const PassInfo* p : selected) {
+    report.counts[std::string(p->name)] = 0;
+    report.seconds[std::string(p->name)] = 0.0;
+  }
+  Normalizer normalizer(g, report);
+  for (int round = 0; round < kMaxRounds; ++round) {
+    size_t changes = 0;
+    for (const PassInfo* p : selected) {
+      auto start = std::chrono::steady_clock::now();
+      changes += normalizer.run(*p);
+      report.seconds[std::string(p->name)] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    if (changes == 0) break;
+  }
+  return report;
+}
+
+}  // namespace fxopt
