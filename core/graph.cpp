@@ -103,14 +103,17 @@ Node* Graph::output_node() const {
 
 std::string Graph::fresh_name(std::string_view hint) const {
   std::string base(hint.empty() ? "node" : hint);
-  // FX style: strip a trailing "_<digits>" so that "mul_3" yields "mul_4", not "mul_3_1".
-  auto us = base.rfind('_');
-  if (us != std::string::npos && us + 1 < base.size() &&
-      std::all_of(base.begin() + us + 1, base.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    base.resize(us);
   if (!find(base)) return base;
-  for (size_t i = 1;; ++i) {
-    std::string cand = base + "_" + std::to_string(i);
+  // FX style: "mul_35" taken -> "mul_36", "rsqrt" taken -> "rsqrt_1".
+  size_t next = 1;
+  auto us = base.rfind('_');
+  if (us != std::string::npos && us + 1 < base.size() && base.size() - us <= 10 &&
+      std::all_of(base.begin() + us + 1, base.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    next = std::stoull(base.substr(us + 1)) + 1;
+    base.resize(us);
+  }
+  for (;; ++next) {
+    std::string cand = base + "_" + std::to_string(next);
     if (!find(cand)) return cand;
   }
 }
