@@ -113,8 +113,10 @@ const Node& N(const Expr& e) { return *e.impl(); }
 // ----- total orders ---------------------------------------------------------------------------------
 
 int cmp_expr(const Expr& a, const Expr& b);
+int cmp_sympy(const Expr& a, const Expr& b);
 
-// Symbols first (by name), then function atoms by kind and operands.
+// Atoms in sympy's default_sort_key order (the order sympy uses for generators, factors and Max/Min
+// operands): Symbol (by name) < FloorDiv < Mod < Max < Min, then operands by sort key.
 int cmp_atom(const AtomNode& a, const AtomNode& b) {
   if (&a == &b) return 0;
   if (a.kind != b.kind) return a.kind < b.kind ? -1 : 1;
@@ -122,10 +124,11 @@ int cmp_atom(const AtomNode& a, const AtomNode& b) {
     int c = a.name.compare(b.name);
     return (c > 0) - (c < 0);
   }
-  size_t n = std::min(a.args.size(), b.args.size());
-  for (size_t i = 0; i < n; ++i)
-    if (int c = cmp_expr(a.args[i], b.args[i])) return c;
   if (a.args.size() != b.args.size()) return a.args.size() < b.args.size() ? -1 : 1;
+  for (size_t i = 0; i < a.args.size(); ++i)
+    if (int c = cmp_sympy(a.args[i], b.args[i])) return c;
+  for (size_t i = 0; i < a.args.size(); ++i)  // sort keys tie only for equal operands; stay total anyway
+    if (int c = cmp_expr(a.args[i], b.args[i])) return c;
   return 0;
 }
 
@@ -140,6 +143,82 @@ int cmp_mono(const Monomial& a, const Monomial& b) {
   }
   if (i < a.size()) return -1;
   if (i < b.size()) return 1;
+  return 0;
+}
+
+// ----- sympy's default_sort_key ---------------------------------------------------------------------
+// key(e) = (class_key, (len(args), keys of args), key(exponent), coefficient) where a numeric coefficient
+// and an integer power are stripped first. Class ranks follow sympy's class_key tuples:
+// Number (1,0) < Symbol (2,0) < Mul (3,0) < Add (3,1) < FloorDiv, Mod (4,10000,name) < Max, Min (5,0,name).
+
+enum SympyClass { kSNumber, kSSymbol, kSMul, kSAdd, kSFloorDiv, kSMod, kSMax, kSMin };
+
+int atom_class(const AtomNode& a) {
+  switch (a.kind) {
+    case Kind::Symbol: return kSSymbol;
+    case Kind::FloorDiv: return kSFloorDiv;
+    case Kind::Mod: return kSMod;
+    case Kind::Max: return kSMax;
+    case Kind::Min: return kSMin;
+  }
+  return kSSymbol;
+}
+
+// One summand viewed as sympy sees it: coef*mono, or a number when mono is null.
+struct TermView {
+  int64_t coef;
+  const Monomial* mono;
+};
+
+int term_class(const TermView& t) {
+  if (!t.mono) return kSNumber;
+  if (t.mono->size() > 1) return kSMul;
+  return atom_class(*(*t.mono)[0].atom);
+}
+
+template <class T>
+int cmp3(const T& a, const T& b) { return (a > b) - (a < b); }
+
+int cmp_term_key(const TermView& a, const TermView& b) {
+  int ca = term_class(a), cb = term_class(b);
+  if (ca != cb) return cmp3(ca, cb);
+  if (ca == kSNumber) return cmp3(a.coef, b.coef);
+  if (ca == kSMul) {
+    // args: the factors, already in key order; each factor's key is (atom key, exponent)
+    if (a.mono->size() != b.mono->size()) return cmp3(a.mono->size(), b.mono->size());
+    for (size_t i = 0; i < a.mono->size(); ++i) {
+      if (int c = cmp_atom(*(*a.mono)[i].atom, *(*b.mono)[i].atom)) return c;
+      if (int c = cmp3((*a.mono)[i].exp, (*b.mono)[i].exp)) return c;
+    }
+    return cmp3(a.coef, b.coef);
+  }
+  const Factor& fa = (*a.mono)[0];
+  const Factor& fb = (*b.mono)[0];
+  if (int c = cmp_atom(*fa.atom, *fb.atom)) return c;
+  if (int c = cmp3(fa.exp, fb.exp)) return c;
+  return cmp3(a.coef, b.coef);
+}
+
+std::vector<TermView> summands(const Node& n) {
+  std::vector<TermView> v;
+  v.reserve(n.terms.size() + 1);
+  for (const Term& t : n.terms) v.push_back(TermView{t.coef, &t.mono});
+  if (n.constant != 0 || n.terms.empty()) v.push_back(TermView{n.constant, nullptr});
+  return v;
+}
+
+int cmp_sympy(const Expr& a, const Expr& b) {
+  std::vector<TermView> x = summands(N(a)), y = summands(N(b));
+  bool add_x = x.size() > 1, add_y = y.size() > 1;
+  if (add_x != add_y) {
+    int cx = add_x ? kSAdd : term_class(x[0]);
+    int cy = add_y ? kSAdd : term_class(y[0]);
+    return cmp3(cx, cy);
+  }
+  if (!add_x) return cmp_term_key(x[0], y[0]);
+  if (x.size() != y.size()) return cmp3(x.size(), y.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    if (int c = cmp_term_key(x[i], y[i])) return c;
   return 0;
 }
 
@@ -710,14 +789,25 @@ Expr make_minmax(Kind kind, const std::vector<Expr>& args, const Ctx& ctx) {
       add(e);
   }
   if (cst) flat.push_back(Expr::constant(*cst));
-  std::sort(flat.begin(), flat.end(), [](const Expr& a, const Expr& b) { return cmp_expr(a, b) < 0; });
+  std::sort(flat.begin(), flat.end(), [](const Expr& a, const Expr& b) {
+    int c = cmp_sympy(a, b);
+    return c != 0 ? c < 0 : cmp_expr(a, b) < 0;
+  });
   flat.erase(std::unique(flat.begin(), flat.end()), flat.end());
-  // Drop operands dominated by another surviving operand (Max: x <= y; Min: x >= y).
+  // x is dominated by y when Max(x, y) == y (Min: Min(x, y) == y): x <= y provably, or absorption
+  // (Max(y, Min(y, z)) == y; Min(y, Max(y, z)) == y).
+  Kind dual = is_max ? Kind::Min : Kind::Max;
+  auto dominated = [&](const Expr& x, const Expr& y) {
+    if (const AtomNode* at = single_atom(x); at && at->kind == dual)
+      if (std::find(at->args.begin(), at->args.end(), y) != at->args.end()) return true;
+    return is_max ? provably_le(x, y, ctx) : provably_le(y, x, ctx);
+  };
+  // Drop operands dominated by another surviving operand.
   std::vector<bool> drop(flat.size(), false);
   for (size_t i = 0; i < flat.size(); ++i)
     for (size_t j = 0; j < flat.size(); ++j) {
       if (i == j || drop[j]) continue;
-      if (is_max ? provably_le(flat[i], flat[j], ctx) : provably_le(flat[j], flat[i], ctx)) {
+      if (dominated(flat[i], flat[j])) {
         drop[i] = true;
         break;
       }
@@ -773,17 +863,17 @@ Expr rebuild(const Expr& e, const Ctx& ctx, const Bindings* bind) {
 
 // ----- printing (sympy StrPrinter with PyTorch's FloorDiv printer) ----------------------------------
 
-// sympy precedences: Add 40, Mul 50, Pow 60, Func 70, Atom 1000; PyTorch's FloorDiv declares 35.
-constexpr int kPrecFloorDiv = 35, kPrecAdd = 40, kPrecMul = 50, kPrecPow = 60, kPrecFunc = 70, kPrecAtom = 1000;
+// sympy precedences: Add 40, Mul 50, Pow 60, Atom 1000; PyTorch's FloorDiv declares 35. sympy wraps
+// a Mul factor or a Pow base at or below the operator's precedence (parenthesize(strict=False)).
+constexpr int kPrecFloorDiv = 35, kPrecAdd = 40, kPrecMul = 50, kPrecPow = 60, kPrecAtom = 1000;
 
 std::string print_expr(const Expr& e);
 
 int atom_prec(const AtomNode& a) {
   switch (a.kind) {
-    case Kind::Symbol: return kPrecAtom;
     case Kind::FloorDiv: return kPrecFloorDiv;
     case Kind::Mod: return kPrecMul;  // sympy: Mod binds like Mul
-    default: return kPrecFunc;
+    default: return kPrecAtom;        // symbols; sympy's Max/Min have no precedence entry, i.e. Atom
   }
 }
 
@@ -792,7 +882,8 @@ std::string paren_if(std::string s, bool p) { return p ? "(" + s + ")" : s; }
 // An operand of //: PyTorch parenthesizes everything below atom precedence.
 std::string print_floordiv_operand(const Expr& e) {
   auto c = e.as_constant();
-  bool atomic = (c && *c >= 0) || e.as_symbol();
+  const AtomNode* a = single_atom(e);
+  bool atomic = (c && *c >= 0) || (a && atom_prec(*a) == kPrecAtom);
   return paren_if(print_expr(e), !atomic);
 }
 
@@ -809,18 +900,20 @@ std::string print_atom(const AtomNode& a) {
   }
 }
 
-// Term with coefficient |coef| (the caller prints the sign).
-std::string print_term_abs(const Term& t, uint64_t abs_coef) {
-  if (abs_coef == 1 && t.mono.size() == 1 && t.mono[0].exp == 1) return print_atom(*t.mono[0].atom);
+// Term with coefficient |coef| (the caller prints the sign). sympy gives a Mul with a negative
+// coefficient Add precedence, so its factors are wrapped at or below 40 instead of 50.
+std::string print_term_abs(const Term& t, uint64_t abs_coef, bool negative) {
+  if (!negative && abs_coef == 1 && t.mono.size() == 1 && t.mono[0].exp == 1) return print_atom(*t.mono[0].atom);
+  int level = negative ? kPrecAdd : kPrecMul;
   std::string s;
   if (abs_coef != 1) s = std::to_string(abs_coef);
   for (const Factor& f : t.mono) {
     if (!s.empty()) s += "*";
     int p = atom_prec(*f.atom);
     if (f.exp == 1)
-      s += paren_if(print_atom(*f.atom), p < kPrecMul);
+      s += paren_if(print_atom(*f.atom), p <= level);
     else
-      s += paren_if(print_atom(*f.atom), p < kPrecPow) + "**" + std::to_string(f.exp);
+      s += paren_if(print_atom(*f.atom), p <= kPrecPow) + "**" + std::to_string(f.exp);
   }
   return s;
 }
@@ -834,13 +927,11 @@ std::string print_expr(const Expr& e) {
   for (size_t i = 0; i < n.terms.size(); ++i) {
     const Term& t = n.terms[i];
     uint64_t ac = uabs(t.coef);
-    std::string body = print_term_abs(t, ac);
-    // sympy wraps a lone low-precedence factor: as a Mul operand (-1*x) below Mul, as an Add operand below Add.
-    if (ac == 1 && t.mono.size() == 1 && t.mono[0].exp == 1) {
-      int p = atom_prec(*t.mono[0].atom);
-      bool in_add = n.terms.size() + (n.constant != 0) > 1;
-      if ((t.coef < 0 && p < kPrecMul) || (in_add && p < kPrecAdd)) body = "(" + body + ")";
-    }
+    std::string body = print_term_abs(t, ac, t.coef < 0);
+    // An Add wraps a lone summand below its precedence (a bare FloorDiv).
+    bool in_add = n.terms.size() + (n.constant != 0) > 1;
+    if (in_add && t.coef == 1 && t.mono.size() == 1 && t.mono[0].exp == 1 && atom_prec(*t.mono[0].atom) < kPrecAdd)
+      body = "(" + body + ")";
     if (i == 0)
       out = (t.coef < 0 ? "-" : "") + body;
     else

@@ -62,6 +62,16 @@ TEST_CASE("symint: parse prints canonical text") {
       {"-5", "-5"},
       {"s0 - s0", "0"},
       {"Min(s1, s0, 4)", "Min(4, s0, s1)"},
+      // sympy details, checked against sympy 1.14 with PyTorch's FloorDiv printer
+      {"s0*Mod(s1, 16)", "s0*(Mod(s1, 16))"},                           // Mod wrapped as a Mul factor...
+      {"-s0*Mod(s1, 16)", "-s0*Mod(s1, 16)"},                           // ...but not under a minus sign
+      {"Max(s0, s1)//2", "(Max(s0, s1)//2)"},                           // Max/Min have atom precedence
+      {"Mod(s0, 4)//s1", "((Mod(s0, 4))//s1)"},
+      {"Max((s0//16), s0 + s1)", "Max(s0 + s1, (s0//16))"},             // default_sort_key: Add < FloorDiv
+      {"Max(s0**2, s0*s1, 2*s0)", "Max(2*s0, s0**2, s0*s1)"},           // Symbol < Mul, then exponent
+      {"Min(s0*s1, s2, -s2, 1)", "Min(1, -s2, s2, s0*s1)"},
+      {"(s10 + 3)//4096 + ((s2//16))**3", "((s2//16))**3 + (((s10 + 3)//4096))"},  // generator order
+      {"s10 + s2", "s10 + s2"},                                         // names compare as strings
   };
   for (const Row& r : rows) {
     const std::string cap_input = r.input;
@@ -113,13 +123,13 @@ TEST_CASE("symint: simplification rules") {
       {"e%1 -> 0", "Mod(s0, 1)", "0"},
       {"coefficients reduced mod k", "Mod(17*s0 + 35, 16)", "Mod(s0 + 3, 16)"},
       {"coefficients reduced to least magnitude", "Mod(15*s0 + 16, 16)", "Mod(-s0, 16)"},
-      {"Mod(g*x + c, g*k) -> g*Mod(x + c//g, k) + c%g", "Mod(4*s0 + 6, 8)", "4*Mod(s0 + 1, 2) + 2"},
+      {"Mod(g*x + c, g*k) -> g*Mod(x + c//g, k) + c%g", "Mod(4*s0 + 6, 8)", "4*(Mod(s0 + 1, 2)) + 2"},
       {"Mod(Mod(e, j*k), k) -> Mod(e, k)", "Mod(Mod(s0, 32), 16)", "Mod(s0, 16)"},
       {"Mod(Mod(e, k), j*k) -> Mod(e, k)", "Mod(Mod(s0, 16), 32)", "Mod(s0, 16)"},
       {"Mod(e, -k) -> -Mod(-e, k)", "Mod(s0, -16)", "-Mod(-s0, 16)"},
       {"Mod(e, e) -> 0", "Mod(s0 + s1, s0 + s1)", "0"},
       {"Mod(e*b, b) -> 0", "Mod(s0*s1, s1)", "0"},
-      {"Mod(g*a, g*b) -> g*Mod(a, b)", "Mod(2*s0, 2*s1)", "2*Mod(s0, s1)"},
+      {"Mod(g*a, g*b) -> g*Mod(a, b)", "Mod(2*s0, 2*s1)", "2*(Mod(s0, s1))"},
       // Max / Min
       {"Max(e, e) -> e", "Max(s0, s0)", "s0"},
       {"Max(e + 1, e) -> e + 1", "Max(s0 + 1, s0)", "s0 + 1"},
@@ -127,6 +137,8 @@ TEST_CASE("symint: simplification rules") {
       {"nested Max flattens, constants fold", "Max(1, Max(s0, 2))", "Max(2, s0)"},
       {"Max bounded by Mod range", "Max(Mod(s0, 16), 16)", "16"},
       {"Max(e) -> e", "Max(s0)", "s0"},
+      {"absorption Max(a, Min(a, b)) -> a", "Max(s0, Min(s0, s1))", "s0"},
+      {"absorption Min(a, Max(a, b)) -> a", "Min(s1, Max(s0, s1), s2)", "Min(s1, s2)"},
   };
   for (const Row& r : rows) {
     const std::string cap_rule = r.rule;
