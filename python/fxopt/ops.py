@@ -1,0 +1,258 @@
+"""Reference implementations of the fused vLLM ops fxopt emits, so a rewritten graph runs in plain PyTorch.
+
+Registered as `torch.library` ops in the `vllm` namespace (with fake functions for tracing and Inductor)
+only where vLLM has not registered them already; import vLLM first if it is to provide the real kernels.
+The math is fxopt's bit-exact definition (spec/fusion-rms-gated-fp8.md): the normalised, gated value is
+rounded to the input dtype (bf16) before it is quantised, exactly like the decomposed graph.
+
+The fp8 dtype is not in the signatures (vLLM takes it from the platform): it is
+`torch.float8_e4m3fnuz` on ROCm builds, else `torch.float8_e4m3fn`, and `set_fp8_dtype()` overrides it
+(`fxopt.load()` does so from the fused node's meta.val, so the fnuz variant also runs on NVIDIA).
+
+Two implementations of the same math: "eager" (plain ATen ops, any device) and "inductor" (the same
+function compiled by Inductor). Inductor's kernels use approximate exp, a tree reduction for the
+mean, etc., so only the "inductor" one is bit-identical to what `torch.compile` makes of the unfused graph;
+see `set_impl()`.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+from typing import Optional
+
+import torch
+
+NAMESPACE = "vllm"
+FUSED_RMS_GATED = "rocm_aiter_fused_rms_gated_fp8_group_quant"
+GROUP_QUANT = "rocm_aiter_group_fp8_quant"
+RMSNORM_DYNAMIC_QUANT = "rocm_aiter_rmsnorm_fused_dynamic_quant"
+
+SCHEMAS = {
+    FUSED_RMS_GATED: (f"{FUSED_RMS_GATED}(Tensor x, Tensor weight, Tensor? bias, Tensor z, float eps, "
+                      "bool norm_before_gate, str activation, int group_size) -> (Tensor, Tensor)"),
+    GROUP_QUANT: f"{GROUP_QUANT}(Tensor x, int group_size) -> (Tensor, Tensor)",
+    RMSNORM_DYNAMIC_QUANT: (f"{RMSNORM_DYNAMIC_QUANT}(Tensor x, Tensor weight, float epsilon, "
+                            "ScalarType quant_dtype) -> (Tensor, Tensor)"),
+}
+# Ops whose fp8 output dtype comes from the platform setting rather than from an argument.
+PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT)
+
+# FMAX per fp8 format; vLLM uses 224 (not the format's 240) for e4m3fnuz.
+_FMAX = {"float8_e4m3fn": 448.0, "float8_e4m3fnuz": 224.0}
+
+_lock = threading.Lock()
+_lib: Optional[torch.library.Library] = None
+_owner: dict[str, str] = {}          # op name -> "fxopt" | "vllm"
+_fp8_override: Optional[torch.dtype] = None
+_impl = "eager"
+
+
+def platform_fp8_dtype() -> torch.dtype:
+    return torch.float8_e4m3fnuz if getattr(torch.version, "hip", None) else torch.float8_e4m3fn
+
+
+def fp8_dtype() -> torch.dtype:
+    """The fp8 dtype the platform-dtype ops produce now."""
+    return _fp8_override if _fp8_override is not None else platform_fp8_dtype()
+
+
+def set_fp8_dtype(dtype: Optional[torch.dtype]) -> None:
+    """Overrides the platform fp8 dtype (None restores the platform default)."""
+    global _fp8_override
+    if dtype is not None:
+        fp8_max(dtype)  # refuses formats the ops do not implement
+    _fp8_override = dtype
+
+
+def fp8_max(dtype: torch.dtype) -> float:
+    name = str(dtype).replace("torch.", "")
+    if name not in _FMAX:
+        raise ValueError(f"fxopt reference ops: unsupported fp8 dtype {dtype} (have {sorted(_FMAX)})")
+    return _FMAX[name]
+
+
+def set_impl(impl: str) -> None:
+    """'eager' (default): plain ATen ops. 'inductor': the same math compiled by Inductor (its kernels for
+    the device), bit-identical to what torch.compile makes of the unfused graph on the same device."""
+    global _impl
+    if impl not in ("eager", "inductor"):
+        raise ValueError(f"impl must be 'eager' or 'inductor', not {impl!r}")
+    _impl = impl
+
+
+def get_impl() -> str:
+    return _impl
+
+
+# ---- the math (one definition, used by both implementations) ----------------------------------------
+
+def _quantize_groups(y: torch.Tensor, group_size: int, dtype: torch.dtype, fmax: float):
+    """Dynamic fp8 quant of y (..., K) in groups of `group_size` consecutive columns -> (q, scale)."""
+    k = y.shape[-1]
+    yg = y.reshape(-1, k // group_size, group_size)
+    amax = yg.abs().amax(-1, keepdim=True).float()                # exact, on the 16-bit values
+    scale = (amax / fmax).clamp_min(1.0 / (fmax * 512.0))
+    q = (yg / scale).clamp(-fmax, fmax).to(dtype)                  # y promotes to float32 here
+    return q.reshape(y.shape), scale.reshape(*y.shape[:-1], k // group_size)
+
+
+def _gated_rms_norm(x, weight, bias, z, eps: float, norm_before_gate: bool, activation: str):
+    """y = bf16(rmsnorm(x) * w (+ b)) gated by silu(z) — the rounding to x.dtype is part of the definition."""
+    if activation not in ("silu", "swish"):
+        raise ValueError(f"{FUSED_RMS_GATED}: activation {activation!r} is not implemented (silu only)")
+    xf = x.float()
+    zf = z.float()
+    gate = zf / (torch.exp(-zf) + 1)                               # silu, as Inductor decomposes it
+    if not norm_before_gate:
+        xf = xf * gate
+    var = xf.pow(2).mean(-1, keepdim=True)
+    n = (xf * torch.rsqrt(var + eps)) * weight.float()
+    if bias is not None:
+        n = n + bias.float()
+    if norm_before_gate:
+        n = n * gate
+    return n.to(x.dtype)
+
+
+def _fused_math(x, weight, bias, z, eps, norm_before_gate, activation, group_size, dtype, fmax):
+    y = _gated_rms_norm(x, weight, bias, z, eps, norm_before_gate, activation)
+    return _quantize_groups(y, group_size, dtype, fmax)
+
+
+def _group_quant_math(x, group_size, dtype, fmax):
+    return _quantize_groups(x, group_size, dtype, fmax)
+
+
+def _rms_dynamic_math(x, weight, epsilon, dtype, fmax):
+    xf = x.float()
+    var = xf.pow(2).mean(-1, keepdim=True)
+    y = ((xf * torch.rsqrt(var + epsilon)) * weight.float()).to(x.dtype)
+    return _quantize_groups(y, y.shape[-1], dtype, fmax)
+
+
+# ---- the "inductor" implementation: one compiled copy per math function ------------------------------
+
+_compiled: dict[str, object] = {}
+
+
+def _compiled_copy(fn):
+    # A fresh code object per function gives each its own Dynamo cache, so the other
+    # functions' specialisations (eps, group size, dtype) do not count against its limit.
+    if fn.__name__ not in _compiled:
+        clone = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__,
+                                   fn.__closure__)
+        _compiled[fn.__name__] = torch.compile(clone, fullgraph=True)
+    return _compiled[fn.__name__]
+
+
+def _run(fn, rows, *args):
+    """Runs `fn(*args)`; `rows` are the tensors whose first dim is the (dynamic) row count."""
+    if _impl == "inductor":
+        compiled = _compiled_copy(fn)
+        for t in rows:
+            torch._dynamo.maybe_mark_dynamic(t, 0)
+        from torch._inductor import config as inductor_config
+        with contextlib.ExitStack() as stack:
+            # The hook must not rewrite the reference's own graph (it would call itself).
+            stack.enter_context(inductor_config.patch(post_grad_custom_pre_pass=None,
+                                                      post_grad_custom_post_pass=None))
+            # eps and FMAX must be constants in the kernel, as in the unfused graph (x / 448.0 is
+            # compiled as a multiplication by the reciprocal; a runtime divisor is not).
+            if hasattr(torch._dynamo.config, "specialize_float"):
+                stack.enter_context(torch._dynamo.config.patch(specialize_float=True))
+            return compiled(*args)
+    return fn(*args)
+
+
+# ---- op bodies -----------------------------------------------------------------------------------------
+
+def _fused_impl(x, weight, bias, z, eps, norm_before_gate, activation, group_size):
+    _check_group(FUSED_RMS_GATED, x.shape[-1], group_size)
+    dtype = fp8_dtype()
+    x, z = x.contiguous(), z.contiguous()
+    return _run(_fused_math, (x, z), x, weight, bias, z, eps, norm_before_gate, activation, group_size,
+                dtype, fp8_max(dtype))
+
+
+def _fused_fake(x, weight, bias, z, eps, norm_before_gate, activation, group_size):
+    _check_group(FUSED_RMS_GATED, x.shape[-1], group_size)
+    q = x.new_empty(x.shape, dtype=fp8_dtype())
+    s = x.new_empty((*x.shape[:-1], x.shape[-1] // group_size), dtype=torch.float32)
+    return q, s
+
+
+def _group_quant_impl(x, group_size):
+    _check_group(GROUP_QUANT, x.shape[-1], group_size)
+    dtype = fp8_dtype()
+    x = x.contiguous()
+    return _run(_group_quant_math, (x,), x, group_size, dtype, fp8_max(dtype))
+
+
+def _group_quant_fake(x, group_size):
+    _check_group(GROUP_QUANT, x.shape[-1], group_size)
+    q = x.new_empty(x.shape, dtype=fp8_dtype())
+    s = x.new_empty((*x.shape[:-1], x.shape[-1] // group_size), dtype=torch.float32)
+    return q, s
+
+
+def _rms_dynamic_impl(x, weight, epsilon, quant_dtype):
+    x = x.contiguous()
+    return _run(_rms_dynamic_math, (x,), x, weight, epsilon, quant_dtype, fp8_max(quant_dtype))
+
+
+def _rms_dynamic_fake(x, weight, epsilon, quant_dtype):
+    fp8_max(quant_dtype)
+    return x.new_empty(x.shape, dtype=quant_dtype), x.new_empty((*x.shape[:-1], 1), dtype=torch.float32)
+
+
+def _check_group(op: str, k, group_size: int) -> None:
+    if group_size <= 0:
+        raise ValueError(f"{op}: group_size {group_size} must be positive")
+    if isinstance(k, int) and k % group_size:
+        raise ValueError(f"{op}: last dim {k} is not a multiple of group_size {group_size}")
+
+
+_BODIES = {
+    FUSED_RMS_GATED: (_fused_impl, _fused_fake),
+    GROUP_QUANT: (_group_quant_impl, _group_quant_fake),
+    RMSNORM_DYNAMIC_QUANT: (_rms_dynamic_impl, _rms_dynamic_fake),
+}
+
+
+def _exists(name: str) -> bool:
+    try:
+        getattr(getattr(torch.ops, NAMESPACE), name)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def register() -> dict[str, str]:
+    """Registers each op vLLM has not registered; returns {op name: "fxopt" | "vllm"}. Idempotent."""
+    global _lib
+    with _lock:
+        for name, schema in SCHEMAS.items():
+            if name in _owner:
+                continue
+            if _exists(name):
+                _owner[name] = "vllm"
+                continue
+            if _lib is None:
+                _lib = torch.library.Library(NAMESPACE, "FRAGMENT")
+            impl, fake = _BODIES[name]
+            _lib.define(schema)
+            _lib.impl(name, impl, "CompositeExplicitAutograd")
+            torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=_lib)
+            _owner[name] = "fxopt"
+        return dict(_owner)
+
+
+def owner(name: str) -> Optional[str]:
+    """"fxopt" when the reference implementation serves `name`, "vllm" when vLLM does, None if unregistered."""
+    return _owner.get(name)
+
+
+def qualified(name: str) -> str:
+    """The target string fxgraph uses for the op's default overload."""
+    return f"{NAMESPACE}.{name}.default"
