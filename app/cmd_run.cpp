@@ -1,17 +1,177 @@
-// `fxopt run`: execute a graph on the cpu (or gpu) (not implemented yet: placeholder until its issue lands).
-#include "app/commands.h"
-
+// `fxopt run GRAPH`: executes a graph on seeded or given inputs and summarises its outputs; with
+// --compare OTHER, runs both graphs on the same inputs and reports their differences.
+#include <cmath>
 #include <cstdio>
+#include <limits>
+
+#include "app/commands.h"
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+#include "runtime/compare.h"
+#include "runtime/executor.h"
+#include "runtime/safetensors.h"
 
 namespace fxopt::app {
 
+namespace {
+
+struct RunOpts {
+  std::string graph;
+  std::vector<std::string> dims;
+  std::string inputs;
+  uint64_t seed = 0;
+  std::string save_outputs;
+  std::string device = "cpu";
+  std::string compare;
+  double rtol = 0.0, atol = 0.0;
+  int threads = 0;
+  bool profile = false;
+};
+
+rt::SymbolValues parse_dims(const std::vector<std::string>& dims) {
+  rt::SymbolValues out;
+  for (const std::string& d : dims) {
+    const size_t eq = d.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == d.size())
+      throw InputError("--dim '" + d + "': expected SYMBOL=VALUE, e.g. s68=1024");
+    const std::string name = d.substr(0, eq), value = d.substr(eq + 1);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != value.size()) throw InputError("--dim '" + d + "': '" + value + "' is not an integer");
+    if (out.count(name)) throw InputError("--dim: symbol '" + name + "' given twice");
+    out[name] = v;
+  }
+  return out;
+}
+
+std::string symbols_str(const rt::SymbolValues& s) {
+  std::string out;
+  for (const auto& [k, v] : s) out += (out.empty() ? "" : ", ") + k + "=" + std::to_string(v);
+  return out.empty() ? "no symbols" : out;
+}
+
+// "bfloat16 [16, 4096]  min -3.5 max 3.25 mean 0.0012 abs-mean 0.81" (+ nan/inf counts when present).
+std::string summary(const rt::Value& v) {
+  if (!v.is_tensor()) return rt::describe(v);
+  const rt::Tensor t = v.tensor.contiguous();
+  double mn = std::numeric_limits<double>::infinity(), mx = -mn, sum = 0.0, asum = 0.0;
+  int64_t nan = 0, inf = 0, finite = 0;
+  const int64_t n = t.numel();
+  constexpr int64_t kChunk = 1024;
+  double buf[kChunk];
+  for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+    const int64_t m = std::min(kChunk, n - i0);
+    rt::gather<double>(t, i0, 1, m, buf);
+    for (int64_t j = 0; j < m; ++j) {
+      const double x = buf[j];
+      if (std::isnan(x)) { ++nan; continue; }
+      if (std::isinf(x)) { ++inf; continue; }
+      ++finite;
+      mn = std::min(mn, x);
+      mx = std::max(mx, x);
+      sum += x;
+      asum += std::fabs(x);
+    }
+  }
+  char buf2[256];
+  std::string s = std::string(rt::dtype_name(t.dtype())) + " " + rt::shape_str(t.shape());
+  if (finite) {
+    std::snprintf(buf2, sizeof buf2, "  min %.6g max %.6g mean %.6g abs-mean %.6g", mn, mx, sum / finite, asum / finite);
+    s += buf2;
+  }
+  if (nan || inf) s += "  nan " + std::to_string(nan) + " inf " + std::to_string(inf);
+  return s;
+}
+
+rt::TensorMap read_inputs(const std::string& path, const Graph& g) {
+  rt::TensorMap out;
+  if (path.empty()) return out;
+  for (auto& [name, t] : rt::read_safetensors(path)) {
+    bool found = false;
+    for (const Node& n : g.nodes()) found = found || (n.op == OpKind::Placeholder && n.target == name);
+    if (!found) throw InputError(path + ": tensor '" + name + "' is not a placeholder of the graph");
+    out[name] = std::move(t);
+  }
+  return out;
+}
+
+int run(const RunOpts& o) {
+  const Graph g = read_graph_file(o.graph);
+  const rt::Backend& backend = rt::backend_for_device(o.device);
+  rt::check_runnable(g, backend);
+  const rt::TensorMap given = read_inputs(o.inputs, g);
+  const rt::SymbolValues symbols = rt::bind_symbols(g, parse_dims(o.dims), given);
+  const rt::TensorMap inputs = rt::make_inputs(g, symbols, o.seed, given);
+  rt::ExecOptions eo;
+  eo.backend = &backend;
+  eo.threads = o.threads;
+  eo.profile = o.profile;
+
+  if (!o.compare.empty()) {
+    const Graph other = read_graph_file(o.compare);
+    rt::check_runnable(other, backend);
+    rt::SymbolValues given2;
+    for (const auto& [name, info] : other.symbols)
+      if (auto it = symbols.find(name); it != symbols.end()) given2[name] = it->second;
+    const rt::SymbolValues symbols2 = rt::bind_symbols(other, given2);
+    const rt::TensorMap inputs2 = rt::make_inputs(other, symbols2, o.seed, inputs);
+    const rt::ExecResult a = rt::run_graph(g, symbols, inputs, eo);
+    const rt::ExecResult b = rt::run_graph(other, symbols2, inputs2, eo);
+    rt::CompareOptions co{o.rtol, o.atol};
+    const rt::Comparison c = rt::compare_results(a, b, co);
+    std::printf("compare %s (reference) with %s on %s: %s, seed %llu, rtol %g atol %g\n", o.graph.c_str(),
+                o.compare.c_str(), std::string(backend.device_name()).c_str(), symbols_str(symbols).c_str(),
+                static_cast<unsigned long long>(o.seed), o.rtol, o.atol);
+    std::printf("%s", rt::format_comparison(c).c_str());
+    std::printf("%s\n", c.ok() ? "OK: all outputs within tolerance" : "MISMATCH: outputs differ beyond tolerance");
+    return c.ok() ? kExitOk : kExitFailure;
+  }
+
+  const rt::ExecResult r = rt::run_graph(g, symbols, inputs, eo);
+  std::printf("ran %s on %s (%s, seed %llu): %zu nodes in %.1f ms\n", o.graph.c_str(),
+              std::string(backend.device_name()).c_str(), symbols_str(symbols).c_str(),
+              static_cast<unsigned long long>(o.seed), r.nodes_run, r.seconds * 1e3);
+  for (size_t i = 0; i < r.outputs.size(); ++i)
+    std::printf("output %zu %s: %s\n", i, r.output_names[i].c_str(), summary(r.outputs[i]).c_str());
+  if (o.profile) {
+    std::printf("profile (ms per node):\n");
+    for (const auto& [name, s] : r.profile)
+      if (s >= 1e-4) std::printf("  %-28s %9.3f\n", name.c_str(), s * 1e3);
+  }
+  if (!o.save_outputs.empty()) {
+    std::vector<std::pair<std::string, rt::Tensor>> outs;
+    for (size_t i = 0; i < r.outputs.size(); ++i) {
+      if (!r.outputs[i].is_tensor())
+        throw InputError("--save-outputs: output " + std::to_string(i) + " is " + rt::describe(r.outputs[i]) + ", not a tensor");
+      outs.emplace_back(r.output_names[i], r.outputs[i].tensor);
+    }
+    rt::write_safetensors(o.save_outputs, outs);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 void setup_run(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("run", "Execute a graph on the CPU (or GPU) (not implemented yet)");
-  cmd->allow_extras();
-  cmd->callback([&exit_code] {
-    std::fprintf(stderr, "fxopt: error: 'run' is not implemented yet\n");
-    exit_code = kExitFailure;
-  });
+  auto* cmd = app.add_subcommand("run", "Execute a graph on the CPU reference executor (or a GPU backend)");
+  auto o = std::make_shared<RunOpts>();
+  cmd->add_option("GRAPH", o->graph, "fxgraph v1 JSON file ('-' for stdin)")->required();
+  cmd->add_option("--dim", o->dims, "Symbol value SYMBOL=VALUE (default: the symbol's hint); repeatable");
+  cmd->add_option("--inputs", o->inputs, "safetensors file with inputs by placeholder name (others: seeded random)");
+  cmd->add_option("--seed", o->seed, "Seed of the random inputs (default 0)");
+  cmd->add_option("--save-outputs", o->save_outputs, "Write the outputs to this safetensors file");
+  cmd->add_option("--device", o->device, "Execution device: cpu (default) or gpu");
+  cmd->add_option("--compare", o->compare, "Run this second graph on the same inputs and compare the outputs");
+  cmd->add_option("--rtol", o->rtol, "Relative tolerance of --compare (default 0)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--atol", o->atol, "Absolute tolerance of --compare (default 0)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--profile", o->profile, "Print the time of each node");
+  cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 
 }  // namespace fxopt::app
