@@ -13,16 +13,14 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/json_pull.h"
 
 namespace fxopt {
-
-using Json = nlohmann::ordered_json;
 
 // ---------------------------------------------------------------------------------------------------------
 // Canonical text encodings
@@ -104,48 +102,6 @@ std::string json_quote(std::string_view s) {
 }
 
 namespace {
-
-void dump_canonical(const Json& j, std::string& out) {
-  switch (j.type()) {
-    case Json::value_t::null: out += "null"; break;
-    case Json::value_t::boolean: out += j.get<bool>() ? "true" : "false"; break;
-    case Json::value_t::number_integer: out += std::to_string(j.get<int64_t>()); break;
-    case Json::value_t::number_unsigned: out += std::to_string(j.get<uint64_t>()); break;
-    case Json::value_t::number_float: out += format_python_float(j.get<double>()); break;
-    case Json::value_t::string: out += json_quote(j.get_ref<const std::string&>()); break;
-    case Json::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& x : j) {
-        if (!first) out += ", ";
-        first = false;
-        dump_canonical(x, out);
-      }
-      out += ']';
-      break;
-    }
-    case Json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [k, x] : j.items()) {
-        if (!first) out += ", ";
-        first = false;
-        out += json_quote(k);
-        out += ": ";
-        dump_canonical(x, out);
-      }
-      out += '}';
-      break;
-    }
-    default: out += "null"; break;
-  }
-}
-
-std::string canonical(const Json& j) {
-  std::string s;
-  dump_canonical(j, s);
-  return s;
-}
 
 void append_dim(const SymDim& d, std::string& out) {
   if (d.text.empty()) {
@@ -286,11 +242,11 @@ std::string node_to_json(const Node& n) {
 }
 
 std::string canonical_json(std::string_view text) {
-  try {
-    return canonical(Json::parse(text));
-  } catch (const Json::exception& e) {
-    throw InputError(std::string("malformed JSON: ") + e.what());
-  }
+  JsonPull in(text, "JSON text");
+  std::string out;
+  in.canonical_value(out);
+  in.finish();
+  return out;
 }
 
 std::string write_graph_text(const Graph& g) {
@@ -381,98 +337,140 @@ void write_graph_file(const Graph& g, const std::string& path) { write_text_atom
 
 namespace {
 
+// Decodes an fxgraph document straight from the JSON text into a Graph (no DOM). `path_` holds the JSON path
+// of the value being read, extended and truncated as the reader descends, so errors can name it.
 class Reader {
  public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
+  Reader(std::string_view text, std::string source) : in_(text, source), source_(std::move(source)) {}
 
-  Graph read(std::string_view text) {
-    Json doc;
-    try {
-      doc = Json::parse(text.begin(), text.end());
-    } catch (const Json::parse_error& e) {
-      std::string msg = e.what();
-      auto p = msg.find("] ");
-      if (p != std::string::npos) msg = msg.substr(p + 2);
-      throw InputError(source_ + ": malformed JSON: " + msg);
-    }
-    if (!doc.is_object()) fail("", "expected a JSON object at the top level, got " + type_of(doc));
-    Graph g;
+  Graph read() {
+    if (in_.peek() != JsonPull::Type::Object) fail_here("expected a JSON object at the top level, got " + type_name());
+    in_.begin_object();
     bool have_format = false, have_version = false, have_nodes = false;
-    for (const auto& [key, value] : doc.items()) {
+    std::string key;
+    while (in_.next_key(key)) {
       if (key == "format") {
-        if (!value.is_string() || value.get<std::string>() != "fxgraph")
-          fail("format", "expected \"fxgraph\", got " + value.dump());
+        std::string v = peek_is(JsonPull::Type::String) ? read_string() : "";
+        if (v != "fxgraph") fail("format", "expected \"fxgraph\", got " + (v.empty() ? describe_value() : "\"" + v + "\""));
         have_format = true;
       } else if (key == "version") {
-        if (!value.is_number_integer()) fail("version", "expected an integer, got " + value.dump());
-        if (value.get<int64_t>() != 1)
-          fail("version", "version " + value.dump() + " is not supported (this fxopt reads version 1)");
+        int64_t i = 0;
+        double d = 0;
+        if (!peek_is(JsonPull::Type::Number) || !in_.number(i, d)) fail("version", "expected an integer");
+        if (i != 1) fail("version", "version " + std::to_string(i) + " is not supported (this fxopt reads version 1)");
         have_version = true;
       } else if (key == "producer") {
-        g.producer = canonical(value);
+        g_.producer.clear();
+        in_.canonical_value(g_.producer);
       } else if (key == "symbols") {
-        read_symbols(value, g);
+        read_symbols();
       } else if (key == "nodes") {
+        if (!have_format) fail("", "missing required key \"format\" before \"nodes\"");
+        if (!have_version) fail("", "missing required key \"version\" before \"nodes\"");
+        read_nodes();
         have_nodes = true;
       } else {
-        g.extra_top.emplace_back(key, canonical(value));
+        std::string raw;
+        in_.canonical_value(raw);
+        g_.extra_top.emplace_back(key, std::move(raw));
       }
     }
+    in_.finish();
     if (!have_format) fail("", "missing required key \"format\"");
     if (!have_version) fail("", "missing required key \"version\"");
     if (!have_nodes) fail("", "missing required key \"nodes\"");
-    read_nodes(doc["nodes"], g);
-    return g;
+    return std::move(g_);
   }
 
  private:
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
     throw InputError(source_ + ": " + (path.empty() ? "" : path + ": ") + msg);
   }
+  [[noreturn]] void fail_here(const std::string& msg) const { fail(path_, msg); }
 
-  static std::string type_of(const Json& j) {
-    switch (j.type()) {
-      case Json::value_t::null: return "null";
-      case Json::value_t::boolean: return "a boolean";
-      case Json::value_t::number_integer:
-      case Json::value_t::number_unsigned: return "an integer";
-      case Json::value_t::number_float: return "a float";
-      case Json::value_t::string: return "a string";
-      case Json::value_t::array: return "an array";
-      case Json::value_t::object: return "an object";
-      default: return "a value";
+  bool peek_is(JsonPull::Type t) { return in_.peek() == t; }
+
+  std::string type_name() {
+    switch (in_.peek()) {
+      case JsonPull::Type::Null: return "null";
+      case JsonPull::Type::Bool: return "a boolean";
+      case JsonPull::Type::Number: return "a number";
+      case JsonPull::Type::String: return "a string";
+      case JsonPull::Type::Array: return "an array";
+      case JsonPull::Type::Object: return "an object";
+      case JsonPull::Type::End: return "the end of input";
     }
+    return "a value";
+  }
+  // Consumes the next value and describes it for an error message: its type and (short) text.
+  std::string describe_value() {
+    std::string t = type_name();
+    std::string raw;
+    in_.canonical_value(raw);
+    if (raw.size() > 60) raw = raw.substr(0, 57) + "...";
+    return t + " " + raw;
   }
 
-  static std::optional<int64_t> opt_int(const Json& j, const std::string& path, const Reader& r) {
-    if (j.is_null()) return std::nullopt;
-    if (!j.is_number_integer()) r.fail(path, "expected an integer or null, got " + type_of(j));
-    return j.get<int64_t>();
+  std::string read_string() {
+    std::string s;
+    in_.string(s);
+    return s;
   }
 
-  void read_symbols(const Json& j, Graph& g) {
-    if (!j.is_object()) fail("symbols", "expected an object, got " + type_of(j));
-    for (const auto& [name, info] : j.items()) {
-      std::string path = "symbols." + name;
+  // Path helpers: push a segment, return the mark to truncate back to.
+  size_t push(std::string_view seg) { size_t m = path_.size(); path_ += seg; return m; }
+  size_t push_index(size_t i) {
+    size_t m = path_.size();
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, i);
+    path_ += '[';
+    path_.append(buf, r.ptr);
+    path_ += ']';
+    return m;
+  }
+  void pop(size_t mark) { path_.resize(mark); }
+
+  std::optional<int64_t> read_opt_int() {
+    if (peek_is(JsonPull::Type::Null)) { in_.null(); return std::nullopt; }
+    int64_t i = 0;
+    double d = 0;
+    if (!peek_is(JsonPull::Type::Number)) fail_here("expected an integer or null, got " + describe_value());
+    if (!in_.number(i, d)) fail_here("expected an integer or null, got the float " + format_python_float(d));
+    return i;
+  }
+
+  void read_symbols() {
+    path_ = "symbols";
+    if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
+    in_.begin_object();
+    std::string name, key;
+    while (in_.next_key(name)) {
+      size_t m = push("." + name);
+      bool ok = false;
       try {
-        auto e = sym::parse(name);
-        if (!e.as_symbol()) fail(path, "'" + name + "' is not a symbol name");
+        ok = sym::parse(name).as_symbol().has_value();
       } catch (const sym::ParseError&) {
-        fail(path, "'" + name + "' is not a symbol name");
       }
-      if (!info.is_object()) fail(path, "expected an object {\"hint\", \"min\", \"max\"}, got " + type_of(info));
+      if (!ok) fail_here("'" + name + "' is not a symbol name");
+      if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object {\"hint\", \"min\", \"max\"}, got " + describe_value());
+      in_.begin_object();
       SymbolInfo si;
-      for (const auto& [k, v] : info.items()) {
-        if (k == "hint") si.hint = opt_int(v, path + ".hint", *this);
-        else if (k == "min") si.min = opt_int(v, path + ".min", *this);
-        else if (k == "max") si.max = opt_int(v, path + ".max", *this);
+      while (in_.next_key(key)) {
+        size_t m2 = push("." + key);
+        if (key == "hint") si.hint = read_opt_int();
+        else if (key == "min") si.min = read_opt_int();
+        else if (key == "max") si.max = read_opt_int();
+        else in_.skip();
+        pop(m2);
       }
-      if (si.min && si.max && *si.min > *si.max) fail(path, "min is greater than max");
-      g.symbols.emplace_back(name, si);
+      if (si.min && si.max && *si.min > *si.max) fail_here("min is greater than max");
+      g_.symbols.emplace_back(name, si);
+      pop(m);
     }
+    path_.clear();
   }
 
-  sym::Expr parse_expr(const std::string& text, const std::string& path) {
+  sym::Expr parse_expr(const std::string& text) {
     auto it = expr_cache_.find(text);
     if (it != expr_cache_.end()) return it->second;
     try {
@@ -480,221 +478,311 @@ class Reader {
       expr_cache_.emplace(text, e);
       return e;
     } catch (const sym::ParseError& e) {
-      fail(path, "SymInt expression '" + text + "' does not parse: " + e.what() + " (at position " +
-                     std::to_string(e.position) + ")\n  " + text + "\n  " + std::string(e.position, ' ') + "^");
+      fail_here("SymInt expression '" + text + "' does not parse: " + e.what() + " (at position " +
+                std::to_string(e.position) + ")\n  " + text + "\n  " + std::string(e.position, ' ') + "^");
     }
   }
 
-  SymDim read_dim(const Json& j, const std::string& path) {
-    if (j.is_number_integer()) return SymDim(j.get<int64_t>());
-    if (j.is_string()) {
-      const auto& t = j.get_ref<const std::string&>();
-      auto e = parse_expr(t, path);
+  SymDim read_dim() {
+    if (peek_is(JsonPull::Type::Number)) {
+      int64_t i = 0;
+      double d = 0;
+      if (in_.number(i, d)) return SymDim(i);
+      fail_here("expected a size: an integer or a SymInt expression string, got the float " + format_python_float(d));
+    }
+    if (peek_is(JsonPull::Type::String)) {
+      std::string t = read_string();
+      auto e = parse_expr(t);
       if (auto c = e.as_constant(); c && std::to_string(*c) == t) return SymDim(*c);
-      return SymDim(e, t);
+      return SymDim(std::move(e), std::move(t));
     }
-    fail(path, "expected a size: an integer or a SymInt expression string, got " + type_of(j) + " " + j.dump());
+    fail_here("expected a size: an integer or a SymInt expression string, got " + describe_value());
   }
 
-  std::vector<SymDim> read_dims(const Json& j, const std::string& path) {
-    if (!j.is_array()) fail(path, "expected an array of sizes, got " + type_of(j));
+  std::vector<SymDim> read_dims() {
+    if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array of sizes, got " + describe_value());
     std::vector<SymDim> out;
-    out.reserve(j.size());
-    for (size_t i = 0; i < j.size(); ++i) out.push_back(read_dim(j[i], path + "[" + std::to_string(i) + "]"));
+    in_.begin_array();
+    for (size_t i = 0; in_.next_item(); ++i) {
+      size_t m = push_index(i);
+      out.push_back(read_dim());
+      pop(m);
+    }
     return out;
   }
 
-  Arg read_arg(const Json& j, const std::string& path, const Graph& g) {
-    switch (j.type()) {
-      case Json::value_t::null: return Arg::none();
-      case Json::value_t::boolean: return Arg::boolean(j.get<bool>());
-      case Json::value_t::number_integer: return Arg::integer(j.get<int64_t>());
-      case Json::value_t::number_unsigned: {
-        auto u = j.get<uint64_t>();
-        if (u > static_cast<uint64_t>(INT64_MAX)) fail(path, "integer " + j.dump() + " does not fit in int64");
-        return Arg::integer(static_cast<int64_t>(u));
+  Node* resolve(const std::string& name) {
+    if (Node* n = g_.find(name)) return n;
+    // A forward reference reads better than "unknown": look for the name later in the document.
+    std::string quoted = json_quote(name);
+    std::string_view rest = in_.rest();
+    for (size_t pos = rest.find(quoted); pos != std::string_view::npos; pos = rest.find(quoted, pos + 1)) {
+      size_t q = pos;
+      while (q > 0 && (rest[q - 1] == ' ' || rest[q - 1] == '\n' || rest[q - 1] == '\t' || rest[q - 1] == '\r')) --q;
+      if (q > 0 && rest[q - 1] == ':') {
+        size_t k = q - 1;
+        while (k > 0 && (rest[k - 1] == ' ' || rest[k - 1] == '\n')) --k;
+        if (k >= 6 && rest.substr(k - 6, 6) == "\"name\"") fail_here("node '" + name + "' is used before it is defined");
       }
-      case Json::value_t::number_float: return Arg::real(j.get<double>());
-      case Json::value_t::string: return Arg::str(j.get<std::string>());
-      case Json::value_t::array: {
+    }
+    fail_here("unknown node '" + name + "'");
+  }
+
+  Arg read_arg() {
+    switch (in_.peek()) {
+      case JsonPull::Type::Null: in_.null(); return Arg::none();
+      case JsonPull::Type::Bool: return Arg::boolean(in_.boolean());
+      case JsonPull::Type::Number: {
+        int64_t i = 0;
+        double d = 0;
+        return in_.number(i, d) ? Arg::integer(i) : Arg::real(d);
+      }
+      case JsonPull::Type::String: return Arg::str(read_string());
+      case JsonPull::Type::Array: {
         std::vector<Arg> items;
-        items.reserve(j.size());
-        for (size_t i = 0; i < j.size(); ++i) items.push_back(read_arg(j[i], path + "[" + std::to_string(i) + "]", g));
+        in_.begin_array();
+        for (size_t i = 0; in_.next_item(); ++i) {
+          size_t m = push_index(i);
+          items.push_back(read_arg());
+          pop(m);
+        }
         return Arg::list(std::move(items));
       }
-      case Json::value_t::object: return read_tagged(j, path, g);
-      default: fail(path, "unsupported JSON value");
+      case JsonPull::Type::Object: return read_tagged();
+      case JsonPull::Type::End: in_.syntax_error("unexpected end of input");
     }
+    fail_here("unsupported value");
   }
 
-  Arg read_tagged(const Json& j, const std::string& path, const Graph& g) {
+  Arg read_tagged() {
     static const char* kExpected =
-        "an encoded value: one of {\"node\"}, {\"float\"}, {\"dict\"}, {\"dtype\"}, {\"device\"}, {\"layout\"}, "
-        "{\"memory_format\"}, {\"sym\"}, {\"repr\"}";
-    if (j.size() != 1) fail(path, std::string("malformed argument ") + j.dump() + ": expected " + kExpected);
-    const auto& [tag, v] = *j.items().begin();
-    auto need_string = [&](const char* what) -> const std::string& {
-      if (!v.is_string()) fail(path + "." + tag, std::string("expected ") + what + " string, got " + type_of(v));
-      return v.get_ref<const std::string&>();
+        "expected an encoded value: one of {\"node\"}, {\"float\"}, {\"dict\"}, {\"dtype\"}, {\"device\"}, "
+        "{\"layout\"}, {\"memory_format\"}, {\"sym\"}, {\"repr\"}";
+    in_.begin_object();
+    std::string tag;
+    if (!in_.next_key(tag)) fail_here(std::string("malformed argument {}: ") + kExpected);
+    Arg a;
+    auto need_string = [&](const char* what) {
+      if (!peek_is(JsonPull::Type::String))
+        fail(path_ + "." + tag, std::string("expected ") + what + " string, got " + describe_value());
+      return read_string();
     };
     if (tag == "node") {
-      const auto& name = need_string("a node name");
-      Node* n = g.find(name);
-      if (!n) {
-        if (all_names_.count(name)) fail(path, "node '" + name + "' is used before it is defined");
-        fail(path, "unknown node '" + name + "'");
-      }
-      return Arg::ref(n);
-    }
-    if (tag == "float") {
-      const auto& s = need_string("\"inf\", \"-inf\" or \"nan\"");
-      if (s == "inf") return Arg::real(INFINITY);
-      if (s == "-inf") return Arg::real(-INFINITY);
-      if (s == "nan") return Arg::real(NAN);
-      fail(path + ".float", "expected \"inf\", \"-inf\" or \"nan\", got \"" + s + "\"");
-    }
-    if (tag == "dict") {
-      if (!v.is_object()) fail(path + ".dict", "expected an object, got " + type_of(v));
-      Arg a;
+      a = Arg::ref(resolve(need_string("a node name")));
+    } else if (tag == "float") {
+      std::string s = need_string("\"inf\", \"-inf\" or \"nan\"");
+      if (s == "inf") a = Arg::real(INFINITY);
+      else if (s == "-inf") a = Arg::real(-INFINITY);
+      else if (s == "nan") a = Arg::real(NAN);
+      else fail(path_ + ".float", "expected \"inf\", \"-inf\" or \"nan\", got \"" + s + "\"");
+    } else if (tag == "dict") {
+      size_t m = push(".dict");
+      if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
       a.kind = Arg::Kind::Dict;
-      for (const auto& [k, x] : v.items()) a.dict.emplace_back(k, read_arg(x, path + ".dict." + k, g));
-      return a;
+      in_.begin_object();
+      std::string k;
+      while (in_.next_key(k)) {
+        size_t m2 = push("." + k);
+        Arg v = read_arg();
+        a.dict.emplace_back(k, std::move(v));
+        pop(m2);
+      }
+      pop(m);
+    } else if (tag == "dtype") {
+      a = Arg::tagged(Arg::Kind::Dtype, need_string("a dtype name"));
+    } else if (tag == "device") {
+      a = Arg::tagged(Arg::Kind::Device, need_string("a device"));
+    } else if (tag == "layout") {
+      a = Arg::tagged(Arg::Kind::Layout, need_string("a layout"));
+    } else if (tag == "memory_format") {
+      a = Arg::tagged(Arg::Kind::MemoryFormat, need_string("a memory format"));
+    } else if (tag == "repr") {
+      a = Arg::tagged(Arg::Kind::Repr, need_string("a repr"));
+    } else if (tag == "sym") {
+      size_t m = push(".sym");
+      if (!peek_is(JsonPull::Type::String)) fail_here("expected a SymInt expression string, got " + describe_value());
+      std::string t = read_string();
+      a = Arg::symint(SymDim(parse_expr(t), t));
+      pop(m);
+    } else {
+      fail_here("malformed argument: unknown tag \"" + tag + "\"; " + kExpected);
     }
-    if (tag == "dtype") return Arg::tagged(Arg::Kind::Dtype, need_string("a dtype name"));
-    if (tag == "device") return Arg::tagged(Arg::Kind::Device, need_string("a device"));
-    if (tag == "layout") return Arg::tagged(Arg::Kind::Layout, need_string("a layout"));
-    if (tag == "memory_format") return Arg::tagged(Arg::Kind::MemoryFormat, need_string("a memory format"));
-    if (tag == "repr") return Arg::tagged(Arg::Kind::Repr, need_string("a repr"));
-    if (tag == "sym") {
-      const auto& t = need_string("a SymInt expression");
-      return Arg::symint(SymDim(parse_expr(t, path + ".sym"), t));
-    }
-    fail(path, "malformed argument: unknown tag \"" + tag + "\"; expected " + kExpected);
+    std::string extra;
+    if (in_.next_key(extra)) fail_here("malformed argument: {\"" + tag + "\"} has a second key \"" + extra + "\"; " + kExpected);
+    return a;
   }
 
-  ValMeta read_val(const Json& j, const std::string& path, const Graph& g) {
+  ValMeta read_val() {
     ValMeta v;
-    if (j.is_null()) return v;
-    if (j.is_array()) {
-      v.kind = ValMeta::Kind::Tuple;
-      for (size_t i = 0; i < j.size(); ++i) v.items.push_back(read_val(j[i], path + "[" + std::to_string(i) + "]", g));
-      return v;
+    switch (in_.peek()) {
+      case JsonPull::Type::Null: in_.null(); return v;
+      case JsonPull::Type::Array: {
+        v.kind = ValMeta::Kind::Tuple;
+        in_.begin_array();
+        for (size_t i = 0; in_.next_item(); ++i) {
+          size_t m = push_index(i);
+          v.items.push_back(read_val());
+          pop(m);
+        }
+        return v;
+      }
+      case JsonPull::Type::Object: break;
+      default: fail_here("expected a tensor, {\"sym\"}, {\"const\"}, an array or null, got " + describe_value());
     }
-    if (!j.is_object()) fail(path, "expected a tensor, {\"sym\"}, {\"const\"}, an array or null, got " + type_of(j));
-    if (j.contains("dtype")) {
+    in_.begin_object();
+    std::string key;
+    bool tensor = false, have_shape = false, have_sym = false, have_const = false, other = false;
+    auto& t = v.tensor;
+    while (in_.next_key(key)) {
+      size_t m = push("." + key);
+      if (key == "dtype") {
+        if (!peek_is(JsonPull::Type::String)) fail_here("expected a dtype name string, got " + describe_value());
+        t.dtype = read_string();
+        tensor = true;
+      } else if (key == "shape") {
+        t.shape = read_dims();
+        tensor = have_shape = true;
+      } else if (key == "stride") {
+        t.stride = read_dims();
+        tensor = true;
+      } else if (key == "device") {
+        if (!peek_is(JsonPull::Type::String)) fail_here("expected a device string, got " + describe_value());
+        t.device = read_string();
+        tensor = true;
+      } else if (key == "sym") {
+        have_sym = true;
+        v.sym = read_dim();
+      } else if (key == "const") {
+        have_const = true;
+        v.constant = read_arg();
+      } else {
+        other = true;
+        std::string raw;
+        in_.canonical_value(raw);
+        t.extra.emplace_back(key, std::move(raw));
+      }
+      pop(m);
+    }
+    if (tensor) {
+      if (t.dtype.empty()) fail_here("tensor value without \"dtype\"");
+      if (!have_shape) fail_here("tensor value without \"shape\"");
       v.kind = ValMeta::Kind::Tensor;
-      auto& t = v.tensor;
-      bool have_shape = false;
-      for (const auto& [k, x] : j.items()) {
-        if (k == "dtype") {
-          if (!x.is_string()) fail(path + ".dtype", "expected a dtype name string, got " + type_of(x));
-          t.dtype = x.get<std::string>();
-        } else if (k == "shape") {
-          t.shape = read_dims(x, path + ".shape");
-          have_shape = true;
-        } else if (k == "stride") {
-          t.stride = read_dims(x, path + ".stride");
-        } else if (k == "device") {
-          if (!x.is_string()) fail(path + ".device", "expected a device string, got " + type_of(x));
-          t.device = x.get<std::string>();
-        } else {
-          t.extra.emplace_back(k, canonical(x));
-        }
-      }
-      if (!have_shape) fail(path, "tensor value without \"shape\"");
       return v;
     }
-    if (j.size() == 1 && j.contains("sym")) {
-      const auto& x = j["sym"];
-      v.kind = ValMeta::Kind::Sym;
-      if (x.is_number_integer()) { v.sym = SymDim(x.get<int64_t>()); return v; }
-      if (!x.is_string()) fail(path + ".sym", "expected a SymInt expression string, got " + type_of(x));
-      v.sym = SymDim(parse_expr(x.get<std::string>(), path + ".sym"), x.get<std::string>());
-      return v;
-    }
-    if (j.size() == 1 && j.contains("const")) {
-      v.kind = ValMeta::Kind::Const;
-      v.constant = read_arg(j["const"], path + ".const", g);
-      return v;
-    }
-    fail(path, "expected a tensor {\"dtype\", \"shape\", ...}, {\"sym\": ...} or {\"const\": ...}, got " + j.dump());
+    if (have_sym && !have_const && !other) { v.kind = ValMeta::Kind::Sym; return v; }
+    if (have_const && !have_sym && !other) { v.kind = ValMeta::Kind::Const; return v; }
+    fail_here("expected a tensor {\"dtype\", \"shape\", ...}, {\"sym\": ...} or {\"const\": ...}");
   }
 
-  void read_nodes(const Json& j, Graph& g) {
-    if (!j.is_array()) fail("nodes", "expected an array, got " + type_of(j));
-    // All names first, so a forward reference is told apart from an unknown node.
-    for (const auto& n : j)
-      if (n.is_object() && n.contains("name") && n["name"].is_string()) all_names_.insert(n["name"].get<std::string>());
-    size_t index = 0;
+  void read_nodes() {
+    path_ = "nodes";
+    if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
+    in_.begin_array();
     Node* output = nullptr;
-    for (const auto& jn : j) {
-      std::string path = "nodes[" + std::to_string(index++) + "]";
-      if (!jn.is_object()) fail(path, "expected a node object, got " + type_of(jn));
-      auto get = [&](const char* key) -> const Json* {
-        auto it = jn.find(key);
-        return it == jn.end() ? nullptr : &*it;
-      };
-      const Json* name = get("name");
-      if (!name) fail(path, "missing required key \"name\"");
-      if (!name->is_string() || name->get_ref<const std::string&>().empty())
-        fail(path + ".name", "expected a non-empty string, got " + name->dump());
+    std::string key;
+    for (size_t index = 0; in_.next_item(); ++index) {
+      path_ = "nodes";
+      push_index(index);
+      if (!peek_is(JsonPull::Type::Object)) fail_here("expected a node object, got " + describe_value());
+      in_.begin_object();
       Node node;
-      node.name = name->get<std::string>();
-      path += " (" + node.name + ")";
-      if (output) {
-        if (jn.contains("op") && jn["op"] == "output")
-          fail(path, "a second output node (the graph must have exactly one, '" + output->name + "')");
-        fail(path, "node after the output node '" + output->name + "' (output must be last)");
-      }
-      const Json* op = get("op");
-      if (!op) fail(path, "missing required key \"op\"");
-      auto kind = op->is_string() ? op_kind_from_string(op->get<std::string>()) : std::nullopt;
-      if (!kind)
-        fail(path + ".op", "expected one of placeholder, get_attr, call_function, call_method, call_module, output; got " +
-                               op->dump());
-      node.op = *kind;
-      const Json* target = get("target");
-      if (!target) fail(path, "missing required key \"target\"");
-      if (!target->is_string()) fail(path + ".target", "expected a string, got " + type_of(*target));
-      node.target = target->get<std::string>();
-      const Json* args = get("args");
-      if (!args) fail(path, "missing required key \"args\"");
-      if (!args->is_array()) fail(path + ".args", "expected an array, got " + type_of(*args));
-      for (size_t i = 0; i < args->size(); ++i)
-        node.args.push_back(read_arg((*args)[i], path + ".args[" + std::to_string(i) + "]", g));
-      if (const Json* kwargs = get("kwargs")) {
-        if (!kwargs->is_object()) fail(path + ".kwargs", "expected an object, got " + type_of(*kwargs));
-        for (const auto& [k, x] : kwargs->items()) node.kwargs.emplace_back(k, read_arg(x, path + ".kwargs." + k, g));
-      }
-      if (const Json* meta = get("meta")) {
-        if (!meta->is_object()) fail(path + ".meta", "expected an object, got " + type_of(*meta));
-        for (const auto& [k, x] : meta->items()) {
-          if (k == "val") node.val = read_val(x, path + ".meta.val", g);
-          else node.meta_extra.emplace_back(k, canonical(x));
+      bool have_name = false, have_op = false, have_target = false, have_args = false;
+      size_t base = path_.size();
+      while (in_.next_key(key)) {
+        if (key == "name") {
+          if (!peek_is(JsonPull::Type::String)) fail(path_ + ".name", "expected a non-empty string, got " + describe_value());
+          node.name = read_string();
+          if (node.name.empty()) fail(path_ + ".name", "expected a non-empty string");
+          have_name = true;
+          path_ += " (" + node.name + ")";
+          base = path_.size();
+        } else if (key == "op") {
+          size_t m = push(".op");
+          std::string op = peek_is(JsonPull::Type::String) ? read_string() : describe_value();
+          auto kind = op_kind_from_string(op);
+          if (!kind)
+            fail_here("expected one of placeholder, get_attr, call_function, call_method, call_module, output; got " + op);
+          node.op = *kind;
+          have_op = true;
+          pop(m);
+        } else if (key == "target") {
+          if (!peek_is(JsonPull::Type::String)) fail(path_ + ".target", "expected a string, got " + describe_value());
+          node.target = read_string();
+          have_target = true;
+        } else if (key == "args") {
+          size_t m = push(".args");
+          if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
+          in_.begin_array();
+          for (size_t i = 0; in_.next_item(); ++i) {
+            size_t m2 = push_index(i);
+            node.args.push_back(read_arg());
+            pop(m2);
+          }
+          have_args = true;
+          pop(m);
+        } else if (key == "kwargs") {
+          size_t m = push(".kwargs");
+          if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
+          in_.begin_object();
+          std::string k;
+          while (in_.next_key(k)) {
+            size_t m2 = push("." + k);
+            Arg a = read_arg();
+            node.kwargs.emplace_back(k, std::move(a));
+            pop(m2);
+          }
+          pop(m);
+        } else if (key == "meta") {
+          size_t m = push(".meta");
+          if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
+          in_.begin_object();
+          std::string k;
+          while (in_.next_key(k)) {
+            if (k == "val") {
+              size_t m2 = push(".val");
+              node.val = read_val();
+              pop(m2);
+            } else {
+              std::string raw;
+              in_.canonical_value(raw);
+              node.meta_extra.emplace_back(k, std::move(raw));
+            }
+          }
+          pop(m);
+        } else {
+          fail_here("unknown node key \"" + key + "\"");
         }
+        path_.resize(base);
       }
-      for (const auto& [k, x] : jn.items())
-        if (k != "name" && k != "op" && k != "target" && k != "args" && k != "kwargs" && k != "meta")
-          fail(path, "unknown node key \"" + k + "\"");
-      try {
-        Node* n = g.append_named(std::move(node));
-        if (n->op == OpKind::Output) output = n;
-      } catch (const InputError& e) {
-        fail(path, e.what());
+      if (!have_name) fail_here("missing required key \"name\"");
+      if (!have_op) fail_here("missing required key \"op\"");
+      if (!have_target) fail_here("missing required key \"target\"");
+      if (!have_args) fail_here("missing required key \"args\"");
+      if (output) {
+        if (node.op == OpKind::Output)
+          fail_here("a second output node (the graph must have exactly one, '" + output->name + "')");
+        fail_here("node after the output node '" + output->name + "' (output must be last)");
       }
+      if (g_.find(node.name)) fail_here("duplicate node name '" + node.name + "'");
+      Node* n = g_.append_named(std::move(node));
+      if (n->op == OpKind::Output) output = n;
     }
-    if (!output) fail("nodes", "the graph has no output node");
-    g.rebuild_users();
+    path_ = "nodes";
+    if (!output) fail_here("the graph has no output node");
+    g_.rebuild_users();
+    path_.clear();
   }
 
+  JsonPull in_;
   std::string source_;
+  std::string path_;
+  Graph g_;
   std::unordered_map<std::string, sym::Expr> expr_cache_;
-  std::unordered_set<std::string> all_names_;
 };
 
 }  // namespace
 
-Graph read_graph_text(std::string_view text, const std::string& source) { return Reader(source).read(text); }
+Graph read_graph_text(std::string_view text, const std::string& source) { return Reader(text, source).read(); }
 
 Graph read_graph_file(const std::string& path) {
   std::string text = read_text_file(path);

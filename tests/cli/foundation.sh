@@ -22,7 +22,7 @@ run fmt "$L1" -o "$TMP/o.json"; expect_rc 0 "fmt -o"; cmp -s "$TMP/o.json" "$L1"
 # Bad input: precise error, exit 1, and an existing output file is left untouched.
 echo '{"format": "fxgraph", "version": 1, "nodes": [' >"$TMP/bad.json"
 echo "keep" >"$TMP/keep.json"
-run fmt "$TMP/bad.json" -o "$TMP/keep.json"; expect_rc 1 "fmt bad"; expect_err "bad.json: malformed JSON" "fmt bad"
+run fmt "$TMP/bad.json" -o "$TMP/keep.json"; expect_rc 1 "fmt bad"; expect_err "bad.json: malformed JSON at line" "fmt bad"
 [ "$(cat "$TMP/keep.json")" = "keep" ] || fail "output file was touched on error"
 ls "$TMP" | grep -q '\.tmp\.' && fail "temporary file left behind"
 run verify "$TMP/missing.json"; expect_rc 1 "missing file"; expect_err "cannot open" "missing file"

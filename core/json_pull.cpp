@@ -1,0 +1,249 @@
+// The JSON pull parser: strict RFC 8259 syntax, errors with line and column, canonical re-encoding.
+#include "core/json_pull.h"
+
+#include <charconv>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+
+namespace fxopt {
+
+JsonPull::JsonPull(std::string_view text, std::string source)
+    : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), source_(std::move(source)) {}
+
+std::string JsonPull::position_of(size_t offset) const {
+  size_t line = 1, col = 1;
+  for (const char* q = begin_; q < begin_ + offset && q < end_; ++q) {
+    if (*q == '\n') { ++line; col = 1; } else { ++col; }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+void JsonPull::syntax_error(const std::string& what) const {
+  throw InputError(source_ + ": malformed JSON at " + position_of(offset()) + ": " + what);
+}
+
+inline void JsonPull::ws() {
+  while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+}
+
+void JsonPull::expect(char c, const char* what) {
+  ws();
+  if (p_ >= end_) syntax_error(std::string("unexpected end of input, expected ") + what);
+  if (*p_ != c) syntax_error(std::string("expected ") + what + ", got '" + std::string(1, *p_) + "'");
+  ++p_;
+}
+
+JsonPull::Type JsonPull::peek() {
+  ws();
+  if (p_ >= end_) return Type::End;
+  switch (*p_) {
+    case 'n': return Type::Null;
+    case 't': case 'f': return Type::Bool;
+    case '"': return Type::String;
+    case '[': return Type::Array;
+    case '{': return Type::Object;
+    default:
+      if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return Type::Number;
+      syntax_error("unexpected character '" + std::string(1, *p_) + "'");
+  }
+}
+
+void JsonPull::begin_object() { expect('{', "'{'"); first_ = true; }
+void JsonPull::begin_array() { expect('[', "'['"); first_ = true; }
+
+bool JsonPull::next_key(std::string& key) {
+  ws();
+  if (p_ < end_ && *p_ == '}') { ++p_; first_ = false; return false; }
+  if (!first_) expect(',', "',' or '}'");
+  first_ = false;
+  ws();
+  if (p_ >= end_ || *p_ != '"') syntax_error("expected a string key");
+  string(key);
+  expect(':', "':'");
+  return true;
+}
+
+bool JsonPull::next_item() {
+  ws();
+  if (p_ < end_ && *p_ == ']') { ++p_; first_ = false; return false; }
+  if (!first_) expect(',', "',' or ']'");
+  first_ = false;
+  return true;
+}
+
+void JsonPull::null() {
+  ws();
+  if (end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) { p_ += 4; return; }
+  syntax_error("invalid literal, expected null");
+}
+
+bool JsonPull::boolean() {
+  ws();
+  if (end_ - p_ >= 4 && std::memcmp(p_, "true", 4) == 0) { p_ += 4; return true; }
+  if (end_ - p_ >= 5 && std::memcmp(p_, "false", 5) == 0) { p_ += 5; return false; }
+  syntax_error("invalid literal, expected true or false");
+}
+
+bool JsonPull::number(int64_t& i, double& d) {
+  ws();
+  const char* s = p_;
+  const char* q = p_;
+  if (q < end_ && *q == '-') ++q;
+  if (q >= end_ || *q < '0' || *q > '9') syntax_error("invalid number");
+  if (*q == '0') ++q; else while (q < end_ && *q >= '0' && *q <= '9') ++q;
+  bool is_float = false;
+  if (q < end_ && *q == '.') {
+    is_float = true;
+    ++q;
+    if (q >= end_ || *q < '0' || *q > '9') { p_ = q; syntax_error("invalid number: digit expected after '.'"); }
+    while (q < end_ && *q >= '0' && *q <= '9') ++q;
+  }
+  if (q < end_ && (*q == 'e' || *q == 'E')) {
+    is_float = true;
+    ++q;
+    if (q < end_ && (*q == '+' || *q == '-')) ++q;
+    if (q >= end_ || *q < '0' || *q > '9') { p_ = q; syntax_error("invalid number: digit expected in exponent"); }
+    while (q < end_ && *q >= '0' && *q <= '9') ++q;
+  }
+  if (!is_float) {
+    auto r = std::from_chars(s, q, i);
+    if (r.ec == std::errc()) { p_ = q; return true; }
+    syntax_error("integer " + std::string(s, q) + " does not fit in 64 bits");
+  }
+  auto r = std::from_chars(s, q, d);
+  if (r.ec != std::errc()) syntax_error("number " + std::string(s, q) + " is out of range");
+  p_ = q;
+  return false;
+}
+
+namespace {
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+}  // namespace
+
+void JsonPull::string(std::string& out) {
+  expect('"', "a string");
+  out.clear();
+  while (true) {
+    const char* run = p_;
+    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+    out.append(run, p_);
+    if (p_ >= end_) syntax_error("unterminated string");
+    char c = *p_;
+    if (c == '"') { ++p_; return; }
+    if (c != '\\') syntax_error("control character in string (must be escaped)");
+    ++p_;
+    if (p_ >= end_) syntax_error("unterminated string");
+    char e = *p_++;
+    switch (e) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '/': out += '/'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'u': {
+        auto read4 = [this]() -> uint32_t {
+          if (end_ - p_ < 4) syntax_error("truncated \\u escape");
+          uint32_t v = 0;
+          for (int k = 0; k < 4; ++k) {
+            int h = hex_digit(p_[k]);
+            if (h < 0) syntax_error("invalid \\u escape");
+            v = v * 16 + static_cast<uint32_t>(h);
+          }
+          p_ += 4;
+          return v;
+        };
+        uint32_t cp = read4();
+        if (cp >= 0xD800 && cp < 0xDC00 && end_ - p_ >= 6 && p_[0] == '\\' && p_[1] == 'u') {
+          p_ += 2;
+          uint32_t lo = read4();
+          if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          else { append_utf8(out, cp); cp = lo; }
+        }
+        append_utf8(out, cp);
+        break;
+      }
+      default: --p_; syntax_error(std::string("invalid escape '\\") + e + "'");
+    }
+  }
+}
+
+void JsonPull::canonical_value(std::string& out) {
+  switch (peek()) {
+    case Type::Null: null(); out += "null"; return;
+    case Type::Bool: out += boolean() ? "true" : "false"; return;
+    case Type::Number: {
+      int64_t i = 0;
+      double d = 0;
+      if (number(i, d)) out += std::to_string(i); else out += format_python_float(d);
+      return;
+    }
+    case Type::String: {
+      std::string s;
+      string(s);
+      out += json_quote(s);
+      return;
+    }
+    case Type::Array: {
+      begin_array();
+      out += '[';
+      bool first = true;
+      while (next_item()) {
+        if (!first) out += ", ";
+        first = false;
+        canonical_value(out);
+      }
+      out += ']';
+      return;
+    }
+    case Type::Object: {
+      begin_object();
+      out += '{';
+      bool first = true;
+      std::string key;
+      while (next_key(key)) {
+        if (!first) out += ", ";
+        first = false;
+        out += json_quote(key);
+        out += ": ";
+        canonical_value(out);
+      }
+      out += '}';
+      return;
+    }
+    case Type::End: syntax_error("unexpected end of input, expected a value");
+  }
+}
+
+void JsonPull::finish() {
+  ws();
+  if (p_ != end_) syntax_error("unexpected text after the JSON value");
+}
+
+}  // namespace fxopt
