@@ -175,16 +175,22 @@ std::optional<Plan> retarget_to_reshape(const RuleContext&, Node* v) {
 }
 
 // reshape(reshape(x, a), b) -> reshape(x, b). Reshape keeps row-major element order, and b resolves any -1 against
-// the same element count, so skipping the inner reshape (or view) gives the same values.
+// the same element count, so skipping the inner reshape (or view) gives the same values. The whole chain of inner
+// reshapes is skipped at once; each skipped one is erased unless something else still uses it.
 std::optional<Plan> fold_reshape_chain(const RuleContext&, Node* outer) {
-  Node* inner = node_arg(outer, 0);
-  if (!is_reshape_like(inner)) return std::nullopt;
-  Node* x = node_arg(inner, 0);
-  if (!x) return std::nullopt;
+  std::vector<Node*> skipped;
+  Node* x = node_arg(outer, 0);
+  while (is_reshape_like(x) && node_arg(x, 0)) {
+    skipped.push_back(x);
+    x = node_arg(x, 0);
+  }
+  if (skipped.empty()) return std::nullopt;
   std::vector<Arg> args = outer->args;
   args[0] = Arg::ref(x);
-  return in_place(std::nullopt, std::move(args), {inner},
-                  outer->name + " now reads " + x->name + " (skipped " + inner->name + ")");
+  std::string names;
+  for (const Node* n : skipped) names += (names.empty() ? "" : ", ") + n->name;
+  return in_place(std::nullopt, std::move(args), std::move(skipped),
+                  outer->name + " now reads " + x->name + " (skipped " + names + ")");
 }
 
 // reshape(x, s) -> x when the output shape equals x's shape as SymInt expressions (meta.val, proved, not assumed).
@@ -450,36 +456,79 @@ constexpr PassInfo kPasses[] = {
 
 // Every rewrite removes a node or a non-canonical spelling, so a fixed point comes fast; this only guards loops.
 constexpr int kMaxRounds = 16;
+// Rules that rewrite a node in place may apply to it one after another (view -> reshape, then fold); this caps that.
+constexpr int kMaxInPlacePerNode = 8;
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs the selected passes in rounds. A round is one forward sweep in graph order that tries, at each node, the
+// rules of every selected rule pass (in the order the passes were given), then one backward dce sweep. Sweeping
+// once for all passes keeps a round at two walks over the graph however many passes are selected.
 class Normalizer {
  public:
-  Normalizer(Graph& g, NormalizeReport& report) : g_(g), report_(report), ctx_(g) {
-    for (const Rule& r : kRules) index_[r.pass][r.root].push_back(&r);
+  Normalizer(Graph& g, NormalizeReport& report, const std::vector<const PassInfo*>& selected)
+      : g_(g), report_(report), ctx_(g), seconds_(selected.size(), 0.0) {
+    for (size_t i = 0; i < selected.size(); ++i) {
+      const PassInfo& pass = *selected[i];
+      if (pass.kind == PassKind::Dce) dce_ = i;
+      for (const Rule& r : kRules)
+        if (r.pass == pass.name) by_root_[r.root].push_back({&r, i});
+    }
   }
 
-  // Runs one pass over the whole graph; returns the number of changes.
-  size_t run(const PassInfo& pass) {
-    return pass.kind == PassKind::Dce ? run_dce(pass.name) : run_rules(pass.name);
+  // One round; returns the number of changes.
+  size_t run_round(const std::vector<const PassInfo*>& selected) {
+    size_t changes = by_root_.empty() ? 0 : sweep_rules();
+    if (dce_) {
+      auto start = Clock::now();
+      changes += run_dce(selected[*dce_]->name);
+      seconds_[*dce_] += seconds_since(start);
+    }
+    return changes;
   }
+
+  // Time per pass: in its rules (matching and rewriting) for rule passes, its sweep for dce.
+  double seconds(size_t pass_index) const { return seconds_[pass_index]; }
 
  private:
-  size_t run_rules(std::string_view pass) {
-    const auto& by_root = index_[pass];
+  struct SelectedRule {
+    const Rule* rule;
+    size_t pass_index;
+  };
+
+  size_t sweep_rules() {
     size_t changes = 0;
     auto& nodes = g_.nodes();
     for (auto it = nodes.begin(); it != nodes.end();) {
       Node* n = &*it;
-      // Nodes a plan erases are the root and its inputs, all at or before `it`; new nodes go before the root.
+      // A plan erases only the root and its inputs, all at or before `it`; new nodes go right before the root.
       ++it;
       if (n->op != OpKind::CallFunction) continue;
-      auto rules = by_root.find(n->target);
-      if (rules == by_root.end()) continue;
-      for (const Rule* r : rules->second) {
-        if (auto plan = r->fn(ctx_, n)) {
-          apply_plan(pass, n, std::move(*plan));
-          ++changes;
-          break;
+      auto found = by_root_.find(n->target);
+      for (int applied = 0; found != by_root_.end() && applied < kMaxInPlacePerNode; ++applied) {
+        std::optional<Plan> plan;
+        const SelectedRule* chosen = nullptr;
+        for (const SelectedRule& sr : found->second) {
+          auto start = Clock::now();
+          plan = sr.rule->fn(ctx_, n);
+          seconds_[sr.pass_index] += seconds_since(start);
+          if (plan) {
+            chosen = &sr;
+            break;
+          }
         }
+        if (!plan) break;
+        const bool stays = plan->kind == Plan::Kind::InPlace;
+        auto start = Clock::now();
+        apply_plan(chosen->rule->pass, n, std::move(*plan));
+        seconds_[chosen->pass_index] += seconds_since(start);
+        ++changes;
+        if (!stays) break;  // the root is gone; its replacement is looked at in the next round
+        found = by_root_.find(n->target);
       }
     }
     return changes;
@@ -503,6 +552,7 @@ class Normalizer {
     return changes;
   }
 
+  // The only code that mutates the graph.
   void apply_plan(std::string_view pass, Node* root, Plan plan) {
     std::string description = std::move(plan.description);
     switch (plan.kind) {
@@ -515,8 +565,12 @@ class Normalizer {
         g_.replace_all_uses(root, plan.existing);
         break;
       case Plan::Kind::NewNode: {
+        // Hinting with the last name made from this hint ("silu_41") lets the graph go straight to "silu_42"
+        // instead of probing "silu", "silu_1", ... again: naming stays linear in the number of new nodes.
+        std::string& last = last_name_[plan.name_hint];
         Node* n = g_.create_node(OpKind::CallFunction, std::move(*plan.target), std::move(*plan.args),
-                                 std::move(plan.kwargs), root, plan.name_hint);
+                                 std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
+        last = n->name;
         n->val = root->val;
         n->meta_extra = root->meta_extra;
         g_.replace_all_uses(root, n);
@@ -541,7 +595,10 @@ class Normalizer {
   Graph& g_;
   NormalizeReport& report_;
   RuleContext ctx_;
-  std::unordered_map<std::string_view, std::unordered_map<std::string_view, std::vector<const Rule*>>> index_;
+  std::vector<double> seconds_;                                                // per selected pass
+  std::optional<size_t> dce_;                                                  // index of dce when selected
+  std::unordered_map<std::string_view, std::vector<SelectedRule>> by_root_;    // root target -> rules, pass order
+  std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 
 }  // namespace
@@ -565,21 +622,11 @@ NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes) {
   }
 
   NormalizeReport report;
-  for (const PassInfo* p : selected) {
-    report.counts[std::string(p->name)] = 0;
-    report.seconds[std::string(p->name)] = 0.0;
-  }
-  Normalizer normalizer(g, report);
-  for (int round = 0; round < kMaxRounds; ++round) {
-    size_t changes = 0;
-    for (const PassInfo* p : selected) {
-      auto start = std::chrono::steady_clock::now();
-      changes += normalizer.run(*p);
-      report.seconds[std::string(p->name)] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
-    if (changes == 0) break;
-  }
+  for (const PassInfo* p : selected) report.counts[std::string(p->name)] = 0;
+  Normalizer normalizer(g, report, selected);
+  for (int round = 0; round < kMaxRounds; ++round)
+    if (normalizer.run_round(selected) == 0) break;
+  for (size_t i = 0; i < selected.size(); ++i) report.seconds[std::string(selected[i]->name)] = normalizer.seconds(i);
   return report;
 }
 

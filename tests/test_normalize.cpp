@@ -2,7 +2,7 @@
 // pass must leave alone, the corpus graphs, and speed on a large graph.
 #include <doctest/doctest.h>
 
-#include <chrono>
+#include <ctime>
 #include <initializer_list>
 #include <string>
 
@@ -174,9 +174,8 @@ TEST_CASE("normalize: fold_reshape_chains: an outer reshape folds through an inn
   CHECK(r.listing ==
         "r3 = aten.reshape.default(x, [-1, 2])\n"
         "output([r3])\n");
-  REQUIRE(r.report.changes.size() == 2);  // the second round folds r3 past r1
-  CHECK(r.report.changes[0].description == "r3 now reads r1 (skipped r2); erased r2");
-  CHECK(r.report.changes[1].description == "r3 now reads x (skipped r1); erased r1");
+  REQUIRE(r.report.changes.size() == 1);  // r2 is a view, not a root for this pass: r3 skips both at once
+  CHECK(r.report.changes[0].description == "r3 now reads x (skipped r2, r1); erased r2, r1");
 }
 
 TEST_CASE("normalize: fold_reshape_chains: reshapes fold through views once views are reshapes") {
@@ -191,7 +190,10 @@ TEST_CASE("normalize: fold_reshape_chains: reshapes fold through views once view
         "output([r3])\n");
   CHECK(r.report.counts.at("view_to_reshape") == 3);
   CHECK(r.report.counts.at("fold_reshape_chains") == 2);
-  CHECK(r.report.changes[3].description == "r2 now reads x (skipped r1); erased r1");
+  // One sweep: each node gets every pass in turn, so r2 is folded right after it became a reshape.
+  REQUIRE(r.report.changes.size() == 5);
+  CHECK(r.report.changes[1].description == "r2: aten.view.default -> aten.reshape.default");
+  CHECK(r.report.changes[2].description == "r2 now reads x (skipped r1); erased r1");
   CHECK(r.report.changes[4].description == "r3 now reads x (skipped r2); erased r2");
 }
 
@@ -525,20 +527,25 @@ TEST_CASE("normalize: the L8 corpus graph gets eight of each") {
   CHECK(r.counts.at("fold_reshape_chains") == 24);
 }
 
-// Expected to fail until Graph::fresh_name stops rescanning "silu", "silu_1", ... on every call (quadratic in the
-// number of nodes created with one name hint: ~2 s of the total here); the passes themselves take ~0.3 s.
-TEST_CASE("normalize: linear in graph size (200k nodes well under a second)" * doctest::may_fail()) {
+// Timed in thread CPU time, so that other work on a shared machine does not make it flaky.
+TEST_CASE("normalize: linear in graph size (200k nodes well under a second)") {
   Graph tmpl = read_graph_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json");
   Graph g = bench::replicate_graph(tmpl, 200000);
   const size_t before = g.size();
   CHECK(before >= 200000);
-  auto start = std::chrono::steady_clock::now();
+  auto cpu_seconds = [] {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  };
+  const double start = cpu_seconds();
   NormalizeReport r = normalize(g, all_normalize_passes());
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = cpu_seconds() - start;
   const size_t copies = r.counts.at("canonicalize_silu");
   CHECK(copies == (before - 7) / 42);  // 6 placeholders, an output, 42 compute nodes per copy
   CHECK(r.counts.at("canonicalize_amax") == copies);
   CHECK(g.size() == before - 8 * copies);
-  MESSAGE("normalize of " << before << " nodes: " << seconds << " s");
+  CHECK(check_graph(g).empty());
+  MESSAGE("normalize of " << before << " nodes: " << seconds << " s (CPU)");
   CHECK(seconds < 1.0);
 }
