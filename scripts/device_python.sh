@@ -5,7 +5,8 @@
 # logs.tar.gz. Usage (run tool, carry [".deps"]): bash scripts/device_python.sh
 # Env: E2E_BUDGET_S (default 240) stops starting e2e variants after that long; E2E_VARIANTS (regex)
 #      picks variants; E2E_BINARY=fake uses the Python test double instead of build/fxopt;
-#      TESTS_TIMEOUT_S / E2E_TIMEOUT_S (default 900) kill a stage that runs longer (rc 124).
+#      E2E_PROBE=1 adds the per-layer diagnostics; TESTS_TIMEOUT_S / E2E_TIMEOUT_S (default 900) kill a
+#      stage that runs longer (rc 124).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/device-out}
@@ -39,7 +40,7 @@ if [ -z "$binary" ]; then
   if [[ " $cmds " == *" rewrite "* ]]; then binary=build/fxopt; else binary=fake; fi
 fi
 timeout "${E2E_TIMEOUT_S:-900}" python3 python/tests/e2e_compile.py --binary "$binary" --out "$logs" \
-  --budget-s "${E2E_BUDGET_S:-240}" --variants "${E2E_VARIANTS:-.*}" > "$logs/e2e.log" 2>&1
+  --budget-s "${E2E_BUDGET_S:-240}" --variants "${E2E_VARIANTS:-.*}" ${E2E_PROBE:+--probe} > "$logs/e2e.log" 2>&1
 e2e_rc=$?
 t_e2e=$(( $(date +%s) - t0 - t_build - t_tests ))
 
@@ -52,7 +53,8 @@ t_e2e=$(( $(date +%s) - t0 - t_build - t_tests ))
   grep -E "(ERROR|FAIL):|skipped '" "$logs/unittest.log" | sed 's/^/  /' | head -40
   grep -E "^\[(ops|corpus)\]" "$logs/unittest.log" | head -8
   echo "== e2e (binary: $binary): rc=$e2e_rc (${t_e2e}s)"
-  sed -n '/^variant /,$p' "$logs/e2e.log"
+  if [ -f "$logs/e2e_summary.json" ]; then python3 python/tests/e2e_compile.py --table "$logs/e2e_summary.json"
+  else tail -n 30 "$logs/e2e.log"; fi
 } > "$out/summary.txt"
 cat "$out/summary.txt"
 [ -f "$logs/e2e_summary.json" ] && cp "$logs/e2e_summary.json" "$out/"

@@ -255,7 +255,9 @@ def _symbol_info(sym, shape_env) -> dict:
     hint = None
     lo = hi = None
     if shape_env is not None:
-        for table in ("backed_var_to_val", "var_to_val", "unbacked_var_to_val"):
+        tables = ("backed_var_to_val", "unbacked_var_to_val") if hasattr(shape_env, "backed_var_to_val") \
+            else ("var_to_val", "unbacked_var_to_val")
+        for table in tables:
             vals = getattr(shape_env, table, None)
             if vals and sym in vals:
                 hint = _bound(vals[sym])

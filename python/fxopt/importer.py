@@ -483,7 +483,9 @@ def _symtab_of(shape_env) -> dict:
     if shape_env is None:
         return {}
     table = {}
-    for attr in ("var_to_range", "backed_var_to_val", "var_to_val"):
+    attrs = ("var_to_range", "backed_var_to_val") if hasattr(shape_env, "backed_var_to_val") else (
+        "var_to_range", "var_to_val")
+    for attr in attrs:
         for sym in getattr(shape_env, attr, {}) or {}:
             table.setdefault(str(sym), sym)
     return table

@@ -24,8 +24,16 @@ class Variant:
     quant: str = "native"          # native | per_token | opaque (vllm.rocm_aiter_group_fp8_quant)
     gate_first: bool = False       # gate applied before the norm (norm_before_gate=False)
     extra_user: bool = False       # the bf16 normed tensor also feeds the output
-    spelling: str = "corpus"       # corpus | alt (F.silu, amax, clamp, reshape)
+    spelling: str = "corpus"       # corpus | alt (amax, clamp, reshape instead of max.dim, clamp_min/max, view)
+    silu: str = "div"              # div: z / (exp(-z) + 1) as Inductor decomposes it | aten: F.silu
     expected_fused: int = 0
+    # Bit-identity with the unfused compile is expected unless the graph spells silu differently from
+    # the fused op's definition (z*sigmoid(z) rounds differently from z/(1+exp(-z))).
+    probe: bool = False            # also return each layer's q and scale (diagnostics)
+
+    @property
+    def exact(self) -> bool:
+        return self.silu == "div"
 
     @property
     def hidden(self) -> int:
@@ -42,6 +50,7 @@ def variants() -> list[Variant]:
         Variant("L2_H16_e4m3fnuz", layers=2, heads=16, fp8=fnuz, expected_fused=2),
         Variant("L2_H32_opaque_quant_g128", quant="opaque", expected_fused=2),
         Variant("L2_H32_alt_spelling", spelling="alt", expected_fused=2),
+        Variant("L2_H32_silu_as_aten_silu", silu="aten", expected_fused=2),
     ]
     neg = [
         Variant("neg_group64", group=64),
@@ -69,11 +78,14 @@ class GatedBlock(torch.nn.Module):
     def forward(self, x, z):
         h = x
         extra = None
+        probes = []
         for i in range(self.v.layers):
-            h, y = self.layer(h, z, self.norm_w[i])
+            h, y, q, s = self.layer(h, z, self.norm_w[i])
+            probes += [q, s]
             if self.v.extra_user:
                 extra = y if extra is None else extra + y
-        return h if extra is None else h + extra
+        out = h if extra is None else h + extra
+        return (out, *probes) if self.v.probe else out
 
     def layer(self, h, z, w):
         v = self.v
@@ -85,7 +97,7 @@ class GatedBlock(torch.nn.Module):
         else:
             x2 = hr.view(-1, v.heads, v.head_dim).view(-1, v.head_dim)
             z2 = zr.view(-1, v.heads, v.head_dim).view(-1, v.head_dim)
-        y = gated_rms_norm(x2, z2, w, eps=1e-6, gate_first=v.gate_first, alt=v.spelling == "alt")
+        y = gated_rms_norm(x2, z2, w, eps=1e-6, gate_first=v.gate_first, aten_silu=v.silu == "aten")
         y = y.view(-1, v.hidden)
         if v.quant == "opaque":
             q, s = torch.ops.vllm.rocm_aiter_group_fp8_quant(y, v.group)
@@ -94,18 +106,18 @@ class GatedBlock(torch.nn.Module):
         else:
             q, s = group_quant(y, v.group, v.fp8, alt=v.spelling == "alt")
         deq = dequant(q, s, v.group if v.quant != "per_token" else v.hidden)
-        return hr + deq @ self.proj, y
+        return hr + deq @ self.proj, y, q, s
 
 
-def gated_rms_norm(x, z, w, eps, gate_first=False, alt=False):
+def gated_rms_norm(x, z, w, eps, gate_first=False, aten_silu=False):
     xf = x.float()
-    zf = z.float()
-    gate = torch.nn.functional.silu(zf) if alt else zf / (torch.exp(-zf) + 1)
     if gate_first:
-        xf = xf * gate
+        zf = z.float()
+        xf = xf * (torch.nn.functional.silu(zf) if aten_silu else zf / (torch.exp(-zf) + 1))
     n = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * w.float()
     if not gate_first:
-        n = n * gate
+        zf = z.float()
+        n = n * (torch.nn.functional.silu(zf) if aten_silu else zf / (torch.exp(-zf) + 1))
     return n.to(torch.bfloat16)
 
 

@@ -19,13 +19,44 @@ except ImportError:  # pragma: no cover
     CustomGraphPass = object
 
 
-def configure_inductor() -> None:
-    """Every compile really runs (and so runs the post-grad pass): no cached graphs."""
+def configure_inductor(emulate_precision_casts: bool = True) -> None:
+    """Every compile really runs (and so runs the post-grad pass): no cached graphs.
+
+    emulate_precision_casts: Inductor normally skips the bf16 rounding between ops it fuses (the
+    residual add feeding the next layer's norm is kept in fp32), so the unfused compiled graph does not
+    compute what the graph says; the fused op's inputs are real bf16 tensors. With the flag Inductor
+    rounds where the graph rounds, and the two compiles are comparable bit for bit.
+    """
     import torch._functorch.config
     import torch._inductor.config
     torch._inductor.config.fx_graph_cache = False
     torch._functorch.config.enable_autograd_cache = False
     torch._dynamo.config.cache_size_limit = 64
+    torch._inductor.config.emulate_precision_casts = emulate_precision_casts
+
+
+_FNUZ_PATCHED = False
+
+
+def allow_fnuz_on_nvidia() -> None:
+    """Triton cannot convert to/from float8_e4m3fnuz on NVIDIA GPUs ("fp8e4b8 not supported in this
+    architecture"): lower those conversions (only those) to ATen's kernel, in every compile alike."""
+    global _FNUZ_PATCHED
+    if _FNUZ_PATCHED:
+        return
+    from torch._inductor import lowering as L
+    fnuz = {torch.float8_e4m3fnuz, torch.float8_e5m2fnuz}
+    op = torch.ops.prims.convert_element_type.default
+    original = L.lowerings[op]
+    fallback = L.fallback_handler(op, add_to_fallback_set=False)
+
+    def convert(x, dtype):
+        if dtype in fnuz or x.get_dtype() in fnuz:
+            return fallback(x, dtype)
+        return original(x, dtype)
+
+    L.lowerings[op] = convert
+    _FNUZ_PATCHED = True
 
 
 def printed_code(graph: torch.fx.Graph) -> str:
