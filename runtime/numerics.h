@@ -293,11 +293,125 @@ FXOPT_HD inline float fx_rsqrtf(float x) { return 1.0f / sqrtf(x); }
 // silu as Inductor decomposes it: z / (exp(-z) + 1).
 FXOPT_HD inline float fx_silu(float z) { return z / (fx_expf(-z) + 1.0f); }
 
-// max that propagates NaN (torch.max / amax semantics); order-independent up to NaN payload.
-FXOPT_HD inline float nan_max(float a, float b) { return (a > b || is_nan(a)) ? a : b; }
+// max that propagates NaN (torch.max / amax semantics). Order-independent (up to NaN payload):
+// max(-0, +0) is +0 whichever comes first.
+FXOPT_HD inline float nan_max(float a, float b) {
+  if (a == b) return f32_from_bits(f32_bits(a) & f32_bits(b));
+  return (a > b || is_nan(a)) ? a : b;
+}
+
+// min that propagates NaN; min(-0, +0) is -0 whichever comes first.
+FXOPT_HD inline float nan_min(float a, float b) {
+  if (a == b) return f32_from_bits(f32_bits(a) | f32_bits(b));
+  return (a < b || is_nan(a)) ? a : b;
+}
 
 // clamp that propagates NaN (torch.clamp semantics).
 FXOPT_HD inline float nan_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise op semantics (float32 compute), shared by the CPU executor and the GPU elementwise
+// kernels. Floating inputs are upcast to float32, the op is applied, the result is rounded to the
+// output dtype (bf16/fp16/fp8 by the converters above). Integer-only ops compute in int64.
+// ---------------------------------------------------------------------------------------------
+
+enum class UnaryOp : uint8_t {
+  copy,        // v (a dtype conversion when the output dtype differs)
+  neg,         // -v
+  abs,         // |v| (sign bit cleared)
+  exp,         // fx_expf(v)
+  rsqrt,       // 1 / sqrtf(v)
+  sqrt,        // sqrtf(v)
+  reciprocal,  // 1 / v
+  relu,        // v > 0 ? v : 0 (NaN stays NaN)
+  sigmoid,     // 1 / (fx_expf(-v) + 1)
+  silu,        // v / (fx_expf(-v) + 1)
+  square,      // v * v (pow(v, 2))
+  clamp,       // nan_clamp(v, lo, hi); clamp_min/clamp_max pass -inf/+inf for the open side
+};
+
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div,  // a+b, a-b, a*b, a/b (IEEE float32; div is true division)
+  maximum, minimum,    // NaN-propagating
+  eq, ne, lt, le, gt, ge,  // comparisons: 1 or 0 (bool output)
+};
+
+FXOPT_HD inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+FXOPT_HD inline float apply_unary(UnaryOp op, float v, float lo = 0.0f, float hi = 0.0f) {
+  switch (op) {
+    case UnaryOp::copy: return v;
+    case UnaryOp::neg: return -v;
+    case UnaryOp::abs: return f32_from_bits(f32_bits(v) & 0x7FFFFFFFu);
+    case UnaryOp::exp: return fx_expf(v);
+    case UnaryOp::rsqrt: return fx_rsqrtf(v);
+    case UnaryOp::sqrt: return sqrtf(v);
+    case UnaryOp::reciprocal: return 1.0f / v;
+    case UnaryOp::relu: return (v > 0.0f || is_nan(v)) ? v : 0.0f;
+    case UnaryOp::sigmoid: return 1.0f / (fx_expf(-v) + 1.0f);
+    case UnaryOp::silu: return fx_silu(v);
+    case UnaryOp::square: return v * v;
+    case UnaryOp::clamp: return nan_clamp(v, lo, hi);
+  }
+  return v;
+}
+
+FXOPT_HD inline float apply_binary(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+    case BinaryOp::div: return a / b;
+    case BinaryOp::maximum: return nan_max(a, b);
+    case BinaryOp::minimum: return nan_min(a, b);
+    case BinaryOp::eq: return a == b ? 1.0f : 0.0f;
+    case BinaryOp::ne: return a != b ? 1.0f : 0.0f;
+    case BinaryOp::lt: return a < b ? 1.0f : 0.0f;
+    case BinaryOp::le: return a <= b ? 1.0f : 0.0f;
+    case BinaryOp::gt: return a > b ? 1.0f : 0.0f;
+    case BinaryOp::ge: return a >= b ? 1.0f : 0.0f;
+  }
+  return a;
+}
+
+// Integer versions (int64 compute, wrap-around arithmetic): ops without an integer meaning (exp,
+// div, ...) are computed in float32 by the callers instead.
+FXOPT_HD inline bool has_int_unary(UnaryOp op) {
+  return op == UnaryOp::copy || op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu ||
+         op == UnaryOp::square || op == UnaryOp::clamp;
+}
+
+FXOPT_HD inline int64_t apply_unary_i64(UnaryOp op, int64_t v, int64_t lo = 0, int64_t hi = 0) {
+  const uint64_t u = static_cast<uint64_t>(v);
+  switch (op) {
+    case UnaryOp::neg: return static_cast<int64_t>(0 - u);
+    case UnaryOp::abs: return v < 0 ? static_cast<int64_t>(0 - u) : v;
+    case UnaryOp::relu: return v > 0 ? v : 0;
+    case UnaryOp::square: return static_cast<int64_t>(u * u);
+    case UnaryOp::clamp: return v < lo ? lo : (v > hi ? hi : v);
+    default: return v;
+  }
+}
+
+FXOPT_HD inline bool has_int_binary(BinaryOp op) { return op != BinaryOp::div; }
+
+FXOPT_HD inline int64_t apply_binary_i64(BinaryOp op, int64_t a, int64_t b) {
+  const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+  switch (op) {
+    case BinaryOp::add: return static_cast<int64_t>(ua + ub);
+    case BinaryOp::sub: return static_cast<int64_t>(ua - ub);
+    case BinaryOp::mul: return static_cast<int64_t>(ua * ub);
+    case BinaryOp::maximum: return a > b ? a : b;
+    case BinaryOp::minimum: return a < b ? a : b;
+    case BinaryOp::eq: return a == b;
+    case BinaryOp::ne: return a != b;
+    case BinaryOp::lt: return a < b;
+    case BinaryOp::le: return a <= b;
+    case BinaryOp::gt: return a > b;
+    case BinaryOp::ge: return a >= b;
+    default: return a;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The canonical float32 row-sum order
@@ -441,6 +555,16 @@ inline void rmsnorm_dynamic_quant(const uint16_t* x, const uint16_t* w, int64_t 
     for (int64_t j = 0; j < D; ++j) y[j] = rms_bf16(bf16_to_f32(xr[j]), rstd, bf16_to_f32(w[j]));
     group_fp8_quant(y.data(), 1, D, D, fmt, q + r * D, scale + r);
   }
+}
+
+// Matrix product order (mm, addmm; the GPU matmul kernel and the CPU reference agree on it):
+//   acc = 0; for k = 0..K-1 in order: acc = acc + float(a[i,k]) * float(b[k,j])   (no fma)
+//   mm: out = acc;  addmm(bias, a, b, beta, alpha): out = (alpha*acc) + (beta*float(bias[..j]))
+//   where a factor equal to 1 is skipped; then rounded to the output dtype.
+FXOPT_HD inline float matmul_epilogue(float acc, bool has_bias, float bias, float alpha, float beta) {
+  float v = alpha == 1.0f ? acc : alpha * acc;
+  if (has_bias) v = v + (beta == 1.0f ? bias : beta * bias);
+  return v;
 }
 
 }  // namespace fxopt::num

@@ -1,0 +1,50 @@
+// C entry points into fxopt's GPU kernels for bench/gpu/bench_fused.py (ctypes), so PyTorch and the
+// fxopt kernels run in one process on the same device tensors.
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "runtime/hip/gpu_api.h"
+
+namespace {
+std::string g_error;
+}
+
+extern "C" {
+
+// 0 on success, -1 on error (message from fxopt_gpu_last_error). fmt: 0 e4m3fn, 1 e4m3fnuz.
+// silu_mode: 0 automatic, 1 direct, 2 table. fast_paths: 0/1. blocks_per_sm: 0 = occupancy.
+int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w, const void* z, int64_t M,
+                              int64_t D, double eps, int64_t G, int fmt, int silu_mode, int fast_paths,
+                              int blocks_per_sm) {
+  try {
+    fxopt::gpu::FusedOptions o;
+    o.silu = static_cast<fxopt::gpu::FusedOptions::Silu>(silu_mode);
+    o.fast_paths = fast_paths != 0;
+    o.blocks_per_sm = blocks_per_sm;
+    fxopt::gpu::fused_rms_gated_fp8_group_quant(
+        static_cast<uint8_t*>(q), static_cast<float*>(scale), static_cast<const uint16_t*>(x),
+        static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(z), M, D, eps, G,
+        fmt == 0 ? fxopt::num::Fp8Format::e4m3fn : fxopt::num::Fp8Format::e4m3fnuz, o);
+    return 0;
+  } catch (const std::exception& e) {
+    g_error = e.what();
+    return -1;
+  }
+}
+
+void fxopt_gpu_set_stream(void* stream) { fxopt::gpu::set_stream(stream); }
+
+const char* fxopt_gpu_last_error() { return g_error.c_str(); }
+
+const char* fxopt_gpu_device_name() {
+  static std::string name;
+  try {
+    name = fxopt::gpu::device_name();
+  } catch (const std::exception& e) {
+    name = e.what();
+  }
+  return name.c_str();
+}
+
+}  // extern "C"

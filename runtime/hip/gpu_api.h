@@ -1,0 +1,220 @@
+// The host-side interface of the GPU backend: plain C++ (no HIP or CUDA types), so the executor,
+// tests and benchmarks compiled by g++ can allocate device memory, copy, and launch every kernel.
+//
+// A tensor is a device pointer + dtype + shape + strides (TensorRef). All launches are asynchronous
+// on one stream (set_stream; the default stream unless set), in issue order; copies to the host
+// and synchronize() wait for them.
+// Every GPU error throws std::runtime_error naming the failing statement, file and line.
+// Numerics: every kernel computes exactly what runtime/numerics.h specifies, bit for bit.
+//
+// Built only when FXOPT_GPU is nvidia or amd (FXOPT_HAVE_GPU=1). Without it the functions below
+// are inline stubs: device_available() is false and every other call throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "runtime/numerics.h"
+
+namespace fxopt::gpu {
+
+// Element types a kernel can read or write.
+enum class DType : uint8_t { f32, f16, bf16, f8e4m3fn, f8e4m3fnuz, f8e5m2, i64, i32, i16, i8, u8, b8 };
+
+FXOPT_HD inline size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: case DType::i32: return 4;
+    case DType::f16: case DType::bf16: case DType::i16: return 2;
+    case DType::i64: return 8;
+    default: return 1;
+  }
+}
+
+FXOPT_HD inline bool dtype_is_float(DType t) { return t <= DType::f8e5m2; }
+
+// PyTorch's dtype names ("float32", "bfloat16", "float8_e4m3fn", "int64", "bool", ...).
+inline std::optional<DType> dtype_from_name(std::string_view n) {
+  if (n == "float32" || n == "float") return DType::f32;
+  if (n == "float16" || n == "half") return DType::f16;
+  if (n == "bfloat16") return DType::bf16;
+  if (n == "float8_e4m3fn") return DType::f8e4m3fn;
+  if (n == "float8_e4m3fnuz") return DType::f8e4m3fnuz;
+  if (n == "float8_e5m2") return DType::f8e5m2;
+  if (n == "int64" || n == "long") return DType::i64;
+  if (n == "int32" || n == "int") return DType::i32;
+  if (n == "int16" || n == "short") return DType::i16;
+  if (n == "int8") return DType::i8;
+  if (n == "uint8") return DType::u8;
+  if (n == "bool") return DType::b8;
+  return std::nullopt;
+}
+
+inline std::optional<num::Fp8Format> fp8_format(DType t) {
+  switch (t) {
+    case DType::f8e4m3fn: return num::Fp8Format::e4m3fn;
+    case DType::f8e4m3fnuz: return num::Fp8Format::e4m3fnuz;
+    case DType::f8e5m2: return num::Fp8Format::e5m2;
+    default: return std::nullopt;
+  }
+}
+
+inline constexpr int kMaxDims = 6;
+
+// A strided view of device memory. Strides are in elements; a stride of 0 broadcasts.
+struct TensorRef {
+  void* data = nullptr;  // device address of element [0, ..., 0]
+  DType dtype = DType::f32;
+  int ndim = 0;          // 0 is a scalar (one element)
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; ++i) n *= shape[i];
+    return n;
+  }
+  bool is_contiguous() const {
+    int64_t expect = 1;
+    for (int i = ndim - 1; i >= 0; --i) {
+      if (shape[i] != 1 && strides[i] != expect) return false;
+      expect *= shape[i];
+    }
+    return true;
+  }
+  // A row-major contiguous tensor of the given shape (at most kMaxDims dims).
+  static TensorRef contiguous(void* data, DType dtype, std::initializer_list<int64_t> shape) {
+    TensorRef t;
+    t.data = data;
+    t.dtype = dtype;
+    if (shape.size() > static_cast<size_t>(kMaxDims)) throw std::invalid_argument("TensorRef: more than 6 dims");
+    for (int64_t s : shape) t.shape[t.ndim++] = s;
+    int64_t st = 1;
+    for (int i = t.ndim - 1; i >= 0; --i) {
+      t.strides[i] = st;
+      st *= t.shape[i];
+    }
+    return t;
+  }
+};
+
+// One input of a binary op: a tensor, or a Python scalar (converted to float32 or int64 as the op
+// computes, as PyTorch does for a wrapped scalar).
+struct Operand {
+  TensorRef tensor;
+  bool is_scalar = false;
+  double scalar = 0.0;
+  static Operand of(const TensorRef& t) { Operand o; o.tensor = t; return o; }
+  static Operand of_scalar(double v) { Operand o; o.is_scalar = true; o.scalar = v; return o; }
+};
+
+enum class ReduceOp : uint8_t {
+  sum,      // float inputs: float32 accumulate in the canonical row-sum order; ints: int64
+  mean,     // sum / float(n)
+  amax,     // NaN-propagating max (values only)
+  amin,     // NaN-propagating min (values only)
+  max,      // values + indices (first index of the max, or of the first NaN)
+  min,      // values + indices
+};
+
+// How the fused kernels compute (tests and benchmarks pin one; the default picks by size).
+struct FusedOptions {
+  enum class Silu : uint8_t { automatic, direct, table } silu = Silu::automatic;
+  // Hardware bf16/fp8 conversions (NVIDIA sm_89+) and y/scale through the group's reciprocal, each
+  // proven to give identical outputs (rms_quant_rows.h); false runs numerics.h's code as written.
+  bool fast_paths = true;
+  int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
+};
+
+#if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
+
+// --- device and memory ---
+bool device_available();
+std::string device_name();          // e.g. "NVIDIA H100 80GB HBM3 (132 SMs, sm_90)"
+int multiprocessor_count();
+void* alloc(size_t bytes);          // device memory; throws on failure
+void free(void* p);
+void copy_to_device(void* dst, const void* src_host, size_t bytes);
+void copy_to_host(void* dst_host, const void* src, size_t bytes);
+void copy_device(void* dst, const void* src, size_t bytes);
+void fill_bytes(void* dst, int value, size_t bytes);
+void synchronize();
+// The stream every launch and async copy goes to (a cudaStream_t / hipStream_t passed as void*;
+// nullptr is the default stream). Not thread-local: one executor thread drives the GPU.
+void set_stream(void* stream);
+void* current_stream();
+
+// Runs `launches` (which enqueues device work) `iterations` times between two device events and
+// returns the elapsed device time in milliseconds, divided by iterations.
+float time_ms(const std::function<void()>& launches, int iterations);
+
+// --- elementwise (out may not alias an input unless identical views) ---
+// out[i] = op(in[broadcast i]); in is broadcast to out's shape (numpy rules, right-aligned).
+void unary(const TensorRef& out, const TensorRef& in, num::UnaryOp op, double lo = 0.0, double hi = 0.0);
+// out[i] = op(a[i], b[i]) with broadcasting; comparisons write 1/0.
+void binary(const TensorRef& out, const Operand& a, const Operand& b, num::BinaryOp op);
+// out[i] = cond[i] != 0 ? a[i] : b[i] with broadcasting.
+void where(const TensorRef& out, const TensorRef& cond, const Operand& a, const Operand& b);
+
+// --- reductions over the last dim of `in` ---
+// values: shape in.shape[:-1] (any strides); indices (int64, same shape) for max/min, else null.
+void reduce_last_dim(const TensorRef& values, const TensorRef* indices, const TensorRef& in, ReduceOp op);
+
+// --- matrix product: out (M,N) = alpha * a (M,K) @ b (K,N) + beta * bias (broadcast to (M,N)) ---
+// a, b: f32/bf16/f16, any strides; bias optional; accumulation order as numerics.h documents.
+void matmul(const TensorRef& out, const TensorRef& a, const TensorRef& b, const TensorRef* bias = nullptr,
+            float alpha = 1.0f, float beta = 1.0f);
+
+// --- fused ops (contiguous row-major buffers, 16-byte aligned for the fast paths) ---
+// See num::fused_rms_gated_fp8_group_quant. x, z: (M, D) bf16; w: (D) bf16; q: (M, D) fp8;
+// scale: (M, D/G) float32. Requires D % G == 0.
+void fused_rms_gated_fp8_group_quant(uint8_t* q, float* scale, const uint16_t* x, const uint16_t* w,
+                                     const uint16_t* z, int64_t M, int64_t D, double eps, int64_t G,
+                                     num::Fp8Format fmt, const FusedOptions& opts = {});
+// See num::group_fp8_quant. y: (M, K) bf16; q: (M, K); scale: (M, K/G).
+void group_fp8_quant(uint8_t* q, float* scale, const uint16_t* y, int64_t M, int64_t K, int64_t G,
+                     num::Fp8Format fmt, const FusedOptions& opts = {});
+// See num::rmsnorm_dynamic_quant. x: (M, D) bf16; w: (D); q: (M, D); scale: (M).
+void rmsnorm_dynamic_quant(uint8_t* q, float* scale, const uint16_t* x, const uint16_t* w, int64_t M,
+                           int64_t D, double eps, num::Fp8Format fmt, const FusedOptions& opts = {});
+
+#else  // no GPU backend in this build
+
+[[noreturn]] inline void no_gpu() {
+  throw std::runtime_error("GPU backend not built (configure with -DFXOPT_GPU=nvidia or amd)");
+}
+inline bool device_available() { return false; }
+inline std::string device_name() { return "none (built without a GPU backend)"; }
+inline int multiprocessor_count() { return 0; }
+inline void* alloc(size_t) { no_gpu(); }
+inline void free(void*) {}
+inline void copy_to_device(void*, const void*, size_t) { no_gpu(); }
+inline void copy_to_host(void*, const void*, size_t) { no_gpu(); }
+inline void copy_device(void*, const void*, size_t) { no_gpu(); }
+inline void fill_bytes(void*, int, size_t) { no_gpu(); }
+inline void synchronize() {}
+inline void set_stream(void*) {}
+inline void* current_stream() { return nullptr; }
+inline float time_ms(const std::function<void()>&, int) { no_gpu(); }
+inline void unary(const TensorRef&, const TensorRef&, num::UnaryOp, double = 0.0, double = 0.0) { no_gpu(); }
+inline void binary(const TensorRef&, const Operand&, const Operand&, num::BinaryOp) { no_gpu(); }
+inline void where(const TensorRef&, const TensorRef&, const Operand&, const Operand&) { no_gpu(); }
+inline void reduce_last_dim(const TensorRef&, const TensorRef*, const TensorRef&, ReduceOp) { no_gpu(); }
+inline void matmul(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef* = nullptr,
+                   float = 1.0f, float = 1.0f) { no_gpu(); }
+inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, const uint16_t*,
+                                            const uint16_t*, int64_t, int64_t, double, int64_t,
+                                            num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }
+inline void group_fp8_quant(uint8_t*, float*, const uint16_t*, int64_t, int64_t, int64_t, num::Fp8Format,
+                            const FusedOptions& = {}) { no_gpu(); }
+inline void rmsnorm_dynamic_quant(uint8_t*, float*, const uint16_t*, const uint16_t*, int64_t, int64_t,
+                                  double, num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }
+
+#endif
+
+}  // namespace fxopt::gpu

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One command for the GPU device machine: unpack the carried Debian deps (.deps/), configure with
+# -DFXOPT_GPU=nvidia, build the GPU targets with all cores, run the GPU kernel tests and the fused
+# kernel benchmark; logs go to $OUT (or ./gpu_out).
+# Usage (device tool, carry [".deps"]): bash scripts/gpu_all.sh [--no-bench] [--no-tests]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/gpu_out}
+mkdir -p "$out"
+run_tests=1 run_bench=1
+for a in "$@"; do
+  case $a in
+    --no-bench) run_bench=0 ;;
+    --no-tests) run_tests=0 ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+  esac
+done
+export PYTHONUNBUFFERED=1
+eval "$(bash "$root/scripts/device_deps.sh")"
+export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+build=${FXOPT_GPU_BUILD:-/tmp/fxopt-build-gpu}
+
+{
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.draw,temperature.gpu --format=csv
+  "$CUDACXX" --version | tail -2
+  cmake --version | head -1
+} >"$out/env.txt" 2>&1
+cat "$out/env.txt"
+
+status=0
+echo "== configure + build"
+if ! { cmake -S "$root" -B "$build" -G Ninja -DFXOPT_GPU=nvidia -DCMAKE_BUILD_TYPE=Release &&
+       ninja -C "$build" -j"$(nproc)" fxopt_gpu_tests fxopt_gpu_capi; } >"$out/build.log" 2>&1; then
+  tail -40 "$out/build.log"
+  echo "BUILD FAILED"
+  exit 1
+fi
+grep -iE "warning|spill" "$out/build.log" | head -20
+
+if [[ $run_tests == 1 ]]; then
+  echo "== GPU kernel tests"
+  timeout 150 "$build/fxopt_gpu_tests" -d >"$out/gpu_tests.log" 2>&1 || status=1
+  grep -E "MESSAGE|device:|fast divide|hardware|ERROR|FAILED|failed|test cases|assertions|Status|seconds" \
+    "$out/gpu_tests.log" | grep -v "^$" | head -60
+fi
+
+if [[ $run_bench == 1 ]]; then
+  echo "== benchmark: fused kernel vs torch.compile"
+  timeout 330 python3 "$root/bench/gpu/bench_fused.py" --lib "$build/libfxopt_gpu_capi.so" \
+    --json "$out/bench.json" >"$out/bench.log" 2>&1 || status=1
+  tail -25 "$out/bench.log"
+fi
+exit $status

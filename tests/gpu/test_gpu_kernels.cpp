@@ -1,0 +1,547 @@
+// Every GPU kernel against runtime/numerics.h's reference (or a plain host loop built from its
+// per-element functions) over many shapes: fused outputs must be bit-identical.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/hip/gpu_api.h"
+#include "runtime/numerics.h"
+#include "tests/gpu/exhaustive.h"
+
+namespace gpu = fxopt::gpu;
+namespace num = fxopt::num;
+using num::Fp8Format;
+
+namespace {
+
+// Device memory owned for one test; poisoned on creation so unwritten outputs show.
+class Buf {
+ public:
+  explicit Buf(size_t bytes) : bytes_(bytes), p_(gpu::alloc(bytes)) { gpu::fill_bytes(p_, 0xCD, bytes); }
+  template <class T>
+  explicit Buf(const std::vector<T>& host) : Buf(host.size() * sizeof(T)) {
+    gpu::copy_to_device(p_, host.data(), bytes_);
+  }
+  ~Buf() { gpu::free(p_); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  template <class T>
+  T* as() const { return static_cast<T*>(p_); }
+  void* get() const { return p_; }
+  template <class T>
+  std::vector<T> download() const {
+    std::vector<T> h(bytes_ / sizeof(T));
+    gpu::copy_to_host(h.data(), p_, bytes_);
+    return h;
+  }
+
+ private:
+  size_t bytes_;
+  void* p_;
+};
+
+std::vector<uint16_t> random_bf16(size_t n, std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<uint16_t> v(n);
+  for (auto& e : v) e = num::f32_to_bf16(d(rng));
+  return v;
+}
+
+// Rows of very different magnitudes, some all-zero rows, a few large and tiny values.
+std::vector<uint16_t> rows_bf16(int64_t M, int64_t D, std::mt19937& rng) {
+  std::vector<uint16_t> v(static_cast<size_t>(M * D));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> ex(-20, 12);
+  for (int64_t r = 0; r < M; ++r) {
+    const float mag = std::ldexp(1.0f, ex(rng));
+    const bool zero_row = r % 17 == 5;
+    for (int64_t j = 0; j < D; ++j) v[r * D + j] = num::f32_to_bf16(zero_row ? 0.0f : u(rng) * mag);
+  }
+  return v;
+}
+
+bool fp8_is_nan(uint8_t c, Fp8Format f) {
+  if (f == Fp8Format::e4m3fn) return (c & 0x7F) == 0x7F;
+  if (f == Fp8Format::e4m3fnuz) return c == 0x80;
+  return (c & 0x7F) > 0x7C;
+}
+
+// Bit equality of q codes and scales; with nan_aware, every NaN equals every NaN.
+void check_equal(const std::vector<uint8_t>& q, const std::vector<uint8_t>& q_ref, const std::vector<float>& s,
+                 const std::vector<float>& s_ref, Fp8Format fmt, const std::string& what, bool nan_aware = false) {
+  REQUIRE(q.size() == q_ref.size());
+  REQUIRE(s.size() == s_ref.size());
+  size_t bad_q = 0, bad_s = 0, first_q = q.size(), first_s = s.size();
+  for (size_t i = 0; i < q.size(); ++i) {
+    const bool same = q[i] == q_ref[i] || (nan_aware && fp8_is_nan(q[i], fmt) && fp8_is_nan(q_ref[i], fmt));
+    if (!same && bad_q++ == 0) first_q = i;
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool same = num::f32_bits(s[i]) == num::f32_bits(s_ref[i]) ||
+                      (nan_aware && std::isnan(s[i]) && std::isnan(s_ref[i]));
+    if (!same && bad_s++ == 0) first_s = i;
+  }
+  INFO(what);
+  if (bad_q) INFO("first q mismatch at " << first_q << ": gpu " << int(q[first_q]) << " ref " << int(q_ref[first_q]));
+  if (bad_s) INFO("first scale mismatch at " << first_s << ": gpu " << s[first_s] << " ref " << s_ref[first_s]);
+  CHECK(bad_q == 0);
+  CHECK(bad_s == 0);
+}
+
+const char* fmt_name(Fp8Format f) { return f == Fp8Format::e4m3fn ? "e4m3fn" : "e4m3fnuz"; }
+
+struct Variant {
+  const char* name;
+  gpu::FusedOptions opts;
+};
+
+std::vector<Variant> variants() {
+  using S = gpu::FusedOptions::Silu;
+  gpu::FusedOptions automatic, direct, table, exact;
+  direct.silu = S::direct;
+  table.silu = S::table;
+  exact.silu = S::direct;
+  exact.fast_paths = false;
+  return {{"auto", automatic}, {"direct", direct}, {"table", table}, {"exact", exact}};
+}
+
+}  // namespace
+
+TEST_CASE("gpu: a device is present") {
+  REQUIRE(gpu::device_available());
+  MESSAGE("device: " << gpu::device_name());
+}
+
+TEST_CASE("gpu: the fast paths are exact (exhaustive)") {
+  MESSAGE("hardware conversion paths compiled: " << (gpu::testing::hw_paths_compiled() ? "yes" : "no"));
+  CHECK(gpu::testing::bf16_hw_mismatches() == 0);
+  CHECK(gpu::testing::fp8_hw_mismatches() == 0);
+  for (Fp8Format f : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+    uint64_t pairs = 0;
+    const uint64_t bad = gpu::testing::fast_divide_mismatches(f, &pairs);
+    MESSAGE("fast divide " << fmt_name(f) << ": " << pairs << " (y, amax) pairs, " << bad << " mismatches");
+    CHECK(pairs > 2000000000ull);
+    CHECK(bad == 0);
+  }
+}
+
+TEST_CASE("gpu: fx_silu and fx_expf give the host's bits") {
+  std::vector<float> dev(65536);
+  gpu::testing::silu_all_bf16(dev.data());
+  size_t bad = 0;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const float h = num::fx_silu(num::bf16_to_f32(static_cast<uint16_t>(b)));
+    if (!(num::f32_bits(h) == num::f32_bits(dev[b]) || (std::isnan(h) && std::isnan(dev[b])))) ++bad;
+  }
+  CHECK(bad == 0);
+  std::vector<float> in;
+  for (uint64_t u = 0; u < (1ull << 32); u += 251) in.push_back(num::f32_from_bits(static_cast<uint32_t>(u)));
+  std::vector<float> out(in.size());
+  gpu::testing::expf_on_device(in.data(), out.data(), static_cast<int64_t>(in.size()));
+  bad = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float h = num::fx_expf(in[i]);
+    if (!(num::f32_bits(h) == num::f32_bits(out[i]) || (std::isnan(h) && std::isnan(out[i])))) ++bad;
+  }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("gpu: fused gated RMSNorm + fp8 group quant is bit-identical to the reference") {
+  std::mt19937 rng(2024);
+  struct Shape { int64_t D, G; };
+  const Shape shapes[] = {{128, 128}, {256, 128}, {64, 64},  {128, 64},  {96, 32},  {512, 128},
+                          {1024, 128}, {1024, 512}, {200, 40}, {136, 8}, {128, 16}, {16, 16}};
+  for (int64_t M : {1, 3, 64, 4096}) {
+    for (const Shape& sh : shapes) {
+      if (M == 4096 && sh.D > 512) continue;
+      for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+        const int64_t D = sh.D, G = sh.G, n = M * D, ns = M * (D / G);
+        const auto x = rows_bf16(M, D, rng);
+        const auto z = random_bf16(static_cast<size_t>(n), rng, -12.0f, 12.0f);
+        const auto w = random_bf16(static_cast<size_t>(D), rng, 0.25f, 2.0f);
+        std::vector<uint8_t> q_ref(static_cast<size_t>(n));
+        std::vector<float> s_ref(static_cast<size_t>(ns));
+        num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
+        Buf dx(x), dz(z), dw(w);
+        for (const Variant& v : variants()) {
+          Buf dq(static_cast<size_t>(n)), ds(static_cast<size_t>(ns) * sizeof(float));
+          gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
+                                               dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
+          check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                      "M=" + std::to_string(M) + " D=" + std::to_string(D) + " G=" + std::to_string(G) + " " +
+                          fmt_name(fmt) + " " + v.name);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("gpu: fused op at the benchmark size (N=8192, H=32, D=128) is bit-identical") {
+  std::mt19937 rng(99);
+  const int64_t M = 8192 * 32, D = 128, G = 128;
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<uint16_t> x(M * D), z(M * D);
+  for (auto& e : x) e = num::f32_to_bf16(nd(rng));
+  for (auto& e : z) e = num::f32_to_bf16(2.0f * nd(rng));
+  const auto w = random_bf16(D, rng, 0.5f, 1.5f);
+  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+    std::vector<uint8_t> q_ref(M * D);
+    std::vector<float> s_ref(M * D / G);
+    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
+    Buf dx(x), dz(z), dw(w);
+    for (const Variant& v : variants()) {
+      Buf dq(M * D), ds(M * D / G * sizeof(float));
+      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
+                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
+      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                  std::string("bench size ") + fmt_name(fmt) + " " + v.name);
+    }
+  }
+}
+
+TEST_CASE("gpu: fused op with inf, NaN and huge inputs agrees (NaN codes compared as NaN)") {
+  const int64_t M = 8, D = 128, G = 64;
+  std::mt19937 rng(5);
+  auto x = random_bf16(M * D, rng, -2.0f, 2.0f);
+  auto z = random_bf16(M * D, rng, -3.0f, 3.0f);
+  const auto w = random_bf16(D, rng, 0.5f, 1.5f);
+  x[0 * D + 3] = 0x7F80;   // +inf in x: rstd 0, y NaN
+  x[1 * D + 70] = 0x7FC0;  // NaN in x
+  z[2 * D + 5] = 0xFF80;   // -inf in z: silu NaN
+  z[3 * D + 9] = 0x7F80;   // +inf in z: silu inf
+  x[4 * D + 1] = num::f32_to_bf16(3e38f);  // sum of squares overflows
+  z[5 * D + 100] = num::f32_to_bf16(-100.0f);
+  z[6 * D + 64] = num::f32_to_bf16(1e-30f);  // outside the silu table
+  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+    std::vector<uint8_t> q_ref(M * D);
+    std::vector<float> s_ref(M * D / G);
+    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
+    Buf dx(x), dz(z), dw(w);
+    for (const Variant& v : variants()) {
+      Buf dq(M * D), ds(M * D / G * sizeof(float));
+      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
+                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
+      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                  std::string("specials ") + fmt_name(fmt) + " " + v.name, true);
+    }
+  }
+}
+
+TEST_CASE("gpu: group fp8 quant is bit-identical to the reference") {
+  std::mt19937 rng(77);
+  struct Shape { int64_t M, K, G; };
+  for (Shape sh : {Shape{1, 128, 128}, Shape{3, 4096, 128}, Shape{64, 7168, 128}, Shape{4096, 4096, 128},
+                   Shape{5, 96, 32}, Shape{7, 120, 40}, Shape{9, 512, 256}, Shape{2, 2048, 1024}}) {
+    for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+      const auto y = rows_bf16(sh.M, sh.K, rng);
+      std::vector<uint8_t> q_ref(sh.M * sh.K);
+      std::vector<float> s_ref(sh.M * sh.K / sh.G);
+      num::group_fp8_quant(y.data(), sh.M, sh.K, sh.G, fmt, q_ref.data(), s_ref.data());
+      Buf dy(y);
+      for (bool fast : {true, false}) {
+        gpu::FusedOptions o;
+        o.fast_paths = fast;
+        Buf dq(q_ref.size()), ds(s_ref.size() * sizeof(float));
+        gpu::group_fp8_quant(dq.as<uint8_t>(), ds.as<float>(), dy.as<uint16_t>(), sh.M, sh.K, sh.G, fmt, o);
+        check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                    "group quant M=" + std::to_string(sh.M) + " K=" + std::to_string(sh.K) + " G=" +
+                        std::to_string(sh.G) + " " + fmt_name(fmt) + (fast ? " fast" : " exact"));
+      }
+    }
+  }
+}
+
+TEST_CASE("gpu: RMSNorm + per-token fp8 quant is bit-identical to the reference") {
+  std::mt19937 rng(31);
+  struct Shape { int64_t M, D; };
+  for (Shape sh : {Shape{1, 128}, Shape{3, 4096}, Shape{64, 1024}, Shape{4096, 256}, Shape{5, 200}, Shape{17, 512}}) {
+    for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+      const auto x = rows_bf16(sh.M, sh.D, rng);
+      const auto w = random_bf16(sh.D, rng, 0.5f, 1.5f);
+      std::vector<uint8_t> q_ref(sh.M * sh.D);
+      std::vector<float> s_ref(sh.M);
+      num::rmsnorm_dynamic_quant(x.data(), w.data(), sh.M, sh.D, 1e-5, fmt, q_ref.data(), s_ref.data());
+      Buf dx(x), dw(w);
+      for (bool fast : {true, false}) {
+        gpu::FusedOptions o;
+        o.fast_paths = fast;
+        Buf dq(q_ref.size()), ds(s_ref.size() * sizeof(float));
+        gpu::rmsnorm_dynamic_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(), sh.M, sh.D,
+                                   1e-5, fmt, o);
+        check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                    "rmsnorm quant M=" + std::to_string(sh.M) + " D=" + std::to_string(sh.D) + " " + fmt_name(fmt));
+      }
+    }
+  }
+}
+
+namespace {
+
+// Host value of element `off` of a host copy, as the kernels read it.
+float host_load(const std::vector<uint8_t>& raw, gpu::DType t, int64_t off) {
+  const uint8_t* p = raw.data();
+  switch (t) {
+    case gpu::DType::f32: { float f; std::memcpy(&f, p + off * 4, 4); return f; }
+    case gpu::DType::bf16: { uint16_t b; std::memcpy(&b, p + off * 2, 2); return num::bf16_to_f32(b); }
+    case gpu::DType::f16: { uint16_t b; std::memcpy(&b, p + off * 2, 2); return num::f16_to_f32(b); }
+    case gpu::DType::f8e4m3fn: return num::fp8e4m3fn_to_f32(p[off]);
+    case gpu::DType::f8e4m3fnuz: return num::fp8e4m3fnuz_to_f32(p[off]);
+    case gpu::DType::f8e5m2: return num::fp8e5m2_to_f32(p[off]);
+    default: return 0.0f;
+  }
+}
+
+// Host encoding of a float into dtype t (float dtypes), as raw bytes.
+std::vector<uint8_t> host_encode(float v, gpu::DType t) {
+  std::vector<uint8_t> out(gpu::dtype_size(t));
+  switch (t) {
+    case gpu::DType::f32: std::memcpy(out.data(), &v, 4); break;
+    case gpu::DType::bf16: { uint16_t b = num::f32_to_bf16(v); std::memcpy(out.data(), &b, 2); break; }
+    case gpu::DType::f16: { uint16_t b = num::f32_to_f16(v); std::memcpy(out.data(), &b, 2); break; }
+    case gpu::DType::f8e4m3fn: out[0] = num::f32_to_fp8e4m3fn(v); break;
+    case gpu::DType::f8e4m3fnuz: out[0] = num::f32_to_fp8e4m3fnuz(v); break;
+    case gpu::DType::f8e5m2: out[0] = num::f32_to_fp8e5m2(v); break;
+    default: break;
+  }
+  return out;
+}
+
+bool same_float_bytes(const uint8_t* a, const uint8_t* b, gpu::DType t) {
+  const size_t n = gpu::dtype_size(t);
+  if (std::memcmp(a, b, n) == 0) return true;
+  // NaN payloads are outside the contract: compare as NaN.
+  auto as_float = [&](const uint8_t* p) {
+    std::vector<uint8_t> v(p, p + n);
+    return host_load(v, t, 0);
+  };
+  return std::isnan(as_float(a)) && std::isnan(as_float(b));
+}
+
+}  // namespace
+
+TEST_CASE("gpu: unary ops and conversions over every bf16 input") {
+  std::vector<uint16_t> in(65536);
+  for (uint32_t i = 0; i < 65536; ++i) in[i] = static_cast<uint16_t>(i);
+  Buf din(in);
+  const gpu::TensorRef tin = gpu::TensorRef::contiguous(din.get(), gpu::DType::bf16, {256, 256});
+  using U = num::UnaryOp;
+  for (U op : {U::copy, U::neg, U::abs, U::exp, U::rsqrt, U::sqrt, U::reciprocal, U::relu, U::sigmoid, U::silu,
+               U::square, U::clamp}) {
+    for (gpu::DType ot : {gpu::DType::f32, gpu::DType::bf16, gpu::DType::f16, gpu::DType::f8e4m3fn,
+                          gpu::DType::f8e4m3fnuz, gpu::DType::f8e5m2}) {
+      const size_t es = gpu::dtype_size(ot);
+      Buf dout(65536 * es);
+      gpu::unary(gpu::TensorRef::contiguous(dout.get(), ot, {256, 256}), tin, op, -3.5, 7.25);
+      const auto got = dout.download<uint8_t>();
+      size_t bad = 0;
+      for (uint32_t i = 0; i < 65536; ++i) {
+        const auto want = host_encode(num::apply_unary(op, num::bf16_to_f32(in[i]), -3.5f, 7.25f), ot);
+        if (!same_float_bytes(got.data() + i * es, want.data(), ot)) ++bad;
+      }
+      INFO("unary op " << int(op) << " out dtype " << int(ot));
+      CHECK(bad == 0);
+    }
+  }
+  // Every fp8 code to float32 and back.
+  for (gpu::DType ft : {gpu::DType::f8e4m3fn, gpu::DType::f8e4m3fnuz, gpu::DType::f8e5m2}) {
+    std::vector<uint8_t> codes(256);
+    for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>(i);
+    Buf dc(codes), df(256 * 4), dback(256);
+    gpu::unary(gpu::TensorRef::contiguous(df.get(), gpu::DType::f32, {256}),
+               gpu::TensorRef::contiguous(dc.get(), ft, {256}), U::copy);
+    gpu::unary(gpu::TensorRef::contiguous(dback.get(), ft, {256}),
+               gpu::TensorRef::contiguous(df.get(), gpu::DType::f32, {256}), U::copy);
+    const auto f = df.download<float>();
+    const auto back = dback.download<uint8_t>();
+    for (int i = 0; i < 256; ++i) {
+      const float want = host_load(codes, ft, i);
+      CHECK((num::f32_bits(f[i]) == num::f32_bits(want) || (std::isnan(f[i]) && std::isnan(want))));
+      CHECK(back[i] == host_encode(want, ft)[0]);
+    }
+  }
+}
+
+TEST_CASE("gpu: binary ops with broadcasting, strides, scalars, comparisons, ints, where") {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  // a: (4, 1, 5) float32 viewed transposed from a (5, 1, 4) buffer; b: (3, 1) bf16.
+  std::vector<float> abuf(20);
+  for (auto& e : abuf) e = u(rng);
+  abuf[3] = 0.0f;
+  std::vector<uint16_t> bbuf(3);
+  for (auto& e : bbuf) e = num::f32_to_bf16(u(rng));
+  bbuf[1] = 0;
+  Buf da(abuf), db(bbuf);
+  gpu::TensorRef ta;
+  ta.data = da.get();
+  ta.dtype = gpu::DType::f32;
+  ta.ndim = 3;
+  ta.shape[0] = 4; ta.shape[1] = 1; ta.shape[2] = 5;
+  ta.strides[0] = 1; ta.strides[1] = 4; ta.strides[2] = 4;  // element (i,0,k) at k*4 + i
+  const gpu::TensorRef tb = gpu::TensorRef::contiguous(db.get(), gpu::DType::bf16, {3, 1});
+  using B = num::BinaryOp;
+  for (B op : {B::add, B::sub, B::mul, B::div, B::maximum, B::minimum, B::eq, B::ne, B::lt, B::le, B::gt, B::ge}) {
+    const bool cmp = num::is_comparison(op);
+    const gpu::DType ot = cmp ? gpu::DType::b8 : gpu::DType::f32;
+    Buf dout(60 * gpu::dtype_size(ot));
+    gpu::binary(gpu::TensorRef::contiguous(dout.get(), ot, {4, 3, 5}), gpu::Operand::of(ta), gpu::Operand::of(tb), op);
+    const auto got = dout.download<uint8_t>();
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 3; ++j)
+        for (int k = 0; k < 5; ++k) {
+          const float r = num::apply_binary(op, abuf[k * 4 + i], num::bf16_to_f32(bbuf[j]));
+          const int o = (i * 3 + j) * 5 + k;
+          if (cmp) {
+            CHECK(got[o] == (r != 0.0f ? 1 : 0));
+          } else {
+            float g;
+            std::memcpy(&g, got.data() + o * 4, 4);
+            CHECK((num::f32_bits(g) == num::f32_bits(r) || (std::isnan(g) && std::isnan(r))));
+          }
+        }
+  }
+  // Scalar operand on the left (rsub-like): 1.0 - a, out bf16.
+  {
+    Buf dout(20 * 2);
+    gpu::binary(gpu::TensorRef::contiguous(dout.get(), gpu::DType::bf16, {4, 1, 5}), gpu::Operand::of_scalar(1.0),
+                gpu::Operand::of(ta), B::sub);
+    const auto got = dout.download<uint16_t>();
+    for (int i = 0; i < 4; ++i)
+      for (int k = 0; k < 5; ++k) CHECK(got[i * 5 + k] == num::f32_to_bf16(1.0f - abuf[k * 4 + i]));
+  }
+  // int64 arithmetic stays exact beyond 2^24.
+  {
+    std::vector<int64_t> ia = {(int64_t{1} << 40) + 3, -7, 5}, ib = {1, 2, -3};
+    Buf dia(ia), dib(ib), dout(3 * 8);
+    gpu::binary(gpu::TensorRef::contiguous(dout.get(), gpu::DType::i64, {3}),
+                gpu::Operand::of(gpu::TensorRef::contiguous(dia.get(), gpu::DType::i64, {3})),
+                gpu::Operand::of(gpu::TensorRef::contiguous(dib.get(), gpu::DType::i64, {3})), B::mul);
+    const auto got = dout.download<int64_t>();
+    CHECK(got[0] == ((int64_t{1} << 40) + 3));
+    CHECK(got[1] == -14);
+    CHECK(got[2] == -15);
+  }
+  // where(cond, a, scalar)
+  {
+    std::vector<uint8_t> cond = {1, 0, 1, 0, 1};
+    Buf dc(cond), dout(20 * 4);
+    gpu::where(gpu::TensorRef::contiguous(dout.get(), gpu::DType::f32, {4, 1, 5}),
+               gpu::TensorRef::contiguous(dc.get(), gpu::DType::b8, {5}), gpu::Operand::of(ta),
+               gpu::Operand::of_scalar(-2.5));
+    const auto got = dout.download<float>();
+    for (int i = 0; i < 4; ++i)
+      for (int k = 0; k < 5; ++k) CHECK(got[i * 5 + k] == (cond[k] ? abuf[k * 4 + i] : -2.5f));
+  }
+}
+
+TEST_CASE("gpu: last-dim reductions follow the canonical order bit for bit") {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1000.0f, 1000.0f);
+  for (int64_t n : {1, 7, 8, 9, 128, 1000, 4097}) {
+    const int64_t rows = 6;
+    std::vector<float> v(rows * n);
+    for (auto& e : v) e = u(rng);
+    if (n > 5) {
+      v[2] = NAN;                              // row 0 has a NaN
+      v[n + 4] = 5000.0f; v[n + n - 1] = 5000.0f;  // row 1: tie, first index wins
+    }
+    Buf dv(v);
+    const gpu::TensorRef tin = gpu::TensorRef::contiguous(dv.get(), gpu::DType::f32, {2, 3, n});
+    for (gpu::ReduceOp op : {gpu::ReduceOp::sum, gpu::ReduceOp::mean, gpu::ReduceOp::amax, gpu::ReduceOp::max,
+                             gpu::ReduceOp::amin, gpu::ReduceOp::min}) {
+      Buf dout(rows * 4), didx(rows * 8);
+      const gpu::TensorRef tout = gpu::TensorRef::contiguous(dout.get(), gpu::DType::f32, {2, 3, 1});
+      const gpu::TensorRef tidx = gpu::TensorRef::contiguous(didx.get(), gpu::DType::i64, {2, 3, 1});
+      gpu::reduce_last_dim(tout, &tidx, tin, op);
+      const auto got = dout.download<float>();
+      const auto gidx = didx.download<int64_t>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = v.data() + r * n;
+        float want = 0.0f;
+        int64_t want_i = -1;
+        if (op == gpu::ReduceOp::sum || op == gpu::ReduceOp::mean) {
+          want = num::row_sum_f32(row, n);
+          if (op == gpu::ReduceOp::mean) want = want / static_cast<float>(n);
+        } else {
+          const bool mx = op == gpu::ReduceOp::amax || op == gpu::ReduceOp::max;
+          want = row[0];
+          want_i = 0;
+          for (int64_t j = 1; j < n; ++j) {
+            if (std::isnan(want)) break;
+            if (std::isnan(row[j]) || (mx ? row[j] > want : row[j] < want)) { want = row[j]; want_i = j; }
+          }
+        }
+        INFO("n=" << n << " row " << r << " op " << int(op));
+        CHECK((num::f32_bits(got[r]) == num::f32_bits(want) || (std::isnan(got[r]) && std::isnan(want))));
+        if (op == gpu::ReduceOp::max || op == gpu::ReduceOp::min) CHECK(gidx[r] == want_i);
+      }
+    }
+  }
+  // bf16 input through a transposed view: sums of columns of a (n, 5) matrix.
+  const int64_t n = 300;
+  std::vector<uint16_t> m(n * 5);
+  for (auto& e : m) e = num::f32_to_bf16(u(rng));
+  Buf dm(m), dout(5 * 2);
+  gpu::TensorRef t;
+  t.data = dm.get(); t.dtype = gpu::DType::bf16; t.ndim = 2;
+  t.shape[0] = 5; t.shape[1] = n; t.strides[0] = 1; t.strides[1] = 5;
+  gpu::reduce_last_dim(gpu::TensorRef::contiguous(dout.get(), gpu::DType::bf16, {5}), nullptr, t, gpu::ReduceOp::sum);
+  const auto got = dout.download<uint16_t>();
+  for (int c = 0; c < 5; ++c) {
+    const float s = num::row_sum_f32_by(n, [&](int64_t j) { return num::bf16_to_f32(m[j * 5 + c]); });
+    CHECK(got[c] == num::f32_to_bf16(s));
+  }
+  // int64 sum is exact.
+  std::vector<int64_t> iv = {int64_t{1} << 50, 1, -2, 3};
+  Buf di(iv), dio(8);
+  gpu::reduce_last_dim(gpu::TensorRef::contiguous(dio.get(), gpu::DType::i64, {}), nullptr,
+                       gpu::TensorRef::contiguous(di.get(), gpu::DType::i64, {4}), gpu::ReduceOp::sum);
+  CHECK(dio.download<int64_t>()[0] == (int64_t{1} << 50) + 2);
+}
+
+TEST_CASE("gpu: mm and addmm accumulate in the documented order") {
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  struct Shape { int64_t M, K, N; };
+  for (Shape sh : {Shape{1, 1, 1}, Shape{3, 17, 5}, Shape{64, 128, 96}, Shape{130, 70, 33}}) {
+    for (gpu::DType dt : {gpu::DType::f32, gpu::DType::bf16}) {
+      const size_t es = gpu::dtype_size(dt);
+      std::vector<uint8_t> a(sh.M * sh.K * es), bt(sh.N * sh.K * es), bias(sh.N * es);
+      auto fill = [&](std::vector<uint8_t>& raw) {
+        for (size_t i = 0; i < raw.size() / es; ++i) {
+          const auto e = host_encode(u(rng), dt);
+          std::memcpy(raw.data() + i * es, e.data(), es);
+        }
+      };
+      fill(a); fill(bt); fill(bias);
+      Buf da(a), db(bt), dbias(bias), dout(sh.M * sh.N * es);
+      const gpu::TensorRef ta = gpu::TensorRef::contiguous(da.get(), dt, {sh.M, sh.K});
+      gpu::TensorRef tb;  // (K, N) as the transpose of the (N, K) buffer
+      tb.data = db.get(); tb.dtype = dt; tb.ndim = 2;
+      tb.shape[0] = sh.K; tb.shape[1] = sh.N; tb.strides[0] = 1; tb.strides[1] = sh.K;
+      const gpu::TensorRef tbias = gpu::TensorRef::contiguous(dbias.get(), dt, {sh.N});
+      for (bool with_bias : {false, true}) {
+        const float alpha = with_bias ? 0.5f : 1.0f, beta = with_bias ? 2.0f : 1.0f;
+        gpu::matmul(gpu::TensorRef::contiguous(dout.get(), dt, {sh.M, sh.N}), ta, tb, with_bias ? &tbias : nullptr,
+                    alpha, beta);
+        const auto got = dout.download<uint8_t>();
+        size_t bad = 0;
+        for (int64_t i = 0; i < sh.M; ++i)
+          for (int64_t j = 0; j < sh.N; ++j) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < sh.K; ++k) acc = acc + host_load(a, dt, i * sh.K + k) * host_load(bt, dt, j * sh.K + k);
+            const float v = num::matmul_epilogue(acc, with_bias, host_load(bias, dt, j), alpha, beta);
+            const auto want = host_encode(v, dt);
+            if (std::memcmp(got.data() + (i * sh.N + j) * es, want.data(), es) != 0) ++bad;
+          }
+        INFO("mm M=" << sh.M << " K=" << sh.K << " N=" << sh.N << " dtype " << int(dt) << " bias " << with_bias);
+        CHECK(bad == 0);
+      }
+    }
+  }
+}
