@@ -39,14 +39,14 @@ grep -iE "warning|spill" "$out/build.log" | head -20
 
 if [[ $run_tests == 1 ]]; then
   echo "== GPU kernel tests"
-  timeout 150 "$build/fxopt_gpu_tests" -d >"$out/gpu_tests.log" 2>&1 || status=1
+  timeout 120 "$build/fxopt_gpu_tests" -d >"$out/gpu_tests.log" 2>&1 || status=1
   grep -E "MESSAGE|device:|fast divide|hardware|ERROR|FAILED|failed|test cases|assertions|Status|seconds" \
     "$out/gpu_tests.log" | grep -v "^$" | head -60
 fi
 
 if [[ $run_bench == 1 ]]; then
   echo "== benchmark: fused kernel vs torch.compile"
-  timeout 330 python3 "$root/bench/gpu/bench_fused.py" --lib "$build/libfxopt_gpu_capi.so" \
+  timeout 270 python3 "$root/bench/gpu/bench_fused.py" --lib "$build/libfxopt_gpu_capi.so" \
     --json "$out/bench.json" >"$out/bench.log" 2>&1 || status=1
   tail -25 "$out/bench.log"
 fi
