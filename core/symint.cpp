@@ -26,6 +26,8 @@ struct AtomNode {
   std::string name;        // Symbol only
   std::vector<Expr> args;  // FloorDiv/Mod: {a, b}; Max/Min: >= 2 operands, sorted, distinct
   size_t hash;
+  size_t nodes;                // sympy's node count of this atom's tree
+  std::vector<Expr> key_args;  // Max/Min: args as sympy's .args orders them (node count, then sort key)
 };
 using Atom = std::shared_ptr<const AtomNode>;
 
@@ -125,8 +127,10 @@ int cmp_atom(const AtomNode& a, const AtomNode& b) {
     return (c > 0) - (c < 0);
   }
   if (a.args.size() != b.args.size()) return a.args.size() < b.args.size() ? -1 : 1;
-  for (size_t i = 0; i < a.args.size(); ++i)
-    if (int c = cmp_sympy(a.args[i], b.args[i])) return c;
+  const std::vector<Expr>& ka = a.key_args.empty() ? a.args : a.key_args;
+  const std::vector<Expr>& kb = b.key_args.empty() ? b.args : b.key_args;
+  for (size_t i = 0; i < ka.size(); ++i)
+    if (int c = cmp_sympy(ka[i], kb[i])) return c;
   for (size_t i = 0; i < a.args.size(); ++i)  // sort keys tie only for equal operands; stay total anyway
     if (int c = cmp_expr(a.args[i], b.args[i])) return c;
   return 0;
@@ -240,6 +244,23 @@ int cmp_expr(const Expr& a, const Expr& b) {
   return 0;
 }
 
+// sympy's _node_count: 1 + the node counts of the args (numbers and symbols are 1).
+size_t term_nodes(const TermView& t) {
+  if (!t.mono) return 1;
+  size_t n = 0;
+  for (const Factor& f : *t.mono) n += f.atom->nodes + (f.exp != 1 ? 2 : 0);  // Pow(base, exp)
+  if (t.coef == 1 && t.mono->size() == 1) return n;
+  return 1 + (t.coef != 1 ? 1 : 0) + n;  // Mul(coef, factors...)
+}
+
+size_t expr_nodes(const Expr& e) {
+  std::vector<TermView> v = summands(N(e));
+  if (v.size() == 1) return term_nodes(v[0]);
+  size_t n = 1;  // Add
+  for (const TermView& t : v) n += term_nodes(t);
+  return n;
+}
+
 // ----- construction ---------------------------------------------------------------------------------
 
 Expr make(std::vector<Term> terms, int64_t constant) {
@@ -262,6 +283,17 @@ Atom make_atom(Kind kind, std::string name, std::vector<Expr> args) {
   size_t h = mix(0xa70a70, static_cast<size_t>(kind));
   if (kind == Kind::Symbol) h = mix(h, std::hash<std::string>{}(name));
   for (const Expr& e : args) h = mix(h, e.hash());
+  a->nodes = 1;
+  for (const Expr& e : args) a->nodes += expr_nodes(e);
+  if (kind == Kind::Max || kind == Kind::Min) {
+    std::vector<std::pair<size_t, Expr>> keyed;
+    for (const Expr& e : args) keyed.emplace_back(expr_nodes(e), e);
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& x, const auto& y) {
+      if (x.first != y.first) return x.first < y.first;
+      return cmp_sympy(x.second, y.second) < 0;
+    });
+    for (auto& [n, e] : keyed) a->key_args.push_back(std::move(e));
+  }
   a->name = std::move(name);
   a->args = std::move(args);
   a->hash = h;
@@ -816,6 +848,32 @@ Expr make_minmax(Kind kind, const std::vector<Expr>& args, const Ctx& ctx) {
   for (size_t i = 0; i < flat.size(); ++i)
     if (!drop[i]) kept.push_back(flat[i]);
   if (kept.size() == 1) return kept[0];
+  // Distributivity: Min(Max(x, a...), Max(x, b...)) == Max(x, Min(Max(a...), Max(b...))) (and dually),
+  // when every operand is a dual atom and they share operands x.
+  std::vector<const AtomNode*> duals;
+  for (const Expr& e : kept)
+    if (const AtomNode* at = single_atom(e); at && at->kind == dual) duals.push_back(at);
+  if (duals.size() == kept.size()) {
+    std::vector<Expr> common;
+    for (const Expr& x : duals[0]->args) {
+      bool everywhere = std::all_of(duals.begin() + 1, duals.end(), [&](const AtomNode* d) {
+        return std::find(d->args.begin(), d->args.end(), x) != d->args.end();
+      });
+      if (everywhere) common.push_back(x);
+    }
+    if (!common.empty()) {
+      std::vector<Expr> inner;
+      for (const AtomNode* d : duals) {
+        std::vector<Expr> rest;
+        for (const Expr& x : d->args)
+          if (std::find(common.begin(), common.end(), x) == common.end()) rest.push_back(x);
+        if (rest.empty()) return make_minmax(dual, common, ctx);  // this operand is the dual of x alone
+        inner.push_back(make_minmax(dual, rest, ctx));
+      }
+      common.push_back(make_minmax(kind, inner, ctx));
+      return make_minmax(dual, common, ctx);
+    }
+  }
   return opaque(kind, std::move(kept));
 }
 
@@ -900,11 +958,14 @@ std::string print_atom(const AtomNode& a) {
   }
 }
 
-// Term with coefficient |coef| (the caller prints the sign). sympy gives a Mul with a negative
-// coefficient Add precedence, so its factors are wrapped at or below 40 instead of 50.
+// Term with coefficient |coef| (the caller prints the sign); factors are wrapped at or below the
+// precedence sympy gives the whole Mul.
 std::string print_term_abs(const Term& t, uint64_t abs_coef, bool negative) {
   if (!negative && abs_coef == 1 && t.mono.size() == 1 && t.mono[0].exp == 1) return print_atom(*t.mono[0].atom);
-  int level = negative ? kPrecAdd : kPrecMul;
+  // sympy's precedence_Mul: Mul if a factor is a FloorDiv (a Function below Mul), else Add when negative.
+  bool has_floordiv = std::any_of(t.mono.begin(), t.mono.end(),
+                                  [](const Factor& f) { return f.exp == 1 && f.atom->kind == Kind::FloorDiv; });
+  int level = negative && !has_floordiv ? kPrecAdd : kPrecMul;
   std::string s;
   if (abs_coef != 1) s = std::to_string(abs_coef);
   for (const Factor& f : t.mono) {

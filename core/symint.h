@@ -4,6 +4,13 @@
 // atom is a symbol or an opaque application (FloorDiv, Mod, Max, Min, CeilDiv) of canonical operands.
 // Structural equality of canonical forms implies mathematical equality; the converse does not hold, so
 // proofs answer True / False / Unknown and never guess.
+//
+// Canonicalisation only applies identities that hold for every integer assignment (where divisors are
+// nonzero): products are expanded, FloorDiv/Mod by a constant pull out multiples of the divisor and
+// cancel common factors, nested floor divisions merge, Max/Min flatten and drop dominated operands.
+// CeilDiv is lowered as PyTorch does: CeilDiv(a, k) == (a + k - 1)//k for a constant k > 0, and
+// -((-a)//b) otherwise. Mod, PythonMod and % all mean Python's modulo (sign of the divisor).
+// Arithmetic that leaves int64 throws std::overflow_error (parse() reports it as a ParseError).
 #pragma once
 
 #include <cstdint>
@@ -37,7 +44,10 @@ class Expr {
   static Expr constant(int64_t value);
   static Expr symbol(std::string name);
 
-  std::string str() const;                      // canonical text, PyTorch/sympy style: "32*s68", "-s0 + 7"
+  // Canonical text as sympy's StrPrinter with PyTorch's FloorDiv printer writes it ("32*s68",
+  // "((s75**2)//4096)", "Max(1, s0)", "s0*(Mod(s1, 16))"), except that a constant always comes last:
+  // "-s0 + 7" where sympy writes "7 - s0". parse(e.str()) == e.
+  std::string str() const;
   std::optional<int64_t> as_constant() const;   // value if the expression is a constant
   std::optional<std::string> as_symbol() const; // name if the expression is a single symbol
   std::set<std::string> free_symbols() const;

@@ -139,6 +139,10 @@ TEST_CASE("symint: simplification rules") {
       {"Max(e) -> e", "Max(s0)", "s0"},
       {"absorption Max(a, Min(a, b)) -> a", "Max(s0, Min(s0, s1))", "s0"},
       {"absorption Min(a, Max(a, b)) -> a", "Min(s1, Max(s0, s1), s2)", "Min(s1, s2)"},
+      {"distributivity Min(Max(x, a), Max(x, b)) -> Max(x, Min(a, b))", "Min(Max(16, s2), Max(s1, s2))",
+       "Max(s2, Min(16, s1))"},
+      {"distributivity Max(Min(x, a), Min(x, b)) -> Min(x, Max(a, b))", "Max(Min(s0, s1, s2), Min(s0, s3))",
+       "Min(s0, Max(s3, Min(s1, s2)))"},
   };
   for (const Row& r : rows) {
     const std::string cap_rule = r.rule;
