@@ -1,6 +1,8 @@
 // fxgraph v1 reader and writer: decode JSON into a Graph with precise errors, and emit the canonical text.
 #include "core/fxgraph_io.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -177,7 +180,7 @@ void append_val(const ValMeta& v, std::string& out) {
     case ValMeta::Kind::Sym: out += "{\"sym\": " + json_quote(v.sym.str()) + "}"; break;
     case ValMeta::Kind::Const:
       out += "{\"const\": ";
-      append_arg(v.constant, out);
+      append_arg(v.constant.get(), out);
       out += '}';
       break;
     case ValMeta::Kind::Tuple:
@@ -249,9 +252,12 @@ std::string canonical_json(std::string_view text) {
   return out;
 }
 
-std::string write_graph_text(const Graph& g) {
+namespace {
+
+// Emits the canonical text in pieces of about 1 MB through `sink`, so a large graph is never held twice.
+void write_graph_to(const Graph& g, const std::function<void(std::string_view)>& sink) {
   std::string out;
-  out.reserve(g.size() * 256 + 256);
+  out.reserve(1 << 20);
   out += "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n";
   if (!g.producer.empty()) out += " \"producer\": " + g.producer + ",\n";
   out += " \"symbols\": {";
@@ -270,8 +276,66 @@ std::string write_graph_text(const Graph& g) {
     first = false;
     out += "  ";
     append_node(n, out);
+    if (out.size() > (1 << 20)) {
+      sink(out);
+      out.clear();
+    }
   }
   out += "\n ]\n}\n";
+  sink(out);
+}
+
+// A file written atomically: a temporary file beside the target, renamed over it by commit().
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp.XXXXXX") {
+    fd_ = mkstemp(tmp_.data());
+    if (fd_ < 0) throw InputError(path_ + ": cannot create output file: " + std::strerror(errno));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(tmp_.c_str());
+    }
+  }
+  void write(std::string_view text) {
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t w = ::write(fd_, text.data() + done, text.size() - done);
+      if (w < 0) throw InputError(path_ + ": cannot write: " + std::strerror(errno));
+      done += static_cast<size_t>(w);
+    }
+  }
+  void commit() {
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd_, 0666 & ~mask);
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0 || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp_.c_str());
+      throw InputError(path_ + ": cannot write: " + std::strerror(err));
+    }
+  }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
+void write_stdout(std::string_view text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size())
+    throw InputError("cannot write to standard output");
+}
+
+}  // namespace
+
+std::string write_graph_text(const Graph& g) {
+  std::string out;
+  write_graph_to(g, [&out](std::string_view piece) { out += piece; });
   return out;
 }
 
@@ -301,35 +365,25 @@ std::string read_text_file(const std::string& path) {
 
 void write_text_atomic(const std::string& path, std::string_view text) {
   if (path.empty() || path == "-") {
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
-      throw InputError("cannot write to standard output");
+    write_stdout(text);
+    if (std::fflush(stdout) != 0) throw InputError("cannot write to standard output");
     return;
   }
-  std::string tmpl = path + ".tmp.XXXXXX";
-  int fd = mkstemp(tmpl.data());
-  if (fd < 0) throw InputError(path + ": cannot create output file: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t w = ::write(fd, text.data() + done, text.size() - done);
-    if (w < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmpl.c_str());
-      throw InputError(path + ": cannot write: " + std::strerror(err));
-    }
-    done += static_cast<size_t>(w);
-  }
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
-  if (::close(fd) != 0 || std::rename(tmpl.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmpl.c_str());
-    throw InputError(path + ": cannot write: " + std::strerror(err));
-  }
+  AtomicFile f(path);
+  f.write(text);
+  f.commit();
 }
 
-void write_graph_file(const Graph& g, const std::string& path) { write_text_atomic(path, write_graph_text(g)); }
+void write_graph_file(const Graph& g, const std::string& path) {
+  if (path.empty() || path == "-") {
+    write_graph_to(g, write_stdout);
+    if (std::fflush(stdout) != 0) throw InputError("cannot write to standard output");
+    return;
+  }
+  AtomicFile f(path);
+  write_graph_to(g, [&f](std::string_view piece) { f.write(piece); });
+  f.commit();
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Reader
@@ -341,7 +395,9 @@ namespace {
 // of the value being read, extended and truncated as the reader descends, so errors can name it.
 class Reader {
  public:
-  Reader(std::string_view text, std::string source) : in_(text, source), source_(std::move(source)) {}
+  // `consumed(offset)` is told, after each node, how much of the text has been read (to release it).
+  Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {})
+      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)) {}
 
   Graph read() {
     if (in_.peek() != JsonPull::Type::Object) fail_here("expected a JSON object at the top level, got " + type_name());
@@ -766,6 +822,7 @@ class Reader {
       if (g_.find(node.name)) fail_here("duplicate node name '" + node.name + "'");
       Node* n = g_.append_named(std::move(node));
       if (n->op == OpKind::Output) output = n;
+      if (consumed_) consumed_(in_.offset());
     }
     path_ = "nodes";
     if (!output) fail_here("the graph has no output node");
@@ -775,6 +832,7 @@ class Reader {
 
   JsonPull in_;
   std::string source_;
+  std::function<void(size_t)> consumed_;
   std::string path_;
   Graph g_;
   std::unordered_map<std::string, sym::Expr> expr_cache_;
@@ -785,8 +843,34 @@ class Reader {
 Graph read_graph_text(std::string_view text, const std::string& source) { return Reader(text, source).read(); }
 
 Graph read_graph_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  return read_graph_text(text, path == "-" ? "<stdin>" : path);
+  if (path == "-") return read_graph_text(read_text_file(path), "<stdin>");
+  // Map the file and hand the pages already parsed back to the kernel as the reader goes, so a large
+  // graph's text and its in-memory form are not resident at the same time.
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+    ::close(fd);
+    return read_graph_text(read_text_file(path), path);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  void* base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) return read_graph_text(read_text_file(path), path);
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{base, size};
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t released = 0;
+  auto release = [&](size_t offset) {
+    if (offset < released + (16u << 20)) return;
+    size_t upto = (offset / page) * page;
+    ::madvise(base, upto, MADV_DONTNEED);
+    released = upto;
+  };
+  return Reader(std::string_view(static_cast<const char*>(base), size), path, release).read();
 }
 
 }  // namespace fxopt

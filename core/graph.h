@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,31 @@ struct Arg {
 
 const char* to_string(Arg::Kind k);
 
+// A heap-held Arg: meta.val constants are rare, and keeping them out of line keeps every node smaller.
+class ArgBox {
+ public:
+  ArgBox() = default;
+  ArgBox(const ArgBox& o) : p_(o.p_ ? std::make_unique<Arg>(*o.p_) : nullptr) {}
+  ArgBox& operator=(const ArgBox& o) {
+    p_ = o.p_ ? std::make_unique<Arg>(*o.p_) : nullptr;
+    return *this;
+  }
+  ArgBox(ArgBox&&) noexcept = default;
+  ArgBox& operator=(ArgBox&&) noexcept = default;
+  ArgBox& operator=(Arg a) {
+    p_ = std::make_unique<Arg>(std::move(a));
+    return *this;
+  }
+  const Arg& get() const {
+    static const Arg kNone;
+    return p_ ? *p_ : kNone;
+  }
+  operator const Arg&() const { return get(); }  // NOLINT: reads like the Arg it holds
+
+ private:
+  std::unique_ptr<Arg> p_;
+};
+
 // meta.val for a tensor.
 struct TensorMeta {
   std::string dtype;
@@ -85,7 +111,7 @@ struct ValMeta {
   Kind kind = Kind::Null;
   TensorMeta tensor;            // Tensor
   SymDim sym;                   // Sym
-  Arg constant;                 // Const
+  ArgBox constant;              // Const
   std::vector<ValMeta> items;   // Tuple (a JSON array; Null entries for None)
 
   bool is_tensor() const { return kind == Kind::Tensor; }
