@@ -1,16 +1,26 @@
-// `fxopt patterns`: list the patterns and their conditions (not implemented yet: placeholder until its issue lands).
-#include "app/commands.h"
-
+// `fxopt patterns`: the patterns (built-in and loaded), their conditions, fused ops and target availability.
 #include <cstdio>
+
+#include "app/commands.h"
+#include "core/rewrite_pipeline.h"
 
 namespace fxopt::app {
 
 void setup_patterns(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("patterns", "List the patterns and their conditions (not implemented yet)");
-  cmd->allow_extras();
-  cmd->callback([&exit_code] {
-    std::fprintf(stderr, "fxopt: error: 'patterns' is not implemented yet\n");
-    exit_code = kExitFailure;
+  auto* cmd = app.add_subcommand("patterns", "List the fusion patterns, their conditions and fused ops");
+  struct Opts {
+    std::string format = "text", target = "rocm-aiter";
+    std::vector<std::string> pattern_files;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--format", o->format, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--target", o->target, "Target whose fused ops are checked: rocm-aiter (default), gfx942, gfx950, none");
+  cmd->add_option("--pattern-file", o->pattern_files, "Load more patterns from a JSON file (repeatable)");
+  cmd->callback([o, &exit_code] {
+    const Target& t = find_target(o->target);
+    PatternSet ps = load_patterns(o->pattern_files, {});
+    std::printf("%s", (o->format == "json" ? patterns_json(ps, t) : patterns_text(ps, t)).c_str());
+    exit_code = kExitOk;
   });
 }
 

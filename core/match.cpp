@@ -1,0 +1,657 @@
+// The matcher: structure, region closure, equation solving over SymInt/float/dtype variables, conditions.
+#include "core/match.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "core/fxgraph_io.h"
+
+namespace fxopt {
+
+std::string Match::bindings_str() const {
+  std::string s;
+  for (size_t v = 0; v < bindings.size(); ++v) {
+    if (!bindings[v]) continue;
+    s += (s.empty() ? "" : ", ") + pattern->vars[v].name + "=" + bindings[v]->str();
+  }
+  return s;
+}
+
+namespace {
+
+// Literal equality: the same kind and value; ints and floats compare by numeric value (2 == 2.0).
+bool literal_equal(const Arg& p, const Arg& a) {
+  if (p.kind == Arg::Kind::Int && a.kind == Arg::Kind::Float) return static_cast<double>(p.i) == a.f;
+  if (p.kind == Arg::Kind::Float && a.kind == Arg::Kind::Int) return p.f == static_cast<double>(a.i);
+  if (p.kind != a.kind) return false;
+  switch (p.kind) {
+    case Arg::Kind::None: return true;
+    case Arg::Kind::Bool: return p.b == a.b;
+    case Arg::Kind::Int: return p.i == a.i;
+    case Arg::Kind::Float: return p.f == a.f || (std::isnan(p.f) && std::isnan(a.f));
+    case Arg::Kind::Sym: return p.sym.expr == a.sym.expr;
+    default: return p.s == a.s;
+  }
+}
+
+// Float comparison in conditions: the kernels compute in float32, so a float holds as float32.
+bool float32_equal(double a, double b) {
+  float fa = static_cast<float>(a), fb = static_cast<float>(b);
+  return fa == fb || (std::isnan(fa) && std::isnan(fb));
+}
+
+void collect_vars(const ScalarExpr& e, std::vector<int>& out) {
+  if (e.op == ScalarExpr::Op::Var && std::find(out.begin(), out.end(), e.var) == out.end()) out.push_back(e.var);
+  for (const auto& k : e.kids) collect_vars(k, out);
+}
+
+struct EvalFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+double as_double(const Value& v) {
+  if (v.type == VarType::Float) return v.f;
+  auto c = v.i.as_constant();
+  if (!c) throw EvalFailure("the symbolic value " + v.i.str() + " is used as a number");
+  return static_cast<double>(*c);
+}
+
+}  // namespace
+
+Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
+  map_.assign(p_.nodes.size(), nullptr);
+  bind_.resize(p_.vars.size());
+}
+
+bool Matcher::consumed(const Node* n) const {
+  return ctx_.consumed && n->order < ctx_.consumed->size() && (*ctx_.consumed)[n->order];
+}
+
+std::string Matcher::where(int p, const Node* n) const {
+  return n ? p_.nodes[p].name + " (" + n->name + ")" : p_.nodes[p].name;
+}
+
+bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
+  size_t progress = trail_.size();
+  if (!have_fail_ || progress >= fail_.progress || !structural) {
+    fail_.where = std::move(where);
+    fail_.reason = std::move(reason);
+    fail_.progress = progress;
+    fail_.structural = structural;
+    fail_.spelling = false;
+    have_fail_ = true;
+  }
+  return false;
+}
+
+bool Matcher::fail(int p, const Node* n, std::string reason) { return fail_at(where(p, n), std::move(reason), true); }
+
+void Matcher::assign(int p, Node* n) {
+  map_[p] = n;
+  trail_.push_back(p);
+}
+
+void Matcher::undo_to(size_t trail_size, size_t eq_size, size_t absorbed_size) {
+  while (trail_.size() > trail_size) {
+    map_[trail_.back()] = nullptr;
+    trail_.pop_back();
+  }
+  eqs_.resize(eq_size);
+  absorbed_.resize(absorbed_size);
+}
+
+std::string Matcher::label(const Equation& e) const {
+  std::string s = e.what;
+  if (e.key) s += "." + *e.key;
+  if (e.idx >= 0) s += "[" + std::to_string(e.idx) + "]";
+  if (e.idx2 >= 0) s += "[" + std::to_string(e.idx2) + "]";
+  return s;
+}
+
+void Matcher::add_int(int p, const Node* n, const char* what, int idx, int idx2, const std::string* key, int expr,
+                      sym::Expr v) {
+  Equation e{p, n, what, idx, idx2, key, expr, VarType::Int, std::move(v), 0.0, {}};
+  eqs_.push_back(std::move(e));
+}
+
+bool Matcher::match_type(int p, const Node* n, const TypeSpec& t, const ValMeta* val) {
+  const char* dt_what = p_.nodes[p].is_input ? "dtype" : "val.dtype";
+  const char* sh_what = p_.nodes[p].is_input ? "shape" : "val.shape";
+  if (!val || !val->is_tensor()) return fail(p, n, "meta.val is not a tensor (needed for " + std::string(sh_what) + ")");
+  const TensorMeta& tm = val->tensor;
+  const ScalarExpr& de = p_.exprs[t.dtype_expr];
+  if (de.op == ScalarExpr::Op::Dtype) {
+    if (de.text != tm.dtype) return fail(p, n, std::string(dt_what) + ": " + tm.dtype + " ≠ " + de.text);
+  } else {
+    eqs_.push_back(Equation{p, n, dt_what, -1, -1, nullptr, t.dtype_expr, VarType::Dtype, {}, 0.0, tm.dtype});
+  }
+  if (tm.shape.size() != t.dims.size()) {
+    std::string want;
+    for (int d : t.dims) want += (want.empty() ? "" : ", ") + p_.expr_str(d);
+    return fail(p, n, std::string(sh_what) + ": rank " + std::to_string(tm.shape.size()) + " ≠ rank " +
+                          std::to_string(t.dims.size()) + " of [" + want + "]");
+  }
+  for (size_t i = 0; i < t.dims.size(); ++i)
+    add_int(p, n, sh_what, static_cast<int>(i), -1, nullptr, t.dims[i], tm.shape[i].expr);
+  return true;
+}
+
+bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a, const char* what, int idx,
+                        int idx2, const std::string* key) {
+  auto lab = [&] {
+    Equation e{p, n, what, idx, idx2, key, -1, VarType::Int, {}, 0.0, {}};
+    return label(e);
+  };
+  switch (pa.kind) {
+    case PatternArg::Kind::Ref:
+      if (!a.is_node()) return fail(p, n, lab() + ": expected a node, got " + arg_to_json(a));
+      return match_node(pa.ref, a.node);
+    case PatternArg::Kind::Literal:
+      if (!literal_equal(pa.literal, a)) return fail(p, n, lab() + ": " + arg_to_json(a) + " ≠ " + arg_to_json(pa.literal));
+      return true;
+    case PatternArg::Kind::List: {
+      if (!a.is_list()) return fail(p, n, lab() + ": expected a list, got " + arg_to_json(a));
+      if (a.items.size() != pa.items.size())
+        return fail(p, n, lab() + ": " + arg_to_json(a) + " has " + std::to_string(a.items.size()) + " items, expected " +
+                              std::to_string(pa.items.size()));
+      for (size_t k = 0; k < pa.items.size(); ++k)
+        if (!match_arg(p, n, pa.items[k], a.items[k], what, idx, static_cast<int>(k), key)) return false;
+      return true;
+    }
+    case PatternArg::Kind::Expr: {
+      const ScalarExpr& e = p_.exprs[pa.expr];
+      if (e.type == VarType::Dtype) {
+        if (a.kind != Arg::Kind::Dtype) return fail(p, n, lab() + ": expected a dtype, got " + arg_to_json(a));
+        if (e.op == ScalarExpr::Op::Var && !p_.vars[e.var].one_of.empty()) {  // cheap early reject
+          const auto& allowed = p_.vars[e.var].one_of;
+          if (std::none_of(allowed.begin(), allowed.end(), [&](const Value& v) { return v.d == a.s; }))
+            return fail(p, n, lab() + ": " + a.s + " is not an allowed " + p_.vars[e.var].name);
+        }
+        eqs_.push_back(Equation{p, n, what, idx, idx2, key, pa.expr, VarType::Dtype, {}, 0.0, a.s});
+        return true;
+      }
+      if (e.type == VarType::Float) {
+        if (a.kind == Arg::Kind::Float || a.kind == Arg::Kind::Int) {
+          double v = a.kind == Arg::Kind::Float ? a.f : static_cast<double>(a.i);
+          eqs_.push_back(Equation{p, n, what, idx, idx2, key, pa.expr, VarType::Float, {}, v, {}});
+          return true;
+        }
+        return fail(p, n, lab() + ": expected a number, got " + arg_to_json(a));
+      }
+      if (a.kind == Arg::Kind::Int) {
+        add_int(p, n, what, idx, idx2, key, pa.expr, sym::Expr::constant(a.i));
+        return true;
+      }
+      if (a.kind == Arg::Kind::Sym) {
+        add_int(p, n, what, idx, idx2, key, pa.expr, a.sym.expr);
+        return true;
+      }
+      if (a.kind == Arg::Kind::Node && a.node->val && a.node->val->kind == ValMeta::Kind::Sym) {
+        add_int(p, n, what, idx, idx2, key, pa.expr, a.node->val->sym.expr);
+        return true;
+      }
+      return fail(p, n, lab() + ": expected an int or SymInt, got " + arg_to_json(a));
+    }
+  }
+  return false;
+}
+
+bool Matcher::match_node(int p, Node* n) {
+  const PatternNode& P = p_.nodes[p];
+  if (map_[p]) {
+    if (map_[p] == n) return true;
+    return fail(p, n, "expected the same node as before (" + map_[p]->name + "), got " + n->name);
+  }
+  if (P.is_input) {
+    assign(p, n);
+    return P.type ? match_type(p, n, *P.type, n->val ? &*n->val : nullptr) : true;
+  }
+  if (n->op != OpKind::CallFunction)
+    return fail(p, n, "expected " + P.target + ", got " + std::string(to_string(n->op)) + " " + n->target);
+  if (n->target != P.target) {
+    const auto& al = op_aliases(P.target);
+    if (std::find(al.begin(), al.end(), n->target) == al.end()) {
+      const char* pass = normalizing_pass_for(P.target, n->target);
+      if (!pass) return fail(p, n, "expected " + P.target + ", got " + n->target);
+      fail(p, n, "expected " + P.target + ", got " + n->target + " (not in normal form: normalisation pass " + pass +
+                     " rewrites this spelling; is --no-normalize or --passes in effect?)");
+      if (fail_.where == where(p, n)) fail_.spelling = true;
+      return false;
+    }
+  }
+  if (consumed(n)) return fail(p, n, "already part of another match");
+  assign(p, n);
+  if (P.reshape_like) return match_reshape(p, n);
+  if (n->args.size() != P.args.size())
+    return fail(p, n, std::to_string(n->args.size()) + " args, expected " + std::to_string(P.args.size()));
+  if (n->kwargs.size() != P.kwargs.size()) {
+    std::string ks;
+    for (const auto& [k, v] : n->kwargs) ks += (ks.empty() ? "" : ", ") + k;
+    return fail(p, n, "kwargs {" + ks + "}, expected " + std::to_string(P.kwargs.size()));
+  }
+  // Commutative binary op with two node operands: try the written order, then swapped (a*b == b*a).
+  if (P.args.size() == 2 && is_commutative(P.target) && P.args[0].kind == PatternArg::Kind::Ref &&
+      P.args[1].kind == PatternArg::Kind::Ref && n->args[0].is_node() && n->args[1].is_node()) {
+    size_t t = trail_.size(), e = eqs_.size(), ab = absorbed_.size();
+    bool had = have_fail_;
+    if (match_arg(p, n, P.args[0], n->args[0], "args", 0, -1, nullptr) &&
+        match_arg(p, n, P.args[1], n->args[1], "args", 1, -1, nullptr)) {
+    } else {
+      undo_to(t, e, ab);
+      if (!(match_arg(p, n, P.args[0], n->args[1], "args", 1, -1, nullptr) &&
+            match_arg(p, n, P.args[1], n->args[0], "args", 0, -1, nullptr)))
+        return false;
+      have_fail_ = had && have_fail_;  // the swapped order matched: forget the first order's failure
+      if (!had) have_fail_ = false;
+    }
+  } else {
+    for (size_t i = 0; i < P.args.size(); ++i)
+      if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) return false;
+  }
+  for (const auto& [key, pa] : P.kwargs) {
+    const Arg* a = n->kwarg(key);
+    if (!a) return fail(p, n, "missing kwarg '" + key + "'");
+    if (!match_arg(p, n, pa, *a, "kwargs", -1, -1, &key)) return false;
+  }
+  if (P.type) return match_type(p, n, *P.type, n->val ? &*n->val : nullptr);
+  return true;
+}
+
+// A reshape matches by the shape it produces: the graph's sizes (-1, ints, SymInt values or nodes) are turned
+// into the resulting shape and compared dimension by dimension with the pattern's shape expressions. A chain
+// of single-user reshapes in front of it is absorbed (reshape(reshape(x, a), b) == reshape(x, b)).
+bool Matcher::match_reshape(int p, Node* n) {
+  const PatternNode& P = p_.nodes[p];
+  const Arg* sizes = n->args.size() >= 2 ? &n->args[1] : n->kwarg("shape");
+  if (n->args.empty() || !n->args[0].is_node() || !sizes || !sizes->is_list())
+    return fail(p, n, "expected reshape(input, [sizes])");
+  Node* in = n->args[0].node;
+  int pin = P.args[0].ref;
+  if (!p_.nodes[pin].reshape_like) {
+    while (in->op == OpKind::CallFunction && is_reshape_like(in->target) && in->users.size() == 1 && !consumed(in) &&
+           !in->args.empty() && in->args[0].is_node()) {
+      absorbed_.push_back(in);
+      in = in->args[0].node;
+    }
+  }
+  if (!match_node(pin, in)) return false;
+
+  const Node* direct = n->args[0].node;
+  if (!direct->val || !direct->val->is_tensor()) return fail(p, n, "the reshape's input " + direct->name + " has no tensor meta.val");
+  const auto& pitems = P.args[1].items;
+  if (sizes->items.size() != pitems.size()) {
+    std::string want;
+    for (const auto& it : pitems) want += (want.empty() ? "" : ", ") + (it.kind == PatternArg::Kind::Expr ? p_.expr_str(it.expr) : arg_to_json(it.literal));
+    return fail(p, n, "reshape to rank " + std::to_string(sizes->items.size()) + " ≠ rank " + std::to_string(pitems.size()) +
+                          " of [" + want + "] (sizes " + arg_to_json(*sizes) + ")");
+  }
+  sym::Expr numel = sym::Expr::constant(1);
+  for (const auto& d : direct->val->tensor.shape) numel = numel * d.expr;
+  std::vector<sym::Expr> dims(sizes->items.size());
+  int infer = -1;
+  sym::Expr known = sym::Expr::constant(1);
+  for (size_t i = 0; i < sizes->items.size(); ++i) {
+    const Arg& s = sizes->items[i];
+    if (s.kind == Arg::Kind::Int && s.i == -1) {
+      if (infer >= 0) return fail(p, n, "sizes " + arg_to_json(*sizes) + " have two -1");
+      infer = static_cast<int>(i);
+      continue;
+    }
+    if (s.kind == Arg::Kind::Int) dims[i] = sym::Expr::constant(s.i);
+    else if (s.kind == Arg::Kind::Sym) dims[i] = s.sym.expr;
+    else if (s.kind == Arg::Kind::Node && s.node->val && s.node->val->kind == ValMeta::Kind::Sym) dims[i] = s.node->val->sym.expr;
+    else return fail(p, n, "size[" + std::to_string(i) + "]: expected an int or SymInt, got " + arg_to_json(s));
+    known = known * dims[i];
+  }
+  if (infer >= 0) {
+    bool ok = false;
+    // Use the traced shape as the candidate and prove it; otherwise divide when divisibility is provable.
+    if (n->val && n->val->is_tensor() && n->val->tensor.shape.size() == dims.size()) {
+      const sym::Expr& cand = n->val->tensor.shape[infer].expr;
+      if (sym::prove_equal(cand * known, numel, ctx_.ranges) == sym::Truth::True) {
+        dims[infer] = cand;
+        ok = true;
+      }
+    }
+    if (!ok) {
+      auto k = known.as_constant();
+      if (k && *k > 0 && sym::prove_divisible(numel, *k, ctx_.ranges) == sym::Truth::True) {
+        dims[infer] = sym::floordiv(numel, known);
+        ok = true;
+      }
+    }
+    if (!ok)
+      return fail(p, n, "size[" + std::to_string(infer) + "]: cannot infer -1: " + numel.str() + " elements into " +
+                            arg_to_json(*sizes));
+  }
+  for (size_t i = 0; i < pitems.size(); ++i) {
+    const PatternArg& pi = pitems[i];
+    if (pi.kind == PatternArg::Kind::Literal) {
+      if (sym::prove_equal(dims[i], sym::Expr::constant(pi.literal.i), ctx_.ranges) != sym::Truth::True)
+        return fail(p, n, "shape[" + std::to_string(i) + "]: " + dims[i].str() + " ≠ " + std::to_string(pi.literal.i));
+    } else {
+      add_int(p, n, "shape", static_cast<int>(i), -1, nullptr, pi.expr, dims[i]);
+    }
+  }
+  if (P.type) return match_type(p, n, *P.type, n->val ? &*n->val : nullptr);
+  return true;
+}
+
+// Nodes not reachable from the root through operands (other outputs such as a second getitem) are found among
+// the users of nodes already matched.
+bool Matcher::match_remaining() {
+  for (;;) {
+    int next = -1;
+    Node* anchor = nullptr;
+    int anchor_p = -1;
+    for (size_t k = 0; k < p_.nodes.size() && next < 0; ++k) {
+      if (p_.nodes[k].is_input || map_[k]) continue;
+      std::function<void(const PatternArg&)> find = [&](const PatternArg& a) {
+        if (anchor) return;
+        if (a.kind == PatternArg::Kind::Ref && map_[a.ref]) { anchor = map_[a.ref]; anchor_p = a.ref; }
+        for (const auto& i : a.items) find(i);
+      };
+      for (const auto& a : p_.nodes[k].args) find(a);
+      if (anchor) next = static_cast<int>(k);
+    }
+    if (next < 0) {
+      for (size_t k = 0; k < p_.nodes.size(); ++k)
+        if (!map_[k]) return fail_at("region", "pattern node '" + p_.nodes[k].name + "' is not connected to the root", true);
+      return true;
+    }
+    size_t t = trail_.size(), e = eqs_.size(), ab = absorbed_.size();
+    bool had = have_fail_;
+    bool ok = false;
+    bool tried = false;
+    for (Node* u : anchor->users) {
+      if (std::find(map_.begin(), map_.end(), u) != map_.end()) continue;
+      if (u->target != p_.nodes[next].target && !is_reshape_like(u->target)) continue;
+      tried = true;
+      if (match_node(next, u)) { ok = true; break; }
+      undo_to(t, e, ab);
+    }
+    if (!ok) {
+      if (!tried)
+        return fail(anchor_p, anchor, "no user is " + p_.nodes[next].target + " (pattern node '" + p_.nodes[next].name + "')");
+      return false;
+    }
+    if (!had) have_fail_ = false;
+  }
+}
+
+bool Matcher::check_region(Match& out) {
+  out.region.clear();
+  for (size_t k = 0; k < p_.nodes.size(); ++k)
+    if (!p_.nodes[k].is_input) out.region.push_back(map_[k]);
+  out.region.insert(out.region.end(), absorbed_.begin(), absorbed_.end());
+  auto in_region = [&](const Node* n) { return std::find(out.region.begin(), out.region.end(), n) != out.region.end(); };
+  // One graph node per pattern node.
+  for (size_t a = 0; a < out.region.size(); ++a)
+    for (size_t b = a + 1; b < out.region.size(); ++b)
+      if (out.region[a] == out.region[b])
+        return fail_at("region", "graph node " + out.region[a]->name + " would be matched twice", false);
+  for (size_t k = 0; k < p_.nodes.size(); ++k)
+    if (p_.nodes[k].is_input && in_region(map_[k]))
+      return fail_at("region", "input '" + p_.nodes[k].name + "' is the region's own node " + map_[k]->name, false);
+  // No intermediate may be used outside the region (the outputs may).
+  auto is_output = [&](const Node* n) {
+    for (int o : p_.outputs) if (map_[o] == n) return true;
+    return false;
+  };
+  for (size_t k = 0; k < p_.nodes.size(); ++k) {
+    if (p_.nodes[k].is_input || is_output(map_[k])) continue;
+    for (const Node* u : map_[k]->users)
+      if (!in_region(u))
+        return fail_at(where(static_cast<int>(k), map_[k]),
+                       "has a user outside the region: " + u->name + " (" + u->target + ")", false);
+  }
+  for (const Node* a : absorbed_)
+    for (const Node* u : a->users)
+      if (!in_region(u)) return fail_at("region", "reshape " + a->name + " has a user outside the region: " + u->name, false);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Solving
+// ---------------------------------------------------------------------------------------------------------
+
+std::optional<Value> Matcher::eval(const ScalarExpr& e, int over_var, const Value* over) const {
+  return eval_scalar(p_, e, bind_, over_var, over);
+}
+
+bool Matcher::equal_values(const Value& a, const Value& b, bool exact_float, sym::Truth* truth) const {
+  *truth = sym::Truth::False;
+  if (a.is_int() && b.is_int()) {
+    *truth = sym::prove_equal(a.i, b.i, ctx_.ranges);
+    return *truth == sym::Truth::True;
+  }
+  if (a.type == VarType::Dtype || b.type == VarType::Dtype) {
+    bool eq = a.type == b.type && a.d == b.d;
+    *truth = eq ? sym::Truth::True : sym::Truth::False;
+    return eq;
+  }
+  double x = as_double(a), y = as_double(b);
+  bool eq = exact_float ? (x == y || (std::isnan(x) && std::isnan(y))) : float32_equal(x, y);
+  *truth = eq ? sym::Truth::True : sym::Truth::False;
+  return eq;
+}
+
+bool Matcher::bind(int var, const Value& v, const Equation& e) {
+  const VarDecl& d = p_.vars[var];
+  std::string at = label(e);
+  Value b = v;
+  switch (d.type) {
+    case VarType::Int:
+      if (!v.is_int() || !v.i.as_constant())
+        return fail(e.pnode, e.node, at + ": " + d.name + " must be an integer, got " + v.str());
+      b.type = VarType::Int;
+      break;
+    case VarType::Sym:
+      if (!v.is_int()) return fail(e.pnode, e.node, at + ": " + d.name + " must be a SymInt, got " + v.str());
+      b.type = VarType::Sym;
+      break;
+    case VarType::Float:
+      if (v.type != VarType::Float) return fail(e.pnode, e.node, at + ": " + d.name + " must be a float, got " + v.str());
+      break;
+    case VarType::Dtype:
+      if (v.type != VarType::Dtype) return fail(e.pnode, e.node, at + ": " + d.name + " must be a dtype, got " + v.str());
+      break;
+  }
+  if (!d.one_of.empty()) {
+    bool ok = false;
+    std::string allowed;
+    for (const auto& o : d.one_of) {
+      sym::Truth t;
+      ok = ok || equal_values(b, o, true, &t);
+      allowed += (allowed.empty() ? "" : ", ") + o.str();
+    }
+    if (!ok) return fail(e.pnode, e.node, at + ": " + b.str() + " is not an allowed " + d.name + " (" + allowed + ")");
+  }
+  bind_[var] = std::move(b);
+  return true;
+}
+
+bool Matcher::check_conditions(std::vector<bool>& done, bool final) {
+  for (size_t c = 0; c < p_.conditions.size(); ++c) {
+    if (done[c]) continue;
+    const Condition& cond = p_.conditions[c];
+    auto l = eval(p_.exprs[cond.lhs]);
+    auto r = eval(p_.exprs[cond.rhs]);
+    if (!l || !r) {
+      if (final) return fail_at("condition", "`" + cond.text + "` has unbound variables", false);
+      continue;
+    }
+    done[c] = true;
+    bool ok = false;
+    bool unknown = false;
+    if (l->is_int() && r->is_int()) {
+      if (cond.cmp == "==" || cond.cmp == "!=") {
+        sym::Truth t = sym::prove_equal(l->i, r->i, ctx_.ranges);
+        unknown = t == sym::Truth::Unknown;
+        ok = cond.cmp == "==" ? t == sym::Truth::True : t == sym::Truth::False;
+      } else {
+        // a < b  <=>  b - a - 1 >= 0 ;  a <= b  <=>  b - a >= 0
+        sym::Expr diff = (cond.cmp == "<" || cond.cmp == "<=") ? r->i - l->i : l->i - r->i;
+        if (cond.cmp == "<" || cond.cmp == ">") diff = diff - sym::Expr::constant(1);
+        sym::Truth t = sym::prove_nonnegative(diff, ctx_.ranges);
+        unknown = t == sym::Truth::Unknown;
+        ok = t == sym::Truth::True;
+      }
+    } else if (l->type == VarType::Dtype) {
+      ok = (l->d == r->d) == (cond.cmp == "==");
+    } else {
+      double x = as_double(*l), y = as_double(*r);
+      float fx = static_cast<float>(x), fy = static_cast<float>(y);
+      if (cond.cmp == "==") ok = float32_equal(x, y);
+      else if (cond.cmp == "!=") ok = !float32_equal(x, y);
+      else if (cond.cmp == "<") ok = fx < fy;
+      else if (cond.cmp == "<=") ok = fx <= fy;
+      else if (cond.cmp == ">") ok = fx > fy;
+      else ok = fx >= fy;
+    }
+    if (!ok) {
+      std::vector<int> vars;
+      collect_vars(p_.exprs[cond.lhs], vars);
+      collect_vars(p_.exprs[cond.rhs], vars);
+      std::string vs;
+      for (int v : vars) vs += (vs.empty() ? "" : ", ") + p_.vars[v].name + "=" + bind_[v]->str();
+      return fail_at("condition", "`" + cond.text + "` " + (unknown ? "cannot be proven" : "is false") + ": " + l->str() +
+                                      " " + cond.cmp + " " + r->str() + (vs.empty() ? "" : " (" + vs + ")"), false);
+    }
+  }
+  return true;
+}
+
+bool Matcher::solve() {
+  std::vector<char> done(eqs_.size(), 0);
+  std::vector<bool> cond_done(p_.conditions.size(), false);
+  auto mismatch = [&](const Equation& q, const Value& actual, const Value& expected, sym::Truth t) {
+    const ScalarExpr& e = p_.exprs[q.expr];
+    std::string rhs = e.op == ScalarExpr::Op::Var ? p_.vars[e.var].name + "=" + expected.str()
+                      : (e.op == ScalarExpr::Op::Int || e.op == ScalarExpr::Op::Float || e.op == ScalarExpr::Op::Dtype)
+                          ? expected.str()
+                          : p_.expr_str(q.expr) + " = " + expected.str();
+    if (t == sym::Truth::Unknown) return fail(q.pnode, q.node, label(q) + ": cannot prove " + actual.str() + " == " + rhs);
+    return fail(q.pnode, q.node, label(q) + ": " + actual.str() + " ≠ " + rhs);
+  };
+  auto actual_of = [](const Equation& q) {
+    if (q.kind == VarType::Float) return Value::real(q.fv);
+    if (q.kind == VarType::Dtype) return Value::dtype(q.dv);
+    return Value::integer(q.iv);
+  };
+  auto mark_structural = [&] { if (have_fail_) fail_.structural = false; };
+  for (;;) {
+    bool progress = false;
+    // Pass A: bind bare variables and check every fully bound equation, in the order they were found.
+    for (size_t i = 0; i < eqs_.size(); ++i) {
+      if (done[i]) continue;
+      const Equation& q = eqs_[i];
+      const ScalarExpr& e = p_.exprs[q.expr];
+      Value actual = actual_of(q);
+      if (e.op == ScalarExpr::Op::Var && !bind_[e.var]) {
+        if (!bind(e.var, actual, q)) return mark_structural(), false;
+        done[i] = 1;
+        progress = true;
+        continue;
+      }
+      auto v = eval(e);
+      if (!v) continue;
+      sym::Truth t;
+      bool exact = e.op == ScalarExpr::Op::Var;  // a variable binds consistently: exactly the same value
+      if (!equal_values(actual, *v, exact, &t)) return mismatch(q, actual, *v, t), mark_structural(), false;
+      done[i] = 1;
+      progress = true;
+    }
+    if (!check_conditions(cond_done, false)) return false;
+    if (progress) continue;
+    // Pass B: an equation with one unbound variable V, linear in V: P(V) = c*V + P(0) = actual.
+    for (size_t i = 0; i < eqs_.size() && !progress; ++i) {
+      if (done[i] || eqs_[i].kind != VarType::Int) continue;
+      const Equation& q = eqs_[i];
+      std::vector<int> vars;
+      collect_vars(p_.exprs[q.expr], vars);
+      int unbound = -1, count = 0;
+      for (int v : vars) if (!bind_[v]) { unbound = v; ++count; }
+      if (count != 1 || p_.vars[unbound].type == VarType::Float || p_.vars[unbound].type == VarType::Dtype) continue;
+      Value zero = Value::integer(sym::Expr::constant(0)), one = Value::integer(sym::Expr::constant(1));
+      auto p0 = eval(p_.exprs[q.expr], unbound, &zero);
+      auto p1 = eval(p_.exprs[q.expr], unbound, &one);
+      if (!p0 || !p1 || !p0->is_int() || !p1->is_int()) continue;
+      auto c = (p1->i - p0->i).as_constant();
+      if (!c || *c == 0) continue;
+      sym::Expr rest = q.iv - p0->i;
+      sym::Expr cand = *c == 1 ? rest : *c == -1 ? -rest : sym::floordiv(rest, sym::Expr::constant(*c));
+      if (!bind(unbound, Value::integer(cand), q)) return mark_structural(), false;
+      auto v = eval(p_.exprs[q.expr]);
+      sym::Truth t;
+      if (!v) return fail(q.pnode, q.node, label(q) + ": cannot evaluate " + p_.expr_str(q.expr)), mark_structural(), false;
+      if (!equal_values(actual_of(q), *v, false, &t)) return mismatch(q, actual_of(q), *v, t), mark_structural(), false;
+      done[i] = 1;
+      progress = true;
+    }
+    if (!progress) break;
+  }
+  for (size_t i = 0; i < eqs_.size(); ++i) {
+    if (done[i]) continue;
+    const Equation& q = eqs_[i];
+    std::vector<int> vars;
+    collect_vars(p_.exprs[q.expr], vars);
+    std::string names;
+    for (int v : vars) if (!bind_[v]) names += (names.empty() ? "" : ", ") + p_.vars[v].name;
+    fail(q.pnode, q.node, label(q) + ": cannot determine " + names + " from " + p_.expr_str(q.expr) + " = " + actual_of(q).str());
+    return mark_structural(), false;
+  }
+  return check_conditions(cond_done, true);
+}
+
+bool Matcher::check_target() {
+  if (!ctx_.target) return true;
+  for (size_t v = 0; v < p_.vars.size(); ++v) {
+    if (p_.vars[v].type != VarType::Dtype || !bind_[v] || !fp8_max(bind_[v]->d)) continue;
+    if (!ctx_.target->has_fp8(bind_[v]->d)) {
+      std::string has;
+      for (const auto& d : ctx_.target->fp8_dtypes) has += (has.empty() ? "" : ", ") + d;
+      return fail_at("target", "target " + ctx_.target->name + " has no " + bind_[v]->d + " kernels (" +
+                                   p_.vars[v].name + "=" + bind_[v]->d + "; it supports " + (has.empty() ? "none" : has) + ")",
+                     false);
+    }
+  }
+  return true;
+}
+
+bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
+  std::fill(map_.begin(), map_.end(), nullptr);
+  trail_.clear();
+  eqs_.clear();
+  absorbed_.clear();
+  have_fail_ = false;
+  root_ = root;
+  for (size_t v = 0; v < p_.vars.size(); ++v) bind_[v] = p_.vars[v].value;
+  bool ok = false;
+  try {
+    ok = match_node(p_.outputs[0], root) && match_remaining() && check_region(out) && solve() && check_target();
+  } catch (const std::exception& e) {
+    fail_at("solver", e.what(), false);
+    ok = false;
+  }
+  if (!ok) {
+    if (!have_fail_) fail_at("", "no match", true);
+    if (failure) *failure = fail_;
+    return false;
+  }
+  out.pattern = &p_;
+  out.root = root;
+  out.nodes = map_;
+  out.bindings = bind_;
+  return true;
+}
+
+bool Matcher::is_near_miss(const MatchFailure& f) const {
+  if (!f.structural) return true;
+  if (f.spelling && f.progress >= 2) return true;
+  return f.progress >= std::max<size_t>(3, p_.op_node_count() / 3);
+}
+
+}  // namespace fxopt

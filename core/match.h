@@ -1,0 +1,106 @@
+// The matcher: interprets a declarative Pattern at one root node, read-only, and either returns the match
+// (every pattern node's graph node and every variable's binding) or the first failing condition as a path.
+//
+// Structure first (ops, literal arguments, references; commutative operands tried both ways), then the
+// region's closure (no intermediate used outside it), then the equations collected on the way are solved
+// (SymInt variables bind to expressions, N := s68; a shape expression must be provably equal to the graph's
+// shape), then the declared conditions, then the target's fp8 formats. Bindings are committed to the
+// result only when everything succeeded (XLA's pattern_matcher discipline).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/pattern.h"
+
+namespace fxopt {
+
+struct MatchContext {
+  sym::RangeMap ranges;                   // symbol ranges of the graph (for proofs)
+  const Target* target = nullptr;         // checks the fp8 formats of the fused op; nullptr = no check
+  const std::vector<uint8_t>* consumed = nullptr;  // by Node::order: nodes already taken by another match
+};
+
+struct Match {
+  const Pattern* pattern = nullptr;
+  Node* root = nullptr;
+  std::vector<Node*> nodes;               // per pattern node (inputs included)
+  std::vector<Node*> region;              // the nodes the rewrite removes: matched ops + absorbed reshapes
+  std::vector<std::optional<Value>> bindings;  // per pattern variable
+  // "N=s68, H=32, D=128, ..." in declaration order.
+  std::string bindings_str() const;
+};
+
+struct MatchFailure {
+  std::string where;    // "groups (view_5)", "condition", "target", "region"
+  std::string reason;   // "shape[2]: 64 ≠ G=128"
+  size_t progress = 0;  // pattern nodes matched when it failed (how near the miss was)
+  bool structural = true;  // false once the whole structure matched (bindings, conditions, target)
+  bool spelling = false;   // the graph spells an op differently than the normal form (normalisation fixes it)
+  std::string str() const { return where.empty() ? reason : where + ": " + reason; }
+};
+
+class Matcher {
+ public:
+  Matcher(const Pattern& p, const MatchContext& ctx);
+  // Tries the pattern with its root (outputs[0]) at `root`. Never mutates the graph.
+  bool match(Node* root, Match& out, MatchFailure* failure);
+  // Whether a failure is worth reporting as a near miss (the structure was mostly there).
+  bool is_near_miss(const MatchFailure& f) const;
+  // The failure of the last match() that failed.
+  const MatchFailure& last_failure() const { return fail_; }
+
+ private:
+  struct Equation {
+    int pnode;            // where it came from (for messages)
+    const Node* node;
+    const char* what;     // "args", "shape", "val.shape", "val.dtype", "kwargs", "rank"
+    int idx, idx2;
+    const std::string* key;
+    int expr;
+    VarType kind;         // Int (incl. Sym), Float, Dtype: the actual value's kind
+    sym::Expr iv;
+    double fv;
+    std::string dv;
+  };
+
+  bool match_node(int p, Node* n);
+  bool match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a, const char* what, int idx, int idx2,
+                 const std::string* key);
+  bool match_reshape(int p, Node* n);
+  bool match_type(int p, const Node* n, const TypeSpec& t, const ValMeta* val);
+  bool match_remaining();
+  bool check_region(Match& out);
+  bool solve();
+  bool check_conditions(std::vector<bool>& done, bool final);
+  bool check_target();
+
+  void assign(int p, Node* n);
+  void undo_to(size_t trail_size, size_t eq_size, size_t absorbed_size);
+  bool fail(int p, const Node* n, std::string reason);
+  bool fail_at(std::string where, std::string reason, bool structural);
+  std::string label(const Equation& e) const;
+  std::string where(int p, const Node* n) const;
+  bool consumed(const Node* n) const;
+  void add_int(int p, const Node* n, const char* what, int idx, int idx2, const std::string* key, int expr, sym::Expr v);
+
+  // Evaluation of pattern expressions under the current bindings; nullopt when a variable is unbound.
+  std::optional<Value> eval(const ScalarExpr& e, int over_var = -1, const Value* over = nullptr) const;
+  bool bind(int var, const Value& v, const Equation& e);
+  bool equal_values(const Value& a, const Value& b, bool exact_float, sym::Truth* truth) const;
+
+  const Pattern& p_;
+  const MatchContext& ctx_;
+  std::vector<Node*> map_;
+  std::vector<int> trail_;
+  std::vector<Equation> eqs_;
+  std::vector<Node*> absorbed_;
+  std::vector<std::optional<Value>> bind_;
+  MatchFailure fail_;
+  bool have_fail_ = false;
+  Node* root_ = nullptr;
+};
+
+}  // namespace fxopt

@@ -1,0 +1,304 @@
+// The rewrite driver (worklist in graph order, non-overlapping matches, fixed point, cap) and the rewriter.
+#include "core/rewrite.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+
+namespace fxopt {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Rewriter
+// ---------------------------------------------------------------------------------------------------------
+
+Node* Rewriter::create(std::string_view hint, std::string target, std::vector<Arg> args,
+                       std::vector<std::pair<std::string, Arg>> kwargs, Node* before) {
+  std::string base(hint.empty() ? "node" : hint);
+  auto us = base.rfind('_');
+  if (us != std::string::npos && us + 1 < base.size() &&
+      std::all_of(base.begin() + us + 1, base.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    base.resize(us);
+  size_t& k = next_suffix_[base];
+  std::string name;
+  for (;; ++k) {
+    name = k == 0 ? base : base + "_" + std::to_string(k);
+    if (!g_.find(name)) break;
+  }
+  ++k;
+  Node node;
+  node.name = std::move(name);
+  node.op = OpKind::CallFunction;
+  node.target = std::move(target);
+  Node* n = g_.append_named(std::move(node));
+  if (before) g_.move_before(n, before);
+  g_.set_args(n, std::move(args));
+  g_.set_kwargs(n, std::move(kwargs));
+  return n;
+}
+
+void Rewriter::replace_all_uses(Node* old_node, Node* replacement) {
+  g_.replace_all_uses(old_node, replacement);
+  replaced_[old_node] = replacement;
+}
+
+void Rewriter::erase(Node* n) {
+  FXOPT_CHECK(n->users.empty(), "rewriter: erasing '" + n->name + "' that still has users");
+  g_.erase(n);
+}
+
+Node* Rewriter::resolve(Node* n) const {
+  for (auto it = replaced_.find(n); it != replaced_.end(); it = replaced_.find(n)) n = it->second;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Applying a match
+// ---------------------------------------------------------------------------------------------------------
+
+namespace {
+
+Value must_eval(const Pattern& p, int expr, const std::vector<std::optional<Value>>& b) {
+  auto v = eval_scalar(p, p.exprs[expr], b);
+  FXOPT_CHECK(v.has_value(), "pattern '" + p.name + "': replacement expression '" + p.expr_str(expr) + "' has unbound variables");
+  return *v;
+}
+
+ValMeta make_tensor_val(const Pattern& p, const TypeSpec& t, const std::vector<std::optional<Value>>& b,
+                        const std::string& device) {
+  ValMeta v;
+  v.kind = ValMeta::Kind::Tensor;
+  v.tensor.dtype = must_eval(p, t.dtype_expr, b).d;
+  v.tensor.device = device;
+  std::vector<sym::Expr> dims;
+  for (int d : t.dims) dims.push_back(must_eval(p, d, b).i);
+  std::vector<sym::Expr> strides(dims.size());
+  sym::Expr s = sym::Expr::constant(1);
+  for (size_t i = dims.size(); i-- > 0;) {
+    strides[i] = s;
+    s = s * dims[i];
+  }
+  auto dim = [](const sym::Expr& e) {
+    auto c = e.as_constant();
+    return c ? SymDim(*c) : SymDim(e);
+  };
+  for (const auto& d : dims) v.tensor.shape.push_back(dim(d));
+  for (const auto& d : strides) v.tensor.stride.push_back(dim(d));
+  return v;
+}
+
+}  // namespace
+
+std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
+  const Pattern& p = *m.pattern;
+  Node* before = nullptr;
+  for (int o : p.outputs)
+    if (!before || m.nodes[o]->order < before->order) before = m.nodes[o];
+  std::string device;
+  if (p.device_input >= 0) {
+    const Node* d = m.nodes[p.device_input];
+    if (d->val && d->val->is_tensor()) device = d->val->tensor.device;
+  }
+  std::string provenance = "{\"pattern\": " + json_quote(p.name) + ", \"match\": " + std::to_string(id) + "}";
+  std::vector<Node*> created;
+  std::function<Arg(const PatternArg&)> build = [&](const PatternArg& a) -> Arg {
+    switch (a.kind) {
+      case PatternArg::Kind::Literal: return a.literal;
+      case PatternArg::Kind::Ref: return Arg::ref(a.ref >= 0 ? rw.resolve(m.nodes[a.ref]) : created[-a.ref - 1]);
+      case PatternArg::Kind::List: {
+        std::vector<Arg> items;
+        for (const auto& i : a.items) items.push_back(build(i));
+        return Arg::list(std::move(items));
+      }
+      case PatternArg::Kind::Expr: {
+        Value v = must_eval(p, a.expr, m.bindings);
+        if (v.type == VarType::Float) return Arg::real(v.f);
+        if (v.type == VarType::Dtype) return Arg::dtype(v.d);
+        if (auto c = v.i.as_constant()) return Arg::integer(*c);
+        return Arg::symint(SymDim(v.i));
+      }
+    }
+    return Arg::none();
+  };
+  for (const auto& r : p.replacement) {
+    std::vector<Arg> args;
+    for (const auto& a : r.args) args.push_back(build(a));
+    std::vector<std::pair<std::string, Arg>> kwargs;
+    for (const auto& [k, a] : r.kwargs) kwargs.emplace_back(k, build(a));
+    Node* n = rw.create(r.name, r.target, std::move(args), std::move(kwargs), before);
+    if (r.tuple) {
+      ValMeta t;
+      t.kind = ValMeta::Kind::Tuple;
+      for (const auto& v : r.vals) t.items.push_back(make_tensor_val(p, v, m.bindings, device));
+      n->val = std::move(t);
+    } else {
+      n->val = make_tensor_val(p, r.vals[0], m.bindings, device);
+    }
+    n->set_meta("fxopt_from", provenance);
+    created.push_back(n);
+  }
+  for (const auto& [out, r] : p.replace) rw.replace_all_uses(m.nodes[p.outputs[out]], created[r]);
+  std::vector<Node*> region = m.region;
+  std::sort(region.begin(), region.end(), [](const Node* a, const Node* b) { return a->order > b->order; });
+  for (Node* n : region) rw.erase(n);
+  return created;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Driver
+// ---------------------------------------------------------------------------------------------------------
+
+namespace {
+
+MatchRecord make_record(const Match& m, int id) {
+  const Pattern& p = *m.pattern;
+  MatchRecord r;
+  r.id = id;
+  r.pattern = p.name;
+  r.root = m.root->name;
+  r.fused_op = p.fused_op;
+  std::vector<const Node*> all(m.region.begin(), m.region.end());
+  std::sort(all.begin(), all.end(), [](const Node* a, const Node* b) { return a->order < b->order; });
+  for (const Node* n : all) r.nodes.push_back(n->name);
+  for (size_t k = 0; k < p.nodes.size(); ++k)
+    if (p.nodes[k].is_input) r.inputs.emplace_back(p.nodes[k].name, m.nodes[k]->name);
+  for (size_t v = 0; v < p.vars.size(); ++v)
+    if (m.bindings[v]) r.bindings.emplace_back(p.vars[v].name, m.bindings[v]->str());
+  return r;
+}
+
+}  // namespace
+
+RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteOptions& opt) {
+  RewriteReport report;
+  const Target& target = opt.target ? *opt.target : find_target("rocm-aiter");
+  report.nodes_before = g.size();
+  const auto& ps = patterns.patterns();
+  std::vector<char> active(ps.size(), 0);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    report.stats[ps[i].name];
+    if (target.has_op(ps[i].fused_op)) active[i] = 1;
+    else report.skipped.push_back({ps[i].name, "target " + target.name + " has no op " + ps[i].fused_op});
+  }
+  std::vector<uint8_t> consumed;
+  MatchContext ctx;
+  ctx.ranges = g.ranges();
+  ctx.target = &target;
+  ctx.consumed = &consumed;
+  std::vector<std::unique_ptr<Matcher>> matchers;
+  std::vector<PatternStats*> stats;
+  for (const auto& p : ps) {
+    matchers.push_back(std::make_unique<Matcher>(p, ctx));
+    stats.push_back(&report.stats[p.name]);
+  }
+  int next_id = 1;
+  for (size_t iter = 0;; ++iter) {
+    if (iter == opt.max_iterations) {
+      report.hit_cap = true;
+      break;
+    }
+    ++report.iterations;
+    auto t_match = Clock::now();
+    g.renumber();
+    consumed.assign(g.size(), 0);
+    report.near_misses.clear();
+    std::vector<Match> found;
+    std::vector<const Node*> miss_roots;
+    Match m;
+    for (Node& n : g.nodes()) {
+      if (n.op != OpKind::CallFunction || consumed[n.order]) continue;
+      const std::vector<int>* list = patterns.rooted_at(n.target);
+      if (!list) continue;
+      for (int pi : *list) {
+        if (!active[pi]) continue;
+        auto t0 = Clock::now();
+        ++stats[pi]->candidates;
+        bool ok = matchers[pi]->match(&n, m, nullptr);
+        stats[pi]->seconds += seconds_since(t0);
+        if (ok) {
+          ++stats[pi]->matches;
+          for (Node* r : m.region) consumed[r->order] = 1;
+          found.push_back(std::move(m));
+          m = Match();
+          break;
+        }
+        if (opt.near_misses) {
+          const MatchFailure& f = matchers[pi]->last_failure();
+          if (matchers[pi]->is_near_miss(f)) {
+            report.near_misses.push_back({ps[pi].name, n.name, f.where, f.reason, f.progress});
+            miss_roots.push_back(&n);
+          }
+        }
+      }
+    }
+    // A near miss whose root ended up inside a match is not interesting.
+    if (!found.empty() && !report.near_misses.empty()) {
+      std::vector<NearMiss> kept;
+      for (size_t i = 0; i < report.near_misses.size(); ++i)
+        if (!consumed[miss_roots[i]->order]) kept.push_back(std::move(report.near_misses[i]));
+      report.near_misses = std::move(kept);
+    }
+    std::vector<int> ids;
+    for (const auto& f : found) {
+      ids.push_back(next_id);
+      report.matches.push_back(make_record(f, next_id++));
+    }
+    report.match_seconds += seconds_since(t_match);
+    if (opt.dry_run || found.empty()) break;
+    auto t_rw = Clock::now();
+    Rewriter rw(g);
+    for (size_t i = 0; i < found.size(); ++i) {
+      auto created = apply_match(rw, found[i], ids[i]);
+      auto& rec = report.matches[report.matches.size() - found.size() + i];
+      for (const Node* c : created) rec.created.push_back(c->name);
+    }
+    report.rewrite_seconds += seconds_since(t_rw);
+    if (opt.after_change) opt.after_change("rewrite iteration " + std::to_string(iter + 1) + " (" +
+                                               std::to_string(found.size()) + " matches)", g);
+  }
+  report.nodes_after = g.size();
+  return report;
+}
+
+std::vector<std::string> explain_node(const Graph& g, const PatternSet& patterns, const Target& target,
+                                      const std::string& node_name) {
+  Node* n = g.find(node_name);
+  if (!n) throw InputError("--explain: no node named '" + node_name + "'");
+  std::vector<std::string> out;
+  const_cast<Graph&>(g).renumber();
+  MatchContext ctx;
+  ctx.ranges = g.ranges();
+  ctx.target = &target;
+  const std::vector<int>* list = n->op == OpKind::CallFunction ? patterns.rooted_at(n->target) : nullptr;
+  if (!list || list->empty()) {
+    std::string roots;
+    for (const auto& p : patterns.patterns()) roots += (roots.empty() ? "" : ", ") + p.name + " at " + p.root_target();
+    out.push_back(node_name + " (" + n->target + "): no pattern is rooted at this op (roots: " + roots + ")");
+    return out;
+  }
+  for (int pi : *list) {
+    const Pattern& p = patterns.patterns()[pi];
+    if (!target.has_op(p.fused_op)) {
+      out.push_back(p.name + " at " + node_name + ": skipped: target " + target.name + " has no op " + p.fused_op);
+      continue;
+    }
+    Matcher mt(p, ctx);
+    Match m;
+    MatchFailure f;
+    if (mt.match(n, m, &f))
+      out.push_back(p.name + " at " + node_name + ": matches (" + m.bindings_str() + ")");
+    else
+      out.push_back(p.name + " at " + node_name + ": no match: " + f.str() + " [" + std::to_string(f.progress) + "/" +
+                    std::to_string(p.nodes.size()) + " pattern nodes matched]");
+  }
+  return out;
+}
+
+}  // namespace fxopt

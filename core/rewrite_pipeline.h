@@ -1,0 +1,53 @@
+// The rewrite pipeline shared by `fxopt rewrite`, `fxopt match`, the golden tests and the benchmark:
+// load patterns (built-in + files, selected by name), normalise, match/rewrite, and render the report.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/normalize.h"
+#include "core/pattern.h"
+#include "core/rewrite.h"
+
+namespace fxopt {
+
+struct PipelineOptions {
+  std::string target = "rocm-aiter";
+  std::vector<std::string> patterns;        // names; empty or {"all"} = every pattern
+  std::vector<std::string> pattern_files;   // loaded after the built-in ones
+  bool normalize = true;
+  std::vector<std::string> passes;          // empty = all_normalize_passes()
+  size_t max_iterations = 10;
+  bool dry_run = false;                     // `match`: report only, one pass, no rewrite
+  // "--print-after-change": called after each normalisation pass or rewrite iteration that changed the graph.
+  std::function<void(const std::string& what, const Graph&)> after_change;
+};
+
+struct PipelineReport {
+  std::string target;
+  NormalizeReport normalize;
+  double normalize_seconds = 0.0;
+  RewriteReport rewrite;
+};
+
+// Built-in patterns plus `files`, then `select` (empty/"all" = all). Throws InputError.
+PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select);
+
+// Splits "a,b,c" (empty items dropped).
+std::vector<std::string> split_list(const std::string& s);
+
+PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const PipelineOptions& options);
+
+// Reports. Text is for people; JSON (documented in docs/patterns.md) has top-level "matches" and
+// "near_misses" arrays, each item with at least "pattern" and "root".
+std::string report_text(const PipelineReport& r, bool with_nodes);
+std::string report_json(const PipelineReport& r, const std::vector<std::string>& explain);
+std::string stats_text(const PipelineReport& r);
+
+// `fxopt patterns`: each pattern, its conditions, its fused op and whether the target has it.
+std::string patterns_text(const PatternSet& ps, const Target& target);
+std::string patterns_json(const PatternSet& ps, const Target& target);
+
+}  // namespace fxopt
