@@ -3,10 +3,11 @@
     import torch, fxopt
     torch._inductor.config.post_grad_custom_post_pass = fxopt.post_grad_pass("build/fxopt")
 
-Each call exports the graph, runs the binary, and swaps the rewritten graph in place. A failure (the binary
-missing or exiting non-zero, an unreadable result) raises FxoptPassError — compilation stops with the
-binary's message — unless on_error="warn" asks to keep the graph as it was. dry_run=True only runs
-`fxopt match --format json` and logs the match report.
+Each call exports the graph, runs the binary, and swaps the rewritten graph in place when it gained fused
+ops (swap="when-fused", the default; swap="always" also takes rewrites that only normalised). A failure
+(the binary missing or exiting non-zero, an unreadable result, an op Inductor cannot lower at this stage)
+raises FxoptPassError — compilation stops with the message — unless on_error="warn" asks to keep the
+graph as it was. dry_run=True only runs `fxopt match --format json` and logs the match report.
 """
 from __future__ import annotations
 
@@ -68,12 +69,42 @@ def count_targets(graph: torch.fx.Graph, prefix: str = ops.NAMESPACE + ".") -> d
     return dict(counts)
 
 
+def _fused_count(doc: dict) -> int:
+    return sum(1 for n in doc["nodes"] if str(n.get("target", "")).startswith(ops.NAMESPACE + "."))
+
+
+def _check_lowerable(before: dict, after: dict) -> None:
+    """Refuses ops the rewrite introduced that Inductor cannot lower after its decompositions ran (such an
+    op, e.g. aten.silu.default, is decomposed before post-grad passes, so it has no lowering of its own)."""
+    try:
+        from torch._inductor.decomposition import decompositions
+        from torch._inductor.lowering import lowerings
+    except ImportError:  # pragma: no cover
+        return
+    known = {n["target"] for n in before["nodes"]}
+    bad = []
+    for n in after["nodes"]:
+        if n["op"] != "call_function" or n["target"] in known:
+            continue
+        try:
+            op = exporter.resolve_target(n["target"])
+        except LookupError:
+            continue  # rebuild() reports unknown targets
+        if isinstance(op, torch._ops.OpOverload) and op in decompositions and op not in lowerings:
+            bad.append(f"{n['name']} = {n['target']}")
+    if bad:
+        raise FxoptPassError("fxopt rewrite introduced op(s) Inductor cannot lower after decomposition: "
+                             + ", ".join(bad[:10]) + " (a normalisation left in the output?)")
+
+
 class PostGradPass(_PassBase):
     """A post_grad_custom_post_pass running `fxopt rewrite` (or `fxopt match` in dry-run mode).
 
     binary: path or command prefix (e.g. [python, script]); default: find_binary().
     target: passed as `--target` to `fxopt rewrite` when set.
     dry_run: only run `fxopt match GRAPH --format json` and log the report; the graph is left alone.
+    swap: "when-fused" (default): take the rewritten graph only if it has more vllm ops than before
+      (a rewrite that matched nothing leaves Inductor's graph as it was); "always": take it regardless.
     on_error: "raise" (default) or "warn" (keep the graph unchanged and warn).
     keep_dir: keep each call's input/output documents there (default $FXOPT_KEEP_DIR, else temporary).
     extra_args: appended to the rewrite/match command line.
@@ -81,10 +112,13 @@ class PostGradPass(_PassBase):
     """
 
     def __init__(self, binary=None, *, target: Optional[str] = None, dry_run: bool = False,
-                 on_error: str = "raise", keep_dir: Optional[str] = None, extra_args: Sequence[str] = (),
-                 timeout: float = 300.0, meta_keys=exporter.DEFAULT_META_KEYS):
+                 swap: str = "when-fused", on_error: str = "raise", keep_dir: Optional[str] = None,
+                 extra_args: Sequence[str] = (), timeout: float = 300.0, meta_keys=exporter.DEFAULT_META_KEYS):
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', not {on_error!r}")
+        if swap not in ("when-fused", "always"):
+            raise ValueError(f"swap must be 'when-fused' or 'always', not {swap!r}")
+        self.swap = swap
         self.command = find_binary(binary)
         self.target = target
         self.dry_run = dry_run
@@ -111,7 +145,7 @@ class PostGradPass(_PassBase):
                 if os.path.isfile(part):
                     with open(part, "rb") as f:
                         h.update(hashlib.sha256(f.read()).digest())
-            h.update(repr((self.target, self.dry_run, self.on_error, self.extra_args, ops.get_impl(),
+            h.update(repr((self.target, self.dry_run, self.swap, self.on_error, self.extra_args, ops.get_impl(),
                            str(ops.fp8_dtype()))).encode())
             self._uuid = h.hexdigest()
         return self._uuid
@@ -151,6 +185,16 @@ class PostGradPass(_PassBase):
             if not os.path.exists(dst):
                 raise FxoptPassError(f"`{' '.join(map(str, cmd))}` exited 0 but wrote no {dst}")
             out = fxgraph_json.read(dst)
+            gained = _fused_count(out) - _fused_count(doc)
+            record["fused_gained"] = gained
+            if gained <= 0 and self.swap == "when-fused":
+                record["swapped"] = False
+                record["fused"] = count_targets(graph)
+                record["total_s"] = time.perf_counter() - t0
+                log.info("fxopt: graph %d: nothing fused; Inductor's graph kept as it was", self._calls)
+                return
+            _check_lowerable(doc, out)
+            record["swapped"] = True
             t2 = time.perf_counter()
             stats = importer.rebuild(graph, out)
             record["rebuild_s"] = time.perf_counter() - t2

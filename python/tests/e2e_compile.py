@@ -58,6 +58,7 @@ def run_variant(v, binary, tokens, device, fmt_binary):
     if rec.get("error"):
         row["hook_error"] = rec["error"]
     row["fused"] = rec.get("fused", {}).get(FUSED, 0)
+    row["swapped"] = rec.get("swapped")
     row["vllm_ops"] = rec.get("fused", {})
     row["nodes_before_after"] = [rec.get("nodes_before"), rec.get("nodes_after")]
     row["rewrite_s"] = round(rec.get("rewrite_s", 0.0), 4)

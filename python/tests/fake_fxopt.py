@@ -191,6 +191,30 @@ def rewrite(doc):
     return dict(doc, nodes=out), matches, misses
 
 
+def leak_silu(doc):
+    """Mimics a normalisation left in the output: z / (exp(-z) + 1) -> aten.silu.default(z), nothing fused."""
+    nodes = doc["nodes"]
+    by = {n["name"]: n for n in nodes}
+    dead = set()
+    for n in nodes:
+        try:
+            if n["target"] != "aten.div.Tensor":
+                continue
+            add = by[n["args"][1]["node"]]
+            ex = by[add["args"][0]["node"]]
+            neg = by[ex["args"][0]["node"]]
+            if (add["target"], ex["target"], neg["target"]) != ("aten.add.Tensor", "aten.exp.default",
+                                                               "aten.neg.default"):
+                continue
+            if neg["args"][0] != n["args"][0]:
+                continue
+        except (KeyError, TypeError, IndexError):
+            continue
+        n["target"], n["args"] = "aten.silu.default", [n["args"][0]]
+        dead.update((add["name"], ex["name"], neg["name"]))
+    return dict(doc, nodes=[n for n in nodes if n["name"] not in dead])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="fake_fxopt")
     ap.add_argument("command", choices=["rewrite", "match", "fmt"])
@@ -199,6 +223,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target")
     ap.add_argument("--format", default="text")
     ap.add_argument("--fail", action="store_true")
+    ap.add_argument("--leak-silu", action="store_true", help="fuse nothing, leave aten.silu in the output")
     a = ap.parse_args(argv)
     if a.fail:
         print("fake_fxopt: error: asked to fail", file=sys.stderr)
@@ -215,6 +240,9 @@ def main(argv=None) -> int:
         print(json.dumps({"matches": [{"root": m["q"]["name"], "pattern": "rms_gated_fp8_group_quant"}
                                       for m in matches], "near_misses": misses}))
         return 0
+    elif a.leak_silu:
+        new = leak_silu(doc)
+        text = fxgraph_json.dumps(new)
     else:
         new, matches, misses = rewrite(doc)
         text = fxgraph_json.dumps(new)

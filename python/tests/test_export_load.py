@@ -38,10 +38,14 @@ class RoundTrips(unittest.TestCase):
         self.x, self.z = models.inputs(self.v, 16, device=DEVICE)
 
     def check(self, graph, root=None, meta_keys=("val",)):
-        r = tutil.round_trip(graph, root=root, meta_keys=meta_keys, binary=None)
+        """export -> fxopt fmt (when built) -> load: same printed code, same document, no problems."""
+        binary = common.fxopt_binary() if common.fxopt_has("fmt") else None
+        r = tutil.round_trip(graph, root=root, meta_keys=meta_keys, binary=binary)
         self.assertEqual(r["code"][1], r["code"][0])
         self.assertEqual(r["json"][1], r["json"][0])
         self.assertEqual(r["problems"], [])
+        if binary is not None:
+            self.assertTrue(r["fmt_same"], "fxopt fmt changed a canonical document")
         return r
 
     def test_make_fx_symbolic(self):

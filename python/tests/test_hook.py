@@ -65,6 +65,18 @@ class HookWithTestDouble(unittest.TestCase):
         with self.assertRaisesRegex(Exception, "cannot run fxopt"):
             run_pair(self.v, hook, tokens=(16,), base=False)
 
+    def test_a_rewrite_that_fused_nothing_leaves_the_graph(self):
+        hook = fxopt.post_grad_pass(common.FAKE_FXOPT, extra_args=["--leak-silu"])
+        base, hooked = run_pair(self.v, hook, tokens=(16,))
+        self.assertIs(hook.history[0]["swapped"], False)
+        self.assertEqual(hook.history[0]["fused"], {})
+        self.assertTrue(tutil.same_bits(base[0], hooked[0]))
+
+    def test_ops_inductor_cannot_lower_are_refused_by_name(self):
+        hook = fxopt.post_grad_pass(common.FAKE_FXOPT, extra_args=["--leak-silu"], swap="always")
+        with self.assertRaisesRegex(Exception, r"cannot lower after decomposition: \w+ = aten\.silu\.default"):
+            run_pair(self.v, hook, tokens=(16,), base=False)
+
     def test_dry_run_logs_the_report_and_leaves_the_graph(self):
         hook = fxopt.post_grad_pass(common.FAKE_FXOPT, dry_run=True)
         with self.assertLogs("fxopt", level="INFO") as logs:
