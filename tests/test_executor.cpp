@@ -1,0 +1,210 @@
+// Unit tests of the executor: symbol binding, inputs, dispatch errors, the corpus graphs, safetensors,
+// comparison, and verify_rewrite on the hand-fused L1 graph (bit-exact) and on wrong replacements.
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+#include "runtime/compare.h"
+#include "runtime/executor.h"
+#include "runtime/safetensors.h"
+
+using namespace fxopt;
+using namespace fxopt::rt;
+
+namespace {
+const std::string kL1 = std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json";
+const std::string kL8 = std::string(FXOPT_TEST_DATA) + "/data/qwen3next_gdn_L8.fxgraph.json";
+std::string data(const char* name) { return std::string(FXOPT_TEST_DATA) + "/data/" + name; }
+
+// Makes the graph output the named nodes instead (to compare intermediates).
+void output_nodes(Graph& g, const std::vector<std::string>& names) {
+  std::vector<Arg> items;
+  for (const auto& n : names) {
+    Node* p = g.find(n);
+    REQUIRE_MESSAGE(p != nullptr, n);
+    items.push_back(Arg::ref(p));
+  }
+  g.set_args(g.output_node(), {Arg::list(items)});
+}
+}  // namespace
+
+TEST_CASE("executor: the corpus L1 graph runs with the symbol's hint") {
+  const Graph g = read_graph_file(kL1);
+  const SymbolValues s = bind_symbols(g, {});
+  CHECK(s.at("s68") == 16);
+  const ExecResult r = run_graph(g, s, make_inputs(g, s, 0));
+  REQUIRE(r.outputs.size() == 1);
+  CHECK(r.output_names[0] == "addmm_default");
+  CHECK(r.outputs[0].tensor.dtype() == DType::BF16);
+  CHECK(r.outputs[0].tensor.shape() == Shape{16, 4096});
+  CHECK(r.nodes_run == 42);
+  // Deterministic: a second run gives the same bits.
+  const ExecResult r2 = run_graph(g, s, make_inputs(g, s, 0), ExecOptions{nullptr, 1, true, false});
+  CHECK(compare_values("o", r.outputs[0], r2.outputs[0], {}).ok());
+}
+
+TEST_CASE("executor: the corpus L8 graph runs at a small size") {
+  const Graph g = read_graph_file(kL8);
+  const SymbolValues s = bind_symbols(g, {{"s68", 3}});
+  const ExecResult r = run_graph(g, s, make_inputs(g, s, 7));
+  REQUIRE(r.outputs.size() == 1);
+  CHECK(r.outputs[0].tensor.shape() == Shape{3, 4096});
+}
+
+TEST_CASE("executor: symbol binding checks names and ranges, and reads sizes off given inputs") {
+  const Graph g = read_graph_file(kL1);
+  CHECK_THROWS_WITH_AS(bind_symbols(g, {{"s1", 3}}), doctest::Contains("unknown symbol 's1'"), InputError);
+  CHECK_THROWS_WITH_AS(bind_symbols(g, {{"s68", 1}}), doctest::Contains("outside its range [2, inf]"), InputError);
+  TensorMap given{{"arg1_1", random_tensor(DType::BF16, {5, 4096}, 1, "x")}};
+  CHECK(bind_symbols(g, {}, given).at("s68") == 5);
+  const SymbolValues s = bind_symbols(g, {}, given);
+  const TensorMap in = make_inputs(g, s, 0, given);
+  CHECK(in.at("arg1_1").storage() == given.at("arg1_1").storage());
+  CHECK(in.at("arg3_1").shape() == Shape{5, 4096});
+  TensorMap wrong{{"arg1_1", random_tensor(DType::F32, {5, 4096}, 1, "x")}};
+  CHECK_THROWS_WITH_AS(make_inputs(g, s, 0, wrong), doctest::Contains("input 'arg1_1' is float32 but the graph expects bfloat16"),
+                       InputError);
+  TensorMap bad_shape{{"arg4_1", random_tensor(DType::BF16, {64}, 1, "w")}};
+  CHECK_THROWS_WITH_AS(make_inputs(g, s, 0, bad_shape), doctest::Contains("has shape [64] but the graph expects [128]"),
+                       InputError);
+}
+
+TEST_CASE("executor: random inputs are deterministic and in (-2, 2)") {
+  const Tensor a = random_tensor(DType::F32, {1000}, 42, "arg1_1");
+  const Tensor b = random_tensor(DType::F32, {1000}, 42, "arg1_1");
+  const Tensor c = random_tensor(DType::F32, {1000}, 43, "arg1_1");
+  CHECK(std::memcmp(a.raw(), b.raw(), 4000) == 0);
+  CHECK(std::memcmp(a.raw(), c.raw(), 4000) != 0);
+  double mn = 9, mx = -9;
+  for (int i = 0; i < 1000; ++i) {
+    mn = std::min(mn, a.value_at(i));
+    mx = std::max(mx, a.value_at(i));
+  }
+  CHECK(mn > -2.0);
+  CHECK(mx < 2.0);
+  CHECK(mn < -1.0);
+  CHECK(mx > 1.0);
+  // Golden values: splitmix64 + sums of four 16-bit uniforms, the same on every platform.
+  CHECK(random_tensor(DType::F32, {1}, 0, "x").data<float>()[0] == doctest::Approx(random_tensor(DType::F64, {1}, 0, "x").value_at(0)).epsilon(1e-7));
+  const Tensor ints = random_tensor(DType::I64, {100}, 0, "i");
+  for (int i = 0; i < 100; ++i) CHECK((ints.value_at(i) >= -8 && ints.value_at(i) <= 8));
+}
+
+TEST_CASE("executor: an op without a kernel is reported with its node and target before anything runs") {
+  std::string text = read_text_file(kL1);
+  const std::string from = "\"target\": \"aten.rsqrt.default\"";
+  text.replace(text.find(from), from.size(), "\"target\": \"aten.frobnicate.default\"");
+  const Graph g = read_graph_text(text, "g.json");
+  CHECK_THROWS_WITH_AS(check_runnable(g, cpu_backend()),
+                       "node 'rsqrt' (target aten.frobnicate.default): no cpu kernel for this op", InputError);
+  CHECK_THROWS_AS(backend_for_device("tpu"), InputError);
+#if !defined(FXOPT_HAVE_GPU)
+  CHECK_THROWS_WITH_AS(backend_for_device("gpu"), doctest::Contains("this build has no GPU backend"), InputError);
+#endif
+}
+
+TEST_CASE("executor: a result that contradicts meta.val is an error naming the node") {
+  std::string text = read_text_file(kL1);
+  const std::string from = "[{\"node\": \"pow_1\"}, [-1], true]";
+  text.replace(text.find(from), from.size(), "[{\"node\": \"pow_1\"}, [-1], false]");
+  const Graph g = read_graph_text(text, "g.json");
+  const SymbolValues s = bind_symbols(g, {{"s68", 2}});
+  CHECK_THROWS_WITH_AS(run_graph(g, s, make_inputs(g, s, 0)),
+                       doctest::Contains("node 'mean' (aten.mean.dim): produced tensor float32 [64] but meta.val says float32 [64, 1]"),
+                       InputError);
+}
+
+TEST_CASE("safetensors: round trip and precise errors") {
+  std::vector<std::pair<std::string, Tensor>> ts{{"a", random_tensor(DType::BF16, {3, 5}, 1, "a")},
+                                                 {"b", random_tensor(DType::F8E4M3FN, {7}, 1, "b")},
+                                                 {"c", random_tensor(DType::I64, {2, 2}, 1, "c")}};
+  const std::string bytes = encode_safetensors(ts);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  CHECK((8 + n) % 8 == 0);
+  auto back = decode_safetensors(bytes, "t.safetensors");
+  REQUIRE(back.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(back[i].first == ts[i].first);
+    CHECK(back[i].second.dtype() == ts[i].second.dtype());
+    CHECK(back[i].second.shape() == ts[i].second.shape());
+    CHECK(compare_values("x", Value::of(ts[i].second), Value::of(back[i].second), {}).ok());
+  }
+  CHECK_THROWS_WITH_AS(decode_safetensors("abc", "t.st"), doctest::Contains("t.st: not a safetensors file"), InputError);
+  std::string truncated = bytes.substr(0, bytes.size() - 1);
+  CHECK_THROWS_WITH_AS(decode_safetensors(truncated, "t.st"), doctest::Contains("tensor 'c': data_offsets"), InputError);
+  std::string bad = bytes;
+  bad.replace(bad.find("BF16"), 4, "BF17");
+  CHECK_THROWS_WITH_AS(decode_safetensors(bad, "t.st"), doctest::Contains("tensor 'a': unsupported dtype 'BF17'"), InputError);
+}
+
+TEST_CASE("compare: tolerance, NaN, fp8 by value") {
+  auto t = [](std::vector<float> v) {
+    Tensor x = Tensor::empty(DType::F32, {static_cast<int64_t>(v.size())});
+    std::memcpy(x.raw(), v.data(), v.size() * 4);
+    return Value::of(x);
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto c = compare_values("o", t({1, 2, nan, 0}), t({1, 2.5, nan, -0.0f}), {});
+  CHECK(c.mismatches == 1);
+  CHECK(c.first_mismatch == 1);
+  CHECK(c.max_abs == 0.5);
+  CHECK(c.max_rel == 0.25);
+  CHECK(compare_values("o", t({1, 2}), t({1, 2.5}), {0.0, 0.5}).ok());
+  CHECK(compare_values("o", t({1, 2}), t({1, 2.5}), {0.25, 0.0}).ok());
+  CHECK_FALSE(compare_values("o", t({1, 2}), t({1, 2.5}), {0.2, 0.0}).ok());
+  CHECK_FALSE(compare_values("o", t({nan}), t({1}), {1, 1}).ok());
+  CHECK_FALSE(compare_values("o", t({1}), t({1, 2}), {}).ok());
+  Tensor a = Tensor::empty(DType::F8E4M3FN, {2}), b = Tensor::empty(DType::F8E4M3FN, {2});
+  a.data<uint8_t>()[0] = 0x38;  // 1.0
+  b.data<uint8_t>()[0] = 0x39;  // 1.125: one step
+  a.data<uint8_t>()[1] = b.data<uint8_t>()[1] = 0x00;
+  auto f = compare_values("q", Value::of(a), Value::of(b), {});
+  CHECK(f.mismatches == 1);
+  CHECK(f.max_abs == 0.125);
+}
+
+TEST_CASE("verify_rewrite: the hand-fused L1 graph is bit-identical, intermediates included") {
+  const Graph orig = read_graph_file(kL1);
+  const Graph fused = read_graph_file(data("qwen3next_gdn_L1.fused.fxgraph.json"));
+  VerifyResult r = verify_rewrite(orig, fused);
+  CHECK_MESSAGE(r.ok, r.reason);
+  CHECK(r.trials.size() == 2);
+  // The quantised values and scales themselves, on several seeds and sizes.
+  Graph o2 = read_graph_file(kL1), f2 = read_graph_file(data("qwen3next_gdn_L1.fused.fxgraph.json"));
+  output_nodes(o2, {"view_6", "squeeze"});
+  output_nodes(f2, {"view_6", "squeeze"});
+  for (uint64_t seed : {1, 2, 3}) {
+    VerifyOptions opt;
+    opt.seed = seed;
+    opt.symbol_values = {2, 5, 17};
+    VerifyResult v = verify_rewrite(o2, f2, opt);
+    CHECK_MESSAGE(v.ok, v.reason);
+    REQUIRE(v.trials.size() == 3);
+    CHECK(v.trials[2].comparison.outputs[0].count == 17 * 4096);
+    CHECK(v.trials[2].comparison.outputs[1].count == 17 * 32);
+  }
+}
+
+TEST_CASE("verify_rewrite: wrong replacements are caught") {
+  const Graph orig = read_graph_file(kL1);
+  VerifyResult eps = verify_rewrite(orig, read_graph_file(data("qwen3next_gdn_L1.fused_wrong_eps.fxgraph.json")));
+  CHECK_FALSE(eps.ok);
+  CHECK(eps.reason.find("outputs differ") != std::string::npos);
+  CHECK(eps.reason.find("MISMATCH") != std::string::npos);
+  VerifyResult g64 = verify_rewrite(orig, read_graph_file(data("qwen3next_gdn_L1.fused_group64.fxgraph.json")));
+  CHECK_FALSE(g64.ok);
+  CHECK(g64.reason.find("running the rewritten graph failed") != std::string::npos);
+  // A rewritten graph with an op the executor lacks cannot be verified.
+  std::string text = read_text_file(data("qwen3next_gdn_L1.fused.fxgraph.json"));
+  const std::string from = "vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default";
+  text.replace(text.find(from), from.size(), "vllm.unknown_op.default");
+  VerifyResult unk = verify_rewrite(orig, read_graph_text(text, "x.json"));
+  CHECK_FALSE(unk.ok);
+  CHECK(unk.reason.find("cannot run on the CPU executor") != std::string::npos);
+  // The same graph twice verifies (L8 too).
+  const Graph l8 = read_graph_file(kL8);
+  CHECK(verify_rewrite(l8, read_graph_file(kL8)).ok);
+}
