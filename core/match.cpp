@@ -81,6 +81,7 @@ bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
     fail_.progress = progress;
     fail_.structural = structural;
     fail_.spelling = false;
+    fail_.wrong_op = false;
     have_fail_ = true;
   }
   return false;
@@ -208,16 +209,23 @@ bool Matcher::match_node(int p, Node* n) {
     assign(p, n);
     return P.type ? match_type(p, n, *P.type, n->val ? &*n->val : nullptr) : true;
   }
-  if (n->op != OpKind::CallFunction)
-    return fail(p, n, "expected " + P.target + ", got " + std::string(to_string(n->op)) + " " + n->target);
+  if (n->op != OpKind::CallFunction) {
+    fail(p, n, "expected " + P.target + ", got " + std::string(to_string(n->op)) + " " + n->target);
+    if (fail_.where == where(p, n)) fail_.wrong_op = true;
+    return false;
+  }
   if (n->target != P.target) {
     const auto& al = op_aliases(P.target);
     if (std::find(al.begin(), al.end(), n->target) == al.end()) {
       const char* pass = normalizing_pass_for(P.target, n->target);
-      if (!pass) return fail(p, n, "expected " + P.target + ", got " + n->target);
+      if (!pass) {
+        fail(p, n, "expected " + P.target + ", got " + n->target);
+        if (fail_.where == where(p, n)) fail_.wrong_op = true;
+        return false;
+      }
       fail(p, n, "expected " + P.target + ", got " + n->target + " (not in normal form: normalisation pass " + pass +
                      " rewrites this spelling; is --no-normalize or --passes in effect?)");
-      if (fail_.where == where(p, n)) fail_.spelling = true;
+      if (fail_.where == where(p, n)) fail_.spelling = fail_.wrong_op = true;
       return false;
     }
   }
@@ -247,8 +255,13 @@ bool Matcher::match_node(int p, Node* n) {
       if (!had) have_fail_ = false;
     }
   } else {
-    for (size_t i = 0; i < P.args.size(); ++i)
-      if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) return false;
+    // Values first (cheap, and a wrong literal is reported before the operands are explored), then operands.
+    for (int pass = 0; pass < 2; ++pass)
+      for (size_t i = 0; i < P.args.size(); ++i) {
+        bool operand = P.args[i].kind == PatternArg::Kind::Ref || P.args[i].kind == PatternArg::Kind::List;
+        if (operand != (pass == 1)) continue;
+        if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) return false;
+      }
   }
   for (const auto& [key, pa] : P.kwargs) {
     const Arg* a = n->kwarg(key);
@@ -517,8 +530,11 @@ bool Matcher::check_conditions(std::vector<bool>& done, bool final) {
       collect_vars(p_.exprs[cond.rhs], vars);
       std::string vs;
       for (int v : vars) vs += (vs.empty() ? "" : ", ") + p_.vars[v].name + "=" + bind_[v]->str();
-      return fail_at("condition", "`" + cond.text + "` " + (unknown ? "cannot be proven" : "is false") + ": " + l->str() +
-                                      " " + cond.cmp + " " + r->str() + (vs.empty() ? "" : " (" + vs + ")"), false);
+      std::string neg = cond.cmp == "==" ? "≠" : cond.cmp == "!=" ? "=" : cond.cmp == "<" ? "≥" : cond.cmp == "<=" ? ">"
+                        : cond.cmp == ">" ? "≤" : "<";
+      return fail_at("condition", "`" + cond.text + "` " + (unknown ? "cannot be proven: " + l->str() + " " + cond.cmp + " " + r->str()
+                                                                   : "is false: " + l->str() + " " + neg + " " + r->str()) +
+                                      (vs.empty() ? "" : " (" + vs + ")"), false);
     }
   }
   return true;
@@ -631,7 +647,7 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
   for (size_t v = 0; v < p_.vars.size(); ++v) bind_[v] = p_.vars[v].value;
   bool ok = false;
   try {
-    ok = match_node(p_.outputs[0], root) && match_remaining() && check_region(out) && solve() && check_target();
+    ok = match_node(p_.root, root) && match_remaining() && check_region(out) && solve() && check_target();
   } catch (const std::exception& e) {
     fail_at("solver", e.what(), false);
     ok = false;
@@ -651,6 +667,7 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
 bool Matcher::is_near_miss(const MatchFailure& f) const {
   if (!f.structural) return true;
   if (f.spelling && f.progress >= 2) return true;
+  if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed
   return f.progress >= std::max<size_t>(3, p_.op_node_count() / 3);
 }
 

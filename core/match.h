@@ -38,6 +38,7 @@ struct MatchFailure {
   std::string reason;   // "shape[2]: 64 ≠ G=128"
   size_t progress = 0;  // pattern nodes matched when it failed (how near the miss was)
   bool structural = true;  // false once the whole structure matched (bindings, conditions, target)
+  bool wrong_op = false;   // failed because a node had another op (not a value of a matching op)
   bool spelling = false;   // the graph spells an op differently than the normal form (normalisation fixes it)
   std::string str() const { return where.empty() ? reason : where + ": " + reason; }
 };

@@ -691,7 +691,7 @@ class PatternReader {
   Pattern read_pattern(const Json& pj, const std::string& where) {
     if (!pj.is_object()) err(where, "expected an object");
     check_keys(pj, where, {"name", "description", "diagram", "benefit", "fused_op", "vars", "inputs", "nodes",
-                           "outputs", "conditions", "replacement"});
+                           "outputs", "root", "conditions", "replacement"});
     Pattern p;
     p.source = source_;
     p.name = need_string(pj, "name", where);
@@ -777,6 +777,14 @@ class PatternReader {
         err(where + ".outputs." + it.key(), "'" + it.value().get<std::string>() + "' is not a node of the region");
       p.outputs.push_back(k);
       p.output_names.push_back(it.key());
+    }
+
+    p.root = p.outputs[0];
+    if (pj.contains("root")) {
+      if (!pj["root"].is_string()) err(where + ".root", "expected a node name");
+      int k = p.node_index(pj["root"].get<std::string>());
+      if (k < 0 || p.nodes[k].is_input) err(where + ".root", "'" + pj["root"].get<std::string>() + "' is not a node of the region");
+      p.root = k;
     }
 
     // Conditions.

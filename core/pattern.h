@@ -108,7 +108,8 @@ struct Pattern {
   std::vector<VarDecl> vars;
   std::vector<ScalarExpr> exprs;
   std::vector<PatternNode> nodes;              // inputs first, then the region's nodes
-  std::vector<int> outputs;                    // node indices; outputs[0] is the root the matcher starts at
+  std::vector<int> outputs;                    // node indices
+  int root = -1;                               // the node the matcher starts at ("root"; default outputs[0])
   std::vector<std::string> output_names;
   std::vector<Condition> conditions;
   std::vector<ReplacementNode> replacement;
@@ -117,7 +118,7 @@ struct Pattern {
 
   int var_index(std::string_view n) const;
   int node_index(std::string_view n) const;
-  const std::string& root_target() const { return nodes[outputs[0]].target; }
+  const std::string& root_target() const { return nodes[root].target; }
   std::string expr_str(int e) const;           // an expression as written (variables by name)
   size_t op_node_count() const;
 };
