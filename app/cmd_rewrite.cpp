@@ -1,9 +1,11 @@
 // `fxopt rewrite GRAPH`: normalise, then apply the fusion patterns to a fixed point; writes the rewritten graph.
 #include <cstdio>
+#include <optional>
 
 #include "app/commands.h"
 #include "core/fxgraph_io.h"
 #include "core/rewrite_pipeline.h"
+#include "runtime/compare.h"
 
 namespace fxopt::app {
 
@@ -12,7 +14,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   struct Opts {
     std::string input, output, target = "rocm-aiter", patterns = "all", passes;
     std::vector<std::string> pattern_files;
-    bool stats = false, print_after_change = false, no_normalize = false;
+    bool stats = false, print_after_change = false, no_normalize = false, verify = false;
     size_t max_iterations = 10;
   };
   auto o = std::make_shared<Opts>();
@@ -25,10 +27,15 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-normalize", o->no_normalize, "Skip the normalisation passes");
   cmd->add_option("--max-iterations", o->max_iterations, "Fixed-point iteration cap (default 10)")->check(CLI::PositiveNumber);
   cmd->add_flag("--stats", o->stats, "Per pass/pattern counts and times on stderr");
+  cmd->add_flag("--verify", o->verify,
+                "Run original and rewritten graphs on the CPU (seeded inputs, small symbol values); write nothing "
+                "unless their outputs are bit-identical");
   cmd->add_flag("--print-after-change", o->print_after_change, "Print the graph to stderr after each change");
   cmd->callback([o, &exit_code] {
     PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns));
     Graph g = read_graph_file(o->input);
+    std::optional<Graph> original;
+    if (o->verify) original = read_graph_text(write_graph_text(g), o->input);
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
@@ -39,6 +46,15 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());
       };
     PipelineReport r = run_pipeline(g, ps, po);
+    if (original) {
+      const rt::VerifyResult v = rt::verify_rewrite(*original, g);
+      if (!v.ok) {
+        std::fprintf(stderr, "fxopt rewrite: --verify failed, output not written: %s\n", v.reason.c_str());
+        exit_code = kExitFailure;
+        return;
+      }
+      std::fprintf(stderr, "fxopt rewrite: --verify: outputs bit-identical on the CPU (%zu trials)\n", v.trials.size());
+    }
     write_graph_file(g, o->output);
     for (const auto& k : r.rewrite.skipped)
       std::fprintf(stderr, "fxopt rewrite: skipped pattern %s: %s\n", k.pattern.c_str(), k.reason.c_str());
