@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "core/error.h"
 #include "core/fxgraph_io.h"
 
 namespace fxopt {
@@ -111,10 +112,41 @@ void collect_slots(const Arg& a, std::vector<const Node*>& out) {
   for (const auto& [k, x] : a.dict) collect_slots(x, out);
 }
 
+// Node -> position, open addressing: the index is read once per argument slot and user, so it stays flat.
+class NodeIndex {
+ public:
+  explicit NodeIndex(const std::vector<const Node*>& nodes) {
+    size_t cap = 16;
+    while (cap < 2 * nodes.size()) cap *= 2;
+    keys_.assign(cap, nullptr);
+    vals_.resize(cap);
+    for (uint32_t i = 0; i < nodes.size(); ++i) {
+      size_t h = slot(nodes[i]);
+      keys_[h] = nodes[i];
+      vals_[h] = i;
+    }
+  }
+  uint32_t at(const Node* n) const {
+    size_t h = slot(n);
+    FXOPT_CHECK(keys_[h] == n, "node is not in the graph being diffed");
+    return vals_[h];
+  }
+
+ private:
+  size_t slot(const Node* n) const {  // the slot holding n, or the empty one where it would go
+    size_t mask = keys_.size() - 1;
+    size_t h = mix64(reinterpret_cast<uintptr_t>(n)) & mask;
+    while (keys_[h] && keys_[h] != n) h = (h + 1) & mask;
+    return h;
+  }
+  std::vector<const Node*> keys_;
+  std::vector<uint32_t> vals_;
+};
+
 // One graph, indexed for pairing: node i in graph order, its input slots, hashes and partner.
 struct Side {
   std::vector<const Node*> nodes;
-  std::unordered_map<const Node*, uint32_t> index;
+  NodeIndex index;
   std::vector<uint32_t> slot_begin;  // CSR: slots of node i are slots[slot_begin[i] .. slot_begin[i+1])
   std::vector<uint32_t> slots;
   std::vector<uint64_t> local;    // op, target, constant arguments, compared meta
@@ -122,11 +154,7 @@ struct Side {
   std::vector<uint64_t> merkle;   // local + the merkle hashes of the inputs, slot by slot
   std::vector<int32_t> partner;
 
-  Side(const Graph& g, const DiffOptions& opts) {
-    nodes.reserve(g.size());
-    for (const auto& n : g.nodes()) nodes.push_back(&n);
-    index.reserve(nodes.size() * 2);
-    for (uint32_t i = 0; i < nodes.size(); ++i) index.emplace(nodes[i], i);
+  Side(const Graph& g, const DiffOptions& opts) : nodes(all_nodes(g)), index(nodes) {
     slot_begin.reserve(nodes.size() + 1);
     local.resize(nodes.size());
     shallow.resize(nodes.size());
@@ -160,6 +188,12 @@ struct Side {
     slot_begin.push_back(static_cast<uint32_t>(slots.size()));
   }
 
+  static std::vector<const Node*> all_nodes(const Graph& g) {
+    std::vector<const Node*> v;
+    v.reserve(g.size());
+    for (const auto& n : g.nodes()) v.push_back(&n);
+    return v;
+  }
   size_t size() const { return nodes.size(); }
   std::pair<const uint32_t*, const uint32_t*> inputs(uint32_t i) const {
     return {slots.data() + slot_begin[i], slots.data() + slot_begin[i + 1]};
@@ -177,20 +211,18 @@ class Pairing {
 
   void run() {
     anchor();
-    merkle();
+    compute_merkle(A);
+    compute_merkle(B);
+    std::vector<uint32_t> made = merkle(/*unique_only=*/true);
     // Top down: a reverse sweep visits every user before its inputs, so pairs made here are swept too.
     for (size_t i = A.size(); i-- > 0;)
       if (A.partner[i] != kNone) down(static_cast<uint32_t>(i));
-    // Then outward in both directions from every pair until nothing changes; each pair is visited once.
-    std::deque<uint32_t> work;
+    made.clear();
     for (uint32_t i = 0; i < A.size(); ++i)
-      if (A.partner[i] != kNone) work.push_back(i);
-    while (!work.empty()) {
-      uint32_t i = work.front();
-      work.pop_front();
-      for (uint32_t x : down(i)) work.push_back(x);
-      for (uint32_t x : up(i)) work.push_back(x);
-    }
+      if (A.partner[i] != kNone) made.push_back(i);
+    propagate(made);
+    // Identical computations that occur several times and found no context pair up in graph order.
+    propagate(merkle(/*unique_only=*/false));
   }
 
  private:
@@ -240,6 +272,7 @@ class Pairing {
       pair(static_cast<uint32_t>(A.size() - 1), static_cast<uint32_t>(B.size() - 1));
   }
 
+  // Bottom up, in graph order; placeholders were hashed by anchor().
   static void compute_merkle(Side& s) {
     for (uint32_t i = 0; i < s.size(); ++i) {
       if (s.nodes[i]->op == OpKind::Placeholder) continue;
@@ -251,22 +284,42 @@ class Pairing {
     }
   }
 
-  // Nodes whose whole upstream computation is identical pair up, in graph order among equals.
-  void merkle() {
-    compute_merkle(A);
-    compute_merkle(B);
-    struct Bucket { std::vector<uint32_t> nodes; size_t next = 0; };
+  // Nodes whose whole upstream computation is identical pair up. With `unique_only`, only hashes that occur
+  // once on each side; the repeated ones (the same computation in several places) wait for context from the
+  // propagation, and what is left of them pairs in graph order.
+  std::vector<uint32_t> merkle(bool unique_only) {
+    struct Bucket { std::vector<uint32_t> nodes; size_t next = 0; size_t count_a = 0; };
     std::unordered_map<uint64_t, Bucket> buckets;
     buckets.reserve(B.size());
     for (uint32_t b = 0; b < B.size(); ++b)
       if (free_b(b) && B.nodes[b]->op != OpKind::Placeholder) buckets[B.merkle[b]].nodes.push_back(b);
+    if (unique_only)
+      for (uint32_t a = 0; a < A.size(); ++a)
+        if (auto it = buckets.find(A.merkle[a]); it != buckets.end()) ++it->second.count_a;
+    std::vector<uint32_t> made;
     for (uint32_t a = 0; a < A.size(); ++a) {
       if (!free_a(a) || A.nodes[a]->op == OpKind::Placeholder) continue;
       auto it = buckets.find(A.merkle[a]);
       if (it == buckets.end()) continue;
       Bucket& bk = it->second;
+      if (unique_only && (bk.count_a != 1 || bk.nodes.size() != 1)) continue;
       while (bk.next < bk.nodes.size() && !free_b(bk.nodes[bk.next])) ++bk.next;
-      if (bk.next < bk.nodes.size() && compatible(a, bk.nodes[bk.next])) pair(a, bk.nodes[bk.next++]);
+      if (bk.next < bk.nodes.size() && compatible(a, bk.nodes[bk.next])) {
+        pair(a, bk.nodes[bk.next++]);
+        made.push_back(a);
+      }
+    }
+    return made;
+  }
+
+  // Outward in both directions from each given pair and each pair this makes; each is visited once.
+  void propagate(const std::vector<uint32_t>& pairs) {
+    std::deque<uint32_t> work(pairs.begin(), pairs.end());
+    while (!work.empty()) {
+      uint32_t i = work.front();
+      work.pop_front();
+      for (uint32_t x : down(i)) work.push_back(x);
+      for (uint32_t x : up(i)) work.push_back(x);
     }
   }
 
