@@ -258,3 +258,32 @@ TEST_CASE("duplicate identical nodes pair without spurious changes") {
   };
   CHECK(diff_graphs(g("12"), g("21")).equal());
 }
+
+TEST_CASE("a repeated computation pairs by where it is used, not by position among its copies") {
+  // Three identical exp(x) nodes, each feeding its own mul; in B the middle one became sigmoid(x). Pairing the
+  // exps in graph order would shift them by one and report the last one removed and a rewired mul.
+  auto g = [](const char* middle) {
+    std::string s = R"({"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {}},
+ {"name": "y", "op": "placeholder", "target": "y", "args": [], "kwargs": {}, "meta": {}},)";
+    for (int k = 0; k < 3; ++k) {
+      std::string i = std::to_string(k);
+      s += R"({"name": "e)" + i + R"(", "op": "call_function", "target": ")" +
+           (k == 1 ? std::string(middle) : "aten.exp.default") +
+           R"(", "args": [{"node": "x"}], "kwargs": {}, "meta": {}},
+ {"name": "c)" + i + R"(", "op": "call_function", "target": "aten.add.Tensor", "args": [{"node": "y"}, )" + i +
+           R"(], "kwargs": {}, "meta": {}},
+ {"name": "m)" + i + R"(", "op": "call_function", "target": "aten.mul.Tensor", "args": [{"node": "e)" + i +
+           R"("}, {"node": "c)" + i + R"("}], "kwargs": {}, "meta": {}},)";
+    }
+    return doc(s + R"({"name": "output", "op": "output", "target": "output", "args": [[{"node": "m0"}, {"node": "m1"}, {"node": "m2"}]], "kwargs": {}, "meta": {}})");
+  };
+  Graph a = g("aten.exp.default");
+  Graph b = g("aten.sigmoid.default");
+  auto d = diff_graphs(a, b);
+  REQUIRE(d.removed.size() == 1);
+  CHECK(d.removed[0]->name == "e1");
+  REQUIRE(d.added.size() == 1);
+  CHECK(d.added[0]->name == "e1");
+  CHECK(d.changed.empty());
+  CHECK(d.partner_of(a.find("e2")) == b.find("e2"));
+}
