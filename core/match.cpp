@@ -666,7 +666,7 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
 
 bool Matcher::is_near_miss(const MatchFailure& f) const {
   if (!f.structural) return true;
-  if (f.spelling && f.progress >= 2) return true;
+  if (f.spelling && f.progress >= 1) return true;  // the root matched; normalisation would fix the rest
   if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed
   return f.progress >= std::max<size_t>(3, p_.op_node_count() / 3);
 }

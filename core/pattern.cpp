@@ -97,7 +97,14 @@ std::optional<double> fp8_max(std::string_view dtype) {
 // Targets
 // ---------------------------------------------------------------------------------------------------------
 
-bool Target::has_op(std::string_view op) const { return std::find(ops.begin(), ops.end(), op) != ops.end(); }
+// An op no target table knows (a pattern file's own op) is assumed to exist everywhere but on "none".
+bool Target::has_op(std::string_view op) const {
+  if (std::find(ops.begin(), ops.end(), op) != ops.end()) return true;
+  if (name == "none") return false;
+  for (const auto& t : all_targets())
+    if (std::find(t.ops.begin(), t.ops.end(), op) != t.ops.end()) return false;
+  return true;
+}
 bool Target::has_fp8(std::string_view dtype) const {
   return std::find(fp8_dtypes.begin(), fp8_dtypes.end(), dtype) != fp8_dtypes.end();
 }
@@ -462,9 +469,9 @@ class PatternReader {
       doc = Json::parse(text.begin(), text.end());
     } catch (const Json::parse_error& e) {
       std::string msg = e.what();
-      auto p = msg.find("]: ");  // strip nlohmann's "[json.exception.parse_error.101] parse error at ...: "
+      auto p = msg.find(": ");  // strip nlohmann's "[json.exception.parse_error.101] parse error at ...: "
       throw InputError(source_ + ": malformed JSON at " + line_col(text, e.byte ? e.byte - 1 : 0) + ": " +
-                       (p == std::string::npos ? msg : msg.substr(p + 3)));
+                       (p == std::string::npos ? msg : msg.substr(p + 2)));
     }
     if (!doc.is_object()) err("", std::string("expected a JSON object, got ") + json_kind(doc));
     check_keys(doc, "", {"format", "version", "description", "patterns"});
@@ -511,7 +518,7 @@ class PatternReader {
   }
 
   int add_expr(Pattern& p, std::string_view text, const std::string& where, std::optional<VarType> want) {
-    ScalarExpr e = ExprParser(p, text, where).parse_all();
+    ScalarExpr e = ExprParser(p, text, source_ + ": " + where).parse_all();
     if (want) {
       bool ok = (*want == VarType::Dtype) == (e.type == VarType::Dtype) &&
                 !(*want != VarType::Float && e.type == VarType::Float);
@@ -797,7 +804,7 @@ class PatternReader {
         Condition c;
         c.text = cj[i].get<std::string>();
         ScalarExpr l, r;
-        ExprParser(p, c.text, w).parse_condition(l, c.cmp, r);
+        ExprParser(p, c.text, source_ + ": " + w).parse_condition(l, c.cmp, r);
         p.exprs.push_back(std::move(l));
         c.lhs = static_cast<int>(p.exprs.size()) - 1;
         p.exprs.push_back(std::move(r));

@@ -1,0 +1,108 @@
+// Tests of the declarative pattern format: the reader's precise errors and the registry.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/error.h"
+#include "core/pattern.h"
+
+using namespace fxopt;
+
+namespace {
+
+// A minimal valid pattern file around one pattern body; `patch` replaces a piece of it.
+std::string file(const std::string& body) {
+  return R"({"format": "fxopt-patterns", "version": 1, "patterns": [)" + body + "]}";
+}
+
+const std::string kRelu2 = R"({
+  "name": "relu_double", "fused_op": "mylib.relu2.default",
+  "vars": {"N": "sym", "K": {"type": "float", "one_of": [2.0]}},
+  "inputs": {"x": "bfloat16 [N, 4]"},
+  "nodes": [{"name": "r", "op": "aten.relu.default", "args": ["%x"]},
+            {"name": "m", "op": "aten.mul.Tensor", "args": ["%r", "$K"], "val": "bfloat16 [N, 4]"}],
+  "outputs": {"out": "m"},
+  "replacement": {"nodes": [{"name": "relu2", "op": "mylib.relu2.default", "args": ["%x"], "val": "bfloat16 [N, 4]"}],
+                  "outputs": {"out": "relu2"}}
+})";
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_pattern_file(text, "p.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::string with(std::string s, const std::string& from, const std::string& to) {
+  auto p = s.find(from);
+  REQUIRE(p != std::string::npos);
+  return s.replace(p, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("pattern file: a valid pattern parses") {
+  auto ps = parse_pattern_file(file(kRelu2), "p.json");
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].name == "relu_double");
+  CHECK(ps[0].root_target() == "aten.mul.Tensor");
+  CHECK(ps[0].op_node_count() == 2);
+  CHECK(ps[0].vars.size() == 2);
+}
+
+TEST_CASE("pattern file: precise errors") {
+  CHECK(error_of("{\"format\": \"fxopt-patterns\",\n \"version\": 1,\n \"patterns\": [}") ==
+        std::string("p.json: malformed JSON at line 3, column 15: syntax error while parsing value - unexpected '}'; expected '[', '{', or a literal"));
+  CHECK(error_of(R"({"format": "fxgraph", "version": 1, "patterns": []})") == "p.json: format: expected \"fxopt-patterns\"");
+  CHECK(error_of(R"({"format": "fxopt-patterns", "version": 2, "patterns": []})") ==
+        "p.json: version: unsupported version 2 (this fxopt reads version 1)");
+  CHECK(error_of(file(with(kRelu2, "\"fused_op\"", "\"colour\": 1, \"fused_op\""))).find(
+            "p.json: patterns[0] (relu_double): unknown key 'colour'") == 0);
+  CHECK(error_of(file(with(kRelu2, "\"%r\", \"$K\"", "\"%r\", \"$K*Q\""))) ==
+        "p.json: patterns[0] (relu_double).nodes[1] (m).args[1]: expression 'K*Q' at offset 2: unknown variable 'Q' "
+        "(declare it in \"vars\")");
+  CHECK(error_of(file(with(kRelu2, "[\"%x\"]}", "[\"%y\"]}"))) ==
+        "p.json: patterns[0] (relu_double).nodes[0] (r).args[0]: unknown node 'y' (a reference must name an input or an "
+        "earlier node)");
+  CHECK(error_of(file(with(kRelu2, "\"bfloat16 [N, 4]\"}", "\"bfloat16 N, 4\"}"))) ==
+        "p.json: patterns[0] (relu_double).inputs.x: type 'bfloat16 N, 4' must be \"DTYPE [dim, ...]\"");
+  CHECK(error_of(file(with(kRelu2, "\"N\": \"sym\"", "\"N\": \"sym\", \"U\": \"int\""))) ==
+        "p.json: patterns[0] (relu_double).vars.U: variable 'U' does not occur in the region, so no match can bind it");
+  CHECK(error_of(file(with(kRelu2, "\"args\": [\"%x\"], \"val\"", "\"args\": [\"%r\"], \"val\""))) ==
+        "p.json: patterns[0] (relu_double).replacement.nodes[0] (relu2): the replacement may only use the pattern's "
+        "inputs, not the region node 'r'");
+  CHECK(error_of(file(with(kRelu2, "\"outputs\": {\"out\": \"relu2\"}", "\"outputs\": {}"))) ==
+        "p.json: patterns[0] (relu_double).replacement.outputs: output 'out' has no replacement");
+  CHECK(error_of(file(with(kRelu2, "\"type\": \"float\"", "\"type\": \"real\""))) ==
+        "p.json: patterns[0] (relu_double).vars.K: unknown variable type 'real' (expected int, sym, float or dtype)");
+  CHECK(error_of(file(with(kRelu2, "\"%r\", \"$K\"", "\"%r\", \"$K//2\""))).find("'//' needs integers") != std::string::npos);
+}
+
+TEST_CASE("pattern registry: built-ins, selection, duplicates, root index") {
+  PatternSet ps = PatternSet::builtin();
+  REQUIRE(ps.patterns().size() >= 3);
+  auto* at_convert = ps.rooted_at("prims.convert_element_type.default");
+  REQUIRE(at_convert);
+  // Highest benefit first: the gated fusion is tried before plain RMSNorm + quant.
+  CHECK(ps.patterns()[(*at_convert)[0]].name == "rms_gated_fp8_group_quant");
+  CHECK(ps.rooted_at("aten.relu.default") == nullptr);
+  CHECK_THROWS_WITH_AS(ps.add(ps.patterns()[0]), doctest::Contains("is already defined"), InputError);
+  PatternSet one = ps;
+  one.select({"rmsnorm_fp8_dynamic_quant"});
+  CHECK(one.patterns().size() == 1);
+  CHECK_THROWS_WITH_AS(one.select({"nope"}), "unknown pattern 'nope' (known: rmsnorm_fp8_dynamic_quant)", InputError);
+}
+
+TEST_CASE("targets: ops and fp8 formats") {
+  CHECK(find_target("gfx942").has_fp8("float8_e4m3fnuz"));
+  CHECK_FALSE(find_target("gfx942").has_fp8("float8_e4m3fn"));
+  CHECK(find_target("gfx950").has_fp8("float8_e4m3fn"));
+  CHECK_FALSE(find_target("none").has_op("vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default"));
+  CHECK(find_target("rocm-aiter").has_op("vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default"));
+  CHECK(find_target("gfx950").has_op("mylib.relu2.default"));  // a pattern file's own op
+  CHECK_FALSE(find_target("none").has_op("mylib.relu2.default"));
+  CHECK_THROWS_WITH_AS(find_target("cuda"), "unknown target 'cuda' (valid: rocm-aiter, gfx942, gfx950, none)", InputError);
+  CHECK(fp8_max("float8_e4m3fnuz") == 224.0);
+}

@@ -1,0 +1,134 @@
+// Tests of the rewrite driver: corpus counts, fixed point and cap, non-overlap, names, provenance, targets.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "core/fxgraph_io.h"
+#include "core/rewrite_pipeline.h"
+
+using namespace fxopt;
+
+namespace {
+
+// relu(relu(x)) -> relu(x): each rewrite can expose another, so a chain needs several iterations.
+const char* kReluReluPattern = R"({"format": "fxopt-patterns", "version": 1, "patterns": [{
+  "name": "relu_relu", "fused_op": "aten.relu.default",
+  "inputs": {"x": null},
+  "nodes": [{"name": "inner", "op": "aten.relu.default", "args": ["%x"]},
+            {"name": "outer", "op": "aten.relu.default", "args": ["%inner"]}],
+  "outputs": {"out": "outer"},
+  "replacement": {"nodes": [{"name": "relu", "op": "aten.relu.default", "args": ["%x"], "val": "float32 [4]"}],
+                  "outputs": {"out": "relu"}}}]})";
+
+Graph relu_chain(int n) {
+  std::string nodes =
+      R"({"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [4], "stride": [1], "device": "cpu"}}})";
+  std::string prev = "x";
+  for (int i = 1; i <= n; ++i) {
+    std::string name = "r" + std::to_string(i);
+    nodes += ",\n" + std::string(R"({"name": ")") + name + R"(", "op": "call_function", "target": "aten.relu.default", "args": [{"node": ")" +
+             prev + R"("}], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [4], "stride": [1], "device": "cpu"}}})";
+    prev = name;
+  }
+  nodes += ",\n" + std::string(R"({"name": "output", "op": "output", "target": "output", "args": [[{"node": ")") + prev +
+           R"("}]], "kwargs": {}, "meta": {}})";
+  return read_graph_text("{\"format\": \"fxgraph\", \"version\": 1, \"nodes\": [\n" + nodes + "\n]}", "chain.json");
+}
+
+PatternSet relu_patterns() {
+  PatternSet ps;
+  for (auto& p : parse_pattern_file(kReluReluPattern, "p.json")) ps.add(std::move(p));
+  return ps;
+}
+
+}  // namespace
+
+TEST_CASE("corpus: L1 fuses once, L8 eight times; the output is valid and keeps surviving names") {
+  for (auto [file, n] : {std::pair<const char*, size_t>{"/qwen3next_gdn_L1.fxgraph.json", 1}}) {
+    Graph g = read_graph_file(std::string(FXOPT_CORPUS_DIR) + file);
+    PipelineReport r = run_pipeline(g, load_patterns({}, {}), {});
+    CHECK(r.rewrite.matches.size() == n);
+    CHECK(r.rewrite.iterations == 2);
+    CHECK_FALSE(r.rewrite.hit_cap);
+    const auto& m = r.rewrite.matches[0];
+    CHECK(m.pattern == "rms_gated_fp8_group_quant");
+    CHECK(m.bindings[0] == std::pair<std::string, std::string>{"N", "s68"});
+    Node* fused = g.find("fused_rms_gated_fp8_group_quant");
+    REQUIRE(fused);
+    CHECK(*fused->meta("fxopt_from") == R"({"pattern": "rms_gated_fp8_group_quant", "match": 1})");
+    CHECK(arg_to_json(fused->args[4]) == "1e-06");
+    CHECK(val_to_json(*g.find("q_fused")->val) ==
+          R"({"dtype": "float8_e4m3fn", "shape": ["s68", 4096], "stride": [4096, 1], "device": "cuda:0"})");
+    CHECK(g.find("addmm_default"));  // outside the region: kept, same name
+    CHECK(g.find("view_6") == nullptr);
+    CHECK(g.topological_error().empty());
+    CHECK_NOTHROW(read_graph_text(write_graph_text(g), "out"));
+  }
+  Graph g8 = read_graph_file(std::string(FXOPT_TEST_DATA) + "/data/qwen3next_gdn_L8.fxgraph.json");
+  PipelineReport r8 = run_pipeline(g8, load_patterns({}, {}), {});
+  CHECK(r8.rewrite.matches.size() == 8);
+  CHECK(g8.topological_error().empty());
+}
+
+TEST_CASE("driver: fixed point, non-overlapping matches, iteration cap") {
+  Graph g = relu_chain(4);
+  RewriteOptions o;
+  RewriteReport r = rewrite_graph(g, relu_patterns(), o);
+  // r1..r4: iteration 1 takes (r1,r2) and (r3,r4), iteration 2 fuses the two results, iteration 3 finds nothing.
+  CHECK(r.iterations == 3);
+  CHECK(r.matches.size() == 3);
+  CHECK_FALSE(r.hit_cap);
+  CHECK(g.size() == 3);  // x, one relu, output
+  CHECK(g.topological_error().empty());
+
+  Graph g2 = relu_chain(8);
+  o.max_iterations = 2;
+  RewriteReport capped = rewrite_graph(g2, relu_patterns(), o);
+  CHECK(capped.hit_cap);
+  CHECK(capped.iterations == 2);
+  CHECK(capped.matches.size() == 6);
+  CHECK(report_text(PipelineReport{"rocm-aiter", {}, 0.0, capped}, false).find("iteration cap") != std::string::npos);
+}
+
+TEST_CASE("driver: dry run reports and leaves the graph alone") {
+  Graph g = relu_chain(4);
+  std::string before = write_graph_text(g);
+  RewriteOptions o;
+  o.dry_run = true;
+  RewriteReport r = rewrite_graph(g, relu_patterns(), o);
+  CHECK(r.matches.size() == 2);
+  CHECK(r.matches[0].root == "r2");
+  CHECK(r.matches[1].root == "r4");
+  CHECK(write_graph_text(g) == before);
+}
+
+TEST_CASE("targets: a missing fused op is a graceful no-op with the reason; fp8 formats per target") {
+  std::string l1 = std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json";
+  Graph g = read_graph_file(l1);
+  PipelineOptions o;
+  o.target = "none";
+  PipelineReport r = run_pipeline(g, load_patterns({}, {}), o);
+  CHECK(r.rewrite.matches.empty());
+  REQUIRE(r.rewrite.skipped.size() == 3);
+  CHECK(r.rewrite.skipped[0].reason == "target none has no op vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default");
+  Graph g2 = read_graph_file(l1);
+  o.target = "gfx942";  // MI300: e4m3fnuz only; the corpus is e4m3fn
+  r = run_pipeline(g2, load_patterns({}, {}), o);
+  CHECK(r.rewrite.matches.empty());
+  REQUIRE(r.rewrite.near_misses.size() == 1);
+  CHECK(r.rewrite.near_misses[0].reason.find("target gfx942 has no float8_e4m3fn kernels") == 0);
+  Graph g3 = read_graph_file(l1);
+  o.target = "gfx950";
+  CHECK(run_pipeline(g3, load_patterns({}, {}), o).rewrite.matches.size() == 1);
+}
+
+TEST_CASE("without normalisation the near miss says which pass would fix the spelling") {
+  Graph g = read_graph_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json");
+  PipelineOptions o;
+  o.normalize = false;
+  o.dry_run = true;
+  PipelineReport r = run_pipeline(g, load_patterns({}, {}), o);
+  CHECK(r.rewrite.matches.empty());
+  REQUIRE(r.rewrite.near_misses.size() >= 1);
+  CHECK(r.rewrite.near_misses[0].reason.find("canonicalize_clamp") != std::string::npos);
+}
