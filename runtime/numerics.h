@@ -260,20 +260,20 @@ FXOPT_HD inline float quant_scale_floor(Fp8Format fmt) {
 
 // e^x using only +,-,*,/ and bit manipulation, so host and device agree bit for bit. Cody-Waite
 // reduction x = k*ln2 + r (|r| <= ~ln2/2, k*ln2_hi exact), degree-7 Taylor polynomial for e^r,
-// scaling by 2^k through the exponent bits (in two steps where 2^k is not a normal float, so the
-// result is rounded once). Max error ~1 ulp (tests/test_numerics.cpp measures it); overflow -> inf,
-// underflow -> subnormals then +0, exp(-inf) = 0, exp(inf) = inf, NaN -> NaN.
-FXOPT_HD inline float fx_expf(float x) {
-  if (is_nan(x)) return x;
-  if (x > 89.0f) return f32_from_bits(0x7F800000u);
-  if (x < -104.0f) return 0.0f;
+// scaling by 2^k as two exact-or-once-rounded multiplications by 2^(k>>1) and 2^(k-(k>>1)), so
+// subnormal results are rounded once. Max error ~1 ulp (tests/test_numerics.cpp measures it);
+// overflow -> inf, underflow -> subnormals then +0, exp(-inf) = 0, exp(inf) = inf, NaN -> NaN.
+//
+// fx_expf_core is the branch-free body for x already clamped to [-104, 89] (NaN excluded); GPU
+// kernels use it directly (fminf/fmaxf clamps) and must give fx_expf's bits.
+FXOPT_HD inline float fx_expf_core(float x) {
   const float kLog2e = 1.44269502f;                      // 0x3FB8AA3B
   const float kMagic = 12582912.0f;                      // 1.5 * 2^23: adding it rounds to an integer
   const float kLn2Hi = f32_from_bits(0x3F317200u);       // 0.693145751953125, 15 significant bits
   const float kLn2Lo = f32_from_bits(0x35BFBE8Eu);       // ln2 - kLn2Hi
   const float t = x * kLog2e + kMagic;
   const float kf = t - kMagic;
-  const int k = static_cast<int>(f32_bits(t)) - static_cast<int>(f32_bits(kMagic));
+  const int k = static_cast<int>(f32_bits(t)) - static_cast<int>(f32_bits(kMagic));  // [-150, 129]
   const float r = (x - kf * kLn2Hi) - kf * kLn2Lo;
   float p = 1.0f / 5040.0f;
   p = p * r + 1.0f / 720.0f;
@@ -282,9 +282,15 @@ FXOPT_HD inline float fx_expf(float x) {
   p = p * r + 1.0f / 6.0f;
   p = p * r + 0.5f;
   const float y = 1.0f + (r + (r * r) * p);
-  if (k > 127) return (y * f32_from_bits(254u << 23)) * f32_from_bits(static_cast<uint32_t>(k - 127 + 127) << 23);
-  if (k < -126) return (y * f32_from_bits(static_cast<uint32_t>(k + 100 + 127) << 23)) * f32_from_bits(27u << 23);
-  return y * f32_from_bits(static_cast<uint32_t>(k + 127) << 23);
+  const int k1 = k >> 1, k2 = k - k1;  // both in [-75, 65]: 2^k1, 2^k2 are normal floats
+  return (y * f32_from_bits(static_cast<uint32_t>(k1 + 127) << 23)) * f32_from_bits(static_cast<uint32_t>(k2 + 127) << 23);
+}
+
+FXOPT_HD inline float fx_expf(float x) {
+  if (is_nan(x)) return x;
+  x = x > 89.0f ? 89.0f : x;     // exp(89) overflows to inf through the scaling
+  x = x < -104.0f ? -104.0f : x;  // exp(-104) < 2^-150 rounds to +0
+  return fx_expf_core(x);
 }
 
 // 1/sqrt(x) as two correctly rounded IEEE operations (what torch.rsqrt computes on the CPU).

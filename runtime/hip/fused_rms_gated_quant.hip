@@ -14,10 +14,10 @@ const float* silu_table_device() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::vector<float> host(kSiluEntries);
-    for (uint32_t sign = 0; sign < 2; ++sign)
-      for (uint32_t rel = 0; rel < kSiluSpan; ++rel) {
+    for (uint32_t rel = 0; rel < kSiluSpan; ++rel)
+      for (uint32_t sign = 0; sign < 2; ++sign) {
         const uint16_t bits = static_cast<uint16_t>((sign << 15) | (kSiluLo + rel));
-        host[sign * kSiluSpan + rel] = num::fx_silu(num::bf16_to_f32(bits));
+        host[2 * rel + sign] = num::fx_silu(num::bf16_to_f32(bits));
       }
     void* p = nullptr;
     FXOPT_HIP_CHECK(hipMalloc(&p, kSiluTableBytes));

@@ -125,9 +125,11 @@ enum class ReduceOp : uint8_t {
 // How the fused kernels compute (tests and benchmarks pin one; the default picks by size).
 struct FusedOptions {
   enum class Silu : uint8_t { automatic, direct, table } silu = Silu::automatic;
-  // Hardware bf16/fp8 conversions (NVIDIA sm_89+) and y/scale through the group's reciprocal, each
-  // proven to give identical outputs (rms_quant_rows.h); false runs numerics.h's code as written.
+  // The vector kernel with its fast paths (hardware conversions, reciprocal division, branch-free
+  // silu), each proven to give identical outputs (rms_quant_rows.h); false runs numerics.h's code
+  // as written in a scalar kernel.
   bool fast_paths = true;
+  int lanes_per_row = 0;     // 4, 8, 16 or 32 lanes per row; 0: by size (few for large M)
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
 };
 

@@ -2,20 +2,27 @@
 // rmsnorm_quant.hip, group_quant.hip): one pass over each row, results bit-identical to
 // runtime/numerics.h's reference functions. Included only from .hip files.
 //
-// Vector path (RowsKernel): L lanes per row (8, 16 or 32), lane t owns the 16-byte chunks t, t+L, ...
-// (CPL chunks per lane, CPL > 1 only with L = 32), which is the canonical row-sum order of
-// numerics.h. The group amax is an integer max over bf16 magnitude bits (exact and order-free, NaN
-// largest) through xor shuffles. Fast options, each proven to give identical outputs:
-//  * silu table: silu(z) depends only on z's 16 bits; for |z| in [2^-15, 256) it is read from a
-//    shared-memory table filled from fx_silu values computed once (same code, same bits), other z
-//    compute fx_silu directly;
-//  * hw_convert (NVIDIA sm_89+): cvt.rn.bf16x2.f32 for y (differs from f32_to_bf16 only in the NaN
+// Vector kernel (rows_kernel): L lanes per row (4..32), lane t owns the 16-byte chunks t, t+L, ...
+// (CPL of them). The sum of squares follows numerics.h's canonical order exactly: with L < 32 a lane
+// holds the partials of its chunks and does the butterfly steps with offsets >= L itself (partials
+// of missing chunks are +0), the steps below L go through xor shuffles. The group amax is an integer
+// max over bf16 magnitude bits (exact and order-free, NaN largest). Few lanes per row (L = 4) amortise
+// the per-row and per-group scalar work for large M; many (L = 16) cut latency for small M.
+// Fast paths, each giving bits identical to the plain numerics.h code:
+//  * silu, direct: fx_expf_core without branches, then z/d as CUDA's own division fast path
+//    (MUFU.RCP, one Newton step, residual correction) on the domain where that is correctly
+//    rounded (|z| in [2^-100, 2^100] or 0, d = exp(-z)+1 <= 2^20), other z recomputed with fx_silu;
+//    tests/gpu checks all 65536 z;
+//  * silu, table (large M): silu(z) depends only on z's 16 bits; for |z| in [2^-15, 256) it comes
+//    from a shared-memory table filled with fx_silu values computed once; other z use fx_silu;
+//  * conversions (NVIDIA sm_89+): cvt.rn.bf16x2.f32 for y (differs from f32_to_bf16 only in the NaN
 //    payload, which cannot reach q or scale) and cvt.rn.satfinite.e4m3x2.f32 for q, equal to
-//    clamp(+-448) + c10's RNE conversion for every non-negative-NaN float (tests/gpu checks all);
-//  * fast_divide: y/scale as q0 = y*r, e = fma(-s, q0, y), q = fma(e, r, q0) with r = 1/s (Markstein),
-//    plus y's sign for zeros; gives the same fp8 code as the IEEE division for every bf16 y and every
-//    finite scale the op can produce (checked exhaustively, tests/gpu). Infinite/NaN scales divide.
-// Fallback path (RowsFallbackKernel): a warp per row with scalar loads for every other shape.
+//    clamp(+-448) + c10's conversion for every float but negative NaNs (tests/gpu checks all 2^32);
+//  * y/scale as q0 = y*r, e = fma(-s, q0, y), q = fma(e, r, q0) with r = 1/s (Markstein), plus y's
+//    sign for zeros: the same fp8 code as the IEEE division for every bf16 y and finite scale
+//    (tests/gpu checks all 1.07e9 pairs); infinite/NaN scales divide.
+// Fallback kernel (rows_fallback_kernel): a warp per row, scalar loads, numerics.h's code as written;
+// used for other shapes, e5m2, and when FusedOptions::fast_paths is false.
 #pragma once
 
 #include <cstdint>
@@ -31,12 +38,16 @@ enum class RowMode : uint8_t {
   quant,       // y = x (already bf16), group quant only
 };
 
-// bf16 magnitudes [kSiluLo, kSiluHi) of both signs have table entries.
+enum class SiluPath : uint8_t { direct, table };
+
+// bf16 magnitudes [kSiluLo, kSiluHi) of both signs have table entries; entry 2*(mag-kSiluLo)+sign.
 inline constexpr uint32_t kSiluLo = 0x3800u;  // 2^-15
 inline constexpr uint32_t kSiluHi = 0x4380u;  // 2^8
 inline constexpr uint32_t kSiluSpan = kSiluHi - kSiluLo;
 inline constexpr uint32_t kSiluEntries = 2 * kSiluSpan;
 inline constexpr size_t kSiluTableBytes = kSiluEntries * sizeof(float);
+inline constexpr int kTableThreads = 256;
+inline constexpr int kTableVecPerThread = (kSiluEntries / 4 + kTableThreads - 1) / kTableThreads;
 
 // Device copy of the silu table (filled on first use, from fx_silu on the host).
 const float* silu_table_device();
@@ -52,6 +63,7 @@ struct RowArgs {
   int D;
   int G;
   float eps;
+  float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
 };
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
@@ -84,7 +96,7 @@ __device__ __forceinline__ uint32_t quant_pair(float lo, float hi) {
          (static_cast<uint32_t>(num::f32_to_fp8(num::nan_clamp(hi, -fmax, fmax), F)) << 8);
 }
 
-// y / s, exactly as the fp8 code needs it (see the file comment).
+// y / s for the fp8 code (see the file comment); r = 1/s.
 template <bool kFast>
 __device__ __forceinline__ float div_by_scale(float y, float s, float r) {
   if constexpr (kFast) {
@@ -97,33 +109,75 @@ __device__ __forceinline__ float div_by_scale(float y, float s, float r) {
   }
 }
 
-template <bool kTable>
-__device__ __forceinline__ float silu_of(uint32_t zbits, const float* tab) {
-  const float zf = __uint_as_float(zbits << 16);
-  if constexpr (kTable) {
-    const uint32_t mag = zbits & 0x7FFFu;
-    const uint32_t rel = mag - kSiluLo;
-    if (rel < kSiluSpan) return tab[rel + ((zbits >> 15) & 1u) * kSiluSpan];
-  }
-  return num::fx_silu(zf);
+// silu of a bf16 z without branches; `slow` is set where the result must come from fx_silu.
+__device__ __forceinline__ float silu_direct(uint32_t zb, bool& slow) {
+  const float z = __uint_as_float(zb << 16);
+  const float e = num::fx_expf_core(fminf(fmaxf(-z, -104.0f), 89.0f));
+  const float d = e + 1.0f;
+#if defined(__CUDA_ARCH__)
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(d));
+  y = fmaf(fmaf(-d, y, 1.0f), y, y);
+  float q = z * y;
+  q = fmaf(fmaf(-d, q, z), y, q);
+  q = __uint_as_float(__float_as_uint(q) | (zb << 16 & 0x80000000u));
+#else
+  const float q = z / d;
+#endif
+  const uint32_t mag = zb & 0x7FFFu;
+  // |z| in [2^-100, 2^100] (bf16 exponent fields 27..226) or zero, and d <= 2^20.
+  slow = slow || (mag != 0 && mag - 0x0D80u >= 0x7180u - 0x0D80u) || !(d <= 1048576.0f);
+  return q;
 }
+
+__device__ __forceinline__ float silu_table(uint32_t zb, const float* tab, bool& slow) {
+  const uint32_t rot = ((zb << 1) | (zb >> 15)) & 0xFFFFu;  // 2*mag + sign
+  const uint32_t rel = rot - 2 * kSiluLo;
+  const bool in = rel < kSiluEntries;
+  slow = slow || !in;
+  return tab[in ? rel : 0];
+}
+
+static __device__ __noinline__ float silu_exact(uint32_t zb) { return num::fx_silu(__uint_as_float(zb << 16)); }
 
 __device__ __forceinline__ uint32_t umax(uint32_t a, uint32_t b) { return a > b ? a : b; }
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F, bool kTable, bool kFast>
-__global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
+// Max of the two 16-bit magnitudes packed in each of a and b, per half.
+__device__ __forceinline__ uint32_t umax_pair(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __vmaxu2(a, b);
+#else
+  return umax(a & 0xFFFFu, b & 0xFFFFu) | (umax(a >> 16, b >> 16) << 16);
+#endif
+}
+
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
+__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
+  static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
+  constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
+  constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
   extern __shared__ float smem_silu[];
   const float* tab = nullptr;
   if constexpr (kTable) {
     const float4* src = reinterpret_cast<const float4*>(a.silu_table);
     float4* dst = reinterpret_cast<float4*>(smem_silu);
-    for (uint32_t i = threadIdx.x; i < kSiluEntries / 4; i += blockDim.x) dst[i] = src[i];
+    float4 tmp[kTableVecPerThread];
+#pragma unroll
+    for (int i = 0; i < kTableVecPerThread; ++i) {
+      const uint32_t idx = threadIdx.x + i * kTableThreads;
+      if (idx < kSiluEntries / 4) tmp[i] = src[idx];
+    }
+#pragma unroll
+    for (int i = 0; i < kTableVecPerThread; ++i) {
+      const uint32_t idx = threadIdx.x + i * kTableThreads;
+      if (idx < kSiluEntries / 4) dst[idx] = tmp[i];
+    }
     __syncthreads();
     tab = smem_silu;
   }
   const int D = a.D;
   const int nchunks = D / 8;
-  const int gc = a.G / 8;  // chunks per quant group (power of two)
+  const int gc = a.G / 8;  // chunks per quant group (a power of two)
   const int lane = threadIdx.x % L;
   const int rows_per_warp = FXOPT_WARP_SIZE / L;
   const int rows_per_block = blockDim.x / L;
@@ -132,20 +186,13 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
   const int sub = (threadIdx.x % FXOPT_WARP_SIZE) / L;
   const int64_t row_stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
 
-  // w for this lane's chunks, upcast once.
-  float wf[CPL][8];
+  // w for this lane's chunks, kept packed.
+  uint4 wv[CPL];
   if constexpr (kMode != RowMode::quant) {
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int chunk = lane + c * L;
-      uint4 wv = make_uint4(0, 0, 0, 0);
-      if (chunk < nchunks) wv = *reinterpret_cast<const uint4*>(a.w + chunk * 8);
-      const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        wf[c][2 * e] = bf16_lo(ww[e]);
-        wf[c][2 * e + 1] = bf16_hi(ww[e]);
-      }
+      wv[c] = chunk < nchunks ? *reinterpret_cast<const uint4*>(a.w + chunk * 8) : make_uint4(0, 0, 0, 0);
     }
   }
 
@@ -164,13 +211,16 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
     }
   };
 
+  // Rows of a lane group: base, base + row_stride, ...; with few chunks per lane the next row's
+  // loads are issued before this row is computed (more bytes in flight per thread).
+  constexpr bool kPrefetch = CPL <= 2;
   int64_t base = warp_row0;
   if (base >= a.M) return;  // warp-uniform
   load(base, xv, zv);
   for (;;) {
     const int64_t next = base + row_stride;
     const bool has_next = next < a.M;  // warp-uniform
-    if (has_next) load(next, xn, zn);
+    if (kPrefetch && has_next) load(next, xn, zn);
     const int64_t r = base + sub;
 
     // y for this lane's chunks, as packed bf16 pairs.
@@ -181,37 +231,72 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
         y[c][0] = xv[c].x; y[c][1] = xv[c].y; y[c][2] = xv[c].z; y[c][3] = xv[c].w;
       }
     } else {
-      float ss = 0.0f;
+      // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
+      float part[kLocal];
+#pragma unroll
+      for (int k = 0; k < kLocal; ++k) part[k] = 0.0f;
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
+        const int slot = L < 32 ? c : 0;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const float lo = bf16_lo(xw[e]), hi = bf16_hi(xw[e]);
-          ss = ss + lo * lo;
-          ss = ss + hi * hi;
+          part[slot] = part[slot] + lo * lo;
+          part[slot] = part[slot] + hi * hi;
         }
       }
-      // Canonical butterfly: offsets >= L meet partials that are +0.
 #pragma unroll
-      for (int off = 16; off >= L; off /= 2) ss = ss + 0.0f;
+      for (int off = 16; off >= L; off /= 2) {  // slot k holds partial p[lane + k*L]
+        float nxt[kLocal];
+#pragma unroll
+        for (int k = 0; k < kLocal; ++k) nxt[k] = part[k] + part[k ^ (off / L)];
+#pragma unroll
+        for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
+      }
+      float ss = part[0];
 #pragma unroll
       for (int off = L / 2; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
-      const float rstd = num::rms_rstd(ss, D, a.eps);
+      const float mean = a.inv_d != 0.0f ? ss * a.inv_d : ss / static_cast<float>(D);
+      const float rstd = num::fx_rsqrtf(mean + a.eps);
+
+      // y chunk by chunk: n = (x*rstd)*w, times silu(z) for the gated op, rounded to bf16.
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
-        const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
+        const uint32_t ww[4] = {wv[c].x, wv[c].y, wv[c].z, wv[c].w};
+        float n[8];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float n0 = (bf16_lo(xw[e]) * rstd) * wf[c][2 * e];
-          float n1 = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
-          if constexpr (kMode == RowMode::gated_norm) {
-            n0 = n0 * silu_of<kTable>(zw[e] & 0xFFFFu, tab);
-            n1 = n1 * silu_of<kTable>(zw[e] >> 16, tab);
-          }
-          y[c][e] = pack_bf16x2<kFast>(n0, n1);
+          n[2 * e] = (bf16_lo(xw[e]) * rstd) * bf16_lo(ww[e]);
+          n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * bf16_hi(ww[e]);
         }
+        if constexpr (kMode == RowMode::gated_norm) {
+          const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
+          float sl[8];
+          bool slow = false;
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if constexpr (kSilu == SiluPath::table) {
+              sl[2 * e] = silu_table(zw[e] & 0xFFFFu, tab, slow);
+              sl[2 * e + 1] = silu_table(zw[e] >> 16, tab, slow);
+            } else {
+              sl[2 * e] = silu_direct(zw[e] & 0xFFFFu, slow);
+              sl[2 * e + 1] = silu_direct(zw[e] >> 16, slow);
+            }
+          }
+          if (slow) {  // rare: some z of this chunk outside the fast domain
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              sl[2 * e] = silu_exact(zw[e] & 0xFFFFu);
+              sl[2 * e + 1] = silu_exact(zw[e] >> 16);
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < 8; ++j) n[j] = n[j] * sl[j];
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) y[c][e] = pack_bf16x2<true>(n[2 * e], n[2 * e + 1]);
       }
     }
 
@@ -219,23 +304,28 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
     uint32_t gmax[CPL];
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
-      uint32_t m = 0;
+      uint32_t m2 = 0;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) m = umax(m, umax(y[c][e] & 0x7FFFu, (y[c][e] >> 16) & 0x7FFFu));
+      for (int e = 0; e < 4; ++e) m2 = umax_pair(m2, y[c][e] & 0x7FFF7FFFu);
+      uint32_t m = umax(m2 & 0xFFFFu, m2 >> 16);
       const int width = gc < L ? gc : L;
       for (int off = width / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
       gmax[c] = m;
     }
-    if (gc > L) {  // groups span gc/32 consecutive chunk rounds (L == 32)
+    if (gc > L) {  // a group spans gc/L consecutive chunk rounds of all L lanes
       const int span = gc / L;
+      uint32_t merged[CPL];
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         uint32_t m = 0;
         const int first = (c / span) * span;
+#pragma unroll
         for (int k = 0; k < CPL; ++k)
           if (k >= first && k < first + span) m = umax(m, gmax[k]);
-        gmax[c] = m;
+        merged[c] = m;
       }
+#pragma unroll
+      for (int c = 0; c < CPL; ++c) gmax[c] = merged[c];
     }
     const int groups_per_row = D / a.G;
 #pragma unroll
@@ -248,18 +338,18 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
       uint32_t qw[2];
 #pragma unroll
       for (int e = 0; e < 4; e += 2) {
-        float v[4];
         const float y0 = bf16_lo(y[c][e]), y1 = bf16_hi(y[c][e]);
         const float y2 = bf16_lo(y[c][e + 1]), y3 = bf16_hi(y[c][e + 1]);
+        float v0, v1, v2, v3;
         if (finite) {
-          v[0] = div_by_scale<kFast>(y0, s, rcp);
-          v[1] = div_by_scale<kFast>(y1, s, rcp);
-          v[2] = div_by_scale<kFast>(y2, s, rcp);
-          v[3] = div_by_scale<kFast>(y3, s, rcp);
+          v0 = div_by_scale<true>(y0, s, rcp);
+          v1 = div_by_scale<true>(y1, s, rcp);
+          v2 = div_by_scale<true>(y2, s, rcp);
+          v3 = div_by_scale<true>(y3, s, rcp);
         } else {
-          v[0] = y0 / s; v[1] = y1 / s; v[2] = y2 / s; v[3] = y3 / s;
+          v0 = y0 / s; v1 = y1 / s; v2 = y2 / s; v3 = y3 / s;
         }
-        qw[e / 2] = quant_pair<F, kFast>(v[0], v[1]) | (quant_pair<F, kFast>(v[2], v[3]) << 16);
+        qw[e / 2] = quant_pair<F, true>(v0, v1) | (quant_pair<F, true>(v2, v3) << 16);
       }
       if (r < a.M && chunk < nchunks) {
         *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
@@ -269,16 +359,20 @@ __global__ void __launch_bounds__(256) rows_kernel(RowArgs a) {
 
     if (!has_next) break;
     base = next;
+    if constexpr (kPrefetch) {
 #pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      xv[c] = xn[c];
-      zv[c] = zn[c];
+      for (int c = 0; c < CPL; ++c) {
+        xv[c] = xn[c];
+        zv[c] = zn[c];
+      }
+    } else {
+      load(base, xv, zv);
     }
   }
 }
 
-// A warp per row, scalar loads: any D, G with D % G == 0 (y recomputed in the second pass, which
-// gives the same bits).
+// A warp per row, scalar loads, numerics.h's code as written: any D, G with D % G == 0 (y is
+// recomputed in the second pass, which gives the same bits).
 template <RowMode kMode>
 __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8Format fmt) {
   const int lane = threadIdx.x % FXOPT_WARP_SIZE;
@@ -321,13 +415,20 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
   }
 }
 
-// Sizes from which the silu table pays for filling it in every block (elements M*D).
-inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 21;
+// Sizes (elements M*D) from which few lanes per row and the silu table pay off.
+inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 20;
+inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F, bool kTable, bool kFast>
-void launch_rows_variant(const RowArgs& a, int threads, int64_t row_blocks, int blocks_per_sm) {
-  auto kernel = rows_kernel<kMode, L, CPL, F, kTable, kFast>;
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
+void launch_rows_variant(const RowArgs& a, int blocks_per_sm) {
+  auto kernel = rows_kernel<kMode, L, CPL, F, kSilu>;
+  constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
   const size_t smem = kTable ? kSiluTableBytes : 0;
+  // Small grids: 128-thread blocks spread the rows over more multiprocessors.
+  const int64_t rows_per_256 = 256 / L;
+  const int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  const int64_t rows_per_block = threads / L;
+  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
   int occ = blocks_per_sm;
   if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
   if (occ <= 0) occ = 1;
@@ -338,39 +439,49 @@ void launch_rows_variant(const RowArgs& a, int threads, int64_t row_blocks, int 
 }
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F>
-void launch_rows_shape(const RowArgs& a, bool table, bool fast, int blocks_per_sm) {
-  const int64_t rows_per_256 = 256 / L;
-  const int threads = (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
-  const int64_t rows_per_block = threads / L;
-  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
-  if constexpr (kMode == RowMode::gated_norm && CPL == 1 && L >= 16) {
-    if (table) return launch_rows_variant<kMode, L, CPL, F, true, true>(a, threads, row_blocks, blocks_per_sm);
+void launch_rows_shape(const RowArgs& a, bool table, int blocks_per_sm) {
+  if constexpr (kMode == RowMode::gated_norm) {
+    if (table) return launch_rows_variant<kMode, L, CPL, F, SiluPath::table>(a, blocks_per_sm);
   }
-  if (fast) return launch_rows_variant<kMode, L, CPL, F, false, true>(a, threads, row_blocks, blocks_per_sm);
-  launch_rows_variant<kMode, L, CPL, F, false, false>(a, threads, row_blocks, blocks_per_sm);
+  launch_rows_variant<kMode, L, CPL, F, SiluPath::direct>(a, blocks_per_sm);
 }
 
+// The instantiated (lanes, chunks per lane) shapes.
 template <RowMode kMode, num::Fp8Format F>
-void launch_rows_fmt(const RowArgs& a, int L, int CPL, bool table, bool fast, int blocks_per_sm) {
-  if (L == 8) return launch_rows_shape<kMode, 8, 1, F>(a, table, fast, blocks_per_sm);
-  if (L == 16) return launch_rows_shape<kMode, 16, 1, F>(a, table, fast, blocks_per_sm);
-  if (CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, table, fast, blocks_per_sm);
-  if (CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, table, fast, blocks_per_sm);
-  launch_rows_shape<kMode, 32, 4, F>(a, table, fast, blocks_per_sm);
+void launch_rows_fmt(const RowArgs& a, int L, int CPL, bool table, int bps) {
+  if (L == 4 && CPL == 1) return launch_rows_shape<kMode, 4, 1, F>(a, table, bps);
+  if (L == 4 && CPL == 2) return launch_rows_shape<kMode, 4, 2, F>(a, table, bps);
+  if (L == 4 && CPL == 4) return launch_rows_shape<kMode, 4, 4, F>(a, table, bps);
+  if (L == 8 && CPL == 1) return launch_rows_shape<kMode, 8, 1, F>(a, table, bps);
+  if (L == 8 && CPL == 2) return launch_rows_shape<kMode, 8, 2, F>(a, table, bps);
+  if (L == 8 && CPL == 4) return launch_rows_shape<kMode, 8, 4, F>(a, table, bps);
+  if (L == 16 && CPL == 1) return launch_rows_shape<kMode, 16, 1, F>(a, table, bps);
+  if (L == 16 && CPL == 2) return launch_rows_shape<kMode, 16, 2, F>(a, table, bps);
+  if (L == 32 && CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, table, bps);
+  if (L == 32 && CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, table, bps);
+  if (L == 32 && CPL == 4) return launch_rows_shape<kMode, 32, 4, F>(a, table, bps);
+  throw std::logic_error("rows kernel: no instance for this lane shape");
 }
 
 inline bool aligned(const void* p, size_t n) { return (reinterpret_cast<uintptr_t>(p) % n) == 0; }
 
+inline int pow2_ceil(int v) {
+  int p = 1;
+  while (p < v) p *= 2;
+  return p;
+}
+
 // Picks the vector or the fallback kernel for (D, G) and launches it over a.M rows.
 template <RowMode kMode>
-void launch_rows(const RowArgs& a, num::Fp8Format fmt, const FusedOptions& opts) {
+void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if (a.M <= 0) return;
   if (a.G <= 0 || a.D <= 0 || a.D % a.G != 0)
     throw std::invalid_argument("fp8 group quant: the row length must be a positive multiple of the group size");
+  a.inv_d = (a.D & (a.D - 1)) == 0 ? 1.0f / static_cast<float>(a.D) : 0.0f;
   const int nchunks = a.D / 8;
   const int gc = a.G / 8;
   const bool vector_ok =
-      a.D % 8 == 0 && a.G % 8 == 0 && (gc & (gc - 1)) == 0 && nchunks <= 128 &&
+      opts.fast_paths && a.D % 8 == 0 && a.G % 8 == 0 && (gc & (gc - 1)) == 0 && nchunks <= 128 &&
       fmt != num::Fp8Format::e5m2 && aligned(a.x, 16) && aligned(a.q, 8) &&
       (kMode == RowMode::quant || aligned(a.w, 16)) && (kMode != RowMode::gated_norm || aligned(a.z, 16));
   if (!vector_ok) {
@@ -379,18 +490,32 @@ void launch_rows(const RowArgs& a, num::Fp8Format fmt, const FusedOptions& opts)
     FXOPT_HIP_CHECK_LAUNCH("rows_fallback_kernel");
     return;
   }
-  const int L = nchunks <= 8 ? 8 : (nchunks <= 16 ? 16 : 32);
-  const int CPL = nchunks <= 32 ? 1 : (nchunks <= 64 ? 2 : 4);
+  const int64_t elems = a.M * a.D;
+  // Lanes per row: many for latency (every chunk its own lane), few (4 chunks a lane) for throughput.
+  int L;
+  if (nchunks > 32) {
+    L = 32;
+  } else if (opts.lanes_per_row > 0) {
+    L = opts.lanes_per_row;
+  } else if (elems >= kFewLanesMinElements) {
+    L = pow2_ceil((nchunks + 3) / 4);
+  } else {
+    L = pow2_ceil(nchunks);
+  }
+  if (L < 4) L = 4;
+  if (L > 32) L = 32;
+  int CPL = (nchunks + L - 1) / L;
+  if (CPL == 3) CPL = 4;
+  if (L < 32 && L * CPL > 32) throw std::invalid_argument("fused rows: lanes_per_row too small for this row length");
   bool table = false;
   if constexpr (kMode == RowMode::gated_norm) {
     using S = FusedOptions::Silu;
-    table = opts.fast_paths && CPL == 1 && L >= 16 &&
-            (opts.silu == S::table || (opts.silu == S::automatic && a.M * a.D >= kSiluTableMinElements));
+    table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
   }
   if (fmt == num::Fp8Format::e4m3fn)
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, opts.fast_paths, opts.blocks_per_sm);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, opts.blocks_per_sm);
   else
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, table, opts.fast_paths, opts.blocks_per_sm);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, table, opts.blocks_per_sm);
 }
 
 }  // namespace fxopt::gpu::detail

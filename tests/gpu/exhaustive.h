@@ -18,6 +18,9 @@ uint64_t fp8_hw_mismatches();
 // Pairs (y bf16 finite, amax bf16 finite >= |y|) whose fast y/scale gives another fp8 code than the
 // IEEE division; *pairs receives the number checked.
 uint64_t fast_divide_mismatches(num::Fp8Format fmt, uint64_t* pairs);
+// bf16 z (all 65536) whose branch-free device silu (with its fx_silu fallback) differs from fx_silu;
+// *slow receives how many took the fallback.
+uint64_t silu_direct_mismatches(uint64_t* slow);
 // fx_silu of every bf16 bit pattern, computed on the device (65536 floats into host_out).
 void silu_all_bf16(float* host_out);
 // fx_expf on the device of n host floats.

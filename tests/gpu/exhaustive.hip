@@ -67,6 +67,20 @@ __global__ void divide_kernel(unsigned long long* bad, unsigned long long* pairs
   atomicAdd(pairs, n);
 }
 
+__global__ void silu_direct_kernel(unsigned long long* bad, unsigned long long* slow_count) {
+  const uint32_t zb = blockIdx.x * blockDim.x + threadIdx.x;
+  if (zb >= 65536) return;
+  bool slow = false;
+  float s = detail::silu_direct(zb, slow);
+  if (slow) {
+    s = detail::silu_exact(zb);
+    atomicAdd(slow_count, 1ull);
+  }
+  const float want = num::fx_silu(num::bf16_to_f32(static_cast<uint16_t>(zb)));
+  const bool same = __float_as_uint(s) == __float_as_uint(want) || (num::is_nan(s) && num::is_nan(want));
+  if (!same) atomicAdd(bad, 1ull);
+}
+
 __global__ void silu_kernel(float* out) {
   const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < 65536) out[i] = num::fx_silu(num::bf16_to_f32(static_cast<uint16_t>(i)));
@@ -124,6 +138,19 @@ uint64_t fast_divide_mismatches(num::Fp8Format fmt, uint64_t* pairs) {
   FXOPT_HIP_CHECK(hipMemcpy(h, d, sizeof h, hipMemcpyDeviceToHost));
   FXOPT_HIP_CHECK(hipFree(d));
   if (pairs) *pairs = h[1];
+  return h[0];
+}
+
+uint64_t silu_direct_mismatches(uint64_t* slow) {
+  unsigned long long* d = nullptr;
+  FXOPT_HIP_CHECK(hipMalloc(&d, 2 * sizeof(unsigned long long)));
+  FXOPT_HIP_CHECK(hipMemset(d, 0, 2 * sizeof(unsigned long long)));
+  hipLaunchKernelGGL(silu_direct_kernel, dim3(256), dim3(256), 0, 0, d, d + 1);
+  FXOPT_HIP_CHECK(hipGetLastError());
+  unsigned long long h[2];
+  FXOPT_HIP_CHECK(hipMemcpy(h, d, sizeof h, hipMemcpyDeviceToHost));
+  FXOPT_HIP_CHECK(hipFree(d));
+  if (slow) *slow = h[1];
   return h[0];
 }
 
