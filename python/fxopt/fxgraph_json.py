@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from typing import Any
 
 FORMAT = "fxgraph"
@@ -117,3 +118,16 @@ def decode_float(obj: dict) -> float:
     if text not in ("inf", "-inf", "nan"):
         raise FxgraphFormatError(f'{{"float": {text!r}}}: expected "inf", "-inf" or "nan"')
     return float(text)
+
+
+def target_counts(doc: dict, prefix: str = "") -> Counter:
+    """How many call_function nodes call each target starting with `prefix`."""
+    return Counter(n["target"] for n in doc["nodes"]
+                   if n.get("op") == "call_function" and str(n.get("target", "")).startswith(prefix))
+
+
+def fused_gain(before: dict, after: dict, prefix: str = "vllm.") -> int:
+    """How many more calls `after` has than `before` of the ops under `prefix`, counted op by op (a fused
+    op replacing an opaque quant op of the same namespace is a gain, although the total stays the same)."""
+    b, a = target_counts(before, prefix), target_counts(after, prefix)
+    return sum(max(0, a[t] - b[t]) for t in a)

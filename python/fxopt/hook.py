@@ -69,10 +69,6 @@ def count_targets(graph: torch.fx.Graph, prefix: str = ops.NAMESPACE + ".") -> d
     return dict(counts)
 
 
-def _fused_count(doc: dict) -> int:
-    return sum(1 for n in doc["nodes"] if str(n.get("target", "")).startswith(ops.NAMESPACE + "."))
-
-
 def _check_lowerable(before: dict, after: dict) -> None:
     """Refuses ops the rewrite introduced that Inductor cannot lower after its decompositions ran (such an
     op, e.g. aten.silu.default, is decomposed before post-grad passes, so it has no lowering of its own)."""
@@ -103,8 +99,8 @@ class PostGradPass(_PassBase):
     binary: path or command prefix (e.g. [python, script]); default: find_binary().
     target: passed as `--target` to `fxopt rewrite` when set.
     dry_run: only run `fxopt match GRAPH --format json` and log the report; the graph is left alone.
-    swap: "when-fused" (default): take the rewritten graph only if it has more vllm ops than before
-      (a rewrite that matched nothing leaves Inductor's graph as it was); "always": take it regardless.
+    swap: "when-fused" (default): take the rewritten graph only if it calls some vllm op more often than
+      before (a rewrite that matched nothing leaves Inductor's graph as it was); "always": take it regardless.
     on_error: "raise" (default) or "warn" (keep the graph unchanged and warn).
     keep_dir: keep each call's input/output documents there (default $FXOPT_KEEP_DIR, else temporary).
     extra_args: appended to the rewrite/match command line.
@@ -185,7 +181,7 @@ class PostGradPass(_PassBase):
             if not os.path.exists(dst):
                 raise FxoptPassError(f"`{' '.join(map(str, cmd))}` exited 0 but wrote no {dst}")
             out = fxgraph_json.read(dst)
-            gained = _fused_count(out) - _fused_count(doc)
+            gained = fxgraph_json.fused_gain(doc, out, ops.NAMESPACE + ".")
             record["fused_gained"] = gained
             if gained <= 0 and self.swap == "when-fused":
                 record["swapped"] = False
