@@ -11,6 +11,7 @@
 #include "core/fxgraph_io.h"
 #include "core/normalize.h"
 #include "core/verify.h"
+#include "runtime/compare.h"
 
 using namespace fxopt;
 
@@ -525,6 +526,61 @@ TEST_CASE("normalize: the L8 corpus graph gets eight of each") {
   CHECK(count_target(g, "aten.amax.default") == 8);
   CHECK(count_target(g, "aten.clamp.default") == 8);
   CHECK(r.counts.at("fold_reshape_chains") == 24);
+}
+
+// ---- semantics: the CPU executor gives the same outputs before and after ------------------------------------------
+
+TEST_CASE("normalize: the normalised L1 and L8 graphs compute bit-identical outputs") {
+  for (std::string path : {std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json",
+                           std::string(FXOPT_TEST_DATA) + "/data/qwen3next_gdn_L8.fxgraph.json"}) {
+    CAPTURE(path);
+    Graph original = read_graph_file(path);
+    Graph normalized = read_graph_file(path);
+    normalize(normalized, all_normalize_passes());
+    rt::VerifyResult v = rt::verify_rewrite(original, normalized);  // zero tolerance: equal by value
+    CHECK_MESSAGE(v.ok, v.reason);
+  }
+}
+
+TEST_CASE("normalize: every spelling computes what it computed before") {
+  const std::string cube = tensor("float32", R"(["s0", 2, 2])", "[4, 2, 1]");
+  const std::string text =
+      doc({placeholder("x"),
+           call("v", "aten.view.default", ref("x") + ", [-1, 2, 2]", cube),
+           call("w", "aten._unsafe_view.default", ref("v") + ", [-1, 4]"),
+           call("n", "aten.neg.default", ref("w")), call("e", "aten.exp.default", ref("n")),
+           call("a", "aten.add.Tensor", "1, " + ref("e")), call("d", "aten.div.Tensor", ref("w") + ", " + ref("a")),
+           call("m", "aten.max.dim", ref("d") + ", 1, true", "[" + kF32Col + ", " + kI64Col + "]"),
+           call("g", "_operator.getitem", ref("m") + ", 0", kF32Col),
+           call("c", "aten.clamp_max.default", ref("x") + ", 0.5"), call("c_1", "aten.clamp_min.default", ref("c") + ", -0.5"),
+           call("t", "aten._to_copy.default", ref("c_1"), kBF16, R"("dtype": {"dtype": "bfloat16"})"),
+           call("r", "aten.reshape.default", ref("t") + ", [-1, 2, 2]", tensor("bfloat16", R"(["s0", 2, 2])", "[4, 2, 1]")),
+           call("r_1", "aten.reshape.default", ref("r") + ", [-1, 4]", kBF16),
+           call("dead", "aten.relu.default", ref("x")),
+           output({"d", "g", "r_1"})});
+  Graph original = read_graph_text(text, "t");
+  auto r = run_all(text);
+  CHECK(r.listing ==
+        "silu = aten.silu.default(x)\n"
+        "amax = aten.amax.default(silu, [1], True)\n"
+        "clamp = aten.clamp.default(x, -0.5, 0.5)\n"
+        "convert_element_type = prims.convert_element_type.default(clamp, bfloat16)\n"
+        "output([silu, amax, convert_element_type])\n");
+  rt::VerifyResult v = rt::verify_rewrite(original, r.graph);
+  CHECK_MESSAGE(v.ok, v.reason);
+}
+
+TEST_CASE("normalize: z*sigmoid(z) and silu(z) agree to float32 rounding") {
+  const std::string text = doc({placeholder("x"), call("s", "aten.sigmoid.default", ref("x")),
+                                call("m", "aten.mul.Tensor", ref("x") + ", " + ref("s")), output({"m"})});
+  Graph original = read_graph_text(text, "t");
+  auto r = run_all(text);
+  CHECK(r.listing == "silu = aten.silu.default(x)\noutput([silu])\n");
+  rt::VerifyOptions opt;
+  opt.tolerance.rtol = 1e-6;
+  opt.tolerance.atol = 1e-7;
+  rt::VerifyResult v = rt::verify_rewrite(original, r.graph, opt);
+  CHECK_MESSAGE(v.ok, v.reason);
 }
 
 // Timed in thread CPU time, so that other work on a shared machine does not make it flaky.
