@@ -190,11 +190,22 @@ Value unary_float(const KernelArgs& in, F32 f, F64 g) {
 }
 
 Value neg(const Node&, const KernelArgs& in, ExecContext&) { return unary_same(in, [](auto x) { return -x; }); }
+// Floats follow num::apply_unary bit for bit (the GPU kernels' contract): abs clears the sign bit,
+// relu maps -0 to +0 and keeps NaN.
 Value abs_op(const Node&, const KernelArgs& in, ExecContext&) {
-  return unary_same(in, [](auto x) { return x < 0 ? -x : (x == 0 ? decltype(x){0} : x); });
+  return unary_same(in, [](auto x) {
+    using C = decltype(x);
+    if constexpr (std::is_same_v<C, float>) return num::apply_unary(num::UnaryOp::abs, x);
+    else if constexpr (std::is_same_v<C, double>) return std::fabs(x);
+    else return x < 0 ? -x : x;
+  });
 }
 Value relu(const Node&, const KernelArgs& in, ExecContext&) {
-  return unary_same(in, [](auto x) { return x < 0 ? decltype(x){0} : x; });
+  return unary_same(in, [](auto x) {
+    using C = decltype(x);
+    if constexpr (std::is_same_v<C, float>) return num::apply_unary(num::UnaryOp::relu, x);
+    else return (x > 0 || x != x) ? x : C{0};
+  });
 }
 Value exp_op(const Node&, const KernelArgs& in, ExecContext&) {
   return unary_float(in, [](float x) { return num::fx_expf(x); }, [](double x) { return std::exp(x); });
