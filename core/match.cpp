@@ -8,6 +8,9 @@
 
 #include "core/fxgraph_io.h"
 
+// Failure reasons are only formatted when the matcher records them (the driver's first attempt does not).
+#define FAIL(p, n, ...) fail_lazy((p), (n), [&]() -> std::string { return __VA_ARGS__; })
+
 namespace fxopt {
 
 std::string Match::bindings_str() const {
@@ -74,6 +77,7 @@ std::string Matcher::where(int p, const Node* n) const {
 }
 
 bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
+  recorded_ = false;
   size_t progress = trail_.size();
   if (!have_fail_ || progress >= fail_.progress || !structural) {
     fail_.where = std::move(where);
@@ -83,11 +87,27 @@ bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
     fail_.spelling = false;
     fail_.wrong_op = false;
     have_fail_ = true;
+    recorded_ = true;
   }
   return false;
 }
 
 bool Matcher::fail(int p, const Node* n, std::string reason) { return fail_at(where(p, n), std::move(reason), true); }
+
+template <class F>
+bool Matcher::fail_lazy(int p, const Node* n, F&& reason) {
+  recorded_ = false;
+  if (record_reasons_) return fail_at(where(p, n), reason(), true);
+  size_t progress = trail_.size();
+  if (!have_fail_ || progress >= fail_.progress) {
+    fail_.progress = progress;
+    fail_.structural = true;
+    fail_.spelling = fail_.wrong_op = false;
+    have_fail_ = true;
+    recorded_ = true;
+  }
+  return false;
+}
 
 void Matcher::assign(int p, Node* n) {
   map_[p] = n;
@@ -120,18 +140,18 @@ void Matcher::add_int(int p, const Node* n, const char* what, int idx, int idx2,
 bool Matcher::match_type(int p, const Node* n, const TypeSpec& t, const ValMeta* val) {
   const char* dt_what = p_.nodes[p].is_input ? "dtype" : "val.dtype";
   const char* sh_what = p_.nodes[p].is_input ? "shape" : "val.shape";
-  if (!val || !val->is_tensor()) return fail(p, n, "meta.val is not a tensor (needed for " + std::string(sh_what) + ")");
+  if (!val || !val->is_tensor()) return FAIL(p, n, "meta.val is not a tensor (needed for " + std::string(sh_what) + ")");
   const TensorMeta& tm = val->tensor;
   const ScalarExpr& de = p_.exprs[t.dtype_expr];
   if (de.op == ScalarExpr::Op::Dtype) {
-    if (de.text != tm.dtype) return fail(p, n, std::string(dt_what) + ": " + tm.dtype + " ≠ " + de.text);
+    if (de.text != tm.dtype) return FAIL(p, n, std::string(dt_what) + ": " + tm.dtype + " ≠ " + de.text);
   } else {
     eqs_.push_back(Equation{p, n, dt_what, -1, -1, nullptr, t.dtype_expr, VarType::Dtype, {}, 0.0, tm.dtype});
   }
   if (tm.shape.size() != t.dims.size()) {
     std::string want;
     for (int d : t.dims) want += (want.empty() ? "" : ", ") + p_.expr_str(d);
-    return fail(p, n, std::string(sh_what) + ": rank " + std::to_string(tm.shape.size()) + " ≠ rank " +
+    return FAIL(p, n, std::string(sh_what) + ": rank " + std::to_string(tm.shape.size()) + " ≠ rank " +
                           std::to_string(t.dims.size()) + " of [" + want + "]");
   }
   for (size_t i = 0; i < t.dims.size(); ++i)
@@ -147,15 +167,15 @@ bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a
   };
   switch (pa.kind) {
     case PatternArg::Kind::Ref:
-      if (!a.is_node()) return fail(p, n, lab() + ": expected a node, got " + arg_to_json(a));
+      if (!a.is_node()) return FAIL(p, n, lab() + ": expected a node, got " + arg_to_json(a));
       return match_node(pa.ref, a.node);
     case PatternArg::Kind::Literal:
-      if (!literal_equal(pa.literal, a)) return fail(p, n, lab() + ": " + arg_to_json(a) + " ≠ " + arg_to_json(pa.literal));
+      if (!literal_equal(pa.literal, a)) return FAIL(p, n, lab() + ": " + arg_to_json(a) + " ≠ " + arg_to_json(pa.literal));
       return true;
     case PatternArg::Kind::List: {
-      if (!a.is_list()) return fail(p, n, lab() + ": expected a list, got " + arg_to_json(a));
+      if (!a.is_list()) return FAIL(p, n, lab() + ": expected a list, got " + arg_to_json(a));
       if (a.items.size() != pa.items.size())
-        return fail(p, n, lab() + ": " + arg_to_json(a) + " has " + std::to_string(a.items.size()) + " items, expected " +
+        return FAIL(p, n, lab() + ": " + arg_to_json(a) + " has " + std::to_string(a.items.size()) + " items, expected " +
                               std::to_string(pa.items.size()));
       for (size_t k = 0; k < pa.items.size(); ++k)
         if (!match_arg(p, n, pa.items[k], a.items[k], what, idx, static_cast<int>(k), key)) return false;
@@ -164,11 +184,11 @@ bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a
     case PatternArg::Kind::Expr: {
       const ScalarExpr& e = p_.exprs[pa.expr];
       if (e.type == VarType::Dtype) {
-        if (a.kind != Arg::Kind::Dtype) return fail(p, n, lab() + ": expected a dtype, got " + arg_to_json(a));
+        if (a.kind != Arg::Kind::Dtype) return FAIL(p, n, lab() + ": expected a dtype, got " + arg_to_json(a));
         if (e.op == ScalarExpr::Op::Var && !p_.vars[e.var].one_of.empty()) {  // cheap early reject
           const auto& allowed = p_.vars[e.var].one_of;
           if (std::none_of(allowed.begin(), allowed.end(), [&](const Value& v) { return v.d == a.s; }))
-            return fail(p, n, lab() + ": " + a.s + " is not an allowed " + p_.vars[e.var].name);
+            return FAIL(p, n, lab() + ": " + a.s + " is not an allowed " + p_.vars[e.var].name);
         }
         eqs_.push_back(Equation{p, n, what, idx, idx2, key, pa.expr, VarType::Dtype, {}, 0.0, a.s});
         return true;
@@ -179,7 +199,7 @@ bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a
           eqs_.push_back(Equation{p, n, what, idx, idx2, key, pa.expr, VarType::Float, {}, v, {}});
           return true;
         }
-        return fail(p, n, lab() + ": expected a number, got " + arg_to_json(a));
+        return FAIL(p, n, lab() + ": expected a number, got " + arg_to_json(a));
       }
       if (a.kind == Arg::Kind::Int) {
         add_int(p, n, what, idx, idx2, key, pa.expr, sym::Expr::constant(a.i));
@@ -193,7 +213,7 @@ bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a
         add_int(p, n, what, idx, idx2, key, pa.expr, a.node->val->sym.expr);
         return true;
       }
-      return fail(p, n, lab() + ": expected an int or SymInt, got " + arg_to_json(a));
+      return FAIL(p, n, lab() + ": expected an int or SymInt, got " + arg_to_json(a));
     }
   }
   return false;
@@ -203,15 +223,15 @@ bool Matcher::match_node(int p, Node* n) {
   const PatternNode& P = p_.nodes[p];
   if (map_[p]) {
     if (map_[p] == n) return true;
-    return fail(p, n, "expected the same node as before (" + map_[p]->name + "), got " + n->name);
+    return FAIL(p, n, "expected the same node as before (" + map_[p]->name + "), got " + n->name);
   }
   if (P.is_input) {
     assign(p, n);
     return P.type ? match_type(p, n, *P.type, n->val ? &*n->val : nullptr) : true;
   }
   if (n->op != OpKind::CallFunction) {
-    fail(p, n, "expected " + P.target + ", got " + std::string(to_string(n->op)) + " " + n->target);
-    if (fail_.where == where(p, n)) fail_.wrong_op = true;
+    FAIL(p, n, "expected " + P.target + ", got " + std::string(to_string(n->op)) + " " + n->target);
+    if (recorded_) fail_.wrong_op = true;
     return false;
   }
   if (n->target != P.target) {
@@ -219,25 +239,25 @@ bool Matcher::match_node(int p, Node* n) {
     if (std::find(al.begin(), al.end(), n->target) == al.end()) {
       const char* pass = normalizing_pass_for(P.target, n->target);
       if (!pass) {
-        fail(p, n, "expected " + P.target + ", got " + n->target);
-        if (fail_.where == where(p, n)) fail_.wrong_op = true;
+        FAIL(p, n, "expected " + P.target + ", got " + n->target);
+        if (recorded_) fail_.wrong_op = true;
         return false;
       }
-      fail(p, n, "expected " + P.target + ", got " + n->target + " (not in normal form: normalisation pass " + pass +
+      FAIL(p, n, "expected " + P.target + ", got " + n->target + " (not in normal form: normalisation pass " + pass +
                      " rewrites this spelling; is --no-normalize or --passes in effect?)");
-      if (fail_.where == where(p, n)) fail_.spelling = fail_.wrong_op = true;
+      if (recorded_) fail_.spelling = fail_.wrong_op = true;
       return false;
     }
   }
-  if (consumed(n)) return fail(p, n, "already part of another match");
+  if (consumed(n)) return FAIL(p, n, "already part of another match");
   assign(p, n);
   if (P.reshape_like) return match_reshape(p, n);
   if (n->args.size() != P.args.size())
-    return fail(p, n, std::to_string(n->args.size()) + " args, expected " + std::to_string(P.args.size()));
+    return FAIL(p, n, std::to_string(n->args.size()) + " args, expected " + std::to_string(P.args.size()));
   if (n->kwargs.size() != P.kwargs.size()) {
     std::string ks;
     for (const auto& [k, v] : n->kwargs) ks += (ks.empty() ? "" : ", ") + k;
-    return fail(p, n, "kwargs {" + ks + "}, expected " + std::to_string(P.kwargs.size()));
+    return FAIL(p, n, "kwargs {" + ks + "}, expected " + std::to_string(P.kwargs.size()));
   }
   // Commutative binary op with two node operands: try the written order, then swapped (a*b == b*a).
   if (P.args.size() == 2 && is_commutative(P.target) && P.args[0].kind == PatternArg::Kind::Ref &&
@@ -265,7 +285,7 @@ bool Matcher::match_node(int p, Node* n) {
   }
   for (const auto& [key, pa] : P.kwargs) {
     const Arg* a = n->kwarg(key);
-    if (!a) return fail(p, n, "missing kwarg '" + key + "'");
+    if (!a) return FAIL(p, n, "missing kwarg '" + key + "'");
     if (!match_arg(p, n, pa, *a, "kwargs", -1, -1, &key)) return false;
   }
   if (P.type) return match_type(p, n, *P.type, n->val ? &*n->val : nullptr);
@@ -279,7 +299,7 @@ bool Matcher::match_reshape(int p, Node* n) {
   const PatternNode& P = p_.nodes[p];
   const Arg* sizes = n->args.size() >= 2 ? &n->args[1] : n->kwarg("shape");
   if (n->args.empty() || !n->args[0].is_node() || !sizes || !sizes->is_list())
-    return fail(p, n, "expected reshape(input, [sizes])");
+    return FAIL(p, n, "expected reshape(input, [sizes])");
   Node* in = n->args[0].node;
   int pin = P.args[0].ref;
   if (!p_.nodes[pin].reshape_like) {
@@ -292,12 +312,12 @@ bool Matcher::match_reshape(int p, Node* n) {
   if (!match_node(pin, in)) return false;
 
   const Node* direct = n->args[0].node;
-  if (!direct->val || !direct->val->is_tensor()) return fail(p, n, "the reshape's input " + direct->name + " has no tensor meta.val");
+  if (!direct->val || !direct->val->is_tensor()) return FAIL(p, n, "the reshape's input " + direct->name + " has no tensor meta.val");
   const auto& pitems = P.args[1].items;
   if (sizes->items.size() != pitems.size()) {
     std::string want;
     for (const auto& it : pitems) want += (want.empty() ? "" : ", ") + (it.kind == PatternArg::Kind::Expr ? p_.expr_str(it.expr) : arg_to_json(it.literal));
-    return fail(p, n, "reshape to rank " + std::to_string(sizes->items.size()) + " ≠ rank " + std::to_string(pitems.size()) +
+    return FAIL(p, n, "reshape to rank " + std::to_string(sizes->items.size()) + " ≠ rank " + std::to_string(pitems.size()) +
                           " of [" + want + "] (sizes " + arg_to_json(*sizes) + ")");
   }
   sym::Expr numel = sym::Expr::constant(1);
@@ -308,14 +328,14 @@ bool Matcher::match_reshape(int p, Node* n) {
   for (size_t i = 0; i < sizes->items.size(); ++i) {
     const Arg& s = sizes->items[i];
     if (s.kind == Arg::Kind::Int && s.i == -1) {
-      if (infer >= 0) return fail(p, n, "sizes " + arg_to_json(*sizes) + " have two -1");
+      if (infer >= 0) return FAIL(p, n, "sizes " + arg_to_json(*sizes) + " have two -1");
       infer = static_cast<int>(i);
       continue;
     }
     if (s.kind == Arg::Kind::Int) dims[i] = sym::Expr::constant(s.i);
     else if (s.kind == Arg::Kind::Sym) dims[i] = s.sym.expr;
     else if (s.kind == Arg::Kind::Node && s.node->val && s.node->val->kind == ValMeta::Kind::Sym) dims[i] = s.node->val->sym.expr;
-    else return fail(p, n, "size[" + std::to_string(i) + "]: expected an int or SymInt, got " + arg_to_json(s));
+    else return FAIL(p, n, "size[" + std::to_string(i) + "]: expected an int or SymInt, got " + arg_to_json(s));
     known = known * dims[i];
   }
   if (infer >= 0) {
@@ -336,14 +356,14 @@ bool Matcher::match_reshape(int p, Node* n) {
       }
     }
     if (!ok)
-      return fail(p, n, "size[" + std::to_string(infer) + "]: cannot infer -1: " + numel.str() + " elements into " +
+      return FAIL(p, n, "size[" + std::to_string(infer) + "]: cannot infer -1: " + numel.str() + " elements into " +
                             arg_to_json(*sizes));
   }
   for (size_t i = 0; i < pitems.size(); ++i) {
     const PatternArg& pi = pitems[i];
     if (pi.kind == PatternArg::Kind::Literal) {
       if (sym::prove_equal(dims[i], sym::Expr::constant(pi.literal.i), ctx_.ranges) != sym::Truth::True)
-        return fail(p, n, "shape[" + std::to_string(i) + "]: " + dims[i].str() + " ≠ " + std::to_string(pi.literal.i));
+        return FAIL(p, n, "shape[" + std::to_string(i) + "]: " + dims[i].str() + " ≠ " + std::to_string(pi.literal.i));
     } else {
       add_int(p, n, "shape", static_cast<int>(i), -1, nullptr, pi.expr, dims[i]);
     }

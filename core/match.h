@@ -50,6 +50,8 @@ class Matcher {
   bool match(Node* root, Match& out, MatchFailure* failure);
   // Whether a failure is worth reporting as a near miss (the structure was mostly there).
   bool is_near_miss(const MatchFailure& f) const;
+  // Whether failures carry their text (where/reason); progress and flags are always recorded.
+  void set_record_reasons(bool on) { record_reasons_ = on; }
   // The failure of the last match() that failed.
   const MatchFailure& last_failure() const { return fail_; }
 
@@ -82,6 +84,8 @@ class Matcher {
   void undo_to(size_t trail_size, size_t eq_size, size_t absorbed_size);
   bool fail(int p, const Node* n, std::string reason);
   bool fail_at(std::string where, std::string reason, bool structural);
+  template <class F>
+  bool fail_lazy(int p, const Node* n, F&& reason);
   std::string label(const Equation& e) const;
   std::string where(int p, const Node* n) const;
   bool consumed(const Node* n) const;
@@ -101,6 +105,8 @@ class Matcher {
   std::vector<std::optional<Value>> bind_;
   MatchFailure fail_;
   bool have_fail_ = false;
+  bool recorded_ = false;       // the last fail call replaced fail_
+  bool record_reasons_ = true;
   Node* root_ = nullptr;
 };
 

@@ -1001,9 +1001,18 @@ void PatternSet::reindex() {
     if (aliases.empty()) by_root_[t].push_back(i);
     else for (const auto& a : aliases) by_root_[a].push_back(i);
   }
+  few_roots_.clear();
+  if (by_root_.size() <= 8)
+    for (const auto& [t, list] : by_root_) few_roots_.emplace_back(t, list);
 }
 
 const std::vector<int>* PatternSet::rooted_at(std::string_view target) const {
+  // Most nodes are rejected by the size of their target string alone, without touching its characters.
+  if (!few_roots_.empty() || by_root_.empty()) {
+    for (const auto& [t, list] : few_roots_)
+      if (t.size() == target.size() && t == target) return &list;
+    return nullptr;
+  }
   auto it = by_root_.find(target);
   return it == by_root_.end() ? nullptr : &it->second;
 }

@@ -175,6 +175,7 @@ class PatternSet {
   };
   std::vector<Pattern> patterns_;
   std::unordered_map<std::string, std::vector<int>, StrHash, std::equal_to<>> by_root_;
+  std::vector<std::pair<std::string, std::vector<int>>> few_roots_;  // linear scan when there are few
 };
 
 }  // namespace fxopt

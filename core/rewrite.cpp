@@ -196,6 +196,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
   std::vector<PatternStats*> stats;
   for (const auto& p : ps) {
     matchers.push_back(std::make_unique<Matcher>(p, ctx));
+    matchers.back()->set_record_reasons(false);
     stats.push_back(&report.stats[p.name]);
   }
   int next_id = 1;
@@ -229,9 +230,13 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
           m = Match();
           break;
         }
-        if (opt.near_misses) {
+        if (opt.near_misses && matchers[pi]->is_near_miss(matchers[pi]->last_failure())) {
+          // Rare: run again with the failure text recorded.
+          matchers[pi]->set_record_reasons(true);
+          matchers[pi]->match(&n, m, nullptr);
+          matchers[pi]->set_record_reasons(false);
           const MatchFailure& f = matchers[pi]->last_failure();
-          if (matchers[pi]->is_near_miss(f)) {
+          {
             report.near_misses.push_back({ps[pi].name, n.name, f.where, f.reason, f.progress});
             miss_roots.push_back(&n);
           }

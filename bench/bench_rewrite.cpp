@@ -1,0 +1,73 @@
+// Benchmark: rewrite throughput on the corpus L8 graph replicated to ~2k (48 layers), ~20k and ~200k nodes:
+// matching alone (dry run on the normalised graph), match + rewrite to the fixed point (no I/O), normalisation,
+// and end to end (read file, normalise, rewrite, write file). Times are the best of several runs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/replicate.h"
+#include "core/fxgraph_io.h"
+#include "core/rewrite_pipeline.h"
+
+using namespace fxopt;
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int main(int argc, char** argv) {
+  std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
+  Graph tmpl = read_graph_file(corpus);
+  size_t fixed = 0, compute = 0;
+  for (const auto& n : tmpl.nodes()) {
+    if (n.op == OpKind::Placeholder) ++fixed;
+    else if (n.op != OpKind::Output) ++compute;
+  }
+  // 6 copies of the 8-layer graph = 48 layers (the Inductor comparison point), then ~20k and ~200k nodes.
+  const size_t targets[] = {fixed + 1 + 6 * compute, 20000, 200000};
+  PatternSet ps = load_patterns({}, {});
+  std::printf("| nodes | layers (matches) | normalise | matching (dry run) | match + rewrite | per match | end to end (file in, file out) |\n");
+  std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (size_t target : targets) {
+    std::string text = write_graph_text(bench::replicate_graph(tmpl, target));
+    std::string path = "/tmp/fxopt_bench_rewrite_" + std::to_string(target) + ".json";
+    write_text_atomic(path, text);
+    int reps = target < 10000 ? 20 : target < 100000 ? 5 : 3;
+    double t_norm = 1e9, t_match = 1e9, t_rw = 1e9, t_e2e = 1e9;
+    size_t nodes = 0, matches = 0;
+    for (int r = 0; r < reps; ++r) {
+      // Matching alone: a dry run on the normalised graph.
+      Graph g = read_graph_text(text, path);
+      nodes = g.size();
+      auto t0 = Clock::now();
+      normalize(g, all_normalize_passes());
+      t_norm = std::min(t_norm, since(t0));
+      RewriteOptions dry;
+      dry.dry_run = true;
+      dry.near_misses = false;
+      t0 = Clock::now();
+      RewriteReport d = rewrite_graph(g, ps, dry);
+      t_match = std::min(t_match, since(t0));
+      matches = d.matches.size();
+      // Match + rewrite to the fixed point.
+      RewriteOptions full;
+      t0 = Clock::now();
+      RewriteReport f = rewrite_graph(g, ps, full);
+      t_rw = std::min(t_rw, since(t0));
+      if (f.matches.size() != matches) std::fprintf(stderr, "warning: %zu rewrites vs %zu matches\n", f.matches.size(), matches);
+      // End to end.
+      t0 = Clock::now();
+      Graph e = read_graph_file(path);
+      PipelineReport pr = run_pipeline(e, ps, PipelineOptions{});
+      write_graph_file(e, path + ".out");
+      t_e2e = std::min(t_e2e, since(t0));
+    }
+    std::printf("| %zu | %zu | %.2f ms | %.3f ms | %.3f ms | %.2f us | %.1f ms |\n", nodes, matches, t_norm * 1e3, t_match * 1e3,
+                t_rw * 1e3, matches ? t_rw / matches * 1e6 : 0.0, t_e2e * 1e3);
+    std::fflush(stdout);
+    std::remove(path.c_str());
+    std::remove((path + ".out").c_str());
+  }
+  return 0;
+}
