@@ -90,7 +90,7 @@ def main():
 
     lib = ctypes.CDLL(args.lib)
     lib.fxopt_gpu_fused_rms_gated.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                                                                      ctypes.c_int64] + [ctypes.c_int] * 5
+                                                                      ctypes.c_int64] + [ctypes.c_int] * 7
     lib.fxopt_gpu_last_error.restype = ctypes.c_char_p
     lib.fxopt_gpu_device_name.restype = ctypes.c_char_p
     lib.fxopt_gpu_set_stream.argtypes = [ctypes.c_void_p]
@@ -109,9 +109,11 @@ def main():
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
-    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row)
-    variants = {"auto": (0, 1, 0, 0), "direct16": (1, 1, 0, 16), "direct8": (1, 1, 0, 8), "direct4": (1, 1, 0, 4),
-                "table16": (2, 1, 0, 16), "table8": (2, 1, 0, 8), "table4": (2, 1, 0, 4), "exact": (1, 0, 0, 0)}
+    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
+    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "direct16_t64": (1, 1, 0, 16, 1, 64),
+                "direct8": (1, 1, 0, 8, 1, 0), "direct8_s4": (1, 1, 0, 8, 4, 0), "table16": (2, 1, 0, 16, 1, 0),
+                "table16_s4": (2, 1, 0, 16, 4, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
+                "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s4": (2, 1, 0, 4, 4, 0), "exact": (1, 0, 0, 0, 0, 0)}
     rows = []
     for n_tok in [int(t) for t in args.tokens.split(",")]:
         torch.manual_seed(n_tok)
@@ -122,7 +124,7 @@ def main():
         q = torch.empty(n_tok, H * D, dtype=torch.float8_e4m3fn, device="cuda")
         s = torch.empty(n_tok, H * D // G, dtype=torch.float32, device="cuda")
 
-        def ours(mode=(0, 1, 0, 0)):
+        def ours(mode=(0, 1, 0, 0, 0, 0)):
             rc = lib.fxopt_gpu_fused_rms_gated(q.data_ptr(), s.data_ptr(), x.data_ptr(), w.data_ptr(), z.data_ptr(),
                                                M, D, EPS, G, 0, *mode)
             if rc != 0:
@@ -140,9 +142,10 @@ def main():
             times[name], _, _ = kernel_time_us(lambda: ours(mode), args.iters, flush)
         extra = {}
         if n_tok >= 1024:
-            for bps in (1, 2, 3, 4):
-                extra[f"table8_bps{bps}"], _, _ = kernel_time_us(lambda: ours((2, 1, bps, 8)), args.iters, flush)
-                extra[f"table4_bps{bps}"], _, _ = kernel_time_us(lambda: ours((2, 1, bps, 4)), args.iters, flush)
+            for bps in (1, 2, 3):
+                extra[f"table8_s4_bps{bps}"], _, _ = kernel_time_us(lambda: ours((2, 1, bps, 8, 4, 0)), args.iters, flush)
+                extra[f"table16_s4_bps{bps + 1}"], _, _ = kernel_time_us(lambda: ours((2, 1, bps + 1, 16, 4, 0)),
+                                                                         args.iters, flush)
         nbytes = 2 * M * D * 2 + D * 2 + M * D + M * (D // G) * 4
         best = min(times.values())
         row = dict(tokens=n_tok, rows=M, bytes=nbytes, torch_compile_us=t_compile, torch_kernels=names,

@@ -130,6 +130,8 @@ struct FusedOptions {
   // as written in a scalar kernel.
   bool fast_paths = true;
   int lanes_per_row = 0;     // 4, 8, 16 or 32 lanes per row; 0: by size (few for large M)
+  int stages = 0;            // 1: register prefetch; 2 or 4: cp.async ring depth; 0: by size
+  int threads_per_block = 0; // 0: by size
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
 };
 

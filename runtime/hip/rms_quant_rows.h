@@ -151,7 +151,34 @@ __device__ __forceinline__ uint32_t umax_pair(uint32_t a, uint32_t b) {
 #endif
 }
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
+// 16-byte asynchronous global->shared copies (NVIDIA sm_80+); src_size 0 fills zeros, reads nothing.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define FXOPT_HAVE_CP_ASYNC 1
+#endif
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool valid) {
+#ifdef FXOPT_HAVE_CP_ASYNC
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
+#else
+  *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef FXOPT_HAVE_CP_ASYNC
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+#ifdef FXOPT_HAVE_CP_ASYNC
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+#endif
+}
+
+// kStages 1: each thread loads the next row into registers before computing the current one;
+// kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
+// kStages-1 rows are in flight per thread without holding registers.
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
   static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
   constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
@@ -210,17 +237,50 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       }
     }
   };
+  // The shared-memory ring (kStages >= 2): slot (stage, chunk, source) of thread t at
+  // ((stage*CPL + chunk)*2 + source)*blockDim + t, 16 bytes each (conflict-free 16-byte accesses).
+  uint4* ring = reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem_silu) + (kTable ? kSiluTableBytes : 0));
+  auto slot = [&](int stage, int c, int src) { return ring + ((stage * CPL + c) * 2 + src) * blockDim.x + threadIdx.x; };
+  auto issue = [&](int64_t base, int stage) {
+    const int64_t r = base + sub;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const int chunk = lane + c * L;
+      const bool ok = r < a.M && chunk < nchunks;
+      const int64_t off = ok ? r * D + chunk * 8 : 0;
+      cp_async16(slot(stage, c, 0), a.x + off, ok);
+      if constexpr (kMode == RowMode::gated_norm) cp_async16(slot(stage, c, 1), a.z + off, ok);
+    }
+    cp_async_commit();
+  };
 
   // Rows of a lane group: base, base + row_stride, ...; with few chunks per lane the next row's
   // loads are issued before this row is computed (more bytes in flight per thread).
-  constexpr bool kPrefetch = CPL <= 2;
+  constexpr bool kPrefetch = kStages == 1 && CPL <= 2;
   int64_t base = warp_row0;
   if (base >= a.M) return;  // warp-uniform
-  load(base, xv, zv);
+  int stage = 0;
+  if constexpr (kStages >= 2) {
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) issue(base + s * row_stride, s);
+  } else {
+    load(base, xv, zv);
+  }
   for (;;) {
     const int64_t next = base + row_stride;
     const bool has_next = next < a.M;  // warp-uniform
-    if (kPrefetch && has_next) load(next, xn, zn);
+    if constexpr (kStages >= 2) {
+      // Refill the slot consumed in the previous iteration, then wait for this row's.
+      issue(base + (kStages - 1) * row_stride, stage == 0 ? kStages - 1 : stage - 1);
+      cp_async_wait<kStages - 1>();
+#pragma unroll
+      for (int c = 0; c < CPL; ++c) {
+        xv[c] = *slot(stage, c, 0);
+        if constexpr (kMode == RowMode::gated_norm) zv[c] = *slot(stage, c, 1);
+      }
+    } else if (kPrefetch && has_next) {
+      load(next, xn, zn);
+    }
     const int64_t r = base + sub;
 
     // y for this lane's chunks, as packed bf16 pairs.
@@ -359,7 +419,9 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
 
     if (!has_next) break;
     base = next;
-    if constexpr (kPrefetch) {
+    if constexpr (kStages >= 2) {
+      stage = stage + 1 == kStages ? 0 : stage + 1;
+    } else if constexpr (kPrefetch) {
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         xv[c] = xn[c];
@@ -369,6 +431,7 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       load(base, xv, zv);
     }
   }
+  if constexpr (kStages >= 2) cp_async_wait<0>();  // nothing in flight at exit
 }
 
 // A warp per row, scalar loads, numerics.h's code as written: any D, G with D % G == 0 (y is
@@ -418,18 +481,25 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
 // Sizes (elements M*D) from which few lanes per row and the silu table pay off.
 inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 20;
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
+inline constexpr int kAutoStagesLarge = 4;  // cp.async ring depth for large M
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
-void launch_rows_variant(const RowArgs& a, int blocks_per_sm) {
-  auto kernel = rows_kernel<kMode, L, CPL, F, kSilu>;
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
+void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
+  auto kernel = rows_kernel<kMode, L, CPL, F, kSilu, kStages>;
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
-  const size_t smem = kTable ? kSiluTableBytes : 0;
   // Small grids: 128-thread blocks spread the rows over more multiprocessors.
   const int64_t rows_per_256 = 256 / L;
-  const int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  if (!kTable && opts.threads_per_block > 0) threads = opts.threads_per_block;
+  if (threads % FXOPT_WARP_SIZE != 0 || threads > 256) throw std::invalid_argument("fused rows: bad threads_per_block");
+  const size_t smem = (kTable ? kSiluTableBytes : 0) +
+                      (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);
+  if (smem > 48 * 1024)
+    FXOPT_HIP_CHECK(hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
   const int64_t rows_per_block = threads / L;
   const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
-  int occ = blocks_per_sm;
+  int occ = opts.blocks_per_sm;
   if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
   if (occ <= 0) occ = 1;
   const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
@@ -438,28 +508,41 @@ void launch_rows_variant(const RowArgs& a, int blocks_per_sm) {
   FXOPT_HIP_CHECK_LAUNCH("rows_kernel");
 }
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F>
-void launch_rows_shape(const RowArgs& a, bool table, int blocks_per_sm) {
-  if constexpr (kMode == RowMode::gated_norm) {
-    if (table) return launch_rows_variant<kMode, L, CPL, F, SiluPath::table>(a, blocks_per_sm);
+// Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
+template <int L, int CPL>
+inline constexpr bool kHasStages = (L == 16 && CPL == 1) || (L == 8 && CPL == 2) || (L == 4 && CPL == 4);
+
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
+void launch_rows_stages(const RowArgs& a, int stages, const FusedOptions& opts) {
+  if constexpr (kMode == RowMode::gated_norm && kHasStages<L, CPL>) {
+    if (stages == 2) return launch_rows_variant<kMode, L, CPL, F, kSilu, 2>(a, opts);
+    if (stages >= 3) return launch_rows_variant<kMode, L, CPL, F, kSilu, 4>(a, opts);
   }
-  launch_rows_variant<kMode, L, CPL, F, SiluPath::direct>(a, blocks_per_sm);
+  launch_rows_variant<kMode, L, CPL, F, kSilu, 1>(a, opts);
+}
+
+template <RowMode kMode, int L, int CPL, num::Fp8Format F>
+void launch_rows_shape(const RowArgs& a, bool table, int stages, const FusedOptions& opts) {
+  if constexpr (kMode == RowMode::gated_norm) {
+    if (table) return launch_rows_stages<kMode, L, CPL, F, SiluPath::table>(a, stages, opts);
+  }
+  launch_rows_stages<kMode, L, CPL, F, SiluPath::direct>(a, stages, opts);
 }
 
 // The instantiated (lanes, chunks per lane) shapes.
 template <RowMode kMode, num::Fp8Format F>
-void launch_rows_fmt(const RowArgs& a, int L, int CPL, bool table, int bps) {
-  if (L == 4 && CPL == 1) return launch_rows_shape<kMode, 4, 1, F>(a, table, bps);
-  if (L == 4 && CPL == 2) return launch_rows_shape<kMode, 4, 2, F>(a, table, bps);
-  if (L == 4 && CPL == 4) return launch_rows_shape<kMode, 4, 4, F>(a, table, bps);
-  if (L == 8 && CPL == 1) return launch_rows_shape<kMode, 8, 1, F>(a, table, bps);
-  if (L == 8 && CPL == 2) return launch_rows_shape<kMode, 8, 2, F>(a, table, bps);
-  if (L == 8 && CPL == 4) return launch_rows_shape<kMode, 8, 4, F>(a, table, bps);
-  if (L == 16 && CPL == 1) return launch_rows_shape<kMode, 16, 1, F>(a, table, bps);
-  if (L == 16 && CPL == 2) return launch_rows_shape<kMode, 16, 2, F>(a, table, bps);
-  if (L == 32 && CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, table, bps);
-  if (L == 32 && CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, table, bps);
-  if (L == 32 && CPL == 4) return launch_rows_shape<kMode, 32, 4, F>(a, table, bps);
+void launch_rows_fmt(const RowArgs& a, int L, int CPL, bool table, int stages, const FusedOptions& o) {
+  if (L == 4 && CPL == 1) return launch_rows_shape<kMode, 4, 1, F>(a, table, stages, o);
+  if (L == 4 && CPL == 2) return launch_rows_shape<kMode, 4, 2, F>(a, table, stages, o);
+  if (L == 4 && CPL == 4) return launch_rows_shape<kMode, 4, 4, F>(a, table, stages, o);
+  if (L == 8 && CPL == 1) return launch_rows_shape<kMode, 8, 1, F>(a, table, stages, o);
+  if (L == 8 && CPL == 2) return launch_rows_shape<kMode, 8, 2, F>(a, table, stages, o);
+  if (L == 8 && CPL == 4) return launch_rows_shape<kMode, 8, 4, F>(a, table, stages, o);
+  if (L == 16 && CPL == 1) return launch_rows_shape<kMode, 16, 1, F>(a, table, stages, o);
+  if (L == 16 && CPL == 2) return launch_rows_shape<kMode, 16, 2, F>(a, table, stages, o);
+  if (L == 32 && CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, table, stages, o);
+  if (L == 32 && CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, table, stages, o);
+  if (L == 32 && CPL == 4) return launch_rows_shape<kMode, 32, 4, F>(a, table, stages, o);
   throw std::logic_error("rows kernel: no instance for this lane shape");
 }
 
@@ -498,7 +581,7 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   } else if (opts.lanes_per_row > 0) {
     L = opts.lanes_per_row;
   } else if (elems >= kFewLanesMinElements) {
-    L = pow2_ceil((nchunks + 3) / 4);
+    L = pow2_ceil((nchunks + 1) / 2);  // 2 chunks a lane (measured best on H100 for D = 128)
   } else {
     L = pow2_ceil(nchunks);
   }
@@ -512,10 +595,12 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
     using S = FusedOptions::Silu;
     table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
   }
+  int stages = opts.stages;
+  if (stages <= 0) stages = table ? kAutoStagesLarge : 1;
   if (fmt == num::Fp8Format::e4m3fn)
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, opts.blocks_per_sm);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, table, opts.blocks_per_sm);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, table, stages, opts);
 }
 
 }  // namespace fxopt::gpu::detail

@@ -102,16 +102,21 @@ struct Variant {
 
 std::vector<Variant> variants() {
   using S = gpu::FusedOptions::Silu;
-  auto make = [](S silu, int lanes, bool fast) {
+  auto make = [](S silu, int lanes, bool fast, int stages = 1, int threads = 0) {
     gpu::FusedOptions o;
     o.silu = silu;
     o.lanes_per_row = lanes;
     o.fast_paths = fast;
+    o.stages = stages;
+    o.threads_per_block = threads;
     return o;
   };
-  return {{"auto", make(S::automatic, 0, true)},  {"direct/16", make(S::direct, 16, true)},
-          {"direct/4", make(S::direct, 4, true)},   {"table/4", make(S::table, 4, true)},
-          {"table/16", make(S::table, 16, true)},   {"exact", make(S::direct, 0, false)}};
+  return {{"auto", make(S::automatic, 0, true, 0)},   {"direct/16", make(S::direct, 16, true)},
+          {"direct/16/t64", make(S::direct, 16, true, 1, 64)},
+          {"direct/4", make(S::direct, 4, true)},        {"direct/8/s4", make(S::direct, 8, true, 4)},
+          {"table/4/s4", make(S::table, 4, true, 4)},    {"table/8/s2", make(S::table, 8, true, 2)},
+          {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
+          {"exact", make(S::direct, 0, false)}};
 }
 
 // lanes_per_row only where the row length allows it (lanes * chunks per lane <= 32).
