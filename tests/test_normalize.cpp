@@ -455,6 +455,37 @@ TEST_CASE("normalize: dce: unused pure nodes go, whole chains at once; effects, 
   CHECK(r.report.changes[0].description == "erased g = _operator.getitem (no users)");
 }
 
+TEST_CASE("normalize: keyword and Scalar spellings of the same ops are accepted") {
+  auto r = run(doc({placeholder("x"),
+                    call("n", "aten.neg.default", ref("x")), call("e", "aten.exp.default", ref("n")),
+                    call("a", "aten.add.Scalar", ref("e") + ", 1.0"), call("d", "aten.div.Tensor", ref("x") + ", " + ref("a")),
+                    call("m", "aten.max.dim", ref("x"), "[" + kF32Col + ", " + kI64Col + "]", R"("dim": 1, "keepdim": true)"),
+                    call("g", "_operator.getitem", ref("m") + ", 0", kF32Col),
+                    call("c", "aten.clamp.default", ref("x"), kF32, R"("min": -2)"),
+                    call("c_1", "aten.clamp_max.default", ref("c"), kF32, R"("max": 2)"),
+                    output({"d", "g", "c_1"})}),
+               all_normalize_passes());
+  CHECK(r.listing ==
+        "silu = aten.silu.default(x)\n"
+        "amax = aten.amax.default(x, [1], True)\n"
+        "clamp = aten.clamp.default(x, -2, 2)\n"
+        "output([silu, amax, clamp])\n");
+}
+
+TEST_CASE("normalize: rounds run to a fixed point: dce frees an intermediate, then silu applies") {
+  auto r = run_all(doc({placeholder("x"),
+                        call("s", "aten.sigmoid.default", ref("x")),
+                        call("m", "aten.mul.Tensor", ref("x") + ", " + ref("s")),
+                        call("unused", "aten.relu.default", ref("s")),
+                        output({"m"})}));
+  CHECK(r.listing ==
+        "silu = aten.silu.default(x)\n"
+        "output([silu])\n");
+  REQUIRE(r.report.changes.size() == 2);
+  CHECK(r.report.changes[0].pass == "dce");
+  CHECK(r.report.changes[1].pass == "canonicalize_silu");
+}
+
 // ---- the driver --------------------------------------------------------------------------------------------------
 
 TEST_CASE("normalize: pass names, selection and errors") {
