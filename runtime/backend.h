@@ -82,7 +82,7 @@ const Backend& cpu_backend();
 const Backend& backend_for_device(std::string_view device);
 
 #if defined(FXOPT_HAVE_GPU)
-// Defined by runtime/hip when the GPU backend is built.
+// Defined in runtime/gpu_backend.cpp (kernels from runtime/hip through gpu_api.h) when the GPU backend is built.
 const Backend& gpu_backend();
 #endif
 

@@ -47,6 +47,8 @@ class Tensor {
   Tensor() = default;
   // A contiguous host tensor with uninitialised contents.
   static Tensor empty(DType dtype, Shape shape);
+  // A contiguous tensor over existing storage (e.g. device memory a backend allocated).
+  static Tensor from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape shape);
   // Contiguous (row-major) strides of a shape.
   static Shape contiguous_strides(const Shape& shape);
 

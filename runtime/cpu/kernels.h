@@ -39,6 +39,12 @@ int64_t wrap_dim(int64_t d, int64_t ndim);
 // The dtype of meta.val (or of item `index` of a tuple meta.val); nullopt when absent.
 std::optional<DType> meta_dtype(const Node& n, size_t index);
 
+// ---- shapes ----
+// Resolves one -1 in `sizes` against numel and checks the element count.
+Shape infer_size(const std::vector<int64_t>& sizes, int64_t numel);
+// PyTorch's computeStride: strides for viewing `t` as `shape` without a copy, or nullopt.
+std::optional<Shape> view_strides(const Tensor& t, const Shape& shape);
+
 // ---- type promotion (c10::promoteTypes and at::native::result_type) ----
 DType promote_types(DType a, DType b);
 // The result dtype of tensors and Python numbers, as torch.result_type: dimensioned tensors win over 0-d

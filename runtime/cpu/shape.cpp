@@ -5,9 +5,6 @@
 #include "runtime/cpu/kernels.h"
 
 namespace fxopt::rt::cpu {
-namespace {
-
-// Resolves one -1 in `sizes` against numel; checks the element count.
 Shape infer_size(const std::vector<int64_t>& sizes, int64_t numel) {
   Shape out(sizes.begin(), sizes.end());
   int64_t known = 1, infer = -1;
@@ -31,7 +28,6 @@ Shape infer_size(const std::vector<int64_t>& sizes, int64_t numel) {
   return out;
 }
 
-// PyTorch's computeStride: strides for viewing `t` as `shape` without a copy, or nullopt.
 std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
   const Shape& old = t.shape();
   const Shape& olds = t.strides();
@@ -59,6 +55,8 @@ std::optional<Shape> view_strides(const Tensor& t, const Shape& shape) {
   if (view_d != -1) return std::nullopt;
   return st;
 }
+
+namespace {
 
 Value reshape(const Node&, const KernelArgs& in, ExecContext&) {
   const Tensor& x = tensor_arg(in, 0, "self");
