@@ -37,6 +37,15 @@ if ! { cmake -S "$root" -B "$build" -G Ninja -DFXOPT_GPU=nvidia -DCMAKE_BUILD_TY
 fi
 grep -iE "warning|spill" "$out/build.log" | head -20
 
+# Instruction mix of the fused kernel's main variants (SASS), for the kernel notes.
+if command -v cuobjdump >/dev/null; then
+  cuobjdump -sass "$build/libfxopt_gpu.a" 2>/dev/null | awk '
+    /Function :/ { f = $3; keep = (f ~ /rows_kernel.*RowModeE0ELi(8ELi2|16ELi1)ELNS_3num9Fp8FormatE0E/) }
+    keep && /\/\*[0-9a-f]+\*\// { n[f]++; op = $2; if (op ~ /^@/) op = $3; sub(/\..*/, "", op); h[f, op]++ }
+    END { for (f in n) { print f, n[f], "instructions"; for (k in h) { split(k, p, SUBSEP); if (p[1] == f) print "  ", p[2], h[k] } } }
+  ' >"$out/sass_summary.txt" 2>&1 || true
+fi
+
 if [[ $run_tests == 1 ]]; then
   echo "== GPU kernel tests"
   timeout 120 "$build/fxopt_gpu_tests" -d >"$out/gpu_tests.log" 2>&1 || status=1

@@ -64,6 +64,8 @@ struct RowArgs {
   int G;
   float eps;
   float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
+  int gc_shift;        // log2(G/8) (vector kernel: G/8 is a power of two)
+  int groups_per_row;  // D/G
 };
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
@@ -204,7 +206,7 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
   }
   const int D = a.D;
   const int nchunks = D / 8;
-  const int gc = a.G / 8;  // chunks per quant group (a power of two)
+  const int gc = 1 << a.gc_shift;  // chunks per quant group (a power of two)
   const int lane = threadIdx.x % L;
   const int rows_per_warp = FXOPT_WARP_SIZE / L;
   const int rows_per_block = blockDim.x / L;
@@ -213,13 +215,19 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
   const int sub = (threadIdx.x % FXOPT_WARP_SIZE) / L;
   const int64_t row_stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
 
-  // w for this lane's chunks, kept packed.
-  uint4 wv[CPL];
+  // w for this lane's chunks, upcast once.
+  float wf[CPL][8];
   if constexpr (kMode != RowMode::quant) {
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int chunk = lane + c * L;
-      wv[c] = chunk < nchunks ? *reinterpret_cast<const uint4*>(a.w + chunk * 8) : make_uint4(0, 0, 0, 0);
+      const uint4 wv = chunk < nchunks ? *reinterpret_cast<const uint4*>(a.w + chunk * 8) : make_uint4(0, 0, 0, 0);
+      const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        wf[c][2 * e] = bf16_lo(ww[e]);
+        wf[c][2 * e + 1] = bf16_hi(ww[e]);
+      }
     }
   }
 
@@ -324,12 +332,11 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
-        const uint32_t ww[4] = {wv[c].x, wv[c].y, wv[c].z, wv[c].w};
         float n[8];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          n[2 * e] = (bf16_lo(xw[e]) * rstd) * bf16_lo(ww[e]);
-          n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * bf16_hi(ww[e]);
+          n[2 * e] = (bf16_lo(xw[e]) * rstd) * wf[c][2 * e];
+          n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
         }
         if constexpr (kMode == RowMode::gated_norm) {
           const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
@@ -372,13 +379,13 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       for (int off = width / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
       gmax[c] = m;
     }
-    if (gc > L) {  // a group spans gc/L consecutive chunk rounds of all L lanes
-      const int span = gc / L;
+    const int span = gc > L ? gc / L : 1;  // chunk rounds per group (a power of two)
+    if (span > 1) {  // a group spans `span` consecutive chunk rounds of all L lanes
       uint32_t merged[CPL];
 #pragma unroll
       for (int c = 0; c < CPL; ++c) {
         uint32_t m = 0;
-        const int first = (c / span) * span;
+        const int first = c & ~(span - 1);
 #pragma unroll
         for (int k = 0; k < CPL; ++k)
           if (k >= first && k < first + span) m = umax(m, gmax[k]);
@@ -387,14 +394,16 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
 #pragma unroll
       for (int c = 0; c < CPL; ++c) gmax[c] = merged[c];
     }
-    const int groups_per_row = D / a.G;
+    float s = 0.0f, rcp = 0.0f;
+    bool finite = true;
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int chunk = lane + c * L;
-      const float amax = num::bf16_to_f32(static_cast<uint16_t>(gmax[c]));
-      const float s = num::quant_scale(amax, F);
-      const bool finite = __float_as_uint(s) < 0x7F800000u;
-      const float rcp = 1.0f / s;
+      if ((c & (span - 1)) == 0) {  // first chunk round of a group: its scale and reciprocal
+        s = num::quant_scale(num::bf16_to_f32(static_cast<uint16_t>(gmax[c])), F);
+        finite = __float_as_uint(s) < 0x7F800000u;
+        rcp = 1.0f / s;
+      }
       uint32_t qw[2];
 #pragma unroll
       for (int e = 0; e < 4; e += 2) {
@@ -413,7 +422,7 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       }
       if (r < a.M && chunk < nchunks) {
         *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
-        if ((chunk % gc) == 0) a.scale[r * groups_per_row + (chunk * 8) / a.G] = s;
+        if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
       }
     }
 
@@ -481,7 +490,7 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
 // Sizes (elements M*D) from which few lanes per row and the silu table pay off.
 inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 20;
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
-inline constexpr int kAutoStagesLarge = 4;  // cp.async ring depth for large M
+inline constexpr int kAutoStagesLarge = 2;  // cp.async ring depth for large M (best on H100)
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
@@ -561,8 +570,11 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if (a.G <= 0 || a.D <= 0 || a.D % a.G != 0)
     throw std::invalid_argument("fp8 group quant: the row length must be a positive multiple of the group size");
   a.inv_d = (a.D & (a.D - 1)) == 0 ? 1.0f / static_cast<float>(a.D) : 0.0f;
+  a.groups_per_row = a.D / a.G;
   const int nchunks = a.D / 8;
   const int gc = a.G / 8;
+  a.gc_shift = 0;
+  while ((1 << a.gc_shift) < gc) ++a.gc_shift;
   const bool vector_ok =
       opts.fast_paths && a.D % 8 == 0 && a.G % 8 == 0 && (gc & (gc - 1)) == 0 && nchunks <= 128 &&
       fmt != num::Fp8Format::e5m2 && aligned(a.x, 16) && aligned(a.q, 8) &&
