@@ -112,9 +112,15 @@ std::string Graph::fresh_name(std::string_view hint) const {
     next = std::stoull(base.substr(us + 1)) + 1;
     base.resize(us);
   }
+  // Remember where the last probe for this base ended, so creating many nodes stays linear.
+  size_t& resume = next_suffix_[base];
+  next = std::max(next, resume);
   for (;; ++next) {
     std::string cand = base + "_" + std::to_string(next);
-    if (!find(cand)) return cand;
+    if (!find(cand)) {
+      resume = next + 1;
+      return cand;
+    }
   }
 }
 

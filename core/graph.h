@@ -209,6 +209,7 @@ class Graph {
 
   std::list<Node> nodes_;
   std::unordered_map<std::string_view, Node*> by_name_;
+  mutable std::unordered_map<std::string, size_t> next_suffix_;  // fresh_name: next suffix to try per base
 };
 
 }  // namespace fxopt
