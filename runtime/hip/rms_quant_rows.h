@@ -487,10 +487,12 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
   }
 }
 
-// Sizes (elements M*D) from which few lanes per row and the silu table pay off.
-inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 20;
+// Sizes (elements M*D) from which the silu table and few lanes per row pay off, and the cp.async
+// ring depth with few lanes; measured on an H100 for D = G = 128 (bench/gpu/RESULTS.md):
+// N <= 128 tokens: direct silu, 16 lanes; N = 1024: table, 16 lanes; N = 8192: table, 8 lanes, 2 stages.
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
-inline constexpr int kAutoStagesLarge = 2;  // cp.async ring depth for large M (best on H100)
+inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 23;
+inline constexpr int kAutoStagesFewLanes = 2;
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
@@ -608,7 +610,7 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
     table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
   }
   int stages = opts.stages;
-  if (stages <= 0) stages = table ? kAutoStagesLarge : 1;
+  if (stages <= 0) stages = table && elems >= kFewLanesMinElements ? kAutoStagesFewLanes : 1;
   if (fmt == num::Fp8Format::e4m3fn)
     launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else
