@@ -397,7 +397,9 @@ class Reader {
  public:
   // `consumed(offset)` is told, after each node, how much of the text has been read (to release it).
   Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {})
-      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)) {}
+      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)) {
+    g_.reserve(text.size() / 200 + 16);  // canonical files hold about 250 bytes per node
+  }
 
   Graph read() {
     if (in_.peek() != JsonPull::Type::Object) fail_here("expected a JSON object at the top level, got " + type_name());

@@ -28,15 +28,6 @@ const char* to_string(Arg::Kind k) {
   return "?";
 }
 
-void Arg::for_each_node(const std::function<void(fxopt::Node*)>& f) const {
-  switch (kind) {
-    case Kind::Node: f(node); break;
-    case Kind::List: for (const auto& a : items) a.for_each_node(f); break;
-    case Kind::Dict: for (const auto& [k, a] : dict) a.for_each_node(f); break;
-    default: break;
-  }
-}
-
 namespace {
 constexpr std::pair<OpKind, std::string_view> kOpNames[] = {
     {OpKind::Placeholder, "placeholder"},     {OpKind::GetAttr, "get_attr"},
@@ -73,8 +64,8 @@ std::vector<Node*> Node::inputs() const {
   auto add = [&out](Node* n) {
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
   };
-  for (const auto& a : args) a.for_each_node(add);
-  for (const auto& [k, a] : kwargs) a.for_each_node(add);
+  for (const auto& a : args) a.visit_nodes(add);
+  for (const auto& [k, a] : kwargs) a.visit_nodes(add);
   return out;
 }
 

@@ -66,7 +66,13 @@ struct Arg {
   bool is_float() const { return kind == Kind::Float; }
   bool is_list() const { return kind == Kind::List; }
   // Calls f(Node*) for every node referenced, recursively.
-  void for_each_node(const std::function<void(fxopt::Node*)>& f) const;
+  void for_each_node(const std::function<void(fxopt::Node*)>& f) const { visit_nodes(f); }
+  template <class F>
+  void visit_nodes(F&& f) const {
+    if (kind == Kind::Node) f(node);
+    else if (kind == Kind::List) for (const auto& a : items) a.visit_nodes(f);
+    else if (kind == Kind::Dict) for (const auto& kv : dict) kv.second.visit_nodes(f);
+  }
 };
 
 const char* to_string(Arg::Kind k);
@@ -171,6 +177,7 @@ class Graph {
   size_t size() const { return nodes_.size(); }
 
   Node* find(std::string_view name) const;
+  void reserve(size_t nodes) { by_name_.reserve(nodes); }
   Node* output_node() const;  // the single output node (nullptr if none)
 
   // Creates a node before `before` (nullptr = at the end) with a fresh unique name derived from `name_hint`
