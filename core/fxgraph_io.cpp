@@ -541,17 +541,26 @@ class Reader {
     }
   }
 
+  // Integer sizes share one expression per value: most sizes are a handful of constants.
+  SymDim constant_dim(int64_t v) {
+    auto it = const_cache_.find(v);
+    if (it == const_cache_.end()) it = const_cache_.emplace(v, sym::Expr::constant(v)).first;
+    SymDim d;
+    d.expr = it->second;
+    return d;
+  }
+
   SymDim read_dim() {
     if (peek_is(JsonPull::Type::Number)) {
       int64_t i = 0;
       double d = 0;
-      if (in_.number(i, d)) return SymDim(i);
+      if (in_.number(i, d)) return constant_dim(i);
       fail_here("expected a size: an integer or a SymInt expression string, got the float " + format_python_float(d));
     }
     if (peek_is(JsonPull::Type::String)) {
       std::string t = read_string();
       auto e = parse_expr(t);
-      if (auto c = e.as_constant(); c && std::to_string(*c) == t) return SymDim(*c);
+      if (auto c = e.as_constant(); c && std::to_string(*c) == t) return constant_dim(*c);
       return SymDim(std::move(e), std::move(t));
     }
     fail_here("expected a size: an integer or a SymInt expression string, got " + describe_value());
@@ -838,6 +847,7 @@ class Reader {
   std::string path_;
   Graph g_;
   std::unordered_map<std::string, sym::Expr> expr_cache_;
+  std::unordered_map<int64_t, sym::Expr> const_cache_;
 };
 
 }  // namespace
