@@ -1,5 +1,8 @@
 // `fxopt run GRAPH`: executes a graph on seeded or given inputs and summarises its outputs; with
-// --compare OTHER, runs both graphs on the same inputs and reports their differences.
+// --compare OTHER, runs both graphs on the same inputs and reports their differences; with --timing,
+// reports ops run, kernels launched, device time and wall time (median of --repeat runs after a
+// warm-up run).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -9,6 +12,7 @@
 #include "core/fxgraph_io.h"
 #include "runtime/compare.h"
 #include "runtime/executor.h"
+#include "runtime/hip/gpu_api.h"
 #include "runtime/safetensors.h"
 
 namespace fxopt::app {
@@ -26,7 +30,94 @@ struct RunOpts {
   double rtol = 0.0, atol = 0.0;
   int threads = 0;
   bool profile = false;
+  bool timing = false;
+  int repeat = 5;
+  bool allow_out_of_range = false;
 };
+
+// --allow-out-of-range: a --dim value outside the symbol's [min, max] widens the graph's range to it
+// (with a warning), e.g. the corpus graphs' s68 (min 2, as Dynamo marks every dynamic dim) at 1.
+void widen_symbol_ranges(Graph& g, const rt::SymbolValues& dims, const char* which) {
+  for (auto& [name, info] : g.symbols) {
+    auto it = dims.find(name);
+    if (it == dims.end()) continue;
+    const int64_t v = it->second;
+    if ((info.min && v < *info.min) || (info.max && v > *info.max)) {
+      std::fprintf(stderr,
+                   "warning: %s: %s=%lld is outside the graph's range [%s, %s] (--allow-out-of-range): the tracer "
+                   "did not guarantee this size; running the same ops on it\n",
+                   which, name.c_str(), static_cast<long long>(v), info.min ? std::to_string(*info.min).c_str() : "-inf",
+                   info.max ? std::to_string(*info.max).c_str() : "inf");
+      if (info.min && v < *info.min) info.min = v;
+      if (info.max && v > *info.max) info.max = v;
+    }
+  }
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Timed {
+  rt::ExecResult result;               // the last run's
+  double wall_ms = 0.0, gpu_ms = 0.0;  // medians over the timed runs
+  uint64_t kernels = 0;                // per run (the last run's)
+  std::vector<gpu::TimedInterval> intervals;  // the last run's, per node (GPU)
+};
+
+// Runs the graph once; with --timing, one warm-up run (module load, allocator, tables) and then
+// `repeat` runs, each with kernel launches counted and device time summed over its nodes' events.
+Timed run_timed(const Graph& g, const rt::SymbolValues& symbols, const rt::TensorMap& inputs, const rt::ExecOptions& eo,
+                const RunOpts& o) {
+  Timed t;
+  if (!o.timing) {
+    t.result = rt::run_graph(g, symbols, inputs, eo);
+    return t;
+  }
+  const bool gpu_dev = o.device == "gpu";
+  std::vector<double> walls, gpus;
+  for (int i = 0; i <= o.repeat; ++i) {
+    gpu::timing_enable(gpu_dev);
+    const uint64_t l0 = gpu::kernel_launches();
+    rt::ExecResult r = rt::run_graph(g, symbols, inputs, eo);
+    const uint64_t launched = gpu::kernel_launches() - l0;
+    std::vector<gpu::TimedInterval> iv = gpu::timing_collect();
+    gpu::timing_enable(false);
+    if (i == 0) continue;  // warm-up
+    double sum = 0.0;
+    for (const auto& x : iv) sum += x.ms;
+    walls.push_back(r.seconds * 1e3);
+    gpus.push_back(sum);
+    t.kernels = launched;
+    t.intervals = std::move(iv);
+    t.result = std::move(r);
+  }
+  t.wall_ms = median(walls);
+  t.gpu_ms = median(gpus);
+  return t;
+}
+
+void print_timing(const Timed& t, const RunOpts& o, const std::string& graph) {
+  if (!o.timing) return;
+  if (o.device == "gpu") {
+    std::printf("timing %s: device gpu, %zu ops, %llu kernels launched, gpu time %.1f us, wall %.3f ms "
+                "(medians of %d runs after 1 warm-up)\n",
+                graph.c_str(), t.result.nodes_run, static_cast<unsigned long long>(t.kernels), t.gpu_ms * 1e3,
+                t.wall_ms, o.repeat);
+    if (o.profile) {
+      std::printf("gpu time per node (us, kernels), last run:\n");
+      for (const auto& x : t.intervals)
+        std::printf("  %-28s %10.1f  %llu\n", x.label.c_str(), x.ms * 1e3, static_cast<unsigned long long>(x.launches));
+    }
+  } else {
+    std::printf("timing %s: device %s, %zu ops (no kernels: the CPU runs ops directly), wall %.3f ms "
+                "(median of %d runs after 1 warm-up)\n",
+                graph.c_str(), o.device.c_str(), t.result.nodes_run, t.wall_ms, o.repeat);
+  }
+}
 
 rt::SymbolValues parse_dims(const std::vector<std::string>& dims) {
   rt::SymbolValues out;
@@ -101,11 +192,13 @@ rt::TensorMap read_inputs(const std::string& path, const Graph& g) {
 }
 
 int run(const RunOpts& o) {
-  const Graph g = read_graph_file(o.graph);
+  Graph g = read_graph_file(o.graph);
   const rt::Backend& backend = rt::backend_for_device(o.device);
   rt::check_runnable(g, backend);
   const rt::TensorMap given = read_inputs(o.inputs, g);
-  const rt::SymbolValues symbols = rt::bind_symbols(g, parse_dims(o.dims), given);
+  const rt::SymbolValues dims = parse_dims(o.dims);
+  if (o.allow_out_of_range) widen_symbol_ranges(g, dims, o.graph.c_str());
+  const rt::SymbolValues symbols = rt::bind_symbols(g, dims, given);
   const rt::TensorMap inputs = rt::make_inputs(g, symbols, o.seed, given);
   rt::ExecOptions eo;
   eo.backend = &backend;
@@ -113,33 +206,40 @@ int run(const RunOpts& o) {
   eo.profile = o.profile;
 
   if (!o.compare.empty()) {
-    const Graph other = read_graph_file(o.compare);
+    Graph other = read_graph_file(o.compare);
     rt::check_runnable(other, backend);
+    if (o.allow_out_of_range) widen_symbol_ranges(other, dims, o.compare.c_str());
     rt::SymbolValues given2;
     for (const auto& [name, info] : other.symbols)
       if (auto it = symbols.find(name); it != symbols.end()) given2[name] = it->second;
     const rt::SymbolValues symbols2 = rt::bind_symbols(other, given2);
     const rt::TensorMap inputs2 = rt::make_inputs(other, symbols2, o.seed, inputs);
-    const rt::ExecResult a = rt::run_graph(g, symbols, inputs, eo);
-    const rt::ExecResult b = rt::run_graph(other, symbols2, inputs2, eo);
+    const Timed ta = run_timed(g, symbols, inputs, eo, o);
+    const Timed tb = run_timed(other, symbols2, inputs2, eo, o);
+    const rt::ExecResult& a = ta.result;
+    const rt::ExecResult& b = tb.result;
     rt::CompareOptions co{o.rtol, o.atol};
     const rt::Comparison c = rt::compare_results(a, b, co);
     std::printf("compare %s (reference) with %s on %s: %s, seed %llu, rtol %g atol %g\n", o.graph.c_str(),
                 o.compare.c_str(), std::string(backend.device_name()).c_str(), symbols_str(symbols).c_str(),
                 static_cast<unsigned long long>(o.seed), o.rtol, o.atol);
     std::printf("%s", rt::format_comparison(c).c_str());
+    print_timing(ta, o, o.graph);
+    print_timing(tb, o, o.compare);
     std::printf("%s\n", c.ok() ? "OK: all outputs within tolerance" : "MISMATCH: outputs differ beyond tolerance");
     return c.ok() ? kExitOk : kExitFailure;
   }
 
-  const rt::ExecResult r = rt::run_graph(g, symbols, inputs, eo);
+  const Timed t = run_timed(g, symbols, inputs, eo, o);
+  const rt::ExecResult& r = t.result;
   std::printf("ran %s on %s (%s, seed %llu): %zu nodes in %.1f ms\n", o.graph.c_str(),
               std::string(backend.device_name()).c_str(), symbols_str(symbols).c_str(),
               static_cast<unsigned long long>(o.seed), r.nodes_run, r.seconds * 1e3);
   for (size_t i = 0; i < r.outputs.size(); ++i)
     std::printf("output %zu %s: %s\n", i, r.output_names[i].c_str(), summary(r.outputs[i]).c_str());
-  if (o.profile) {
-    std::printf("profile (ms per node):\n");
+  print_timing(t, o, o.graph);
+  if (o.profile && !(o.timing && o.device == "gpu")) {
+    std::printf("profile (ms per node, wall%s):\n", o.device == "gpu" ? ", asynchronous launches" : "");
     for (const auto& [name, s] : r.profile)
       if (s >= 1e-4) std::printf("  %-28s %9.3f\n", name.c_str(), s * 1e3);
   }
@@ -170,7 +270,13 @@ void setup_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--rtol", o->rtol, "Relative tolerance of --compare (default 0)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--atol", o->atol, "Absolute tolerance of --compare (default 0)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--profile", o->profile, "Print the time of each node");
+  cmd->add_flag("--profile", o->profile, "Print the time of each node (with --timing on the GPU: device time)");
+  cmd->add_flag("--timing", o->timing,
+                "Report ops run, kernels launched (GPU), device time (GPU: an event pair around each node that launches kernels, host-side allocation included; synced) "
+                "and wall time: medians of --repeat runs after one warm-up run");
+  cmd->add_option("--repeat", o->repeat, "Timed runs of --timing (default 5)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--allow-out-of-range", o->allow_out_of_range,
+                "Accept a --dim value outside the symbol's [min, max] (warns), e.g. s68=1 for the corpus graphs (min 2)");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

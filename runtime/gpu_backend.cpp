@@ -310,6 +310,13 @@ Value rmsnorm_quant(const Node& node, const KernelArgs& in, ExecContext&) {
   return Value::list({Value::of(q), Value::of(s)});
 }
 
+class GpuBackend;
+const GpuBackend* g_instance = nullptr;
+
+// Under gpu::timing_enabled() (fxopt run --timing) every kernel runs between two device events;
+// intervals that launched no kernel (views, SymInt ops) are dropped.
+Value timed(const Node& node, const KernelArgs& in, ExecContext& ctx);
+
 class GpuBackend final : public Backend {
  public:
   GpuBackend() {
@@ -355,9 +362,14 @@ class GpuBackend final : public Backend {
     t_["vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default"] = fused_rms_gated;
     t_["vllm.rocm_aiter_group_fp8_quant.default"] = group_quant;
     t_["vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default"] = rmsnorm_quant;
+    g_instance = this;
   }
   std::string_view device_name() const override { return "gpu"; }
   Kernel find_kernel(std::string_view target) const override {
+    const Kernel k = raw_kernel(target);
+    return k && gpu::timing_enabled() ? timed : k;
+  }
+  Kernel raw_kernel(std::string_view target) const {
     auto it = t_.find(std::string(target));
     return it == t_.end() ? nullptr : it->second;
   }
@@ -368,7 +380,11 @@ class GpuBackend final : public Backend {
     return d;
   }
   Tensor download(const Tensor& t) const override {
+    const uint64_t l0 = gpu::kernel_launches();
+    const int ticket = gpu::timing_begin();
     const Tensor c = contiguous(t);
+    const uint64_t launched = gpu::kernel_launches() - l0;
+    gpu::timing_end(ticket, "(output copy)", launched, launched > 0);
     Tensor h = Tensor::empty(c.dtype(), c.shape());
     const size_t bytes = static_cast<size_t>(c.numel()) * dtype_size(c.dtype());
     if (bytes) gpu::copy_to_host(h.raw(), c.raw(), bytes);
@@ -378,6 +394,16 @@ class GpuBackend final : public Backend {
  private:
   KernelTable t_;
 };
+
+Value timed(const Node& node, const KernelArgs& in, ExecContext& ctx) {
+  const Kernel k = g_instance->raw_kernel(node.target);
+  const uint64_t l0 = gpu::kernel_launches();
+  const int ticket = gpu::timing_begin();
+  Value v = k(node, in, ctx);
+  const uint64_t launched = gpu::kernel_launches() - l0;
+  gpu::timing_end(ticket, node.name, launched, launched > 0);
+  return v;
+}
 
 }  // namespace
 

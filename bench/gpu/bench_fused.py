@@ -110,9 +110,9 @@ def main():
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
     # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
-    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "direct8": (1, 1, 0, 8, 1, 0),
+    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "direct16_t64": (1, 1, 0, 16, 1, 64),
                 "table16": (2, 1, 0, 16, 1, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
-                "table8_s4": (2, 1, 0, 8, 4, 0), "exact": (1, 0, 0, 0, 0, 0)}
+                "table4": (2, 1, 0, 4, 1, 0), "table4_s2": (2, 1, 0, 4, 2, 0)}
     rows = []
     for n_tok in [int(t) for t in args.tokens.split(",")]:
         torch.manual_seed(n_tok)

@@ -1,5 +1,6 @@
 // Device discovery, memory, copies and event timing behind gpu_api.h.
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "runtime/hip/kernel_common.h"
@@ -113,6 +114,79 @@ void* g_stream = nullptr;
 
 void set_stream(void* s) { g_stream = s; }
 void* current_stream() { return g_stream; }
+
+// ---- launch accounting and interval timing ----
+
+namespace detail {
+namespace {
+uint64_t g_launches = 0;
+}
+void note_launch() { ++g_launches; }
+}  // namespace detail
+
+uint64_t kernel_launches() { return detail::g_launches; }
+
+namespace {
+struct OpenInterval {
+  hipEvent_t start = nullptr, stop = nullptr;
+  std::string label;
+  uint64_t launches = 0;
+  bool ended = false, keep = false;
+};
+bool g_timing = false;
+std::vector<OpenInterval> g_intervals;
+std::vector<hipEvent_t> g_event_pool;
+
+hipEvent_t pooled_event() {
+  if (!g_event_pool.empty()) {
+    hipEvent_t e = g_event_pool.back();
+    g_event_pool.pop_back();
+    return e;
+  }
+  hipEvent_t e;
+  FXOPT_HIP_CHECK(hipEventCreate(&e));
+  return e;
+}
+}  // namespace
+
+void timing_enable(bool on) { g_timing = on; }
+bool timing_enabled() { return g_timing; }
+
+int timing_begin() {
+  if (!g_timing) return -1;
+  OpenInterval iv;
+  iv.start = pooled_event();
+  iv.stop = pooled_event();
+  FXOPT_HIP_CHECK(hipEventRecord(iv.start, detail::stream()));
+  g_intervals.push_back(std::move(iv));
+  return static_cast<int>(g_intervals.size() - 1);
+}
+
+void timing_end(int ticket, std::string label, uint64_t launches, bool keep) {
+  if (ticket < 0 || static_cast<size_t>(ticket) >= g_intervals.size()) return;
+  OpenInterval& iv = g_intervals[static_cast<size_t>(ticket)];
+  FXOPT_HIP_CHECK(hipEventRecord(iv.stop, detail::stream()));
+  iv.label = std::move(label);
+  iv.launches = launches;
+  iv.ended = true;
+  iv.keep = keep;
+}
+
+std::vector<TimedInterval> timing_collect() {
+  std::vector<TimedInterval> out;
+  FXOPT_HIP_CHECK(hipDeviceSynchronize());
+  for (OpenInterval& iv : g_intervals) {
+    if (iv.ended && iv.keep) {
+      float ms = 0.0f;
+      FXOPT_HIP_CHECK(hipEventElapsedTime(&ms, iv.start, iv.stop));
+      out.push_back(TimedInterval{iv.label, iv.launches, static_cast<double>(ms)});
+    }
+    g_event_pool.push_back(iv.start);
+    g_event_pool.push_back(iv.stop);
+  }
+  g_intervals.clear();
+  return out;
+}
 
 float time_ms(const std::function<void()>& launches, int iterations) {
   hipEvent_t start, stop;

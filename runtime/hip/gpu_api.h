@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/numerics.h"
 
@@ -135,6 +136,13 @@ struct FusedOptions {
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
 };
 
+// One interval of fxopt run --timing (timing_collect).
+struct TimedInterval {
+  std::string label;
+  uint64_t launches = 0;  // kernels launched inside the interval
+  double ms = 0.0;        // device time between the two events
+};
+
 #if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
 
 // --- device and memory ---
@@ -152,6 +160,17 @@ void synchronize();
 // nullptr is the default stream). Not thread-local: one executor thread drives the GPU.
 void set_stream(void* stream);
 void* current_stream();
+
+// --- launch accounting and device timing (fxopt run --timing) ---
+// Kernels launched by this process so far: every launch in runtime/hip counts one.
+uint64_t kernel_launches();
+// While enabled, timing_begin()/timing_end() bracket device work with two events on the stream;
+// timing_collect() synchronises and returns (and forgets) the intervals ended with keep = true.
+void timing_enable(bool on);
+bool timing_enabled();
+int timing_begin();  // a ticket for timing_end; -1 when timing is off
+void timing_end(int ticket, std::string label, uint64_t launches, bool keep);
+std::vector<TimedInterval> timing_collect();
 
 // Runs `launches` (which enqueues device work) `iterations` times between two device events and
 // returns the elapsed device time in milliseconds, divided by iterations.
@@ -205,6 +224,12 @@ inline void synchronize() {}
 inline void set_stream(void*) {}
 inline void* current_stream() { return nullptr; }
 inline float time_ms(const std::function<void()>&, int) { no_gpu(); }
+inline uint64_t kernel_launches() { return 0; }
+inline void timing_enable(bool) {}
+inline bool timing_enabled() { return false; }
+inline int timing_begin() { return -1; }
+inline void timing_end(int, std::string, uint64_t, bool) {}
+inline std::vector<TimedInterval> timing_collect() { return {}; }
 inline void unary(const TensorRef&, const TensorRef&, num::UnaryOp, double = 0.0, double = 0.0) { no_gpu(); }
 inline void binary(const TensorRef&, const Operand&, const Operand&, num::BinaryOp) { no_gpu(); }
 inline void where(const TensorRef&, const TensorRef&, const Operand&, const Operand&) { no_gpu(); }

@@ -8,9 +8,11 @@
 #include "runtime/hip/gpu_api.h"
 #include "runtime/numerics.h"
 
-// Checks the launch just made (bad configuration, missing kernel image) and names the kernel.
+// Checks the launch just made (bad configuration, missing kernel image) and names the kernel; counts
+// it for gpu::kernel_launches() (every launch in runtime/hip goes through this macro).
 #define FXOPT_HIP_CHECK_LAUNCH(name)                                                   \
   do {                                                                                 \
+    ::fxopt::gpu::detail::note_launch();                                               \
     hipError_t fxopt_launch_err_ = hipGetLastError();                                  \
     if (fxopt_launch_err_ != hipSuccess)                                               \
       ::fxopt::gpu::detail::throw_hip_error(fxopt_launch_err_, "launch of " name, __FILE__, __LINE__); \
@@ -20,6 +22,9 @@ namespace fxopt::gpu::detail {
 
 // The stream of all launches (gpu::set_stream).
 inline hipStream_t stream() { return static_cast<hipStream_t>(current_stream()); }
+
+// One more kernel launched (FXOPT_HIP_CHECK_LAUNCH).
+void note_launch();
 
 // Multiprocessor count of the current device (cached).
 int sm_count();

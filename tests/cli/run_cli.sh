@@ -15,6 +15,14 @@ run run "$L1" --dim s68; expect_rc 1 "--dim without value"; expect_err "expected
 run run "$L1" --dim s68=abc; expect_rc 1 "--dim not int"; expect_err "'abc' is not an integer" "--dim not int"
 run run "$L1" --dim s9=4; expect_rc 1 "--dim unknown"; expect_err "unknown symbol 's9' (the graph's symbols: s68)" "--dim unknown"
 run run "$L1" --dim s68=1; expect_rc 1 "--dim range"; expect_err "outside its range [2, inf]" "--dim range"
+# --allow-out-of-range widens the range with a warning; --timing on the CPU reports ops and wall time.
+run run "$L1" --dim s68=1 --allow-out-of-range; expect_rc 0 "--allow-out-of-range"
+expect_err "s68=1 is outside the graph's range [2, inf] (--allow-out-of-range)" "--allow-out-of-range"
+expect_out "bfloat16 [1, 4096]" "--allow-out-of-range"
+run run "$L1" --dim s68=2 --timing --repeat 2; expect_rc 0 "--timing"
+expect_out "device cpu, 42 ops (no kernels: the CPU runs ops directly), wall" "--timing"
+expect_out "(median of 2 runs after 1 warm-up)" "--timing"
+run run "$L1" --timing --repeat 0; expect_rc 2 "--repeat 0"
 run run "$L1" --device tpu; expect_rc 1 "--device tpu"; expect_err "unknown device 'tpu'" "--device tpu"
 run run "$L1" --device gpu --dim s68=2
 if [ "$rc" -ne 0 ]; then expect_rc 1 "--device gpu"; expect_err "this build has no GPU backend" "--device gpu"; fi

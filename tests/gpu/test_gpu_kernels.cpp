@@ -115,6 +115,8 @@ std::vector<Variant> variants() {
           {"direct/16/t64", make(S::direct, 16, true, 1, 64)},
           {"direct/4", make(S::direct, 4, true)},        {"direct/8/s4", make(S::direct, 8, true, 4)},
           {"table/4/s4", make(S::table, 4, true, 4)},    {"table/8/s2", make(S::table, 8, true, 2)},
+          {"table/4", make(S::table, 4, true)},          {"table/4/s2", make(S::table, 4, true, 2)},
+          {"table/8", make(S::table, 8, true)},
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
           {"exact", make(S::direct, 0, false)}};
 }
