@@ -14,7 +14,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   struct Opts {
     std::string input, output, target = "rocm-aiter", patterns = "all", passes;
     std::vector<std::string> pattern_files;
-    bool stats = false, print_after_change = false, no_normalize = false, verify = false;
+    bool stats = false, print_after_change = false, no_normalize = false, verify = false, keep_normalized = false;
     size_t max_iterations = 10;
   };
   auto o = std::make_shared<Opts>();
@@ -25,6 +25,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   cmd->add_option("--pattern-file", o->pattern_files, "Load more patterns from a JSON file (repeatable)");
   cmd->add_option("--passes", o->passes, "Comma-separated normalisation passes (default: all, in order)");
   cmd->add_flag("--no-normalize", o->no_normalize, "Skip the normalisation passes");
+  cmd->add_flag("--keep-normalized", o->keep_normalized,
+                "Keep the normalised spellings outside fused regions (default: restore the input's spelling)");
   cmd->add_option("--max-iterations", o->max_iterations, "Fixed-point iteration cap (default 10)")->check(CLI::PositiveNumber);
   cmd->add_flag("--stats", o->stats, "Per pass/pattern counts and times on stderr");
   cmd->add_flag("--verify", o->verify,
@@ -46,6 +48,13 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());
       };
     PipelineReport r = run_pipeline(g, ps, po);
+    // Normalisation only serves matching: outside the fused regions the input's spelling comes back.
+    std::optional<DenormalizeReport> dr;
+    if (!o->keep_normalized) {
+      dr = denormalize(g, r.normalize);
+      if (o->print_after_change && dr->restored > 0)
+        po.after_change("denormalize (" + std::to_string(dr->restored) + " changes restored)", g);
+    }
     if (original) {
       const rt::VerifyResult v = rt::verify_rewrite(*original, g);
       if (!v.ok) {
@@ -61,7 +70,9 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     if (r.rewrite.hit_cap)
       std::fprintf(stderr, "fxopt rewrite: stopped at the iteration cap (%zu); more matches may remain\n",
                    r.rewrite.iterations);
-    if (o->stats) std::fprintf(stderr, "%s%s", report_text(r, false).c_str(), stats_text(r).c_str());
+    if (o->stats)
+      std::fprintf(stderr, "%s%s%s", report_text(r, false).c_str(), stats_text(r).c_str(),
+                   dr ? denormalize_stats_text(*dr).c_str() : "");
     exit_code = kExitOk;
   });
 }

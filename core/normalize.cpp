@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <list>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -542,7 +544,11 @@ class Normalizer {
       auto cur = std::prev(it);
       Node* n = &*cur;
       if (n->op == OpKind::CallFunction && n->users.empty() && is_side_effect_free(*n)) {
-        record(pass, "erased " + n->name + " = " + n->target + " (no users)");
+        auto undo = std::make_shared<NormalizeUndo>();
+        undo->kind = NormalizeUndo::Kind::Dce;
+        undo->erased.push_back(snapshot(*undo, n, it == nodes.end() ? nullptr : &*it));
+        record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
+        if (!pos_.empty()) pos_.erase(n);
         g_.erase(n);  // `it` still points past it
         ++changes;
       } else {
@@ -552,17 +558,37 @@ class Normalizer {
     return changes;
   }
 
-  // The only code that mutates the graph.
+  // The only code that mutates the graph (with run_dce). Each change records how to undo it.
   void apply_plan(std::string_view pass, Node* root, Plan plan) {
     std::string description = std::move(plan.description);
+    auto undo = std::make_shared<NormalizeUndo>();
     switch (plan.kind) {
       case Plan::Kind::InPlace:
+        undo->kind = NormalizeUndo::Kind::InPlace;
+        undo->node = root;
+        note(*undo, root);
+        undo->pre_target = root->target;
+        undo->pre_args = root->args;
+        undo->pre_kwargs = root->kwargs;
+        for (const Arg& a : root->args) note(*undo, a);
+        for (const auto& [k, a] : root->kwargs) note(*undo, a);
         // The target is not an input, so changing it needs no users bookkeeping.
         if (plan.target) root->target = std::move(*plan.target);
         if (plan.args) g_.set_args(root, std::move(*plan.args));
+        undo->post_target = root->target;
+        undo->post_args = root->args;
+        undo->post_kwargs = root->kwargs;
         break;
       case Plan::Kind::UseExisting:
+        undo->kind = NormalizeUndo::Kind::Remove;
+        undo->node = plan.existing;
+        note(*undo, plan.existing);
+        for (Node* u : root->users) undo->users.push_back({u, u->args, {}, u->kwargs, {}});
         g_.replace_all_uses(root, plan.existing);
+        for (auto& e : undo->users) {
+          e.post_args = e.user->args;
+          e.post_kwargs = e.user->kwargs;
+        }
         break;
       case Plan::Kind::NewNode: {
         // Hinting with the last name made from this hint ("silu_41") lets the graph go straight to "silu_42"
@@ -571,9 +597,16 @@ class Normalizer {
         Node* n = g_.create_node(OpKind::CallFunction, std::move(*plan.target), std::move(*plan.args),
                                  std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
         last = n->name;
+        if (!pos_.empty()) pos_.emplace(n, std::prev(pos_.at(root)));
         n->val = root->val;
         n->meta_extra = root->meta_extra;
         g_.replace_all_uses(root, n);
+        undo->kind = NormalizeUndo::Kind::Replace;
+        undo->node = n;
+        note(*undo, n);
+        undo->post_target = n->target;
+        undo->post_args = n->args;
+        undo->post_kwargs = n->kwargs;
         if (auto pos = description.find("{new}"); pos != std::string::npos) description.replace(pos, 5, n->name);
         break;
       }
@@ -582,14 +615,46 @@ class Normalizer {
     for (Node* d : plan.dead) {
       if (!d->users.empty()) continue;
       erased += (erased.empty() ? "; erased " : ", ") + d->name;
+      auto next = std::next(position(d));
+      undo->erased.push_back(snapshot(*undo, d, next == g_.nodes().end() ? nullptr : &*next));
+      pos_.erase(d);
       g_.erase(d);
     }
-    record(pass, description + erased);
+    record(pass, description + erased, std::move(undo));
   }
 
-  void record(std::string_view pass, std::string description) {
-    report_.changes.push_back({std::string(pass), std::move(description)});
+  void record(std::string_view pass, std::string description, std::shared_ptr<const NormalizeUndo> undo) {
+    report_.changes.push_back({std::string(pass), std::move(description), std::move(undo)});
     ++report_.counts[std::string(pass)];
+  }
+
+  // Undo records name every node they reference (identities may be gone when the undo runs).
+  void note(NormalizeUndo& u, Node* n) {
+    if (n) u.names.emplace_back(n, n->name);
+  }
+  void note(NormalizeUndo& u, const Arg& a) {
+    if (a.is_node()) note(u, a.node);
+    else if (a.kind == Arg::Kind::List) for (const Arg& i : a.items) note(u, i);
+    else if (a.kind == Arg::Kind::Dict) for (const auto& [k, v] : a.dict) note(u, v);
+  }
+
+  // `n` as it is now, about to be erased; `next` is the node right after it (nullptr: it is the last one).
+  NodeSnapshot snapshot(NormalizeUndo& u, Node* n, Node* next) {
+    NodeSnapshot s{n, n->name, n->op, n->target, n->args, n->kwargs, n->val, n->meta_extra, next};
+    note(u, n);
+    note(u, next);
+    for (const Arg& a : n->args) note(u, a);
+    for (const auto& [k, a] : n->kwargs) note(u, a);
+    return s;
+  }
+
+  // The list position of a node (built on first use, kept up to date by apply_plan/run_dce).
+  std::list<Node>::iterator position(Node* n) {
+    if (pos_.empty()) {
+      pos_.reserve(g_.size());
+      for (auto it = g_.nodes().begin(); it != g_.nodes().end(); ++it) pos_.emplace(&*it, it);
+    }
+    return pos_.at(n);
   }
 
   Graph& g_;
@@ -599,6 +664,7 @@ class Normalizer {
   std::optional<size_t> dce_;                                                  // index of dce when selected
   std::unordered_map<std::string_view, std::vector<SelectedRule>> by_root_;    // root target -> rules, pass order
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
+  std::unordered_map<const Node*, std::list<Node>::iterator> pos_;             // node -> position (when built)
 };
 
 }  // namespace

@@ -32,18 +32,59 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/graph.h"
 
 namespace fxopt {
 
+// How to undo one change (recorded by normalize(), used by denormalize()): plain data. Node pointers here are
+// identities only, never dereferenced unless the graph still has a node of that name at that address (the node
+// may have been erased since, by a later pass or by a fusion).
+struct NodeSnapshot {
+  Node* id = nullptr;
+  std::string name;
+  OpKind op = OpKind::CallFunction;
+  std::string target;
+  std::vector<Arg> args;                                     // references: identities, as at erasure time
+  std::vector<std::pair<std::string, Arg>> kwargs;
+  std::optional<ValMeta> val;
+  std::vector<std::pair<std::string, std::string>> meta_extra;
+  Node* next = nullptr;                                      // the node right after it when it was erased
+};
+
+struct NormalizeUndo {
+  enum class Kind {
+    InPlace,  // `node` changed target/args in place (view_to_reshape, fold_reshape_chains)
+    Replace,  // `node` was created and took over the users of erased[0] (silu, amax, clamp, to_copy)
+    Remove,   // erased[0] was removed and its users (`users`) now read `node` (remove_identity_reshapes)
+    Dce,      // erased[0] had no users and was erased (dce)
+  };
+  Kind kind = Kind::Dce;
+  Node* node = nullptr;
+  std::string pre_target, post_target;                       // InPlace: before/after; Replace: post only
+  std::vector<Arg> pre_args, post_args;                      // InPlace: before/after; Replace: post only
+  std::vector<std::pair<std::string, Arg>> pre_kwargs, post_kwargs;
+  std::vector<NodeSnapshot> erased;                          // in erasure order (the root first)
+  struct UserEdit {
+    Node* user = nullptr;
+    std::vector<Arg> pre_args, post_args;
+    std::vector<std::pair<std::string, Arg>> pre_kwargs, post_kwargs;
+  };
+  std::vector<UserEdit> users;                               // Remove: each user before/after redirection
+  std::vector<std::pair<Node*, std::string>> names;          // the name of every node referenced above
+};
+
 // One change, naming the nodes involved, e.g. "view_5 now reads convert_element_type_3 (skipped view_4); erased
 // view_4" or "silu = aten.silu.default(z) replaces div = z / (1 + exp(-z)); erased div, add_45, exp, neg".
 struct PassChange {
   std::string pass;
   std::string description;
+  std::shared_ptr<const NormalizeUndo> undo;  // how to undo it (set by normalize())
 };
 
 struct NormalizeReport {
@@ -61,5 +102,27 @@ std::vector<std::string> all_normalize_passes();
 // Linear in graph size per round; deterministic. Throws InputError for an unknown pass name (the message lists
 // the valid names) before changing anything. Duplicates in `passes` run once; an empty list does nothing.
 NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes);
+
+// What denormalize() did with each change of a NormalizeReport.
+struct DenormalizeReport {
+  size_t restored = 0;                     // changes undone: the input's spelling is back
+  size_t fused = 0;                        // changes whose nodes a fusion consumed (nothing left to undo)
+  std::vector<PassChange> kept;            // changes left in place; description says why
+  std::map<std::string, size_t> restored_by_pass;
+  double seconds = 0.0;
+};
+
+// Undoes, newest first, every change of `report` (made on `g` by normalize(), possibly followed by a rewrite)
+// that is still there: a node a pass created and a fusion did not consume gets back exactly the nodes it
+// replaced (ops, operand order, constants, kwargs, names where free, meta, position); an in-place change is
+// reverted; a removed identity reshape comes back for the users that still read its input; a node dce erased
+// comes back unless one of its inputs was consumed by a fusion. Nodes that fusions erased are skipped: their
+// changes count as `fused`. So normalisation is invisible outside fused regions, and a graph in which nothing
+// fused comes back as it was read. Linear in the number of changes (plus one topological check of the graph).
+// Fusion regions are untouched. Changes must be from this graph, and undone at most once.
+DenormalizeReport denormalize(Graph& g, const NormalizeReport& report);
+
+// "denormalize: restored N changes (...), M consumed by fusions, K kept" plus one line per kept change.
+std::string denormalize_stats_text(const DenormalizeReport& r);
 
 }  // namespace fxopt
