@@ -61,11 +61,24 @@ double as_double(const Value& v) {
   return static_cast<double>(*c);
 }
 
+// The first reference (depth first) to an already matched pattern node: its graph node and pattern index.
+bool find_matched_ref(const PatternArg& a, const std::vector<Node*>& map, Node*& anchor, int& anchor_p) {
+  if (a.kind == PatternArg::Kind::Ref && map[a.ref]) {
+    anchor = map[a.ref];
+    anchor_p = a.ref;
+    return true;
+  }
+  for (const auto& i : a.items)
+    if (find_matched_ref(i, map, anchor, anchor_p)) return true;
+  return false;
+}
+
 }  // namespace
 
 Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
   map_.assign(p_.nodes.size(), nullptr);
   bind_.resize(p_.vars.size());
+  op_nodes_ = p_.op_node_count();
 }
 
 bool Matcher::consumed(const Node* n) const {
@@ -381,12 +394,8 @@ bool Matcher::match_remaining() {
     int anchor_p = -1;
     for (size_t k = 0; k < p_.nodes.size() && next < 0; ++k) {
       if (p_.nodes[k].is_input || map_[k]) continue;
-      std::function<void(const PatternArg&)> find = [&](const PatternArg& a) {
-        if (anchor) return;
-        if (a.kind == PatternArg::Kind::Ref && map_[a.ref]) { anchor = map_[a.ref]; anchor_p = a.ref; }
-        for (const auto& i : a.items) find(i);
-      };
-      for (const auto& a : p_.nodes[k].args) find(a);
+      for (const auto& a : p_.nodes[k].args)
+        if (find_matched_ref(a, map_, anchor, anchor_p)) break;
       if (anchor) next = static_cast<int>(k);
     }
     if (next < 0) {
@@ -419,12 +428,17 @@ bool Matcher::check_region(Match& out) {
   for (size_t k = 0; k < p_.nodes.size(); ++k)
     if (!p_.nodes[k].is_input) out.region.push_back(map_[k]);
   out.region.insert(out.region.end(), absorbed_.begin(), absorbed_.end());
-  auto in_region = [&](const Node* n) { return std::find(out.region.begin(), out.region.end(), n) != out.region.end(); };
-  // One graph node per pattern node.
-  for (size_t a = 0; a < out.region.size(); ++a)
-    for (size_t b = a + 1; b < out.region.size(); ++b)
-      if (out.region[a] == out.region[b])
-        return fail_at("region", "graph node " + out.region[a]->name + " would be matched twice", false);
+  // A sorted copy answers membership in O(log R) and finds duplicates without the quadratic scan.
+  std::vector<Node*>& sorted = region_sorted_;
+  sorted.assign(out.region.begin(), out.region.end());
+  std::sort(sorted.begin(), sorted.end());
+  auto in_region = [&](const Node* n) { return std::binary_search(sorted.begin(), sorted.end(), n); };
+  // One graph node per pattern node (the message names the first duplicate in region order).
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+    for (size_t a = 0; a < out.region.size(); ++a)
+      for (size_t b = a + 1; b < out.region.size(); ++b)
+        if (out.region[a] == out.region[b])
+          return fail_at("region", "graph node " + out.region[a]->name + " would be matched twice", false);
   for (size_t k = 0; k < p_.nodes.size(); ++k)
     if (p_.nodes[k].is_input && in_region(map_[k]))
       return fail_at("region", "input '" + p_.nodes[k].name + "' is the region's own node " + map_[k]->name, false);
@@ -506,7 +520,7 @@ bool Matcher::bind(int var, const Value& v, const Equation& e) {
   return true;
 }
 
-bool Matcher::check_conditions(std::vector<bool>& done, bool final) {
+bool Matcher::check_conditions(std::vector<char>& done, bool final) {
   for (size_t c = 0; c < p_.conditions.size(); ++c) {
     if (done[c]) continue;
     const Condition& cond = p_.conditions[c];
@@ -516,7 +530,7 @@ bool Matcher::check_conditions(std::vector<bool>& done, bool final) {
       if (final) return fail_at("condition", "`" + cond.text + "` has unbound variables", false);
       continue;
     }
-    done[c] = true;
+    done[c] = 1;
     bool ok = false;
     bool unknown = false;
     if (l->is_int() && r->is_int()) {
@@ -561,8 +575,10 @@ bool Matcher::check_conditions(std::vector<bool>& done, bool final) {
 }
 
 bool Matcher::solve() {
-  std::vector<char> done(eqs_.size(), 0);
-  std::vector<bool> cond_done(p_.conditions.size(), false);
+  std::vector<char>& done = eq_done_;
+  done.assign(eqs_.size(), 0);
+  std::vector<char>& cond_done = cond_done_;
+  cond_done.assign(p_.conditions.size(), 0);
   auto mismatch = [&](const Equation& q, const Value& actual, const Value& expected, sym::Truth t) {
     const ScalarExpr& e = p_.exprs[q.expr];
     std::string rhs = e.op == ScalarExpr::Op::Var ? p_.vars[e.var].name + "=" + expected.str()
@@ -606,7 +622,8 @@ bool Matcher::solve() {
     for (size_t i = 0; i < eqs_.size() && !progress; ++i) {
       if (done[i] || eqs_[i].kind != VarType::Int) continue;
       const Equation& q = eqs_[i];
-      std::vector<int> vars;
+      std::vector<int>& vars = vars_scratch_;
+      vars.clear();
       collect_vars(p_.exprs[q.expr], vars);
       int unbound = -1, count = 0;
       for (int v : vars) if (!bind_[v]) { unbound = v; ++count; }
@@ -688,7 +705,7 @@ bool Matcher::is_near_miss(const MatchFailure& f) const {
   if (!f.structural) return true;
   if (f.spelling && f.progress >= 1) return true;  // the root matched; normalisation would fix the rest
   if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed
-  return f.progress >= std::max<size_t>(3, p_.op_node_count() / 3);
+  return f.progress >= std::max<size_t>(3, op_nodes_ / 3);
 }
 
 }  // namespace fxopt

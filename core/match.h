@@ -77,7 +77,7 @@ class Matcher {
   bool match_remaining();
   bool check_region(Match& out);
   bool solve();
-  bool check_conditions(std::vector<bool>& done, bool final);
+  bool check_conditions(std::vector<char>& done, bool final);
   bool check_target();
 
   void assign(int p, Node* n);
@@ -103,6 +103,10 @@ class Matcher {
   std::vector<Equation> eqs_;
   std::vector<Node*> absorbed_;
   std::vector<std::optional<Value>> bind_;
+  std::vector<char> eq_done_, cond_done_;  // solve()'s scratch, kept to avoid allocating per candidate
+  std::vector<int> vars_scratch_;
+  std::vector<Node*> region_sorted_;      // check_region's scratch
+  size_t op_nodes_ = 0;                    // p_.op_node_count()
   MatchFailure fail_;
   bool have_fail_ = false;
   bool recorded_ = false;       // the last fail call replaced fail_

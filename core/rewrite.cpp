@@ -33,15 +33,10 @@ Node* Rewriter::create(std::string_view hint, std::string target, std::vector<Ar
     if (!g_.find(name)) break;
   }
   ++k;
-  Node node;
-  node.name = std::move(name);
-  node.op = OpKind::CallFunction;
-  node.target = std::move(target);
-  Node* n = g_.append_named(std::move(node));
-  if (before) g_.move_before(n, before);
-  g_.set_args(n, std::move(args));
-  g_.set_kwargs(n, std::move(kwargs));
-  return n;
+  // `name` is free, so Graph::fresh_name keeps it as it is. One insertion that registers the uses once (adding
+  // args and then kwargs separately removed and re-added the node from every input's users list, a scan of
+  // each list: long for a weight shared by every layer).
+  return g_.create_node(OpKind::CallFunction, std::move(target), std::move(args), std::move(kwargs), before, name);
 }
 
 void Rewriter::replace_all_uses(Node* old_node, Node* replacement) {
