@@ -147,8 +147,15 @@ void Graph::add_uses(Node* n) {
   for (Node* in : n->inputs()) in->users.push_back(n);
 }
 
+// Users are unique, so the scan stops at `n` (std::erase went through the whole list, which for a weight
+// shared by every layer made each removal O(layers)); no inputs() vector either.
 void Graph::remove_uses(Node* n) {
-  for (Node* in : n->inputs()) std::erase(in->users, n);
+  auto drop = [n](Node* in) {
+    auto it = std::find(in->users.begin(), in->users.end(), n);
+    if (it != in->users.end()) in->users.erase(it);
+  };
+  for (const auto& a : n->args) a.visit_nodes(drop);
+  for (const auto& [k, a] : n->kwargs) a.visit_nodes(drop);
 }
 
 void Graph::set_args(Node* n, std::vector<Arg> args) {
