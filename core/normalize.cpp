@@ -583,7 +583,10 @@ class Normalizer {
         undo->kind = NormalizeUndo::Kind::Remove;
         undo->node = plan.existing;
         note(*undo, plan.existing);
-        for (Node* u : root->users) undo->users.push_back({u, u->args, {}, u->kwargs, {}});
+        for (Node* u : root->users) {
+          note(*undo, u);
+          undo->users.push_back({u, u->args, {}, u->kwargs, {}});
+        }
         g_.replace_all_uses(root, plan.existing);
         for (auto& e : undo->users) {
           e.post_args = e.user->args;

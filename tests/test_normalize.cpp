@@ -636,3 +636,120 @@ TEST_CASE("normalize: linear in graph size (200k nodes well under a second)") {
   MESSAGE("normalize of " << before << " nodes: " << seconds << " s (CPU)");
   CHECK(seconds < 1.0);
 }
+
+// ---- denormalize -----------------------------------------------------------------------------------------------
+
+namespace {
+
+// Normalises with every pass and undoes it at once (nothing fused): the text must be the input's.
+void check_round_trip(const std::string& text, size_t min_changes) {
+  Graph g = read_graph_text(text, "t");
+  const std::string before = write_graph_text(g);
+  NormalizeReport r = normalize(g, all_normalize_passes());
+  CHECK(total_changes(r) >= min_changes);
+  DenormalizeReport d = denormalize(g, r);
+  std::string changes;
+  for (const auto& c : r.changes) changes += c.pass + ": " + c.description + "\n";
+  CAPTURE(changes);
+  CAPTURE(denormalize_stats_text(d));
+  CHECK(d.restored == r.changes.size());
+  CHECK(d.fused == 0);
+  CHECK(d.kept.empty());
+  CHECK(check_graph(g).empty());
+  CHECK(write_graph_text(g) == before);
+}
+
+}  // namespace
+
+TEST_CASE("denormalize: every spelling, dead node and identity reshape comes back exactly as it was read") {
+  const std::string cube = tensor("float32", R"(["s0", 2, 2])", "[4, 2, 1]");
+  const std::string x2 = tensor("float32", R"(["2*s0", 4])", "[4, 1]");
+  check_round_trip(
+      doc({placeholder("x"), placeholder("y", x2),
+           call("v", "aten.view.default", ref("x") + ", [-1, 2, 2]", cube),
+           call("w", "aten._unsafe_view.default", ref("v") + ", [-1, 4]"),
+           call("n", "aten.neg.default", ref("w")), call("e", "aten.exp.default", ref("n")),
+           call("a", "aten.add.Tensor", "1, " + ref("e")), call("d", "aten.div.Tensor", ref("w") + ", " + ref("a")),
+           call("n_1", "aten.neg.default", ref("x")), call("e_1", "aten.exp.default", ref("n_1")),
+           call("a_1", "aten.add.Tensor", ref("e_1") + ", 1.0"), call("d_1", "aten.div.Tensor", ref("x") + ", " + ref("a_1")),
+           call("sg", "aten.sigmoid.default", ref("x")), call("mu", "aten.mul.Tensor", ref("sg") + ", " + ref("x")),
+           call("m", "aten.max.dim", ref("d") + ", 1, true", "[" + kF32Col + ", " + kI64Col + "]"),
+           call("g", "_operator.getitem", ref("m") + ", 0", kF32Col),
+           call("c", "aten.clamp_max.default", ref("x") + ", 0.5"), call("c_1", "aten.clamp_min.default", ref("c") + ", -0.5"),
+           call("c_2", "aten.clamp.default", ref("x") + ", -1"), call("c_3", "aten.clamp.default", ref("c_2") + ", null, 1"),
+           call("t", "aten._to_copy.default", ref("c_1"), kBF16, R"("dtype": {"dtype": "bfloat16"})"),
+           call("r", "aten.reshape.default", ref("t") + ", [-1, 2, 2]", tensor("bfloat16", R"(["s0", 2, 2])", "[4, 2, 1]")),
+           call("r_1", "aten.reshape.default", ref("r") + ", [-1, 4]", kBF16),
+           call("dead", "aten.relu.default", ref("x")), call("dead_1", "aten.neg.default", ref("dead")),
+           call("id", "aten.reshape.default", ref("y") + ", [-1, 4]", tensor("float32", R"(["s0*2", 4])", "[4, 1]")),
+           call("ia", "aten.add.Tensor", ref("id") + ", " + ref("y"), x2),
+           output({"d", "d_1", "mu", "g", "c_3", "r_1", "ia", "id"})}),
+      12);
+}
+
+TEST_CASE("denormalize: the corpus graphs come back byte for byte when nothing fuses") {
+  for (std::string f : {std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json",
+                        std::string(FXOPT_TEST_DATA) + "/data/qwen3next_gdn_L8.fxgraph.json"}) {
+    CAPTURE(f);
+    check_round_trip(write_graph_text(read_graph_file(f)), 6);
+  }
+}
+
+TEST_CASE("denormalize: a replaced node whose replacement is gone stays gone; the rest is restored") {
+  // Two silu spellings; the first silu is erased (as a fusion would) with its user: only the second comes back.
+  const std::string text = doc({placeholder("x"), placeholder("z"),
+                                call("s", "aten.sigmoid.default", ref("x")), call("m", "aten.mul.Tensor", ref("x") + ", " + ref("s")),
+                                call("u", "aten.relu.default", ref("m")),
+                                call("s_1", "aten.sigmoid.default", ref("z")), call("m_1", "aten.mul.Tensor", ref("z") + ", " + ref("s_1")),
+                                output({"u", "m_1"})});
+  Graph g = read_graph_text(text, "t");
+  NormalizeReport r = normalize(g, all_normalize_passes());
+  REQUIRE(count_target(g, "aten.silu.default") == 2);
+  Node* first = nullptr;
+  for (auto& n : g.nodes())
+    if (n.target == "aten.silu.default" && n.args[0].node->name == "x") first = &n;
+  REQUIRE(first);
+  // "Fused": a region {silu, u} replaced by one new node.
+  Node* u = g.find("u");
+  Node* f = g.create_node(OpKind::CallFunction, "aten.abs.default", {Arg::ref(g.find("x"))}, {}, u, "fused");
+  g.replace_all_uses(u, f);
+  g.erase(u);
+  g.erase(first);
+  DenormalizeReport d = denormalize(g, r);
+  CHECK(d.restored == 1);
+  CHECK(d.fused == 1);
+  CHECK(d.kept.empty());
+  CHECK(listing(g) == "fused = aten.abs.default(x)\ns_1 = aten.sigmoid.default(z)\nm_1 = aten.mul.Tensor(z, s_1)\n"
+                      "output([fused, m_1])\n");
+}
+
+TEST_CASE("denormalize: inputs redirected by a fusion are followed") {
+  // silu(z) survives but z was replaced (as a fusion's output would be) by another node: the restored
+  // spelling reads that node.
+  const std::string text = doc({placeholder("x"), call("z", "aten.relu.default", ref("x")),
+                                call("s", "aten.sigmoid.default", ref("z")), call("m", "aten.mul.Tensor", ref("z") + ", " + ref("s")),
+                                output({"m"})});
+  Graph g = read_graph_text(text, "t");
+  NormalizeReport r = normalize(g, all_normalize_passes());
+  REQUIRE(count_target(g, "aten.silu.default") == 1);
+  Node* z = g.find("z");
+  Node* f = g.create_node(OpKind::CallFunction, "aten.abs.default", {Arg::ref(g.find("x"))}, {}, z, "fused");
+  f->val = z->val;
+  g.replace_all_uses(z, f);
+  g.erase(z);
+  DenormalizeReport d = denormalize(g, r);
+  CHECK(d.restored == 1);
+  CHECK(listing(g) == "fused = aten.abs.default(x)\ns = aten.sigmoid.default(fused)\nm = aten.mul.Tensor(fused, s)\noutput([m])\n");
+}
+
+TEST_CASE("denormalize: linear (200k nodes well under a second)") {
+  Graph tmpl = read_graph_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json");
+  Graph g = bench::replicate_graph(tmpl, 200000);
+  const std::string before = write_graph_text(g);
+  NormalizeReport r = normalize(g, all_normalize_passes());
+  DenormalizeReport d = denormalize(g, r);
+  CHECK(d.restored == r.changes.size());
+  MESSAGE("denormalize of " << r.changes.size() << " changes: " << d.seconds << " s");
+  CHECK(d.seconds < 1.0);
+  CHECK(write_graph_text(g) == before);
+}
