@@ -20,6 +20,10 @@
 //                             higher-order ops and builtins (print) are always kept, as are placeholders, get_attr,
 //                             call_method/call_module nodes and the output.
 //
+// Every change is recorded with how to undo it (PassChange::undo); `fxopt rewrite` calls denormalize() after the
+// driver, so the normalised spelling survives only inside fused regions (and with --keep-normalized). dce thus
+// erases the input's own dead nodes only for the matcher's sake: denormalize() puts them back.
+//
 // Semantics never change: every rewrite checks its conditions (single users of erased intermediates, the same
 // operand in every place, dtypes from meta.val) and otherwise leaves the graph alone. The output uses only real
 // aten/prims ops, so PyTorch can load it. Replacement nodes are created right before the node they replace and
