@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <memory>
 
 #include "core/error.h"
@@ -89,7 +90,37 @@ ValMeta make_tensor_val(const Pattern& p, const TypeSpec& t, const std::vector<s
   return v;
 }
 
+bool same_binding(const std::optional<Value>& a, const std::optional<Value>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  return a->type == b->type && a->i == b->i && std::memcmp(&a->f, &b->f, sizeof(double)) == 0 && a->d == b->d;
+}
+
 }  // namespace
+
+const std::vector<ValMeta>& Rewriter::replacement_vals(const Match& m, const std::string& device) {
+  const Pattern& p = *m.pattern;
+  auto [it, fresh] = val_cache_.try_emplace(&p);
+  ValCache& c = it->second;
+  if (!fresh && c.device == device && c.bindings.size() == m.bindings.size() &&
+      std::equal(c.bindings.begin(), c.bindings.end(), m.bindings.begin(), same_binding))
+    return c.vals;
+  std::vector<ValMeta> vals;
+  for (const auto& r : p.replacement) {
+    if (r.tuple) {
+      ValMeta t;
+      t.kind = ValMeta::Kind::Tuple;
+      for (const auto& v : r.vals) t.items.push_back(make_tensor_val(p, v, m.bindings, device));
+      vals.push_back(std::move(t));
+    } else {
+      vals.push_back(make_tensor_val(p, r.vals[0], m.bindings, device));
+    }
+  }
+  c.vals = std::move(vals);
+  c.bindings = m.bindings;
+  c.device = device;
+  return c.vals;
+}
 
 std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
   const Pattern& p = *m.pattern;
@@ -122,20 +153,15 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
     }
     return Arg::none();
   };
-  for (const auto& r : p.replacement) {
+  const std::vector<ValMeta>& vals = rw.replacement_vals(m, device);
+  for (size_t ri = 0; ri < p.replacement.size(); ++ri) {
+    const ReplacementNode& r = p.replacement[ri];
     std::vector<Arg> args;
     for (const auto& a : r.args) args.push_back(build(a));
     std::vector<std::pair<std::string, Arg>> kwargs;
     for (const auto& [k, a] : r.kwargs) kwargs.emplace_back(k, build(a));
     Node* n = rw.create(r.name, r.target, std::move(args), std::move(kwargs), before);
-    if (r.tuple) {
-      ValMeta t;
-      t.kind = ValMeta::Kind::Tuple;
-      for (const auto& v : r.vals) t.items.push_back(make_tensor_val(p, v, m.bindings, device));
-      n->val = std::move(t);
-    } else {
-      n->val = make_tensor_val(p, r.vals[0], m.bindings, device);
-    }
+    n->val = vals[ri];
     n->set_meta("fxopt_from", provenance);
     created.push_back(n);
   }
@@ -209,9 +235,9 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     std::vector<const Node*> miss_roots;
     Match m;
     for (Node& n : g.nodes()) {
-      if (n.op != OpKind::CallFunction || consumed[n.order]) continue;
+      if (n.op != OpKind::CallFunction) continue;
       const std::vector<int>* list = patterns.rooted_at(n.target);
-      if (!list) continue;
+      if (!list || consumed[n.order]) continue;  // the target first: `order` is on another cache line
       for (int pi : *list) {
         if (!active[pi]) continue;
         auto t0 = Clock::now();

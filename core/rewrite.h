@@ -84,11 +84,21 @@ class Rewriter {
   void erase(Node* n);
   Node* resolve(Node* n) const;
   Graph& graph() { return g_; }
+  // meta.val of each replacement node of `m`'s pattern (on `device`). Evaluating the shapes is symbolic
+  // algebra; matches of one pattern usually bind the same values (identical layers), so the last result per
+  // pattern is reused while the bindings and device are the same.
+  const std::vector<ValMeta>& replacement_vals(const Match& m, const std::string& device);
 
  private:
+  struct ValCache {
+    std::vector<std::optional<Value>> bindings;
+    std::string device;
+    std::vector<ValMeta> vals;
+  };
   Graph& g_;
   std::unordered_map<std::string, size_t> next_suffix_;
   std::unordered_map<Node*, Node*> replaced_;
+  std::unordered_map<const Pattern*, ValCache> val_cache_;
 };
 
 // Applies one match (the caller guarantees it is still valid). Returns the new nodes.
