@@ -65,11 +65,14 @@ struct Timed {
   rt::ExecResult result;               // the last run's
   double wall_ms = 0.0, gpu_ms = 0.0;  // medians over the timed runs
   uint64_t kernels = 0;                // per run (the last run's)
+  uint64_t device_allocs = 0;          // hipMalloc calls in the last timed run (0 once the cache is warm)
+  uint64_t alloc_cache_hits = 0;       // allocations served from the cache in the last timed run
   std::vector<gpu::TimedInterval> intervals;  // the last run's, per node (GPU)
 };
 
-// Runs the graph once; with --timing, one warm-up run (module load, allocator, tables) and then
-// `repeat` runs, each with kernel launches counted and device time summed over its nodes' events.
+// Runs the graph once; with --timing, one warm-up run (module load, allocator cache, tables) and then
+// `repeat` runs, each with kernel launches counted and device time summed over its kernels' own
+// event pairs (grouped per node for --profile).
 Timed run_timed(const Graph& g, const rt::SymbolValues& symbols, const rt::TensorMap& inputs, const rt::ExecOptions& eo,
                 const RunOpts& o) {
   Timed t;
@@ -82,8 +85,10 @@ Timed run_timed(const Graph& g, const rt::SymbolValues& symbols, const rt::Tenso
   for (int i = 0; i <= o.repeat; ++i) {
     gpu::timing_enable(gpu_dev);
     const uint64_t l0 = gpu::kernel_launches();
+    const gpu::AllocStats a0 = gpu::alloc_stats();
     rt::ExecResult r = rt::run_graph(g, symbols, inputs, eo);
     const uint64_t launched = gpu::kernel_launches() - l0;
+    const gpu::AllocStats a1 = gpu::alloc_stats();
     std::vector<gpu::TimedInterval> iv = gpu::timing_collect();
     gpu::timing_enable(false);
     if (i == 0) continue;  // warm-up
@@ -92,6 +97,8 @@ Timed run_timed(const Graph& g, const rt::SymbolValues& symbols, const rt::Tenso
     walls.push_back(r.seconds * 1e3);
     gpus.push_back(sum);
     t.kernels = launched;
+    t.device_allocs = a1.device_allocs - a0.device_allocs;
+    t.alloc_cache_hits = a1.cache_hits - a0.cache_hits;
     t.intervals = std::move(iv);
     t.result = std::move(r);
   }
@@ -107,8 +114,11 @@ void print_timing(const Timed& t, const RunOpts& o, const std::string& graph) {
                 "(medians of %d runs after 1 warm-up)\n",
                 graph.c_str(), t.result.nodes_run, static_cast<unsigned long long>(t.kernels), t.gpu_ms * 1e3,
                 t.wall_ms, o.repeat);
+    std::printf("gpu memory %s: %llu device allocations (hipMalloc), %llu served by the cache, in the last run\n",
+                graph.c_str(), static_cast<unsigned long long>(t.device_allocs),
+                static_cast<unsigned long long>(t.alloc_cache_hits));
     if (o.profile) {
-      std::printf("gpu time per node (us, kernels), last run:\n");
+      std::printf("gpu time per node (us: summed kernel time, kernels), last run:\n");
       for (const auto& x : t.intervals)
         std::printf("  %-28s %10.1f  %llu\n", x.label.c_str(), x.ms * 1e3, static_cast<unsigned long long>(x.launches));
     }
@@ -272,7 +282,7 @@ void setup_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--profile", o->profile, "Print the time of each node (with --timing on the GPU: device time)");
   cmd->add_flag("--timing", o->timing,
-                "Report ops run, kernels launched (GPU), device time (GPU: an event pair around each node that launches kernels, host-side allocation included; synced) "
+                "Report ops run, kernels launched (GPU), device time (GPU: an event pair around each kernel launch, summed; synced) "
                 "and wall time: medians of --repeat runs after one warm-up run");
   cmd->add_option("--repeat", o->repeat, "Timed runs of --timing (default 5)")->check(CLI::PositiveNumber);
   cmd->add_flag("--allow-out-of-range", o->allow_out_of_range,

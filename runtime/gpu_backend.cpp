@@ -313,8 +313,11 @@ Value rmsnorm_quant(const Node& node, const KernelArgs& in, ExecContext&) {
 class GpuBackend;
 const GpuBackend* g_instance = nullptr;
 
-// Under gpu::timing_enabled() (fxopt run --timing) every kernel runs between two device events;
-// intervals that launched no kernel (views, SymInt ops) are dropped.
+// Under gpu::timing_enabled() (fxopt run --timing) each node is one interval of gpu::timing_begin/end:
+// its kernels' own event pairs (recorded around each launch in runtime/hip) are summed into it, so the
+// host code of the node (argument checks, output allocation) is not timed. Intervals that launched no
+// kernel (views, SymInt ops) are dropped. Output buffers come from gpu::alloc's caching allocator and
+// go back to it when the executor drops a value after its last use.
 Value timed(const Node& node, const KernelArgs& in, ExecContext& ctx);
 
 class GpuBackend final : public Backend {

@@ -110,8 +110,7 @@ bool integral_operand(const Operand& x) {
 void launch(const EwArgs& a) {
   if (a.n == 0) return;
   const unsigned blocks = detail::grid_for(a.n, 256);
-  hipLaunchKernelGGL(elementwise_kernel, dim3(blocks), dim3(256), 0, detail::stream(), a);
-  FXOPT_HIP_CHECK_LAUNCH("elementwise_kernel");
+  FXOPT_LAUNCH("elementwise_kernel", elementwise_kernel, dim3(blocks), dim3(256), 0, detail::stream(), a);
 }
 
 }  // namespace

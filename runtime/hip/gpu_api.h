@@ -140,7 +140,16 @@ struct FusedOptions {
 struct TimedInterval {
   std::string label;
   uint64_t launches = 0;  // kernels launched inside the interval
-  double ms = 0.0;        // device time between the two events
+  double ms = 0.0;        // device time of those kernels: the sum of each launch's own event pair
+};
+
+// Counters of the caching device allocator (alloc/free), since the process started.
+struct AllocStats {
+  uint64_t device_allocs = 0;  // hipMalloc / cudaMalloc calls
+  uint64_t device_frees = 0;   // hipFree / cudaFree calls (release_cached_memory, exit)
+  uint64_t cache_hits = 0;     // alloc() served from an idle cached block
+  size_t bytes_in_use = 0;     // allocated and not yet freed (size classes)
+  size_t bytes_cached = 0;     // idle blocks held for reuse
 };
 
 #if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
@@ -149,8 +158,14 @@ struct TimedInterval {
 bool device_available();
 std::string device_name();          // e.g. "NVIDIA H100 80GB HBM3 (132 SMs, sm_90)"
 int multiprocessor_count();
-void* alloc(size_t bytes);          // device memory; throws on failure
+// Device memory through a caching allocator: free() keeps the block on a free list of its size class
+// (512 B steps up to 1 MiB, then 1 MiB steps) and a later alloc() of the same class reuses it, with
+// no hipMalloc/hipFree (safe because all work goes to one stream in issue order). On out-of-memory
+// the idle blocks are released and the allocation retried; idle blocks are released at exit.
+void* alloc(size_t bytes);          // throws on failure
 void free(void* p);
+AllocStats alloc_stats();
+void release_cached_memory();       // synchronises, then hipFree's every idle cached block
 void copy_to_device(void* dst, const void* src_host, size_t bytes);
 void copy_to_host(void* dst_host, const void* src, size_t bytes);
 void copy_device(void* dst, const void* src, size_t bytes);
@@ -164,8 +179,12 @@ void* current_stream();
 // --- launch accounting and device timing (fxopt run --timing) ---
 // Kernels launched by this process so far: every launch in runtime/hip counts one.
 uint64_t kernel_launches();
-// While enabled, timing_begin()/timing_end() bracket device work with two events on the stream;
-// timing_collect() synchronises and returns (and forgets) the intervals ended with keep = true.
+// While enabled, every kernel launch records its own event pair on the stream around the launch alone
+// (FXOPT_LAUNCH in runtime/hip), and timing_begin()/timing_end() group the launches made between
+// them into a labelled interval (no events of their own: host work between launches is not timed);
+// timing_collect() synchronises and returns (and forgets) the intervals ended with keep = true,
+// each with the summed device time of its launches, plus "(outside nodes)" for launches made
+// outside every interval.
 void timing_enable(bool on);
 bool timing_enabled();
 int timing_begin();  // a ticket for timing_end; -1 when timing is off
@@ -216,6 +235,8 @@ inline std::string device_name() { return "none (built without a GPU backend)"; 
 inline int multiprocessor_count() { return 0; }
 inline void* alloc(size_t) { no_gpu(); }
 inline void free(void*) {}
+inline AllocStats alloc_stats() { return {}; }
+inline void release_cached_memory() {}
 inline void copy_to_device(void*, const void*, size_t) { no_gpu(); }
 inline void copy_to_host(void*, const void*, size_t) { no_gpu(); }
 inline void copy_device(void*, const void*, size_t) { no_gpu(); }

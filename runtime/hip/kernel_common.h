@@ -18,7 +18,23 @@
       ::fxopt::gpu::detail::throw_hip_error(fxopt_launch_err_, "launch of " name, __FILE__, __LINE__); \
   } while (0)
 
+// Launches a kernel (hipLaunchKernelGGL's arguments after the name), timed on its own under
+// gpu::timing_enabled() (an event pair on `strm` right around the launch), then counted and checked.
+// Every kernel launch in runtime/hip goes through this macro.
+#define FXOPT_LAUNCH(name, kernel, grid, block, shmem, strm, ...)              \
+  do {                                                                         \
+    const hipStream_t fxopt_launch_stream_ = (strm);                           \
+    ::fxopt::gpu::detail::launch_begin(fxopt_launch_stream_);                  \
+    hipLaunchKernelGGL(kernel, grid, block, shmem, fxopt_launch_stream_, __VA_ARGS__); \
+    ::fxopt::gpu::detail::launch_end(fxopt_launch_stream_);                    \
+    FXOPT_HIP_CHECK_LAUNCH(name);                                              \
+  } while (0)
+
 namespace fxopt::gpu::detail {
+
+// Event pair of one launch under timing (FXOPT_LAUNCH); no-ops when timing is off.
+void launch_begin(hipStream_t s);
+void launch_end(hipStream_t s);
 
 // The stream of all launches (gpu::set_stream).
 inline hipStream_t stream() { return static_cast<hipStream_t>(current_stream()); }

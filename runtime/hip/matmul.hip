@@ -102,8 +102,7 @@ void matmul(const TensorRef& out, const TensorRef& a, const TensorRef& b, const 
   }
   if (p.M == 0 || p.N == 0) return;
   const dim3 grid(static_cast<unsigned>((p.N + kTile - 1) / kTile), static_cast<unsigned>((p.M + kTile - 1) / kTile));
-  hipLaunchKernelGGL(matmul_kernel, grid, dim3(256), 0, detail::stream(), p);
-  FXOPT_HIP_CHECK_LAUNCH("matmul_kernel");
+  FXOPT_LAUNCH("matmul_kernel", matmul_kernel, grid, dim3(256), 0, detail::stream(), p);
 }
 
 }  // namespace fxopt::gpu

@@ -166,8 +166,7 @@ void reduce_last_dim(const TensorRef& values, const TensorRef* indices, const Te
   a.indices = with_indices ? static_cast<int64_t*>(indices->data) : nullptr;
   if (a.rows == 0) return;
   const unsigned blocks = detail::grid_for(a.rows * FXOPT_WARP_SIZE, 256);
-  hipLaunchKernelGGL(reduce_last_kernel, dim3(blocks), dim3(256), 0, detail::stream(), a);
-  FXOPT_HIP_CHECK_LAUNCH("reduce_last_kernel");
+  FXOPT_LAUNCH("reduce_last_kernel", reduce_last_kernel, dim3(blocks), dim3(256), 0, detail::stream(), a);
 }
 
 }  // namespace fxopt::gpu

@@ -532,8 +532,7 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   if (occ <= 0) occ = 1;
   const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
   const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
-  hipLaunchKernelGGL(kernel, dim3(blocks), dim3(threads), smem, stream(), a);
-  FXOPT_HIP_CHECK_LAUNCH("rows_kernel");
+  FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
 // Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
@@ -600,8 +599,7 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
       (kMode == RowMode::quant || aligned(a.w, 16)) && (kMode != RowMode::gated_norm || aligned(a.z, 16));
   if (!vector_ok) {
     const unsigned blocks = grid_for(a.M * FXOPT_WARP_SIZE, 256);
-    hipLaunchKernelGGL(rows_fallback_kernel<kMode>, dim3(blocks), dim3(256), 0, stream(), a, fmt);
-    FXOPT_HIP_CHECK_LAUNCH("rows_fallback_kernel");
+    FXOPT_LAUNCH("rows_fallback_kernel", rows_fallback_kernel<kMode>, dim3(blocks), dim3(256), 0, stream(), a, fmt);
     return;
   }
   const int64_t elems = a.M * a.D;

@@ -580,3 +580,74 @@ TEST_CASE("gpu: mm and addmm accumulate in the documented order") {
     }
   }
 }
+
+TEST_CASE("gpu: the caching allocator reuses freed blocks without hipMalloc") {
+  void* warm = gpu::alloc(3 << 20);  // one block of the 3 MiB class (and one of 1000 B below)
+  void* small = gpu::alloc(1000);
+  gpu::free(warm);
+  gpu::free(small);
+  const gpu::AllocStats s0 = gpu::alloc_stats();
+  CHECK(s0.bytes_cached >= (3u << 20) + 1024);
+  for (int i = 0; i < 10; ++i) {
+    void* a = gpu::alloc((3 << 20) - 5000);  // same 1 MiB class as 3 MiB
+    void* b = gpu::alloc(700);               // same 512 B class as 1000 B
+    CHECK(a == warm);
+    CHECK(b == small);
+    gpu::fill_bytes(a, i, 4096);
+    gpu::free(a);
+    gpu::free(b);
+  }
+  const gpu::AllocStats s1 = gpu::alloc_stats();
+  CHECK(s1.device_allocs == s0.device_allocs);
+  CHECK(s1.cache_hits == s0.cache_hits + 20);
+  // Two live blocks of one class are distinct; the contents written through one survive reuse of the other.
+  void* a = gpu::alloc(4096);
+  void* b = gpu::alloc(4096);
+  CHECK(a != b);
+  std::vector<uint8_t> ones(4096, 1), got(4096);
+  gpu::copy_to_device(a, ones.data(), 4096);
+  gpu::free(b);
+  void* c = gpu::alloc(4096);
+  gpu::fill_bytes(c, 7, 4096);
+  gpu::copy_to_host(got.data(), a, 4096);
+  CHECK(got == ones);
+  gpu::free(a);
+  gpu::free(c);
+  gpu::release_cached_memory();
+  const gpu::AllocStats s2 = gpu::alloc_stats();
+  CHECK(s2.bytes_cached == 0);
+  CHECK(s2.device_frees > s1.device_frees);
+}
+
+TEST_CASE("gpu: --timing intervals sum each launch's own events, not the host work between them") {
+  const int64_t n = int64_t{1} << 24;  // 64 MB of f32 in, 64 MB out per pass
+  Buf in(static_cast<size_t>(n) * 4), out(static_cast<size_t>(n) * 4);
+  const auto ti = gpu::TensorRef::contiguous(in.get(), gpu::DType::f32, {n});
+  const auto to = gpu::TensorRef::contiguous(out.get(), gpu::DType::f32, {n});
+  gpu::unary(to, ti, num::UnaryOp::neg);  // warm-up
+  const float alone_ms = gpu::time_ms([&] { gpu::unary(to, ti, num::UnaryOp::neg); }, 5);
+  gpu::synchronize();
+  gpu::timing_enable(true);
+  const uint64_t l0 = gpu::kernel_launches();
+  const int t1 = gpu::timing_begin();
+  gpu::unary(to, ti, num::UnaryOp::neg);
+  gpu::synchronize();  // host waits in the middle of the interval: not device work, not counted
+  gpu::unary(to, ti, num::UnaryOp::neg);
+  gpu::timing_end(t1, "two", gpu::kernel_launches() - l0, true);
+  gpu::unary(to, ti, num::UnaryOp::neg);  // outside every interval
+  const int t2 = gpu::timing_begin();
+  gpu::timing_end(t2, "none", 0, false);
+  const std::vector<gpu::TimedInterval> iv = gpu::timing_collect();
+  gpu::timing_enable(false);
+  CHECK(gpu::kernel_launches() - l0 == 3);
+  REQUIRE(iv.size() == 2);
+  CHECK(iv[0].label == "two");
+  CHECK(iv[0].launches == 2);
+  CHECK(iv[1].label == "(outside nodes)");
+  CHECK(iv[1].launches == 1);
+  MESSAGE("one 64 MB neg pass: " << alone_ms * 1e3 << " us back to back; timed interval of 2: " << iv[0].ms * 1e3
+          << " us; outside: " << iv[1].ms * 1e3 << " us");
+  CHECK(iv[0].ms > 1.5 * alone_ms * 0.8);
+  CHECK(iv[0].ms < 2.0 * alone_ms * 1.5 + 0.02);
+  CHECK(gpu::timing_collect().empty());
+}
