@@ -82,7 +82,12 @@ Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
 }
 
 bool Matcher::consumed(const Node* n) const {
-  return ctx_.consumed && n->order < ctx_.consumed->size() && (*ctx_.consumed)[n->order];
+  if (n->order >= ctx_.order_base) {
+    size_t i = n->order - ctx_.order_base;
+    return ctx_.consumed && i < ctx_.consumed->size() && (*ctx_.consumed)[i];
+  }
+  return ctx_.consumed_ahead &&
+         std::find(ctx_.consumed_ahead->begin(), ctx_.consumed_ahead->end(), n) != ctx_.consumed_ahead->end();
 }
 
 std::string Matcher::where(int p, const Node* n) const {

@@ -20,7 +20,12 @@ namespace fxopt {
 struct MatchContext {
   sym::RangeMap ranges;                   // symbol ranges of the graph (for proofs)
   const Target* target = nullptr;         // checks the fp8 formats of the fused op; nullptr = no check
-  const std::vector<uint8_t>* consumed = nullptr;  // by Node::order: nodes already taken by another match
+  // Nodes already taken by another match. A node whose Node::order is at least order_base has been numbered
+  // in the current pass and is looked up in `consumed` at order - order_base; any other node is in
+  // `consumed_ahead` if taken (the driver numbers nodes as its scan reaches them).
+  const std::vector<uint8_t>* consumed = nullptr;
+  size_t order_base = 0;
+  const std::vector<const Node*>* consumed_ahead = nullptr;
 };
 
 struct Match {

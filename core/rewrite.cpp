@@ -2,6 +2,7 @@
 #include "core/rewrite.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -13,6 +14,9 @@ namespace fxopt {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+// Numbering passes of the driver (see rewrite_graph); Graph::renumber() numbers stay below 2^32.
+static_assert(sizeof(size_t) >= 8, "node numbering passes need a 64-bit size_t");
+std::atomic<size_t> order_epoch{0};
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 }  // namespace
 
@@ -209,10 +213,12 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     else report.skipped.push_back({ps[i].name, "target " + target.name + " has no op " + ps[i].fused_op});
   }
   std::vector<uint8_t> consumed;
+  std::vector<const Node*> ahead;
   MatchContext ctx;
   ctx.ranges = g.ranges();
   ctx.target = &target;
   ctx.consumed = &consumed;
+  ctx.consumed_ahead = &ahead;
   std::vector<std::unique_ptr<Matcher>> matchers;
   std::vector<PatternStats*> stats;
   for (const auto& p : ps) {
@@ -228,16 +234,31 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     }
     ++report.iterations;
     auto t_match = Clock::now();
-    g.renumber();
+    // Nodes are numbered as the scan reaches them, in the one walk over the list (a separate renumber() walk
+    // costs as much as the scan on a large graph: every node is a cache miss). This pass's numbers start above
+    // every number handed out before, so a node the scan has not reached yet has order < base; nodes a match
+    // takes ahead of the scan wait in `ahead` (a few at a time) until the scan numbers them.
+    const size_t base = (++order_epoch) << 32;
+    ctx.order_base = base;
     consumed.assign(g.size(), 0);
+    ahead.clear();
     report.near_misses.clear();
     std::vector<Match> found;
     std::vector<const Node*> miss_roots;
     Match m;
+    size_t pos = 0;
     for (Node& n : g.nodes()) {
+      n.order = base + pos++;
+      if (!ahead.empty()) {
+        auto it = std::find(ahead.begin(), ahead.end(), &n);
+        if (it != ahead.end()) {
+          consumed[n.order - base] = 1;
+          ahead.erase(it);
+        }
+      }
       if (n.op != OpKind::CallFunction) continue;
       const std::vector<int>* list = patterns.rooted_at(n.target);
-      if (!list || consumed[n.order]) continue;  // the target first: `order` is on another cache line
+      if (!list || consumed[n.order - base]) continue;
       for (int pi : *list) {
         if (!active[pi]) continue;
         auto t0 = Clock::now();
@@ -246,7 +267,10 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
         stats[pi]->seconds += seconds_since(t0);
         if (ok) {
           ++stats[pi]->matches;
-          for (Node* r : m.region) consumed[r->order] = 1;
+          for (Node* r : m.region) {
+            if (r->order >= base) consumed[r->order - base] = 1;
+            else if (std::find(ahead.begin(), ahead.end(), r) == ahead.end()) ahead.push_back(r);
+          }
           found.push_back(std::move(m));
           m = Match();
           break;
@@ -268,7 +292,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     if (!found.empty() && !report.near_misses.empty()) {
       std::vector<NearMiss> kept;
       for (size_t i = 0; i < report.near_misses.size(); ++i)
-        if (!consumed[miss_roots[i]->order]) kept.push_back(std::move(report.near_misses[i]));
+        if (!consumed[miss_roots[i]->order - base]) kept.push_back(std::move(report.near_misses[i]));
       report.near_misses = std::move(kept);
     }
     std::vector<int> ids;

@@ -1,7 +1,7 @@
 // The rewrite driver and the rewriter: traversal, non-overlapping matches, fixed point with an iteration cap,
 // and every graph mutation a pattern makes (MLIR's GreedyPatternRewriteDriver + PatternRewriter split).
 //
-// Each iteration renumbers the graph, visits the nodes in graph order, tries the patterns indexed by the
+// Each iteration visits the nodes in graph order (numbering them as it goes), tries the patterns indexed by the
 // node's target (highest benefit first, then by name), takes every match whose nodes are not already taken,
 // and only then applies them through the Rewriter. It repeats until an iteration finds nothing or the cap is
 // hit (reported). New nodes get fresh names, a meta.val with SymInt shapes, and meta "fxopt_from"
