@@ -102,6 +102,29 @@ TEST_CASE("driver: dry run reports and leaves the graph alone") {
   CHECK(write_graph_text(g) == before);
 }
 
+TEST_CASE("driver: a node taken ahead of the scan is skipped; a second run over the same graph agrees") {
+  // Rooted at the inner relu, a match takes the outer one, which the scan has not reached yet.
+  std::string text = kReluReluPattern;
+  text.replace(text.find(R"("outputs": {"out": "outer"},)"), 28, R"("outputs": {"out": "outer"}, "root": "inner",)");
+  PatternSet ps;
+  for (auto& p : parse_pattern_file(text, "p.json")) ps.add(std::move(p));
+  Graph g = relu_chain(5);
+  RewriteOptions dry;
+  dry.dry_run = true;
+  RewriteReport d = rewrite_graph(g, ps, dry);
+  REQUIRE(d.matches.size() == 2);
+  CHECK(d.matches[0].root == "r1");
+  CHECK(d.matches[1].root == "r3");
+  CHECK(d.stats["relu_relu"].candidates == 3);  // r1, r3, r5 (r5 has no outer relu); r2 and r4 are taken
+  // The dry run left its numbering on the nodes; the full run must not mistake it for its own.
+  RewriteReport f = rewrite_graph(g, ps, RewriteOptions{});
+  REQUIRE(f.matches.size() >= 2);
+  CHECK(f.matches[0].root == "r1");
+  CHECK(f.matches[1].root == "r3");
+  CHECK(f.stats["relu_relu"].candidates >= 3);
+  CHECK(g.topological_error().empty());
+}
+
 TEST_CASE("targets: a missing fused op is a graceful no-op with the reason; fp8 formats per target") {
   std::string l1 = std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json";
   Graph g = read_graph_file(l1);
