@@ -47,14 +47,9 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
       po.after_change = [](const std::string& what, const Graph& gr) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());
       };
+    po.restore_spelling = !o->keep_normalized;
     PipelineReport r = run_pipeline(g, ps, po);
-    // Normalisation only serves matching: outside the fused regions the input's spelling comes back.
-    std::optional<DenormalizeReport> dr;
-    if (!o->keep_normalized) {
-      dr = denormalize(g, r.normalize);
-      if (o->print_after_change && dr->restored > 0)
-        po.after_change("denormalize (" + std::to_string(dr->restored) + " changes restored)", g);
-    }
+    const std::optional<DenormalizeReport>& dr = r.denormalize;
     if (original) {
       const rt::VerifyResult v = rt::verify_rewrite(*original, g);
       if (!v.ok) {

@@ -68,6 +68,11 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
   ro.dry_run = o.dry_run;
   ro.after_change = o.after_change;
   r.rewrite = rewrite_graph(g, patterns, ro);
+  if (o.normalize && o.restore_spelling && !o.dry_run) {
+    r.denormalize = denormalize(g, r.normalize);
+    if (o.after_change && r.denormalize->restored > 0)
+      o.after_change("denormalize (" + std::to_string(r.denormalize->restored) + " changes restored)", g);
+  }
   return r;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct PipelineOptions {
   std::vector<std::string> passes;          // empty = all_normalize_passes()
   size_t max_iterations = 10;
   bool dry_run = false;                     // `match`: report only, one pass, no rewrite
+  // Normalisation only serves matching: after rewriting, the input's spelling is restored outside the fused
+  // regions (denormalize). false = keep the normalised spelling (`rewrite --keep-normalized`).
+  bool restore_spelling = true;
   // "--print-after-change": called after each normalisation pass or rewrite iteration that changed the graph.
   std::function<void(const std::string& what, const Graph&)> after_change;
 };
@@ -30,6 +34,7 @@ struct PipelineReport {
   NormalizeReport normalize;
   double normalize_seconds = 0.0;
   RewriteReport rewrite;
+  std::optional<DenormalizeReport> denormalize;  // set when the spelling was restored
 };
 
 // Built-in patterns plus `files`, then `select` (empty/"all" = all). Throws InputError.
