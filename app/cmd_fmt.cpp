@@ -8,7 +8,7 @@ void setup_fmt(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("fmt", "Print a graph in canonical fxgraph v1 form");
   struct Opts { std::string input, output; };
   auto opts = std::make_shared<Opts>();
-  cmd->add_option("GRAPH", opts->input, "fxgraph v1 JSON file ('-' for stdin)")->required();
+  add_graph_input(cmd, opts->input);
   cmd->add_option("-o,--output", opts->output, "Output file (default: stdout); written only on success");
   cmd->callback([opts, &exit_code] {
     write_graph_file(read_graph_file(opts->input), opts->output);

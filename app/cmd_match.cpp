@@ -16,8 +16,8 @@ void setup_match(CLI::App& app, int& exit_code) {
     int expect = -1;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("GRAPH", o->input, "fxgraph v1 JSON file ('-' for stdin)")->required();
-  cmd->add_option("--format", o->format, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+  add_graph_input(cmd, o->input);
+  add_format_option(cmd, o->format);
   cmd->add_option("--explain", o->explain, "Try every pattern rooted at this node's op and say why it fails (repeatable)");
   cmd->add_option("--expect-matches", o->expect, "Exit 1 unless exactly this many matches are found (for CI)")
       ->check(CLI::NonNegativeNumber);

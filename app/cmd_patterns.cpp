@@ -13,7 +13,7 @@ void setup_patterns(CLI::App& app, int& exit_code) {
     std::vector<std::string> pattern_files;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--format", o->format, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+  add_format_option(cmd, o->format);
   cmd->add_option("--target", o->target, "Target whose fused ops are checked: rocm-aiter (default), gfx942, gfx950, none");
   cmd->add_option("--pattern-file", o->pattern_files, "Load more patterns from a JSON file (repeatable)");
   cmd->callback([o, &exit_code] {

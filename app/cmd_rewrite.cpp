@@ -18,7 +18,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     size_t max_iterations = 10;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("GRAPH", o->input, "fxgraph v1 JSON file ('-' for stdin)")->required();
+  add_graph_input(cmd, o->input);
   cmd->add_option("-o,--output", o->output, "Output file (default: stdout); written only on success");
   cmd->add_option("--target", o->target, "Which fused ops exist: rocm-aiter (default), gfx942, gfx950, none");
   cmd->add_option("--patterns", o->patterns, "Comma-separated pattern names, or 'all' (default)");

@@ -270,7 +270,7 @@ int run(const RunOpts& o) {
 void setup_run(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("run", "Execute a graph on the CPU reference executor (or a GPU backend)");
   auto o = std::make_shared<RunOpts>();
-  cmd->add_option("GRAPH", o->graph, "fxgraph v1 JSON file ('-' for stdin)")->required();
+  add_graph_input(cmd, o->graph);
   cmd->add_option("--dim", o->dims, "Symbol value SYMBOL=VALUE (default: the symbol's hint); repeatable");
   cmd->add_option("--inputs", o->inputs, "safetensors file with inputs by placeholder name (others: seeded random)");
   cmd->add_option("--seed", o->seed, "Seed of the random inputs (default 0)");

@@ -11,8 +11,8 @@ void setup_stats(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("stats", "Node count, op histogram and symbols of a graph");
   struct Opts { std::string input; std::string format = "text"; };
   auto opts = std::make_shared<Opts>();
-  cmd->add_option("GRAPH", opts->input, "fxgraph v1 JSON file ('-' for stdin)")->required();
-  cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  add_graph_input(cmd, opts->input);
+  add_format_option(cmd, opts->format);
   cmd->callback([opts, &exit_code] {
     Graph g = read_graph_file(opts->input);
     std::map<std::string, size_t> ops, kinds;

@@ -11,8 +11,8 @@ void setup_verify(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("verify", "Validate a graph: structure, metadata, SymInt expressions, symbols");
   struct Opts { std::string input; std::string format = "text"; };
   auto opts = std::make_shared<Opts>();
-  cmd->add_option("GRAPH", opts->input, "fxgraph v1 JSON file ('-' for stdin)")->required();
-  cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  add_graph_input(cmd, opts->input);
+  add_format_option(cmd, opts->format);
   cmd->callback([opts, &exit_code] {
     Graph g = read_graph_file(opts->input);
     auto problems = check_graph(g);

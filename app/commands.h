@@ -11,6 +11,14 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // bad input, failed check, mismatch
 inline constexpr int kExitUsage = 2;    // bad command line
 
+// The options shared by commands: the input graph ('-' = stdin) and `--format text|json`.
+inline CLI::Option* add_graph_input(CLI::App* cmd, std::string& path) {
+  return cmd->add_option("GRAPH", path, "fxgraph v1 JSON file ('-' for stdin)")->required();
+}
+inline CLI::Option* add_format_option(CLI::App* cmd, std::string& format) {
+  return cmd->add_option("--format", format, "Output format: text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
 // Each setup function adds a subcommand to `app` and registers its callback. The callback sets the
 // process exit code through `exit_code`.
 void setup_verify(CLI::App& app, int& exit_code);
