@@ -238,20 +238,6 @@ std::string val_to_json(const ValMeta& v) {
   return s;
 }
 
-std::string node_to_json(const Node& n) {
-  std::string s;
-  append_node(n, s);
-  return s;
-}
-
-std::string canonical_json(std::string_view text) {
-  JsonPull in(text, "JSON text");
-  std::string out;
-  in.canonical_value(out);
-  in.finish();
-  return out;
-}
-
 namespace {
 
 // Emits the canonical text in pieces of about 1 MB through `sink`, so a large graph is never held twice.

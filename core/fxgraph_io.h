@@ -30,8 +30,5 @@ std::string format_python_float(double v);      // 448.0, 1e-06, 4.3596540178571
 std::string json_quote(std::string_view s);     // JSON string, ASCII-only like Python's json.dumps
 std::string arg_to_json(const Arg& a);          // one argument value, canonical JSON text
 std::string val_to_json(const ValMeta& v);      // meta.val, canonical JSON text
-std::string node_to_json(const Node& n);        // one node line, canonical JSON text
-// Canonical JSON text (Python json.dumps style) of arbitrary JSON text; throws InputError if malformed.
-std::string canonical_json(std::string_view text);
 
 }  // namespace fxopt

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
@@ -66,7 +65,6 @@ struct Arg {
   bool is_float() const { return kind == Kind::Float; }
   bool is_list() const { return kind == Kind::List; }
   // Calls f(Node*) for every node referenced, recursively.
-  void for_each_node(const std::function<void(fxopt::Node*)>& f) const { visit_nodes(f); }
   template <class F>
   void visit_nodes(F&& f) const {
     if (kind == Kind::Node) f(node);
