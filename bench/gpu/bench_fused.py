@@ -86,6 +86,9 @@ def main():
     ap.add_argument("--tokens", default="1,4,32,128,1024,8192")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--json", default="")
+    ap.add_argument("--variants", default="", help="comma-separated subset of the variant names (default: all)")
+    ap.add_argument("--ncu", action="store_true", help="no timing: run torch.compile and each variant twice per N "
+                                                       "(for `ncu --kernel-name regex:...`)")
     args = ap.parse_args()
 
     lib = ctypes.CDLL(args.lib)
@@ -105,14 +108,17 @@ def main():
     # Copy bandwidth: bytes read + written by one large device-to-device copy.
     src = torch.randn(64 << 20, device="cuda")  # 256 MB
     dst = torch.empty_like(src)
-    copy_us, _, _ = kernel_time_us(lambda: dst.copy_(src), 20, flush)
+    copy_us = 1.0 if args.ncu else kernel_time_us(lambda: dst.copy_(src), 20, flush)[0]
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
     # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
     variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "direct16_t64": (1, 1, 0, 16, 1, 64),
                 "table16": (2, 1, 0, 16, 1, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
-                "table4": (2, 1, 0, 4, 1, 0), "table4_s2": (2, 1, 0, 4, 2, 0)}
+                "table4": (2, 1, 0, 4, 1, 0), "table4_s2": (2, 1, 0, 4, 2, 0),
+                "table16_t128": (2, 1, 0, 16, 1, 128), "table16_t64": (2, 1, 0, 16, 1, 64)}
+    if args.variants:
+        variants = {k: variants[k] for k in ["auto"] + args.variants.split(",") if k in variants}
     rows = []
     for n_tok in [int(t) for t in args.tokens.split(",")]:
         torch.manual_seed(n_tok)
@@ -130,6 +136,11 @@ def main():
                 raise RuntimeError(lib.fxopt_gpu_last_error().decode())
 
         q_c, s_c = compiled(x, w, z)
+        if args.ncu:
+            for mode in variants.values():
+                ours(mode)
+            torch.cuda.synchronize()
+            continue
         q_e, s_e = region(x, w, z)
         ours()
         torch.cuda.synchronize()

@@ -46,8 +46,6 @@ inline constexpr uint32_t kSiluHi = 0x4380u;  // 2^8
 inline constexpr uint32_t kSiluSpan = kSiluHi - kSiluLo;
 inline constexpr uint32_t kSiluEntries = 2 * kSiluSpan;
 inline constexpr size_t kSiluTableBytes = kSiluEntries * sizeof(float);
-inline constexpr int kTableThreads = 256;
-inline constexpr int kTableVecPerThread = (kSiluEntries / 4 + kTableThreads - 1) / kTableThreads;
 
 // Device copy of the silu table (filled on first use, from fx_silu on the host).
 const float* silu_table_device();
@@ -149,15 +147,51 @@ __device__ __forceinline__ float silu_direct(uint32_t zb, bool& slow) {
   return q;
 }
 
-__device__ __forceinline__ float silu_table(uint32_t zb, const float* tab, bool& slow) {
-  const uint32_t rot = ((zb << 1) | (zb >> 15)) & 0xFFFFu;  // 2*mag + sign
-  const uint32_t rel = rot - 2 * kSiluLo;
-  const bool in = rel < kSiluEntries;
-  slow = slow || !in;
-  return tab[in ? rel : 0];
+// Byte offsets 8*(mag - kSiluLo) + 4*sign of the table entries of the two bf16 z packed in w (lo,
+// hi): five integer operations for the pair (w >> 13 serves both). Out of the table's range when
+// the unsigned offset is >= kSiluTableBytes.
+__device__ __forceinline__ void silu_offsets(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  const uint32_t s13 = w >> 13;
+  lo = (((w << 3) & 0x3FFF8u) | (s13 & 4u)) - 8 * kSiluLo;
+  hi = ((s13 & 0x3FFF8u) | ((w >> 29) & 4u)) - 8 * kSiluLo;
 }
 
 static __device__ __noinline__ float silu_exact(uint32_t zb) { return num::fx_silu(__uint_as_float(zb << 16)); }
+
+// silu of the 8 bf16 z of one 16-byte chunk, bit-identical to num::fx_silu: table lookups (five
+// integer operations per pair, one range check per element) or the branch-free direct path; a chunk
+// with any z outside the fast domain is recomputed with fx_silu (rare).
+template <SiluPath kSilu>
+__device__ __forceinline__ void silu_chunk(const uint4& zv, const float* tab, float sl[8]) {
+  const uint32_t zw[4] = {zv.x, zv.y, zv.z, zv.w};
+  bool slow = false;
+  if constexpr (kSilu == SiluPath::table) {
+    uint32_t off[8];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) silu_offsets(zw[e], off[2 * e], off[2 * e + 1]);
+    bool in = true;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) in = in && off[j] < static_cast<uint32_t>(kSiluTableBytes);
+    slow = !in;
+    if (in) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sl[j] = *reinterpret_cast<const float*>(reinterpret_cast<const char*>(tab) + off[j]);
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      sl[2 * e] = silu_direct(zw[e] & 0xFFFFu, slow);
+      sl[2 * e + 1] = silu_direct(zw[e] >> 16, slow);
+    }
+  }
+  if (slow) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      sl[2 * e] = silu_exact(zw[e] & 0xFFFFu);
+      sl[2 * e + 1] = silu_exact(zw[e] >> 16);
+    }
+  }
+}
 
 __device__ __forceinline__ uint32_t umax(uint32_t a, uint32_t b) { return a > b ? a : b; }
 
@@ -204,23 +238,6 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
   extern __shared__ float smem_silu[];
   const float* tab = nullptr;
-  if constexpr (kTable) {
-    const float4* src = reinterpret_cast<const float4*>(a.silu_table);
-    float4* dst = reinterpret_cast<float4*>(smem_silu);
-    float4 tmp[kTableVecPerThread];
-#pragma unroll
-    for (int i = 0; i < kTableVecPerThread; ++i) {
-      const uint32_t idx = threadIdx.x + i * kTableThreads;
-      if (idx < kSiluEntries / 4) tmp[i] = src[idx];
-    }
-#pragma unroll
-    for (int i = 0; i < kTableVecPerThread; ++i) {
-      const uint32_t idx = threadIdx.x + i * kTableThreads;
-      if (idx < kSiluEntries / 4) dst[idx] = tmp[i];
-    }
-    __syncthreads();
-    tab = smem_silu;
-  }
   const int D = a.D;
   const int nchunks = D / 8;
   const int gc = 1 << a.gc_shift;  // chunks per quant group (a power of two)
@@ -283,14 +300,39 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
   // loads are issued before this row is computed (more bytes in flight per thread).
   constexpr bool kPrefetch = kStages == 1 && CPL <= 2;
   int64_t base = warp_row0;
-  if (base >= a.M) return;  // warp-uniform
+  const bool active = base < a.M;  // warp-uniform
   int stage = 0;
-  if constexpr (kStages >= 2) {
+  if (active) {
+    if constexpr (kStages >= 2) {
 #pragma unroll
-    for (int s = 0; s < kStages - 1; ++s) issue(base + s * row_stride, s);
-  } else {
-    load(base, xv, zv);
+      for (int s = 0; s < kStages - 1; ++s) issue(base + s * row_stride, s);
+    } else {
+      load(base, xv, zv);
+    }
   }
+  // The silu table is filled while the first rows' loads are in flight (one memory latency, not two).
+  if constexpr (kTable) {
+    constexpr int kVec = static_cast<int>(kSiluEntries / 4);
+    constexpr int kPer = 6;  // float4 loads in flight per thread and round (one round at 256 threads)
+    const float4* src = reinterpret_cast<const float4*>(a.silu_table);
+    float4* dst = reinterpret_cast<float4*>(smem_silu);
+    for (int round = 0; round < kVec; round += kPer * static_cast<int>(blockDim.x)) {
+      float4 t[kPer];
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int idx = round + static_cast<int>(threadIdx.x + i * blockDim.x);
+        if (idx < kVec) t[i] = src[idx];
+      }
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int idx = round + static_cast<int>(threadIdx.x + i * blockDim.x);
+        if (idx < kVec) dst[idx] = t[i];
+      }
+    }
+    __syncthreads();
+    tab = smem_silu;
+  }
+  if (!active) return;
   for (;;) {
     const int64_t next = base + row_stride;
     const bool has_next = next < a.M;  // warp-uniform
@@ -316,6 +358,12 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
         y[c][0] = xv[c].x; y[c][1] = xv[c].y; y[c][2] = xv[c].z; y[c][3] = xv[c].w;
       }
     } else {
+      // silu(z) first: independent of the row's sum, so its latency overlaps the reduction.
+      float sla[CPL][8];
+      if constexpr (kMode == RowMode::gated_norm) {
+#pragma unroll
+        for (int c = 0; c < CPL; ++c) silu_chunk<kSilu>(zv[c], tab, sla[c]);
+      }
       // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
       float part[kLocal];
 #pragma unroll
@@ -324,18 +372,30 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       for (int c = 0; c < CPL; ++c) {
         const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
         const int slot = L < 32 ? c : 0;
+        // A partial starts at +0 and 0 + lo*lo is lo*lo (a square is never -0); with L = 32 the lane's
+        // later chunks continue the same partial.
+        const float sq0 = bf16_lo(xw[0]) * bf16_lo(xw[0]);
+        float acc = L == 32 && c > 0 ? part[0] + sq0 : sq0;
+        acc = acc + bf16_hi(xw[0]) * bf16_hi(xw[0]);
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
+        for (int e = 1; e < 4; ++e) {
           const float lo = bf16_lo(xw[e]), hi = bf16_hi(xw[e]);
-          part[slot] = part[slot] + lo * lo;
-          part[slot] = part[slot] + hi * hi;
+          acc = acc + lo * lo;
+          acc = acc + hi * hi;
         }
+        part[slot] = acc;
       }
+      // Local butterfly steps; slot k holds partial p[lane + k*L]. Slots >= CPL are +0, and p + (+0)
+      // is p for the partials here (sums of squares: never -0), so those additions are skipped.
+      constexpr int kLive = L < 32 ? CPL : 1;
 #pragma unroll
-      for (int off = 16; off >= L; off /= 2) {  // slot k holds partial p[lane + k*L]
+      for (int off = 16; off >= L; off /= 2) {
         float nxt[kLocal];
 #pragma unroll
-        for (int k = 0; k < kLocal; ++k) nxt[k] = part[k] + part[k ^ (off / L)];
+        for (int k = 0; k < kLocal; ++k) {
+          const int o = k ^ (off / L);
+          nxt[k] = k < kLive && o < kLive ? part[k] + part[o] : (k < kLive ? part[k] : part[o]);
+        }
 #pragma unroll
         for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
       }
@@ -356,28 +416,8 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
           n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
         }
         if constexpr (kMode == RowMode::gated_norm) {
-          const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
-          float sl[8];
-          bool slow = false;
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            if constexpr (kSilu == SiluPath::table) {
-              sl[2 * e] = silu_table(zw[e] & 0xFFFFu, tab, slow);
-              sl[2 * e + 1] = silu_table(zw[e] >> 16, tab, slow);
-            } else {
-              sl[2 * e] = silu_direct(zw[e] & 0xFFFFu, slow);
-              sl[2 * e + 1] = silu_direct(zw[e] >> 16, slow);
-            }
-          }
-          if (slow) {  // rare: some z of this chunk outside the fast domain
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              sl[2 * e] = silu_exact(zw[e] & 0xFFFFu);
-              sl[2 * e + 1] = silu_exact(zw[e] >> 16);
-            }
-          }
-#pragma unroll
-          for (int j = 0; j < 8; ++j) n[j] = n[j] * sl[j];
+          for (int j = 0; j < 8; ++j) n[j] = n[j] * sla[c][j];
         }
 #pragma unroll
         for (int e = 0; e < 4; ++e) y[c][e] = pack_bf16x2<true>(n[2 * e], n[2 * e + 1]);
@@ -392,8 +432,12 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
 #pragma unroll
       for (int e = 0; e < 4; ++e) m2 = umax_pair(m2, y[c][e] & 0x7FFF7FFFu);
       uint32_t m = umax(m2 & 0xFFFFu, m2 >> 16);
-      const int width = gc < L ? gc : L;
-      for (int off = width / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
+      if (gc >= L) {  // the usual case (G >= 8*L): all L lanes, unrolled
+#pragma unroll
+        for (int off = L / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
+      } else {
+        for (int off = gc / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
+      }
       gmax[c] = m;
     }
     const int span = gc > L ? gc / L : 1;  // chunk rounds per group (a power of two)
@@ -421,22 +465,23 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
         finite = __float_as_uint(s) < 0x7F800000u;
         rcp = 1.0f / s;
       }
+      float v[8];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        v[2 * e] = div_by_scale<true>(bf16_lo(y[c][e]), s, rcp);
+        v[2 * e + 1] = div_by_scale<true>(bf16_hi(y[c][e]), s, rcp);
+      }
+      if (!finite) {  // rare: an inf/NaN scale divides
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          v[2 * e] = bf16_lo(y[c][e]) / s;
+          v[2 * e + 1] = bf16_hi(y[c][e]) / s;
+        }
+      }
       uint32_t qw[2];
 #pragma unroll
-      for (int e = 0; e < 4; e += 2) {
-        const float y0 = bf16_lo(y[c][e]), y1 = bf16_hi(y[c][e]);
-        const float y2 = bf16_lo(y[c][e + 1]), y3 = bf16_hi(y[c][e + 1]);
-        float v0, v1, v2, v3;
-        if (finite) {
-          v0 = div_by_scale<true>(y0, s, rcp);
-          v1 = div_by_scale<true>(y1, s, rcp);
-          v2 = div_by_scale<true>(y2, s, rcp);
-          v3 = div_by_scale<true>(y3, s, rcp);
-        } else {
-          v0 = y0 / s; v1 = y1 / s; v2 = y2 / s; v3 = y3 / s;
-        }
-        qw[e / 2] = quant_pair<F, true>(v0, v1) | (quant_pair<F, true>(v2, v3) << 16);
-      }
+      for (int e = 0; e < 4; e += 2)
+        qw[e / 2] = quant_pair<F, true>(v[2 * e], v[2 * e + 1]) | (quant_pair<F, true>(v[2 * e + 2], v[2 * e + 3]) << 16);
       if (r < a.M && chunk < nchunks) {
         *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
         if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
@@ -518,7 +563,7 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   // Small grids: 128-thread blocks spread the rows over more multiprocessors.
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
-  if (!kTable && opts.threads_per_block > 0) threads = opts.threads_per_block;
+  if (opts.threads_per_block > 0) threads = opts.threads_per_block;
   if (threads % FXOPT_WARP_SIZE != 0 || threads > 256) throw std::invalid_argument("fused rows: bad threads_per_block");
   const size_t smem = (kTable ? kSiluTableBytes : 0) +
                       (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -118,6 +119,7 @@ std::vector<Variant> variants() {
           {"table/4", make(S::table, 4, true)},          {"table/4/s2", make(S::table, 4, true, 2)},
           {"table/8", make(S::table, 8, true)},
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
+          {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
           {"exact", make(S::direct, 0, false)}};
 }
 
@@ -263,6 +265,33 @@ TEST_CASE("gpu: fused op with inf, NaN and huge inputs agrees (NaN codes compare
                                            dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
       check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
                   std::string("specials ") + fmt_name(fmt) + " " + v.name, true);
+    }
+  }
+}
+
+TEST_CASE("gpu: fused op over every bf16 z (all silu paths, table edges, specials)") {
+  // 512 rows of 128: z takes each of the 65536 bf16 patterns once, so every
+  // table entry, both range edges and the fallback of each silu path are exercised.
+  const int64_t M = 512, D = 128, G = 128;
+  std::mt19937 rng(77);
+  std::vector<uint16_t> z(M * D);
+  for (uint32_t i = 0; i < 65536; ++i) z[i] = static_cast<uint16_t>(i);
+  // Finite z first (shuffled), inf/NaN z in the last rows: a NaN makes its whole row NaN.
+  const auto finite_end = std::stable_partition(z.begin(), z.end(), [](uint16_t b) { return (b & 0x7FFF) < 0x7F80; });
+  std::shuffle(z.begin(), finite_end, rng);
+  const auto x = random_bf16(M * D, rng, -3.0f, 3.0f);
+  const auto w = random_bf16(D, rng, 0.5f, 1.5f);
+  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+    std::vector<uint8_t> q_ref(M * D);
+    std::vector<float> s_ref(M * D / G);
+    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
+    Buf dx(x), dz(z), dw(w);
+    for (const Variant& v : variants()) {
+      Buf dq(M * D), ds(M * D / G * sizeof(float));
+      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
+                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
+      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                  std::string("all z ") + fmt_name(fmt) + " " + v.name, true);
     }
   }
 }
