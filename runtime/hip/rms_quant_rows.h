@@ -28,205 +28,10 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "runtime/hip/kernel_common.h"
+#include "runtime/hip/rms_quant_common.h"
+#include "runtime/hip/rms_quant_split.h"
 
 namespace fxopt::gpu::detail {
-
-enum class RowMode : uint8_t {
-  gated_norm,  // y = bf16(((x*rstd)*w) * silu(z)), then group quant
-  norm,        // y = bf16((x*rstd)*w), then group quant
-  quant,       // y = x (already bf16), group quant only
-};
-
-enum class SiluPath : uint8_t { direct, table };
-
-// bf16 magnitudes [kSiluLo, kSiluHi) of both signs have table entries; entry 2*(mag-kSiluLo)+sign.
-inline constexpr uint32_t kSiluLo = 0x3800u;  // 2^-15
-inline constexpr uint32_t kSiluHi = 0x4380u;  // 2^8
-inline constexpr uint32_t kSiluSpan = kSiluHi - kSiluLo;
-inline constexpr uint32_t kSiluEntries = 2 * kSiluSpan;
-inline constexpr size_t kSiluTableBytes = kSiluEntries * sizeof(float);
-
-// Device copy of the silu table (filled on first use, from fx_silu on the host).
-const float* silu_table_device();
-
-struct RowArgs {
-  const uint16_t* x;  // (M, D) bf16 (y for RowMode::quant)
-  const uint16_t* w;  // (D) bf16
-  const uint16_t* z;  // (M, D) bf16
-  uint8_t* q;         // (M, D) fp8
-  float* scale;       // (M, D/G) float32
-  const float* silu_table;
-  int64_t M;
-  int D;
-  int G;
-  float eps;
-  float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
-  int gc_shift;        // log2(G/8) (vector kernel: G/8 is a power of two)
-  int groups_per_row;  // D/G
-};
-
-__device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xFFFF0000u); }
-
-template <bool kHw>
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr (kHw) {
-    uint32_t r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-  }
-#endif
-  return static_cast<uint32_t>(num::f32_to_bf16(lo)) | (static_cast<uint32_t>(num::f32_to_bf16(hi)) << 16);
-}
-
-// fp8 codes of two already-divided values (lo in the low byte).
-template <num::Fp8Format F, bool kHw>
-__device__ __forceinline__ uint32_t quant_pair(float lo, float hi) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  if constexpr (kHw && F == num::Fp8Format::e4m3fn) {
-    unsigned short r;
-    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(r) : "f"(hi), "f"(lo));
-    return r;
-  }
-#endif
-  const float fmax = num::quant_fmax(F);
-  return static_cast<uint32_t>(num::f32_to_fp8(num::nan_clamp(lo, -fmax, fmax), F)) |
-         (static_cast<uint32_t>(num::f32_to_fp8(num::nan_clamp(hi, -fmax, fmax), F)) << 8);
-}
-
-// y / s for the fp8 code (see the file comment); r = 1/s.
-template <bool kFast>
-__device__ __forceinline__ float div_by_scale(float y, float s, float r) {
-  if constexpr (kFast) {
-    const float q0 = y * r;
-    const float e = fmaf(-s, q0, y);
-    const float q1 = fmaf(e, r, q0);
-    return __uint_as_float(__float_as_uint(q1) | (__float_as_uint(y) & 0x80000000u));
-  } else {
-    return y / s;
-  }
-}
-
-// quant_scale(amax) for a bf16 amax given by its magnitude bits. Finite amax: amax/FMAX as Markstein's
-// s0 = amax*r, e = fma(-FMAX, s0, amax), s = fma(e, r, s0) with r = RN(1/FMAX), then the floor: the
-// same bits as the IEEE division for every finite bf16 amax (checked on the host for 448 and 224 over
-// all 32640 values; tests/gpu re-checks on the device); inf/NaN amax divide.
-template <num::Fp8Format F>
-__device__ __forceinline__ float quant_scale_fast(uint32_t amax_bits) {
-  const float amax = __uint_as_float(amax_bits << 16);
-  if (amax_bits >= 0x7F80u) return num::quant_scale(amax, F);
-  constexpr float fmax = F == num::Fp8Format::e4m3fn ? 448.0f : 224.0f;
-  constexpr float r = 1.0f / fmax;
-  const float s0 = amax * r;
-  const float e = fmaf(-fmax, s0, amax);
-  const float s1 = fmaf(e, r, s0);
-  const float lo = num::quant_scale_floor(F);
-  return s1 < lo ? lo : s1;
-}
-
-// silu of a bf16 z without branches; `slow` is set where the result must come from fx_silu.
-__device__ __forceinline__ float silu_direct(uint32_t zb, bool& slow) {
-  const float z = __uint_as_float(zb << 16);
-  const float e = num::fx_expf_core(fminf(fmaxf(-z, -104.0f), 89.0f));
-  const float d = e + 1.0f;
-#if defined(__CUDA_ARCH__)
-  float y;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(d));
-  y = fmaf(fmaf(-d, y, 1.0f), y, y);
-  float q = z * y;
-  q = fmaf(fmaf(-d, q, z), y, q);
-  q = __uint_as_float(__float_as_uint(q) | (zb << 16 & 0x80000000u));
-#else
-  const float q = z / d;
-#endif
-  const uint32_t mag = zb & 0x7FFFu;
-  // |z| in [2^-100, 2^100] (bf16 exponent fields 27..226) or zero, and d <= 2^20.
-  slow = slow || (mag != 0 && mag - 0x0D80u >= 0x7180u - 0x0D80u) || !(d <= 1048576.0f);
-  return q;
-}
-
-// Byte offsets 8*(mag - kSiluLo) + 4*sign of the table entries of the two bf16 z packed in w (lo,
-// hi): five integer operations for the pair (w >> 13 serves both). Out of the table's range when
-// the unsigned offset is >= kSiluTableBytes.
-__device__ __forceinline__ void silu_offsets(uint32_t w, uint32_t& lo, uint32_t& hi) {
-  const uint32_t s13 = w >> 13;
-  lo = (((w << 3) & 0x3FFF8u) | (s13 & 4u)) - 8 * kSiluLo;
-  hi = ((s13 & 0x3FFF8u) | ((w >> 29) & 4u)) - 8 * kSiluLo;
-}
-
-static __device__ __noinline__ float silu_exact(uint32_t zb) { return num::fx_silu(__uint_as_float(zb << 16)); }
-
-// silu of the 8 bf16 z of one 16-byte chunk, bit-identical to num::fx_silu: table lookups (five
-// integer operations per pair, one range check per element) or the branch-free direct path; a chunk
-// with any z outside the fast domain is recomputed with fx_silu (rare).
-template <SiluPath kSilu>
-__device__ __forceinline__ void silu_chunk(const uint4& zv, const float* tab, float sl[8]) {
-  const uint32_t zw[4] = {zv.x, zv.y, zv.z, zv.w};
-  bool slow = false;
-  if constexpr (kSilu == SiluPath::table) {
-    uint32_t off[8];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) silu_offsets(zw[e], off[2 * e], off[2 * e + 1]);
-    bool in = true;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) in = in && off[j] < static_cast<uint32_t>(kSiluTableBytes);
-    slow = !in;
-    if (in) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) sl[j] = *reinterpret_cast<const float*>(reinterpret_cast<const char*>(tab) + off[j]);
-    }
-  } else {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      sl[2 * e] = silu_direct(zw[e] & 0xFFFFu, slow);
-      sl[2 * e + 1] = silu_direct(zw[e] >> 16, slow);
-    }
-  }
-  if (slow) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      sl[2 * e] = silu_exact(zw[e] & 0xFFFFu);
-      sl[2 * e + 1] = silu_exact(zw[e] >> 16);
-    }
-  }
-}
-
-__device__ __forceinline__ uint32_t umax(uint32_t a, uint32_t b) { return a > b ? a : b; }
-
-// Max of the two 16-bit magnitudes packed in each of a and b, per half.
-__device__ __forceinline__ uint32_t umax_pair(uint32_t a, uint32_t b) {
-#if defined(__CUDA_ARCH__)
-  return __vmaxu2(a, b);
-#else
-  return umax(a & 0xFFFFu, b & 0xFFFFu) | (umax(a >> 16, b >> 16) << 16);
-#endif
-}
-
-// 16-byte asynchronous global->shared copies (NVIDIA sm_80+); src_size 0 fills zeros, reads nothing.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#define FXOPT_HAVE_CP_ASYNC 1
-#endif
-__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool valid) {
-#ifdef FXOPT_HAVE_CP_ASYNC
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
-#else
-  *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#ifdef FXOPT_HAVE_CP_ASYNC
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-#ifdef FXOPT_HAVE_CP_ASYNC
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-#endif
-}
 
 // kStages 1: each thread loads the next row into registers before computing the current one;
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
@@ -312,23 +117,7 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
   }
   // The silu table is filled while the first rows' loads are in flight (one memory latency, not two).
   if constexpr (kTable) {
-    constexpr int kVec = static_cast<int>(kSiluEntries / 4);
-    constexpr int kPer = 6;  // float4 loads in flight per thread and round (one round at 256 threads)
-    const float4* src = reinterpret_cast<const float4*>(a.silu_table);
-    float4* dst = reinterpret_cast<float4*>(smem_silu);
-    for (int round = 0; round < kVec; round += kPer * static_cast<int>(blockDim.x)) {
-      float4 t[kPer];
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        const int idx = round + static_cast<int>(threadIdx.x + i * blockDim.x);
-        if (idx < kVec) t[i] = src[idx];
-      }
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        const int idx = round + static_cast<int>(threadIdx.x + i * blockDim.x);
-        if (idx < kVec) dst[idx] = t[i];
-      }
-    }
+    fill_silu_table<6>(a.silu_table, smem_silu);
     __syncthreads();
     tab = smem_silu;
   }
@@ -362,7 +151,10 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
       float sla[CPL][8];
       if constexpr (kMode == RowMode::gated_norm) {
 #pragma unroll
-        for (int c = 0; c < CPL; ++c) silu_chunk<kSilu>(zv[c], tab, sla[c]);
+        for (int c = 0; c < CPL; ++c) {
+          const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
+          silu_words<kSilu, 4>(zw, tab, sla[c]);
+        }
       }
       // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
       float part[kLocal];
@@ -580,6 +372,25 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
+template <RowMode kMode, num::Fp8Format F>
+void launch_rows_split(const RowArgs& a, bool table, const FusedOptions& opts) {
+  auto kernel = rows_split_kernel<kMode, F, SiluPath::direct>;
+  if constexpr (kMode == RowMode::gated_norm) {
+    if (table) kernel = rows_split_kernel<kMode, F, SiluPath::table>;
+  }
+  const int threads = opts.threads_per_block > 0 ? opts.threads_per_block : 128;
+  if (threads % FXOPT_WARP_SIZE != 0 || threads > 256) throw std::invalid_argument("fused rows: bad threads_per_block");
+  const size_t smem = kMode == RowMode::gated_norm && table ? kSiluTableBytes : 0;
+  const int64_t rows_per_block = threads / FXOPT_WARP_SIZE;
+  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
+  int occ = opts.blocks_per_sm;
+  if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
+  if (occ <= 0) occ = 1;
+  const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
+  const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
+  FXOPT_LAUNCH("rows_split_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
+}
+
 // Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
 template <int L, int CPL>
 inline constexpr bool kHasStages = (L == 16 && CPL == 1) || (L == 8 && CPL == 2) || (L == 4 && CPL == 4);
@@ -588,7 +399,8 @@ template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
 void launch_rows_stages(const RowArgs& a, int stages, const FusedOptions& opts) {
   if constexpr (kMode == RowMode::gated_norm && kHasStages<L, CPL>) {
     if (stages == 2) return launch_rows_variant<kMode, L, CPL, F, kSilu, 2>(a, opts);
-    if (stages >= 3) return launch_rows_variant<kMode, L, CPL, F, kSilu, 4>(a, opts);
+    if (stages == 3) return launch_rows_variant<kMode, L, CPL, F, kSilu, 3>(a, opts);
+    if (stages >= 4) return launch_rows_variant<kMode, L, CPL, F, kSilu, 4>(a, opts);
   }
   launch_rows_variant<kMode, L, CPL, F, kSilu, 1>(a, opts);
 }
@@ -648,6 +460,17 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
     return;
   }
   const int64_t elems = a.M * a.D;
+  bool table = false;
+  if constexpr (kMode == RowMode::gated_norm) {
+    using S = FusedOptions::Silu;
+    table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
+  }
+  // Small M: a warp per row, two lanes per chunk (rms_quant_split.h).
+  const bool split_ok = nchunks <= 16 && opts.lanes_per_row == 0;
+  if (split_ok && (opts.split_chunks == 1 || (opts.split_chunks < 0 && elems < kSiluTableMinElements))) {
+    if (fmt == num::Fp8Format::e4m3fn) return launch_rows_split<kMode, num::Fp8Format::e4m3fn>(a, table, opts);
+    return launch_rows_split<kMode, num::Fp8Format::e4m3fnuz>(a, table, opts);
+  }
   // Lanes per row: many for latency (every chunk its own lane), few (4 chunks a lane) for throughput.
   int L;
   if (nchunks > 32) {
@@ -664,11 +487,6 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   int CPL = (nchunks + L - 1) / L;
   if (CPL == 3) CPL = 4;
   if (L < 32 && L * CPL > 32) throw std::invalid_argument("fused rows: lanes_per_row too small for this row length");
-  bool table = false;
-  if constexpr (kMode == RowMode::gated_norm) {
-    using S = FusedOptions::Silu;
-    table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
-  }
   int stages = opts.stages;
   if (stages <= 0) stages = table && elems >= kFewLanesMinElements ? kAutoStagesFewLanes : 1;
   if (fmt == num::Fp8Format::e4m3fn)
