@@ -93,7 +93,7 @@ def main():
 
     lib = ctypes.CDLL(args.lib)
     lib.fxopt_gpu_fused_rms_gated.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                                                                      ctypes.c_int64] + [ctypes.c_int] * 8
+                                                                      ctypes.c_int64] + [ctypes.c_int] * 7
     lib.fxopt_gpu_last_error.restype = ctypes.c_char_p
     lib.fxopt_gpu_device_name.restype = ctypes.c_char_p
     lib.fxopt_gpu_set_stream.argtypes = [ctypes.c_void_p]
@@ -112,15 +112,11 @@ def main():
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
-    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block,
-    #  split chunks -1 auto/0 off/1 on)
-    variants = {"auto": (0, 1, 0, 0, 0, 0, -1), "direct16": (1, 1, 0, 16, 1, 0, 0),
-                "split_direct": (1, 1, 0, 0, 1, 0, 1), "split_table": (2, 1, 0, 0, 1, 0, 1),
-                "split_direct_t64": (1, 1, 0, 0, 1, 64, 1), "split_table_t256": (2, 1, 0, 0, 1, 256, 1),
-                "table16": (2, 1, 0, 16, 1, 0, 0), "table16_s2": (2, 1, 0, 16, 2, 0, 0),
-                "table16_s3": (2, 1, 0, 16, 3, 0, 0), "table8": (2, 1, 0, 8, 1, 0, 0),
-                "table8_s2": (2, 1, 0, 8, 2, 0, 0), "table8_s3": (2, 1, 0, 8, 3, 0, 0),
-                "table8_s4": (2, 1, 0, 8, 4, 0, 0), "table4_s2": (2, 1, 0, 4, 2, 0, 0)}
+    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
+    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "table16": (2, 1, 0, 16, 1, 0),
+                "table16_s2": (2, 1, 0, 16, 2, 0), "table16_s3": (2, 1, 0, 16, 3, 0), "table8": (2, 1, 0, 8, 1, 0),
+                "table8_s2": (2, 1, 0, 8, 2, 0), "table8_s3": (2, 1, 0, 8, 3, 0), "table8_s4": (2, 1, 0, 8, 4, 0),
+                "table4_s2": (2, 1, 0, 4, 2, 0)}
     if args.variants:
         variants = {k: variants[k] for k in ["auto"] + args.variants.split(",") if k in variants}
     rows = []
@@ -133,7 +129,7 @@ def main():
         q = torch.empty(n_tok, H * D, dtype=torch.float8_e4m3fn, device="cuda")
         s = torch.empty(n_tok, H * D // G, dtype=torch.float32, device="cuda")
 
-        def ours(mode=(0, 1, 0, 0, 0, 0, -1)):
+        def ours(mode=(0, 1, 0, 0, 0, 0)):
             rc = lib.fxopt_gpu_fused_rms_gated(q.data_ptr(), s.data_ptr(), x.data_ptr(), w.data_ptr(), z.data_ptr(),
                                                M, D, EPS, G, 0, *mode)
             if rc != 0:

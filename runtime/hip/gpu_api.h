@@ -134,9 +134,6 @@ struct FusedOptions {
   int stages = 0;            // 1: register prefetch; 2 or 4: cp.async ring depth; 0: by size
   int threads_per_block = 0; // 0: by size
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
-  // 1: a warp per row, two lanes per 16-byte chunk (the small-M kernel, rows of <= 128 elements);
-  // 0: the vector kernel's layout; -1: by size
-  int split_chunks = -1;
 };
 
 // One interval of fxopt run --timing (timing_collect).

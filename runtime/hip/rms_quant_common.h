@@ -1,4 +1,4 @@
-// Device helpers of the RMSNorm/gate/FP8-quant row kernels (rms_quant_rows.h, rms_quant_split.h):
+// Device helpers of the RMSNorm/gate/FP8-quant row kernels (rms_quant_rows.h):
 // row arguments, bf16/fp8 packing, the exact fast paths (division by the scale, the group scale,
 // silu by table or branch-free), and the cp.async helpers. Included only from .hip files.
 #pragma once

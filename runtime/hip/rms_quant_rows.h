@@ -29,7 +29,6 @@
 #include <stdexcept>
 
 #include "runtime/hip/rms_quant_common.h"
-#include "runtime/hip/rms_quant_split.h"
 
 namespace fxopt::gpu::detail {
 
@@ -37,7 +36,7 @@ namespace fxopt::gpu::detail {
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
 // kStages-1 rows are in flight per thread without holding registers.
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
-__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
+__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : (CPL == 1 && kStages >= 2 ? 4 : 1)) rows_kernel(RowArgs a) {
   static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
   constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
@@ -343,9 +342,9 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
 
 // Sizes (elements M*D) from which the silu table and few lanes per row pay off, and the cp.async
 // ring depth with few lanes; measured on an H100 for D = G = 128 (bench/gpu/RESULTS.md):
-// N <= 128 tokens: direct silu, 16 lanes; N = 1024: table, 16 lanes; N = 8192: table, 8 lanes, 2 stages.
+// N <= 128 tokens: direct silu, 16 lanes; N >= 1024: table, 8 lanes, 2 stages.
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
-inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 23;
+inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 22;
 inline constexpr int kAutoStagesFewLanes = 2;
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
@@ -370,25 +369,6 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
   const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
-}
-
-template <RowMode kMode, num::Fp8Format F>
-void launch_rows_split(const RowArgs& a, bool table, const FusedOptions& opts) {
-  auto kernel = rows_split_kernel<kMode, F, SiluPath::direct>;
-  if constexpr (kMode == RowMode::gated_norm) {
-    if (table) kernel = rows_split_kernel<kMode, F, SiluPath::table>;
-  }
-  const int threads = opts.threads_per_block > 0 ? opts.threads_per_block : 128;
-  if (threads % FXOPT_WARP_SIZE != 0 || threads > 256) throw std::invalid_argument("fused rows: bad threads_per_block");
-  const size_t smem = kMode == RowMode::gated_norm && table ? kSiluTableBytes : 0;
-  const int64_t rows_per_block = threads / FXOPT_WARP_SIZE;
-  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
-  int occ = opts.blocks_per_sm;
-  if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
-  if (occ <= 0) occ = 1;
-  const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
-  const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
-  FXOPT_LAUNCH("rows_split_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
 // Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
@@ -464,12 +444,6 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if constexpr (kMode == RowMode::gated_norm) {
     using S = FusedOptions::Silu;
     table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
-  }
-  // Small M: a warp per row, two lanes per chunk (rms_quant_split.h).
-  const bool split_ok = nchunks <= 16 && opts.lanes_per_row == 0;
-  if (split_ok && (opts.split_chunks == 1 || (opts.split_chunks < 0 && elems < kSiluTableMinElements))) {
-    if (fmt == num::Fp8Format::e4m3fn) return launch_rows_split<kMode, num::Fp8Format::e4m3fn>(a, table, opts);
-    return launch_rows_split<kMode, num::Fp8Format::e4m3fnuz>(a, table, opts);
   }
   // Lanes per row: many for latency (every chunk its own lane), few (4 chunks a lane) for throughput.
   int L;

@@ -103,9 +103,8 @@ struct Variant {
 
 std::vector<Variant> variants() {
   using S = gpu::FusedOptions::Silu;
-  auto make = [](S silu, int lanes, bool fast, int stages = 1, int threads = 0, int split = 0) {
+  auto make = [](S silu, int lanes, bool fast, int stages = 1, int threads = 0) {
     gpu::FusedOptions o;
-    o.split_chunks = split;
     o.silu = silu;
     o.lanes_per_row = lanes;
     o.fast_paths = fast;
@@ -113,7 +112,7 @@ std::vector<Variant> variants() {
     o.threads_per_block = threads;
     return o;
   };
-  return {{"auto", make(S::automatic, 0, true, 0, 0, -1)},   {"direct/16", make(S::direct, 16, true)},
+  return {{"auto", make(S::automatic, 0, true, 0)},   {"direct/16", make(S::direct, 16, true)},
           {"direct/16/t64", make(S::direct, 16, true, 1, 64)},
           {"direct/4", make(S::direct, 4, true)},        {"direct/8/s4", make(S::direct, 8, true, 4)},
           {"table/4/s4", make(S::table, 4, true, 4)},    {"table/8/s2", make(S::table, 8, true, 2)},
@@ -122,8 +121,7 @@ std::vector<Variant> variants() {
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
           {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
           {"table/8/s3", make(S::table, 8, true, 3)},
-          {"split/direct", make(S::direct, 0, true, 1, 0, 1)}, {"split/table", make(S::table, 0, true, 1, 0, 1)},
-          {"split/direct/t64", make(S::direct, 0, true, 1, 64, 1)},
+          {"table/16/s2", make(S::table, 16, true, 2)}, {"table/16/s3", make(S::table, 16, true, 3)},
           {"exact", make(S::direct, 0, false)}};
 }
 
