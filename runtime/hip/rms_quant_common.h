@@ -209,20 +209,9 @@ __device__ __forceinline__ uint32_t umax_pair(uint32_t a, uint32_t b) {
 __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool valid) {
 #ifdef FXOPT_HAVE_CP_ASYNC
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
 #else
   *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
-#endif
-}
-// A 16-byte read-only load of streamed input, asking L2 to fetch the whole 256-byte block (a row of
-// x or z at D = 128) on a miss.
-__device__ __forceinline__ uint4 ld_stream16(const void* p) {
-#ifdef FXOPT_HAVE_CP_ASYNC
-  uint4 v;
-  asm("ld.global.nc.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
-#else
-  return *static_cast<const uint4*>(p);
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {

@@ -78,8 +78,8 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : (CPL == 1 && kStages >= 2 
       xo[c] = make_uint4(0, 0, 0, 0);
       zo[c] = make_uint4(0, 0, 0, 0);
       if (r < a.M && chunk < nchunks) {
-        xo[c] = ld_stream16(a.x + r * D + chunk * 8);
-        if constexpr (kMode == RowMode::gated_norm) zo[c] = ld_stream16(a.z + r * D + chunk * 8);
+        xo[c] = *reinterpret_cast<const uint4*>(a.x + r * D + chunk * 8);
+        if constexpr (kMode == RowMode::gated_norm) zo[c] = *reinterpret_cast<const uint4*>(a.z + r * D + chunk * 8);
       }
     }
   };
