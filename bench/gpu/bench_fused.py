@@ -114,9 +114,8 @@ def main():
 
     # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
     variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "table16": (2, 1, 0, 16, 1, 0),
-                "table16_s2": (2, 1, 0, 16, 2, 0), "table16_s3": (2, 1, 0, 16, 3, 0), "table8": (2, 1, 0, 8, 1, 0),
-                "table8_s2": (2, 1, 0, 8, 2, 0), "table8_s3": (2, 1, 0, 8, 3, 0), "table8_s4": (2, 1, 0, 8, 4, 0),
-                "table4_s2": (2, 1, 0, 4, 2, 0)}
+                "table16_s2": (2, 1, 0, 16, 2, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
+                "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s2": (2, 1, 0, 4, 2, 0)}
     if args.variants:
         variants = {k: variants[k] for k in ["auto"] + args.variants.split(",") if k in variants}
     rows = []

@@ -36,7 +36,7 @@ namespace fxopt::gpu::detail {
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
 // kStages-1 rows are in flight per thread without holding registers.
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
-__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : (CPL == 1 && kStages >= 2 ? 4 : 1)) rows_kernel(RowArgs a) {
+__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
   static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
   constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
@@ -379,8 +379,7 @@ template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
 void launch_rows_stages(const RowArgs& a, int stages, const FusedOptions& opts) {
   if constexpr (kMode == RowMode::gated_norm && kHasStages<L, CPL>) {
     if (stages == 2) return launch_rows_variant<kMode, L, CPL, F, kSilu, 2>(a, opts);
-    if (stages == 3) return launch_rows_variant<kMode, L, CPL, F, kSilu, 3>(a, opts);
-    if (stages >= 4) return launch_rows_variant<kMode, L, CPL, F, kSilu, 4>(a, opts);
+    if (stages >= 3) return launch_rows_variant<kMode, L, CPL, F, kSilu, 4>(a, opts);
   }
   launch_rows_variant<kMode, L, CPL, F, kSilu, 1>(a, opts);
 }

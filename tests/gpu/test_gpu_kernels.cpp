@@ -120,8 +120,7 @@ std::vector<Variant> variants() {
           {"table/8", make(S::table, 8, true)},
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
           {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
-          {"table/8/s3", make(S::table, 8, true, 3)},
-          {"table/16/s2", make(S::table, 16, true, 2)}, {"table/16/s3", make(S::table, 16, true, 3)},
+          {"table/16/s2", make(S::table, 16, true, 2)},
           {"exact", make(S::direct, 0, false)}};
 }
 
