@@ -134,6 +134,25 @@ bool variant_fits(const Variant& v, int64_t D) {
   return L * cpl <= 32 && cpl <= (L == 4 ? 4 : (L == 8 ? 4 : 2));
 }
 
+// Runs the fused op on (x, w, z) with every variant and both fp8 formats against the reference.
+void check_fused_variants(const std::vector<uint16_t>& x, const std::vector<uint16_t>& w,
+                          const std::vector<uint16_t>& z, int64_t M, int64_t D, int64_t G, const std::string& what,
+                          bool nan_aware = false) {
+  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
+    std::vector<uint8_t> q_ref(M * D);
+    std::vector<float> s_ref(M * D / G);
+    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
+    Buf dx(x), dz(z), dw(w);
+    for (const Variant& v : variants()) {
+      Buf dq(M * D), ds(M * D / G * sizeof(float));
+      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
+                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
+      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
+                  what + " " + fmt_name(fmt) + " " + v.name, nan_aware);
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("gpu: a device is present") {
@@ -227,19 +246,7 @@ TEST_CASE("gpu: fused op at the benchmark size (N=8192, H=32, D=128) is bit-iden
   for (auto& e : x) e = num::f32_to_bf16(nd(rng));
   for (auto& e : z) e = num::f32_to_bf16(2.0f * nd(rng));
   const auto w = random_bf16(D, rng, 0.5f, 1.5f);
-  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
-    std::vector<uint8_t> q_ref(M * D);
-    std::vector<float> s_ref(M * D / G);
-    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
-    Buf dx(x), dz(z), dw(w);
-    for (const Variant& v : variants()) {
-      Buf dq(M * D), ds(M * D / G * sizeof(float));
-      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
-                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
-      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
-                  std::string("bench size ") + fmt_name(fmt) + " " + v.name);
-    }
-  }
+  check_fused_variants(x, w, z, M, D, G, "bench size");
 }
 
 TEST_CASE("gpu: fused op with inf, NaN and huge inputs agrees (NaN codes compared as NaN)") {
@@ -255,19 +262,7 @@ TEST_CASE("gpu: fused op with inf, NaN and huge inputs agrees (NaN codes compare
   x[4 * D + 1] = num::f32_to_bf16(3e38f);  // sum of squares overflows
   z[5 * D + 100] = num::f32_to_bf16(-100.0f);
   z[6 * D + 64] = num::f32_to_bf16(1e-30f);  // outside the silu table
-  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
-    std::vector<uint8_t> q_ref(M * D);
-    std::vector<float> s_ref(M * D / G);
-    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
-    Buf dx(x), dz(z), dw(w);
-    for (const Variant& v : variants()) {
-      Buf dq(M * D), ds(M * D / G * sizeof(float));
-      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
-                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
-      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
-                  std::string("specials ") + fmt_name(fmt) + " " + v.name, true);
-    }
-  }
+  check_fused_variants(x, w, z, M, D, G, "specials", true);
 }
 
 TEST_CASE("gpu: fused op over every bf16 z (all silu paths, table edges, specials)") {
@@ -282,19 +277,7 @@ TEST_CASE("gpu: fused op over every bf16 z (all silu paths, table edges, special
   std::shuffle(z.begin(), finite_end, rng);
   const auto x = random_bf16(M * D, rng, -3.0f, 3.0f);
   const auto w = random_bf16(D, rng, 0.5f, 1.5f);
-  for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz}) {
-    std::vector<uint8_t> q_ref(M * D);
-    std::vector<float> s_ref(M * D / G);
-    num::fused_rms_gated_fp8_group_quant(x.data(), w.data(), z.data(), M, D, 1e-6, G, fmt, q_ref.data(), s_ref.data());
-    Buf dx(x), dz(z), dw(w);
-    for (const Variant& v : variants()) {
-      Buf dq(M * D), ds(M * D / G * sizeof(float));
-      gpu::fused_rms_gated_fp8_group_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(),
-                                           dz.as<uint16_t>(), M, D, 1e-6, G, fmt, v.opts);
-      check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
-                  std::string("all z ") + fmt_name(fmt) + " " + v.name, true);
-    }
-  }
+  check_fused_variants(x, w, z, M, D, G, "all z", true);
 }
 
 TEST_CASE("gpu: group fp8 quant is bit-identical to the reference") {
