@@ -871,4 +871,23 @@ Graph read_graph_file(const std::string& path) {
   return Reader(std::string_view(static_cast<const char*>(base), size), path, release).read();
 }
 
+std::string arg_text(const Arg& a) {
+  switch (a.kind) {
+    case Arg::Kind::None: return "None";
+    case Arg::Kind::Bool: return a.b ? "True" : "False";
+    case Arg::Kind::Int: return std::to_string(a.i);
+    case Arg::Kind::Float: return format_python_float(a.f);
+    case Arg::Kind::Node: return a.node->name;
+    case Arg::Kind::Sym: return a.sym.str();
+    case Arg::Kind::List: {
+      std::string s = "[";
+      for (size_t i = 0; i < a.items.size(); ++i) s += (i ? ", " : "") + arg_text(a.items[i]);
+      return s + "]";
+    }
+    case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
+    case Arg::Kind::Repr: return a.s;
+    default: return arg_to_json(a);
+  }
+}
+
 }  // namespace fxopt

@@ -29,6 +29,7 @@ std::string read_text_file(const std::string& path);
 std::string format_python_float(double v);      // 448.0, 1e-06, 4.359654017857143e-06, inf, nan
 std::string json_quote(std::string_view s);     // JSON string, ASCII-only like Python's json.dumps
 std::string arg_to_json(const Arg& a);          // one argument value, canonical JSON text
+std::string arg_text(const Arg& a);             // Python-like text of an argument (nodes by name), for messages
 std::string val_to_json(const ValMeta& v);      // meta.val, canonical JSON text
 
 }  // namespace fxopt

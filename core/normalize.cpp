@@ -128,26 +128,6 @@ bool number_le(const Arg& a, const Arg& b) {
   return x <= y;
 }
 
-// Python-like rendering of an argument for change descriptions: nodes by name.
-std::string arg_text(const Arg& a) {
-  switch (a.kind) {
-    case Arg::Kind::None: return "None";
-    case Arg::Kind::Bool: return a.b ? "True" : "False";
-    case Arg::Kind::Int: return std::to_string(a.i);
-    case Arg::Kind::Float: return format_python_float(a.f);
-    case Arg::Kind::Node: return a.node->name;
-    case Arg::Kind::Sym: return a.sym.str();
-    case Arg::Kind::List: {
-      std::string s = "[";
-      for (size_t i = 0; i < a.items.size(); ++i) s += (i ? ", " : "") + arg_text(a.items[i]);
-      return s + "]";
-    }
-    case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
-    case Arg::Kind::Repr: return a.s;
-    default: return arg_to_json(a);
-  }
-}
-
 std::string shape_text(const TensorMeta& t) {
   std::string s = "[";
   for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + t.shape[i].str();

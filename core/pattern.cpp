@@ -736,13 +736,7 @@ class PatternReader {
     size_t num_inputs = p.nodes.size();
 
     // Region nodes.
-    const Json& nj = need(pj, "nodes", where);
-    if (!nj.is_array() || nj.empty()) err(where + ".nodes", "expected a non-empty array");
-    for (size_t i = 0; i < nj.size(); ++i) {
-      std::string w = where + ".nodes[" + std::to_string(i) + "]";
-      const Json& n = nj[i];
-      if (!n.is_object()) err(w, "expected an object");
-      check_keys(n, w, {"name", "op", "args", "kwargs", "val"});
+    each_node_object(pj, where, [&](const Json& n, std::string& w) {
       PatternNode pn;
       pn.name = need_string(n, "name", w);
       w += " (" + pn.name + ")";
@@ -768,7 +762,7 @@ class PatternReader {
         }
       }
       p.nodes.push_back(std::move(pn));
-    }
+    });
     // Every argument expression of a region node must be a number/dtype expression of a sensible type.
     for (size_t k = num_inputs; k < p.nodes.size(); ++k) {
       for (const auto& a : p.nodes[k].args) check_match_arg(p, a, where + ".nodes." + p.nodes[k].name);
@@ -818,16 +812,24 @@ class PatternReader {
     return p;
   }
 
-  void read_replacement(Pattern& p, const Json& rj, const std::string& where, size_t num_inputs) {
-    if (!rj.is_object()) err(where, "expected an object with \"nodes\" and \"outputs\"");
-    check_keys(rj, where, {"nodes", "outputs"});
-    const Json& nj = need(rj, "nodes", where);
+  // The "nodes" array of a region or a replacement: f(node, where) for each entry, an object with known keys.
+  template <class F>
+  void each_node_object(const Json& parent, const std::string& where, F f) {
+    const Json& nj = need(parent, "nodes", where);
     if (!nj.is_array() || nj.empty()) err(where + ".nodes", "expected a non-empty array");
     for (size_t i = 0; i < nj.size(); ++i) {
       std::string w = where + ".nodes[" + std::to_string(i) + "]";
       const Json& n = nj[i];
       if (!n.is_object()) err(w, "expected an object");
       check_keys(n, w, {"name", "op", "args", "kwargs", "val"});
+      f(n, w);
+    }
+  }
+
+  void read_replacement(Pattern& p, const Json& rj, const std::string& where, size_t num_inputs) {
+    if (!rj.is_object()) err(where, "expected an object with \"nodes\" and \"outputs\"");
+    check_keys(rj, where, {"nodes", "outputs"});
+    each_node_object(rj, where, [&](const Json& n, std::string& w) {
       ReplacementNode rn;
       rn.name = need_string(n, "name", w);
       w += " (" + rn.name + ")";
@@ -851,7 +853,7 @@ class PatternReader {
         rn.vals.push_back(parse_type(p, vj, w + ".val"));
       }
       p.replacement.push_back(std::move(rn));
-    }
+    });
     const Json& oj = need(rj, "outputs", where);
     if (!oj.is_object()) err(where + ".outputs", "expected an object: output name -> replacement node");
     for (auto it = oj.begin(); it != oj.end(); ++it) {

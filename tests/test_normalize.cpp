@@ -63,24 +63,6 @@ std::string doc(std::initializer_list<std::string> nodes,
 
 // ---- reading results ---------------------------------------------------------------------------------------------
 
-std::string arg_text(const Arg& a) {
-  switch (a.kind) {
-    case Arg::Kind::None: return "None";
-    case Arg::Kind::Bool: return a.b ? "True" : "False";
-    case Arg::Kind::Int: return std::to_string(a.i);
-    case Arg::Kind::Float: return format_python_float(a.f);
-    case Arg::Kind::Node: return a.node->name;
-    case Arg::Kind::List: {
-      std::string s = "[";
-      for (size_t i = 0; i < a.items.size(); ++i) s += (i ? ", " : "") + arg_text(a.items[i]);
-      return s + "]";
-    }
-    case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
-      return a.s;
-    default: return arg_to_json(a);
-  }
-}
-
 // The graph as "name = target(args, key=value)" lines, placeholders left out: what a pass changed at a glance.
 std::string listing(const Graph& g) {
   std::string s;

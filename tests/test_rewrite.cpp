@@ -87,7 +87,7 @@ TEST_CASE("driver: fixed point, non-overlapping matches, iteration cap") {
   CHECK(capped.hit_cap);
   CHECK(capped.iterations == 2);
   CHECK(capped.matches.size() == 6);
-  CHECK(report_text(PipelineReport{"rocm-aiter", {}, 0.0, capped}, false).find("iteration cap") != std::string::npos);
+  CHECK(report_text(PipelineReport{"rocm-aiter", {}, 0.0, capped, std::nullopt}, false).find("iteration cap") != std::string::npos);
 }
 
 TEST_CASE("driver: dry run reports and leaves the graph alone") {
