@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/approx_guard.h"
 #include "runtime/hip/gpu_api.h"
 #include "runtime/numerics.h"
 #include "tests/gpu/exhaustive.h"
@@ -121,6 +122,9 @@ std::vector<Variant> variants() {
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
           {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
           {"table/16/s2", make(S::table, 16, true, 2)},
+          {"approx/16", make(S::approx, 16, true)},      {"approx/16/t64", make(S::approx, 16, true, 1, 64)},
+          {"approx/8", make(S::approx, 8, true)},        {"approx/8/s2", make(S::approx, 8, true, 2)},
+          {"approx/4/s4", make(S::approx, 4, true, 4)},  {"approx/32/t128", make(S::approx, 32, true, 1, 128)},
           {"exact", make(S::direct, 0, false)}};
 }
 
@@ -263,6 +267,14 @@ TEST_CASE("gpu: fused op with inf, NaN and huge inputs agrees (NaN codes compare
   z[5 * D + 100] = num::f32_to_bf16(-100.0f);
   z[6 * D + 64] = num::f32_to_bf16(1e-30f);  // outside the silu table
   check_fused_variants(x, w, z, M, D, G, "specials", true);
+}
+
+TEST_CASE("gpu: the approximate silu's guard is derived from its error measured on this device") {
+  double eps = -1.0;
+  const uint32_t guard = gpu::testing::silu_approx_guard(&eps);
+  MESSAGE("approx silu: max relative error " << eps << " (2^" << std::log2(eps) << "), guard " << guard << " ulps");
+  CHECK(guard == num::guard_from_error(eps));
+  CHECK(guard > 0);  // the hardware approximations are good to far better than 2^-16 on every GPU we know
 }
 
 TEST_CASE("gpu: fused op over every bf16 z (all silu paths, table edges, specials)") {
