@@ -1,5 +1,5 @@
 // Unit tests of runtime/numerics.h: dtype conversions against PyTorch's c10 semantics, fx_expf's
-// accuracy, the canonical row-sum order and the reference fused ops; and of runtime/approx_guard.h.
+// accuracy, the canonical row-sum order and the reference fused ops.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,7 +8,6 @@
 #include <random>
 #include <vector>
 
-#include "runtime/approx_guard.h"
 #include "runtime/numerics.h"
 
 using namespace fxopt::num;
@@ -333,62 +332,4 @@ TEST_CASE("numerics: per-token quant of a known row") {
   CHECK(q[7] == 0x7E);
   CHECK(q[15] == 0x7E);
   CHECK(s > 0.0f);
-}
-
-// runtime/approx_guard.h: the check that makes the GPU's approximate silu exact.
-TEST_CASE("approx guard: the midpoint test and the guard from an error bound") {
-  const float mid = f32_from_bits(0x3F808000u);  // halfway between two bf16 values
-  CHECK(near_bf16_midpoint(mid, 4));
-  CHECK(near_bf16_midpoint(f32_from_bits(0x3F808004u), 4));
-  CHECK(near_bf16_midpoint(f32_from_bits(0x3F807FFCu), 4));
-  CHECK_FALSE(near_bf16_midpoint(f32_from_bits(0x3F808005u), 4));
-  CHECK_FALSE(near_bf16_midpoint(f32_from_bits(0x3F807FFBu), 4));
-  CHECK_FALSE(near_bf16_midpoint(f32_from_bits(0x3F800000u), 4));  // on a bf16 value
-  CHECK(guard_from_error(0.0) == 4);
-  CHECK(guard_from_error(0x1p-20) == 20);
-  CHECK(guard_from_error(0x1p-16) == 260);
-  CHECK(guard_from_error(0x1p-15) == 0);
-  CHECK(guard_from_error(NAN) == 0);
-}
-
-TEST_CASE("approx guard: outside the guard, n*s' rounds to the bf16 of n*s (adversarial products)") {
-  // Half the products are steered onto a bf16 rounding midpoint, where a factor error shows; s'
-  // is s moved by up to eps relative (to the largest float within eps of s half the time).
-  std::mt19937 rng(2024);
-  std::uniform_int_distribution<uint32_t> bits(0, 0x7FFFFFu);
-  std::uniform_int_distribution<int> ex(-20, 20);
-  std::uniform_real_distribution<double> unit(-1.0, 1.0);
-  auto rand_float = [&] {
-    const float f = std::ldexp(1.0f + static_cast<float>(bits(rng)) * 0x1p-23f, ex(rng));
-    return rng() & 1 ? -f : f;
-  };
-  for (double eps : {0x1p-22, 0x1p-20, 0x1p-18}) {
-    const uint32_t guard = guard_from_error(eps);
-    const uint32_t too_small = guard / 3;
-    size_t wrong = 0, wrong_small = 0, flagged = 0, near_mid = 0;
-    for (int i = 0; i < 400000; ++i) {
-      const float n = rand_float();
-      float s = rand_float();
-      if (i % 2 == 0) {  // n*s within a few ulps of a bf16 midpoint
-        const float m = f32_from_bits((f32_bits(rand_float()) & 0xFFFF0000u) | 0x8000u);
-        s = static_cast<float>(static_cast<double>(m) / n);
-      }
-      float sp = static_cast<float>(s * (1.0 + (i % 4 < 2 ? (unit(rng) > 0 ? 1.0 : -1.0) : unit(rng)) * eps));
-      while (std::fabs(static_cast<double>(sp) - s) > eps * std::fabs(s)) sp = std::nextafter(sp, s);
-      const float p = n * s, pp = n * sp;
-      const bool same = f32_to_bf16(p) == f32_to_bf16(pp);
-      near_mid += near_bf16_midpoint(p, guard);
-      if (!near_bf16_midpoint(pp, too_small) && !same) ++wrong_small;
-      if (near_bf16_midpoint(pp, guard)) {
-        ++flagged;
-        continue;
-      }
-      if (!same) ++wrong;
-    }
-    INFO("eps 2^" << std::log2(eps) << " guard " << guard << ": " << flagged << " flagged, " << near_mid
-                  << " exact products near a midpoint");
-    CHECK(near_mid > 100000);   // the adversarial half really sits at the midpoints
-    CHECK(wrong == 0);          // the guard is enough
-    CHECK(wrong_small > 0);     // and a third of it is not: the test can tell
-  }
 }

@@ -112,14 +112,13 @@ def main():
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
-    # (silu mode 0 auto/1 direct/2 table/3 approx, fast paths, blocks per SM (64: one block per row
-    # tile, not persistent), lanes per row, stages, threads per block)
+    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
     variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "table16": (2, 1, 0, 16, 1, 0),
                 "table16_s2": (2, 1, 0, 16, 2, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
                 "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s2": (2, 1, 0, 4, 2, 0),
-                "approx16": (3, 1, 0, 16, 1, 0), "approx16_np": (3, 1, 64, 16, 1, 0), "approx8": (3, 1, 0, 8, 1, 0),
-                "approx8_np": (3, 1, 64, 8, 1, 0), "approx8_s2": (3, 1, 0, 8, 2, 0), "approx4_s2": (3, 1, 0, 4, 2, 0),
-                "approx4_np": (3, 1, 64, 4, 1, 0), "approx8_np128": (3, 1, 64, 8, 1, 128)}
+                "table8_t768": (2, 1, 0, 8, 1, 768), "table8_s2_t512": (2, 1, 0, 8, 2, 512),
+                "table8_s2_t768": (2, 1, 0, 8, 2, 768), "table8_s4_t768": (2, 1, 0, 8, 4, 768),
+                "table16_s2_t768": (2, 1, 0, 16, 2, 768)}
     if args.variants:
         variants = {k: variants[k] for k in ["auto"] + args.variants.split(",") if k in variants}
     rows = []

@@ -13,7 +13,7 @@ std::string g_error;
 extern "C" {
 
 // 0 on success, -1 on error (message from fxopt_gpu_last_error). fmt: 0 e4m3fn, 1 e4m3fnuz.
-// silu_mode: 0 automatic, 1 direct, 2 table, 3 approx. fast_paths: 0/1. blocks_per_sm: 0 = occupancy.
+// silu_mode: 0 automatic, 1 direct, 2 table. fast_paths: 0/1. blocks_per_sm: 0 = occupancy.
 // lanes_per_row: 0 = by size, else 4/8/16/32. stages: 0 = by size, 1, 2, 4. threads_per_block: 0 = by size.
 int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w, const void* z, int64_t M,
                               int64_t D, double eps, int64_t G, int fmt, int silu_mode, int fast_paths,

@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$root/gpu_out}
 mkdir -p "$out"
 ncu_on=1 variants="" tokens="1,4,32,128,1024,8192" ncu_tokens="1,8192" ncu_variants="table16,table8_s2"
-stall_tokens=1 stall_variants="direct16,approx16"
+stall_tokens=1 stall_variants="direct16"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-ncu) ncu_on=0 ;;

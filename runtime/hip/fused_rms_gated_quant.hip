@@ -27,36 +27,13 @@ const float* silu_table_device() {
   return table;
 }
 
-__global__ void silu_approx_all_kernel(float* out) {
-  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < 65536u) out[i] = silu_approx(i);
-}
-
-uint32_t silu_approx_guard() {
-  static uint32_t guard = 0;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void* p = nullptr;
-    FXOPT_HIP_CHECK(hipMalloc(&p, 65536 * sizeof(float)));
-    FXOPT_LAUNCH("silu_approx_all_kernel", silu_approx_all_kernel, dim3(256), dim3(256), 0, stream(), static_cast<float*>(p));
-    std::vector<float> approx(65536);
-    FXOPT_HIP_CHECK(hipMemcpyAsync(approx.data(), p, 65536 * sizeof(float), hipMemcpyDeviceToHost, stream()));
-    FXOPT_HIP_CHECK(hipStreamSynchronize(stream()));
-    FXOPT_HIP_CHECK(hipFree(p));
-    guard = num::guard_from_error(num::silu_approx_max_error(approx.data(), kApproxHi));
-  });
-  return guard;
-}
-
 }  // namespace detail
 
 void fused_rms_gated_fp8_group_quant(uint8_t* q, float* scale, const uint16_t* x, const uint16_t* w,
                                      const uint16_t* z, int64_t M, int64_t D, double eps, int64_t G,
                                      num::Fp8Format fmt, const FusedOptions& opts) {
-  using S = FusedOptions::Silu;
   detail::RowArgs a{x, w, z, q, scale, nullptr, M, static_cast<int>(D), static_cast<int>(G), static_cast<float>(eps)};
-  if (opts.silu == S::table || opts.silu == S::automatic) a.silu_table = detail::silu_table_device();
-  if (opts.silu == S::approx || opts.silu == S::automatic) a.approx_guard = detail::silu_approx_guard();
+  if (opts.silu != FusedOptions::Silu::direct) a.silu_table = detail::silu_table_device();
   detail::launch_rows<detail::RowMode::gated_norm>(a, fmt, opts);
 }
 

@@ -125,8 +125,7 @@ enum class ReduceOp : uint8_t {
 
 // How the fused kernels compute (tests and benchmarks pin one; the default picks by size).
 struct FusedOptions {
-  // approx: hardware exp/reciprocal with a per-element exactness check (direct where unavailable).
-  enum class Silu : uint8_t { automatic, direct, table, approx } silu = Silu::automatic;
+  enum class Silu : uint8_t { automatic, direct, table } silu = Silu::automatic;
   // The vector kernel with its fast paths (hardware conversions, reciprocal division, branch-free
   // silu), each proven to give identical outputs (rms_quant_rows.h); false runs numerics.h's code
   // as written in a scalar kernel.

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 
-#include "runtime/approx_guard.h"
 #include "runtime/hip/kernel_common.h"
 
 namespace fxopt::gpu::detail {
@@ -16,9 +15,7 @@ enum class RowMode : uint8_t {
   quant,       // y = x (already bf16), group quant only
 };
 
-// direct: fx_silu's arithmetic without branches; table: shared-memory table of fx_silu values;
-// approx: hardware exp/reciprocal approximations, exact through the guard check (silu_approx).
-enum class SiluPath : uint8_t { direct, table, approx };
+enum class SiluPath : uint8_t { direct, table };
 
 // bf16 magnitudes [kSiluLo, kSiluHi) of both signs have table entries; entry 2*(mag-kSiluLo)+sign.
 inline constexpr uint32_t kSiluLo = 0x3800u;  // 2^-15
@@ -29,15 +26,6 @@ inline constexpr size_t kSiluTableBytes = kSiluEntries * sizeof(float);
 
 // Device copy of the silu table (filled on first use, from fx_silu on the host).
 const float* silu_table_device();
-
-// SiluPath::approx. s' = silu_approx(z) = z / (exp(-z) + 1) with the hardware's approximate exp and
-// division, for bf16 |z| below kApproxHi. Its relative error eps against fx_silu is measured once per
-// process over every z of the domain on the device itself (s' depends on z's 16 bits only), and
-// num::guard_from_error turns it into the guard: a product p' = n*s' farther than `guard` ulps from a
-// bf16 rounding midpoint rounds to the same bf16 as n*fx_silu(z) (runtime/approx_guard.h); other
-// elements, and z outside the domain, use fx_silu. 0 when eps is too large (approx not used).
-inline constexpr uint32_t kApproxHi = 0x4180u;  // |z| < 16
-uint32_t silu_approx_guard();
 
 struct RowArgs {
   const uint16_t* x;  // (M, D) bf16 (y for RowMode::quant)
@@ -53,7 +41,6 @@ struct RowArgs {
   float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
   int gc_shift;        // log2(G/8) (vector kernel: G/8 is a power of two)
   int groups_per_row;  // D/G
-  uint32_t approx_guard;  // SiluPath::approx: silu_approx_guard() (> 0)
 };
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
@@ -146,23 +133,11 @@ __device__ __forceinline__ void silu_offsets(uint32_t w, uint32_t& lo, uint32_t&
   hi = ((s13 & 0x3FFF8u) | ((w >> 29) & 4u)) - 8 * kSiluLo;
 }
 
-__device__ __forceinline__ float silu_approx(uint32_t zb) {
-  const float z = __uint_as_float(zb << 16);
-  return __fdividef(z, __expf(-z) + 1.0f);
-}
-
-// Whether a bf16 pair (packed word) has a magnitude outside the approx domain.
-__device__ __forceinline__ bool approx_out_of_domain(uint32_t w) {
-  constexpr uint32_t kBias = (0x8000u - kApproxHi) * 0x10001u;
-  return (((w & 0x7FFF7FFFu) + kBias) & 0x80008000u) != 0;
-}
-
 static __device__ __noinline__ float silu_exact(uint32_t zb) { return num::fx_silu(__uint_as_float(zb << 16)); }
 
 // silu of the 2*kWords bf16 z packed in zw (lo half first), bit-identical to num::fx_silu: table
 // lookups (five integer operations per pair, one range check per element) or the branch-free direct
-// path; when any z is outside the fast domain all are recomputed with fx_silu (rare). The approx
-// path returns silu' (not exact: the caller checks each product, see silu_approx_guard).
+// path; when any z is outside the fast domain all are recomputed with fx_silu (rare).
 template <SiluPath kSilu, int kWords>
 __device__ __forceinline__ void silu_words(const uint32_t* zw, const float* tab, float* sl) {
   bool slow = false;
@@ -177,12 +152,6 @@ __device__ __forceinline__ void silu_words(const uint32_t* zw, const float* tab,
     if (in) {
 #pragma unroll
       for (int j = 0; j < 2 * kWords; ++j) sl[j] = *reinterpret_cast<const float*>(reinterpret_cast<const char*>(tab) + off[j]);
-    }
-  } else if constexpr (kSilu == SiluPath::approx) {  // checked later, per product (silu_approx)
-#pragma unroll
-    for (int e = 0; e < kWords; ++e) {
-      sl[2 * e] = silu_approx(zw[e] & 0xFFFFu);
-      sl[2 * e + 1] = silu_approx(zw[e] >> 16);
     }
   } else {
 #pragma unroll

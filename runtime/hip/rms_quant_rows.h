@@ -35,8 +35,13 @@ namespace fxopt::gpu::detail {
 // kStages 1: each thread loads the next row into registers before computing the current one;
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
 // kStages-1 rows are in flight per thread without holding registers.
+// Largest block: 768 threads (one block per multiprocessor shares one silu table among 24 warps)
+// where a lane holds at most 2 chunks; 256 with 4 chunks a lane (more registers).
+template <int CPL>
+inline constexpr int kMaxThreads = CPL >= 4 ? 256 : 768;
+
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
-__global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
+__global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
   static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
   constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
@@ -148,15 +153,11 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
     } else {
       // silu(z) first: independent of the row's sum, so its latency overlaps the reduction.
       float sla[CPL][8];
-      bool zout[CPL];  // approx: a z of the chunk outside silu_approx's domain
       if constexpr (kMode == RowMode::gated_norm) {
 #pragma unroll
         for (int c = 0; c < CPL; ++c) {
           const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
           silu_words<kSilu, 4>(zw, tab, sla[c]);
-          if constexpr (kSilu == SiluPath::approx)
-            zout[c] = approx_out_of_domain(zw[0]) || approx_out_of_domain(zw[1]) || approx_out_of_domain(zw[2]) ||
-                      approx_out_of_domain(zw[3]);
         }
       }
       // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
@@ -210,26 +211,7 @@ __global__ void __launch_bounds__(256, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) 
           n[2 * e] = (bf16_lo(xw[e]) * rstd) * wf[c][2 * e];
           n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
         }
-        if constexpr (kMode == RowMode::gated_norm && kSilu == SiluPath::approx) {
-          // n*silu'(z), exact unless near a bf16 midpoint or z outside the domain: then n*fx_silu(z).
-          const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
-          float p[8];
-          bool redo = zout[c];
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            p[j] = n[j] * sla[c][j];
-            redo = redo || num::near_bf16_midpoint(p[j], a.approx_guard);
-          }
-          if (redo) {  // rare (about 2*guard/65536 of the elements)
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-              const uint32_t zb = j % 2 == 0 ? zw[j / 2] & 0xFFFFu : zw[j / 2] >> 16;
-              if ((zb & 0x7FFFu) >= kApproxHi || num::near_bf16_midpoint(p[j], a.approx_guard)) p[j] = n[j] * silu_exact(zb);
-            }
-          }
-#pragma unroll
-          for (int j = 0; j < 8; ++j) n[j] = p[j];
-        } else if constexpr (kMode == RowMode::gated_norm) {
+        if constexpr (kMode == RowMode::gated_norm) {
 #pragma unroll
           for (int j = 0; j < 8; ++j) n[j] = n[j] * sla[c][j];
         }
@@ -365,13 +347,10 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
 
 // Sizes (elements M*D) from which the silu table and few lanes per row pay off, and the cp.async
 // ring depth with few lanes; measured on an H100 for D = G = 128 (bench/gpu/RESULTS.md):
-// N <= 128 tokens: approx silu (direct where its guard is unavailable), 16 lanes; N >= 1024: table,
-// 8 lanes, 2 stages.
+// N <= 128 tokens: direct silu, 16 lanes; N >= 1024: table, 8 lanes, 2 stages.
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
 inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 22;
 inline constexpr int kAutoStagesFewLanes = 2;
-// Whether the automatic choice takes the approx silu (when available) at large sizes too.
-inline constexpr bool kAutoApproxLarge = false;
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
@@ -381,7 +360,8 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
   if (opts.threads_per_block > 0) threads = opts.threads_per_block;
-  if (threads % FXOPT_WARP_SIZE != 0 || threads > 256) throw std::invalid_argument("fused rows: bad threads_per_block");
+  if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
+    throw std::invalid_argument("fused rows: bad threads_per_block");
   const size_t smem = (kTable ? kSiluTableBytes : 0) +
                       (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);
   if (smem > 48 * 1024)
@@ -392,8 +372,11 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   int occ = opts.blocks_per_sm;
   if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
   if (occ <= 0) occ = 1;
+  // Persistent grid: at most cap blocks, each doing the same number of row tiles (rounds) but for
+  // the last round, which is kept as full as possible (no round with a third of the grid idle).
   const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
-  const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
+  const int64_t rounds = (row_blocks + cap - 1) / cap;
+  const unsigned blocks = static_cast<unsigned>((row_blocks + rounds - 1) / rounds);
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
@@ -411,28 +394,27 @@ void launch_rows_stages(const RowArgs& a, int stages, const FusedOptions& opts) 
 }
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F>
-void launch_rows_shape(const RowArgs& a, SiluPath silu, int stages, const FusedOptions& opts) {
+void launch_rows_shape(const RowArgs& a, bool table, int stages, const FusedOptions& opts) {
   if constexpr (kMode == RowMode::gated_norm) {
-    if (silu == SiluPath::table) return launch_rows_stages<kMode, L, CPL, F, SiluPath::table>(a, stages, opts);
-    if (silu == SiluPath::approx) return launch_rows_stages<kMode, L, CPL, F, SiluPath::approx>(a, stages, opts);
+    if (table) return launch_rows_stages<kMode, L, CPL, F, SiluPath::table>(a, stages, opts);
   }
   launch_rows_stages<kMode, L, CPL, F, SiluPath::direct>(a, stages, opts);
 }
 
 // The instantiated (lanes, chunks per lane) shapes.
 template <RowMode kMode, num::Fp8Format F>
-void launch_rows_fmt(const RowArgs& a, int L, int CPL, SiluPath silu, int stages, const FusedOptions& o) {
-  if (L == 4 && CPL == 1) return launch_rows_shape<kMode, 4, 1, F>(a, silu, stages, o);
-  if (L == 4 && CPL == 2) return launch_rows_shape<kMode, 4, 2, F>(a, silu, stages, o);
-  if (L == 4 && CPL == 4) return launch_rows_shape<kMode, 4, 4, F>(a, silu, stages, o);
-  if (L == 8 && CPL == 1) return launch_rows_shape<kMode, 8, 1, F>(a, silu, stages, o);
-  if (L == 8 && CPL == 2) return launch_rows_shape<kMode, 8, 2, F>(a, silu, stages, o);
-  if (L == 8 && CPL == 4) return launch_rows_shape<kMode, 8, 4, F>(a, silu, stages, o);
-  if (L == 16 && CPL == 1) return launch_rows_shape<kMode, 16, 1, F>(a, silu, stages, o);
-  if (L == 16 && CPL == 2) return launch_rows_shape<kMode, 16, 2, F>(a, silu, stages, o);
-  if (L == 32 && CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, silu, stages, o);
-  if (L == 32 && CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, silu, stages, o);
-  if (L == 32 && CPL == 4) return launch_rows_shape<kMode, 32, 4, F>(a, silu, stages, o);
+void launch_rows_fmt(const RowArgs& a, int L, int CPL, bool table, int stages, const FusedOptions& o) {
+  if (L == 4 && CPL == 1) return launch_rows_shape<kMode, 4, 1, F>(a, table, stages, o);
+  if (L == 4 && CPL == 2) return launch_rows_shape<kMode, 4, 2, F>(a, table, stages, o);
+  if (L == 4 && CPL == 4) return launch_rows_shape<kMode, 4, 4, F>(a, table, stages, o);
+  if (L == 8 && CPL == 1) return launch_rows_shape<kMode, 8, 1, F>(a, table, stages, o);
+  if (L == 8 && CPL == 2) return launch_rows_shape<kMode, 8, 2, F>(a, table, stages, o);
+  if (L == 8 && CPL == 4) return launch_rows_shape<kMode, 8, 4, F>(a, table, stages, o);
+  if (L == 16 && CPL == 1) return launch_rows_shape<kMode, 16, 1, F>(a, table, stages, o);
+  if (L == 16 && CPL == 2) return launch_rows_shape<kMode, 16, 2, F>(a, table, stages, o);
+  if (L == 32 && CPL == 1) return launch_rows_shape<kMode, 32, 1, F>(a, table, stages, o);
+  if (L == 32 && CPL == 2) return launch_rows_shape<kMode, 32, 2, F>(a, table, stages, o);
+  if (L == 32 && CPL == 4) return launch_rows_shape<kMode, 32, 4, F>(a, table, stages, o);
   throw std::logic_error("rows kernel: no instance for this lane shape");
 }
 
@@ -466,16 +448,11 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
     return;
   }
   const int64_t elems = a.M * a.D;
-  SiluPath silu = SiluPath::direct;
+  bool table = false;
   if constexpr (kMode == RowMode::gated_norm) {
     using S = FusedOptions::Silu;
-    const bool approx_ok = a.approx_guard > 0;
-    if (opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements && !kAutoApproxLarge))
-      silu = SiluPath::table;
-    else if ((opts.silu == S::approx || opts.silu == S::automatic) && approx_ok)
-      silu = SiluPath::approx;
+    table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
   }
-  const bool table = silu == SiluPath::table;
   // Lanes per row: many for latency (every chunk its own lane), few (4 chunks a lane) for throughput.
   int L;
   if (nchunks > 32) {
@@ -495,9 +472,9 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   int stages = opts.stages;
   if (stages <= 0) stages = table && elems >= kFewLanesMinElements ? kAutoStagesFewLanes : 1;
   if (fmt == num::Fp8Format::e4m3fn)
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, silu, stages, opts);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else
-    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, silu, stages, opts);
+    launch_rows_fmt<kMode, num::Fp8Format::e4m3fnuz>(a, L, CPL, table, stages, opts);
 }
 
 }  // namespace fxopt::gpu::detail

@@ -21,10 +21,6 @@ uint64_t fast_divide_mismatches(num::Fp8Format fmt, uint64_t* pairs);
 // bf16 z (all 65536) whose branch-free device silu (with its fx_silu fallback) differs from fx_silu;
 // *slow receives how many took the fallback.
 uint64_t silu_direct_mismatches(uint64_t* slow);
-// The approximate silu's measured relative error over its domain (every bf16 z with magnitude below
-// detail::kApproxHi, computed here independently of the library) into *eps, and the guard the
-// library derived for this device (0: the approx path is not used).
-uint32_t silu_approx_guard(double* eps);
 // fx_silu of every bf16 bit pattern, computed on the device (65536 floats into host_out).
 void silu_all_bf16(float* host_out);
 // fx_expf on the device of n host floats.

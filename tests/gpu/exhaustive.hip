@@ -155,25 +155,6 @@ uint64_t silu_direct_mismatches(uint64_t* slow) {
   return h[0];
 }
 
-namespace {
-__global__ void silu_approx_kernel(float* out) {
-  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < 65536u) out[i] = detail::silu_approx(i);
-}
-}  // namespace
-
-uint32_t silu_approx_guard(double* eps) {
-  float* d = nullptr;
-  FXOPT_HIP_CHECK(hipMalloc(&d, 65536 * sizeof(float)));
-  hipLaunchKernelGGL(silu_approx_kernel, dim3(256), dim3(256), 0, 0, d);
-  FXOPT_HIP_CHECK(hipGetLastError());
-  std::vector<float> h(65536);
-  FXOPT_HIP_CHECK(hipMemcpy(h.data(), d, 65536 * sizeof(float), hipMemcpyDeviceToHost));
-  FXOPT_HIP_CHECK(hipFree(d));
-  *eps = num::silu_approx_max_error(h.data(), detail::kApproxHi);
-  return detail::silu_approx_guard();
-}
-
 void silu_all_bf16(float* host_out) {
   float* d = nullptr;
   FXOPT_HIP_CHECK(hipMalloc(&d, 65536 * sizeof(float)));
