@@ -118,7 +118,9 @@ def main():
                 "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s2": (2, 1, 0, 4, 2, 0),
                 "table8_t768": (2, 1, 0, 8, 1, 768), "table8_s2_t512": (2, 1, 0, 8, 2, 512),
                 "table8_s2_t768": (2, 1, 0, 8, 2, 768), "table8_s4_t768": (2, 1, 0, 8, 4, 768),
-                "table16_s2_t768": (2, 1, 0, 16, 2, 768)}
+                "table16_s2_t768": (2, 1, 0, 16, 2, 768), "table8_s2_t384": (2, 1, 0, 8, 2, 384),
+                "table8_s2_t640": (2, 1, 0, 8, 2, 640), "table16_s2_t512": (2, 1, 0, 16, 2, 512),
+                "table8_s4_t512": (2, 1, 0, 8, 4, 512), "table16_s4_t512": (2, 1, 0, 16, 4, 512)}
     if args.variants:
         variants = {k: variants[k] for k in ["auto"] + args.variants.split(",") if k in variants}
     rows = []
