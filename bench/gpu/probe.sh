@@ -2,17 +2,18 @@
 # Kernel investigation on the device machine: build the GPU library and tests, run the tests, dump
 # the SASS of the fused kernel's main variants, read Nsight Compute counters for fxopt's kernel and
 # torch.compile's at small and large N, then time the variants (bench_fused.py). Logs go to $OUT.
-# Usage (device tool, carry [".deps"]): bash bench/gpu/probe.sh [--no-ncu] [--variants a,b] [--tokens ...]
+# Usage (device tool, carry [".deps"]): bash bench/gpu/probe.sh [--no-ncu] [--no-tests] [--variants a,b] [--tokens ...]
 #   [--ncu-tokens ...] [--ncu-variants ...] [--stall-tokens ...] [--stall-variants ...]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$root/gpu_out}
 mkdir -p "$out"
-ncu_on=1 variants="" tokens="1,4,32,128,1024,8192" ncu_tokens="1,8192" ncu_variants="table16,table8_s2"
+ncu_on=1 tests_on=1 variants="" tokens="1,4,32,128,1024,8192" ncu_tokens="1,8192" ncu_variants="table16,table8_s2"
 stall_tokens=1 stall_variants="direct16"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-ncu) ncu_on=0 ;;
+    --no-tests) tests_on=0 ;;
     --variants) variants=$2; shift ;;
     --tokens) tokens=$2; shift ;;
     --ncu-tokens) ncu_tokens=$2; shift ;;
@@ -34,9 +35,11 @@ if ! { cmake -S "$root" -B "$build" -G Ninja -DFXOPT_GPU=nvidia -DCMAKE_BUILD_TY
   tail -40 "$out/build.log"; echo "BUILD FAILED"; exit 1
 fi
 grep -iE "warning|spill" "$out/build.log" | head -10
-echo "== GPU kernel tests"
-timeout 150 "$build/fxopt_gpu_tests" >"$out/gpu_tests.log" 2>&1; echo "tests rc=$?"
-grep -E "ERROR|FAILED|test cases|assertions" "$out/gpu_tests.log" | head -20
+if [[ $tests_on == 1 ]]; then
+  echo "== GPU kernel tests"
+  timeout 150 "$build/fxopt_gpu_tests" >"$out/gpu_tests.log" 2>&1; echo "tests rc=$?"
+  grep -E "ERROR|FAILED|test cases|assertions" "$out/gpu_tests.log" | head -20
+fi
 cuobjdump -sass "$build/libfxopt_gpu.a" 2>/dev/null | awk '
   /Function :/ { keep = ($3 ~ /rows_kernel.*RowModeE0ELi(8ELi2|16ELi1)ELNS_3num9Fp8FormatE0E/) }
   keep' >"$out/sass.txt"
