@@ -345,20 +345,24 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
   }
 }
 
-// Sizes (elements M*D) from which the silu table and few lanes per row pay off, and the cp.async
-// ring depth with few lanes; measured on an H100 for D = G = 128 (bench/gpu/RESULTS.md):
-// N <= 128 tokens: direct silu, 16 lanes; N >= 1024: table, 8 lanes, 2 stages.
+// Sizes (elements M*D) from which the silu table (gated op) and few lanes per row (other ops) pay
+// off, the table path's cp.async ring depth and block size; measured on an H100 for D = G = 128
+// (bench/gpu/RESULTS.md): N <= 128 tokens: direct silu, 16 lanes; N >= 1024: table, 16 lanes,
+// 2 stages, 512 threads.
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
 inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 22;
-inline constexpr int kAutoStagesFewLanes = 2;
+inline constexpr int kAutoStagesTable = 2;
+inline constexpr int kTableThreads = 512;
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   auto kernel = rows_kernel<kMode, L, CPL, F, kSilu, kStages>;
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
-  // Small grids: 128-thread blocks spread the rows over more multiprocessors.
+  // Small grids: 128-thread blocks spread the rows over more multiprocessors; the silu table is
+  // shared by 512 threads (fewer copies to fill).
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  if (kTable && CPL <= 2) threads = kTableThreads;
   if (opts.threads_per_block > 0) threads = opts.threads_per_block;
   if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
     throw std::invalid_argument("fused rows: bad threads_per_block");
@@ -452,13 +456,14 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
     using S = FusedOptions::Silu;
     table = opts.silu == S::table || (opts.silu == S::automatic && elems >= kSiluTableMinElements);
   }
-  // Lanes per row: many for latency (every chunk its own lane), few (4 chunks a lane) for throughput.
+  // Lanes per row: many for latency (every chunk its own lane); few (2 chunks a lane) for the
+  // throughput of the ops without the silu table.
   int L;
   if (nchunks > 32) {
     L = 32;
   } else if (opts.lanes_per_row > 0) {
     L = opts.lanes_per_row;
-  } else if (elems >= kFewLanesMinElements) {
+  } else if (elems >= kFewLanesMinElements && !table) {
     L = pow2_ceil((nchunks + 1) / 2);  // 2 chunks a lane (measured best on H100 for D = 128)
   } else {
     L = pow2_ceil(nchunks);
@@ -469,7 +474,7 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if (CPL == 3) CPL = 4;
   if (L < 32 && L * CPL > 32) throw std::invalid_argument("fused rows: lanes_per_row too small for this row length");
   int stages = opts.stages;
-  if (stages <= 0) stages = table && elems >= kFewLanesMinElements ? kAutoStagesFewLanes : 1;
+  if (stages <= 0) stages = table && elems >= kSiluTableMinElements ? kAutoStagesTable : 1;
   if (fmt == num::Fp8Format::e4m3fn)
     launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else
