@@ -35,10 +35,10 @@ namespace fxopt::gpu::detail {
 // kStages 1: each thread loads the next row into registers before computing the current one;
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
 // kStages-1 rows are in flight per thread without holding registers.
-// Largest block: 768 threads (one block per multiprocessor shares one silu table among 24 warps)
-// where a lane holds at most 2 chunks; 256 with 4 chunks a lane (more registers).
+// Largest block: 768 threads (one silu table shared by up to 24 warps) where a lane holds one
+// chunk; 256 with more chunks a lane (80 registers for 768 threads would spill).
 template <int CPL>
-inline constexpr int kMaxThreads = CPL >= 4 ? 256 : 768;
+inline constexpr int kMaxThreads = CPL == 1 ? 768 : 256;
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
@@ -362,7 +362,7 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   // shared by 512 threads (fewer copies to fill).
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
-  if (kTable && CPL <= 2) threads = kTableThreads;
+  if (kTable && CPL == 1) threads = kTableThreads;
   if (opts.threads_per_block > 0) threads = opts.threads_per_block;
   if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
     throw std::invalid_argument("fused rows: bad threads_per_block");

@@ -120,13 +120,13 @@ std::vector<Variant> variants() {
           {"table/8", make(S::table, 8, true)},
           {"table/16", make(S::table, 16, true)},        {"table/16/s4", make(S::table, 16, true, 4)},
           {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
-          {"table/16/s2", make(S::table, 16, true, 2)}, {"table/8/s2/t768", make(S::table, 8, true, 2, 768)},
+          {"table/16/s2", make(S::table, 16, true, 2)}, {"table/16/s2/t768", make(S::table, 16, true, 2, 768)},
           {"direct/16/t512", make(S::direct, 16, true, 1, 512)},
           {"exact", make(S::direct, 0, false)}};
 }
 
 // lanes_per_row only where the row length allows it (lanes * chunks per lane <= 32), blocks over
-// 256 threads only with at most 2 chunks a lane.
+// 256 threads only with one chunk a lane.
 bool variant_fits(const Variant& v, int64_t D) {
   const int64_t nchunks = D / 8;
   if (D % 8 != 0) return true;  // the fallback kernel
@@ -134,7 +134,7 @@ bool variant_fits(const Variant& v, int64_t D) {
   if (L == 0) return true;
   int64_t cpl = (nchunks + L - 1) / L;
   if (cpl == 3) cpl = 4;
-  if (v.opts.threads_per_block > 256 && cpl >= 4) return false;
+  if (v.opts.threads_per_block > 256 && cpl > 1) return false;
   return nchunks > 32 || (L * cpl <= 32 && cpl <= (L == 4 ? 4 : (L == 8 ? 4 : 2)));
 }
 
