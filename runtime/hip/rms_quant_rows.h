@@ -6,8 +6,9 @@
 // (CPL of them). The sum of squares follows numerics.h's canonical order exactly: with L < 32 a lane
 // holds the partials of its chunks and does the butterfly steps with offsets >= L itself (partials
 // of missing chunks are +0), the steps below L go through xor shuffles. The group amax is an integer
-// max over bf16 magnitude bits (exact and order-free, NaN largest). Few lanes per row (L = 4) amortise
-// the per-row and per-group scalar work for large M; many (L = 16) cut latency for small M.
+// max over bf16 magnitude bits (exact and order-free, NaN largest). Fewer lanes per row amortise the
+// per-row and per-group scalar work (used for large M by the ops without a silu table); one chunk a
+// lane cuts latency, and with the silu table lets 512-thread blocks share one table copy.
 // Fast paths, each giving bits identical to the plain numerics.h code:
 //  * silu, direct: fx_expf_core without branches, then z/d as CUDA's own division fast path
 //    (MUFU.RCP, one Newton step, residual correction) on the domain where that is correctly
