@@ -121,7 +121,8 @@ def main():
                 "table16_s4_t512": (2, 1, 0, 16, 4, 512),
                 "table16_t512": (2, 1, 0, 16, 1, 512), "table16_s2_t384": (2, 1, 0, 16, 2, 384),
                 "table16_s2_t640": (2, 1, 0, 16, 2, 640), "direct16_t64": (1, 1, 0, 16, 1, 64),
-                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0)}
+                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0),
+                "table16_s2_hints": (2, 1, 0, 16, 2, 10512), "table16_s2_t768_hints": (2, 1, 0, 16, 2, 10768)}
     if args.variants != "all":
         unknown = [k for k in args.variants.split(",") if k and k not in variants]
         if unknown:

@@ -41,6 +41,7 @@ struct RowArgs {
   float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
   int gc_shift;        // log2(G/8) (vector kernel: G/8 is a power of two)
   int groups_per_row;  // D/G
+  bool cache_hints;    // L2 evict-first loads, streaming stores (experiment)
 };
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
@@ -212,6 +213,32 @@ __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src,
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
 #else
   *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
+#endif
+}
+// The same with an L2 evict-first policy (data read once); `policy` from l2_evict_first_policy().
+__device__ __forceinline__ uint64_t l2_evict_first_policy() {
+  uint64_t p = 0;
+#ifdef FXOPT_HAVE_CP_ASYNC
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+#endif
+  return p;
+}
+__device__ __forceinline__ void cp_async16_ef(void* smem_dst, const void* gmem_src, bool valid, uint64_t policy) {
+#ifdef FXOPT_HAVE_CP_ASYNC
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(gmem_src),
+               "r"(valid ? 16 : 0), "l"(policy));
+#else
+  (void)policy;
+  cp_async16(smem_dst, gmem_src, valid);
+#endif
+}
+// 8-byte streaming store (evict first: written once, not read back by this kernel).
+__device__ __forceinline__ void store_streaming(void* p, uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("st.global.cs.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(a), "r"(b) : "memory");
+#else
+  *static_cast<uint2*>(p) = make_uint2(a, b);
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {

@@ -92,6 +92,7 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
   // The shared-memory ring (kStages >= 2): slot (stage, chunk, source) of thread t at
   // ((stage*CPL + chunk)*2 + source)*blockDim + t, 16 bytes each (conflict-free 16-byte accesses).
   uint4* ring = reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem_silu) + (kTable ? kSiluTableBytes : 0));
+  const uint64_t policy = kStages >= 2 && a.cache_hints ? l2_evict_first_policy() : 0;
   auto slot = [&](int stage, int c, int src) { return ring + ((stage * CPL + c) * 2 + src) * blockDim.x + threadIdx.x; };
   auto issue = [&](int64_t base, int stage) {
     const int64_t r = base + sub;
@@ -100,8 +101,13 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
       const int chunk = lane + c * L;
       const bool ok = r < a.M && chunk < nchunks;
       const int64_t off = ok ? r * D + chunk * 8 : 0;
-      cp_async16(slot(stage, c, 0), a.x + off, ok);
-      if constexpr (kMode == RowMode::gated_norm) cp_async16(slot(stage, c, 1), a.z + off, ok);
+      if (a.cache_hints) {
+        cp_async16_ef(slot(stage, c, 0), a.x + off, ok, policy);
+        if constexpr (kMode == RowMode::gated_norm) cp_async16_ef(slot(stage, c, 1), a.z + off, ok, policy);
+      } else {
+        cp_async16(slot(stage, c, 0), a.x + off, ok);
+        if constexpr (kMode == RowMode::gated_norm) cp_async16(slot(stage, c, 1), a.z + off, ok);
+      }
     }
     cp_async_commit();
   };
@@ -280,7 +286,10 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
       for (int e = 0; e < 4; e += 2)
         qw[e / 2] = quant_pair<F, true>(v[2 * e], v[2 * e + 1]) | (quant_pair<F, true>(v[2 * e + 2], v[2 * e + 3]) << 16);
       if (r < a.M && chunk < nchunks) {
-        *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
+        if (a.cache_hints)
+          store_streaming(a.q + r * D + chunk * 8, qw[0], qw[1]);
+        else
+          *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
         if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
       }
     }
