@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--tokens", default="1,4,32,128,1024,8192")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--json", default="")
-    ap.add_argument("--variants", default="direct16,table8_s2,table16_s2_t768",
+    ap.add_argument("--variants", default="direct16,table8_s2,table16_s2_t512,table16_s2_t768",
                     help="comma-separated variant names besides auto, or 'all' (default: %(default)s)")
     ap.add_argument("--ncu", action="store_true", help="no timing: run torch.compile and each variant twice per N "
                                                        "(for `ncu --kernel-name regex:...`)")
@@ -121,8 +121,7 @@ def main():
                 "table16_s4_t512": (2, 1, 0, 16, 4, 512),
                 "table16_t512": (2, 1, 0, 16, 1, 512), "table16_s2_t384": (2, 1, 0, 16, 2, 384),
                 "table16_s2_t640": (2, 1, 0, 16, 2, 640), "direct16_t64": (1, 1, 0, 16, 1, 64),
-                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0),
-                "table16_s2_hints": (2, 1, 0, 16, 2, 10512), "table16_s2_t768_hints": (2, 1, 0, 16, 2, 10768)}
+                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0)}
     if args.variants != "all":
         unknown = [k for k in args.variants.split(",") if k and k not in variants]
         if unknown:

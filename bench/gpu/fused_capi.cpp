@@ -25,8 +25,7 @@ int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w
     o.blocks_per_sm = blocks_per_sm;
     o.lanes_per_row = lanes_per_row;
     o.stages = stages;
-    o.threads_per_block = threads_per_block % 10000;
-    o.cache_hints = threads_per_block >= 10000;  // experiment: threads + 10000
+    o.threads_per_block = threads_per_block;
     fxopt::gpu::fused_rms_gated_fp8_group_quant(
         static_cast<uint8_t*>(q), static_cast<float*>(scale), static_cast<const uint16_t*>(x),
         static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(z), M, D, eps, G,

@@ -34,7 +34,6 @@ void fused_rms_gated_fp8_group_quant(uint8_t* q, float* scale, const uint16_t* x
                                      num::Fp8Format fmt, const FusedOptions& opts) {
   detail::RowArgs a{x, w, z, q, scale, nullptr, M, static_cast<int>(D), static_cast<int>(G), static_cast<float>(eps)};
   if (opts.silu != FusedOptions::Silu::direct) a.silu_table = detail::silu_table_device();
-  a.cache_hints = opts.cache_hints;
   detail::launch_rows<detail::RowMode::gated_norm>(a, fmt, opts);
 }
 

@@ -134,7 +134,6 @@ struct FusedOptions {
   int stages = 0;            // 1: register prefetch; 2 or 4: cp.async ring depth; 0: by size
   int threads_per_block = 0; // 0: by size
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
-  bool cache_hints = false;  // L2 evict-first loads and streaming stores (experiment)
 };
 
 // One interval of fxopt run --timing (timing_collect).

@@ -41,7 +41,6 @@ struct RowArgs {
   float inv_d;  // 1/D when D is a power of two (then ss*inv_d == ss/D exactly), else 0
   int gc_shift;        // log2(G/8) (vector kernel: G/8 is a power of two)
   int groups_per_row;  // D/G
-  bool cache_hints;    // L2 evict-first loads, streaming stores (experiment)
 };
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
@@ -215,7 +214,7 @@ __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src,
   *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
 #endif
 }
-// The same with an L2 evict-first policy (data read once); `policy` from l2_evict_first_policy().
+// cp_async16 with an L2 cache policy (l2_evict_first_policy(): for data read once).
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
   uint64_t p = 0;
 #ifdef FXOPT_HAVE_CP_ASYNC

@@ -92,7 +92,8 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
   // The shared-memory ring (kStages >= 2): slot (stage, chunk, source) of thread t at
   // ((stage*CPL + chunk)*2 + source)*blockDim + t, 16 bytes each (conflict-free 16-byte accesses).
   uint4* ring = reinterpret_cast<uint4*>(reinterpret_cast<char*>(smem_silu) + (kTable ? kSiluTableBytes : 0));
-  const uint64_t policy = kStages >= 2 && a.cache_hints ? l2_evict_first_policy() : 0;
+  // x and z are read once: L2 evicts them first (measured 0.5 us faster at N = 8192, H100).
+  const uint64_t policy = kStages >= 2 ? l2_evict_first_policy() : 0;
   auto slot = [&](int stage, int c, int src) { return ring + ((stage * CPL + c) * 2 + src) * blockDim.x + threadIdx.x; };
   auto issue = [&](int64_t base, int stage) {
     const int64_t r = base + sub;
@@ -101,13 +102,8 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
       const int chunk = lane + c * L;
       const bool ok = r < a.M && chunk < nchunks;
       const int64_t off = ok ? r * D + chunk * 8 : 0;
-      if (a.cache_hints) {
-        cp_async16_ef(slot(stage, c, 0), a.x + off, ok, policy);
-        if constexpr (kMode == RowMode::gated_norm) cp_async16_ef(slot(stage, c, 1), a.z + off, ok, policy);
-      } else {
-        cp_async16(slot(stage, c, 0), a.x + off, ok);
-        if constexpr (kMode == RowMode::gated_norm) cp_async16(slot(stage, c, 1), a.z + off, ok);
-      }
+      cp_async16_ef(slot(stage, c, 0), a.x + off, ok, policy);
+      if constexpr (kMode == RowMode::gated_norm) cp_async16_ef(slot(stage, c, 1), a.z + off, ok, policy);
     }
     cp_async_commit();
   };
@@ -286,10 +282,7 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
       for (int e = 0; e < 4; e += 2)
         qw[e / 2] = quant_pair<F, true>(v[2 * e], v[2 * e + 1]) | (quant_pair<F, true>(v[2 * e + 2], v[2 * e + 3]) << 16);
       if (r < a.M && chunk < nchunks) {
-        if (a.cache_hints)
-          store_streaming(a.q + r * D + chunk * 8, qw[0], qw[1]);
-        else
-          *reinterpret_cast<uint2*>(a.q + r * D + chunk * 8) = make_uint2(qw[0], qw[1]);
+        store_streaming(a.q + r * D + chunk * 8, qw[0], qw[1]);
         if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
       }
     }
@@ -358,11 +351,12 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
 // Sizes (elements M*D) from which the silu table (gated op) and few lanes per row (other ops) pay
 // off, the table path's cp.async ring depth and block size; measured on an H100 for D = G = 128
 // (bench/gpu/RESULTS.md): N <= 128 tokens: direct silu, 16 lanes; N >= 1024: table, 16 lanes,
-// 2 stages, 512 threads.
+// 2 stages, 512 threads (768 from 2^24 elements: 1024 measured better at N = 8192, worse at 1024).
 inline constexpr int64_t kSiluTableMinElements = int64_t{1} << 22;
 inline constexpr int64_t kFewLanesMinElements = int64_t{1} << 22;
 inline constexpr int kAutoStagesTable = 2;
 inline constexpr int kTableThreads = 512;
+inline constexpr int64_t kTableBigBlockElements = int64_t{1} << 24;  // from here 768 threads (N >= 4096)
 
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
@@ -372,7 +366,7 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   // shared by 512 threads (fewer copies to fill).
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
-  if (kTable && CPL == 1) threads = kTableThreads;
+  if (kTable && CPL == 1) threads = a.M * a.D >= kTableBigBlockElements ? kMaxThreads<CPL> : kTableThreads;
   if (opts.threads_per_block > 0) threads = opts.threads_per_block;
   if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
     throw std::invalid_argument("fused rows: bad threads_per_block");
