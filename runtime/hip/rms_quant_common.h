@@ -202,19 +202,11 @@ __device__ __forceinline__ uint32_t umax_pair(uint32_t a, uint32_t b) {
 #endif
 }
 
-// 16-byte asynchronous global->shared copies (NVIDIA sm_80+); src_size 0 fills zeros, reads nothing.
+// 16-byte asynchronous global->shared copies (NVIDIA sm_80+) under an L2 cache policy
+// (l2_evict_first_policy(): for data read once); src_size 0 fills zeros, reads nothing.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define FXOPT_HAVE_CP_ASYNC 1
 #endif
-__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool valid) {
-#ifdef FXOPT_HAVE_CP_ASYNC
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(valid ? 16 : 0));
-#else
-  *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
-#endif
-}
-// cp_async16 with an L2 cache policy (l2_evict_first_policy(): for data read once).
 __device__ __forceinline__ uint64_t l2_evict_first_policy() {
   uint64_t p = 0;
 #ifdef FXOPT_HAVE_CP_ASYNC
@@ -222,14 +214,14 @@ __device__ __forceinline__ uint64_t l2_evict_first_policy() {
 #endif
   return p;
 }
-__device__ __forceinline__ void cp_async16_ef(void* smem_dst, const void* gmem_src, bool valid, uint64_t policy) {
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool valid, uint64_t policy) {
 #ifdef FXOPT_HAVE_CP_ASYNC
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(gmem_src),
                "r"(valid ? 16 : 0), "l"(policy));
 #else
   (void)policy;
-  cp_async16(smem_dst, gmem_src, valid);
+  *static_cast<uint4*>(smem_dst) = valid ? *static_cast<const uint4*>(gmem_src) : make_uint4(0, 0, 0, 0);
 #endif
 }
 // 8-byte streaming store (evict first: written once, not read back by this kernel).

@@ -102,8 +102,8 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
       const int chunk = lane + c * L;
       const bool ok = r < a.M && chunk < nchunks;
       const int64_t off = ok ? r * D + chunk * 8 : 0;
-      cp_async16_ef(slot(stage, c, 0), a.x + off, ok, policy);
-      if constexpr (kMode == RowMode::gated_norm) cp_async16_ef(slot(stage, c, 1), a.z + off, ok, policy);
+      cp_async16(slot(stage, c, 0), a.x + off, ok, policy);
+      if constexpr (kMode == RowMode::gated_norm) cp_async16(slot(stage, c, 1), a.z + off, ok, policy);
     }
     cp_async_commit();
   };
