@@ -33,8 +33,10 @@ def region(x, w, z):
     return q, scale.squeeze(-1)
 
 
-def kernel_time_us(fn, iters, flush, skip=("fill", "Fill", "Memset")):
-    """Mean GPU time per call of the kernels `fn` launches (not the L2 flush), by the profiler."""
+def kernel_time_us(fn, iters, flush, skip=("fill", "Fill", "Memset"), warm=None):
+    """Mean GPU time per call of the kernels `fn` launches (not the L2 flush), by the profiler.
+    With `warm` (the same kernels on other buffers), that runs between the flush and `fn`: code and
+    constants are then in L2, `fn`'s data is not, and only `fn`'s launches (every second one) count."""
     from torch.profiler import ProfilerActivity, profile
 
     for _ in range(3):
@@ -43,6 +45,8 @@ def kernel_time_us(fn, iters, flush, skip=("fill", "Fill", "Memset")):
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(iters):
             flush.zero_()
+            if warm is not None:
+                warm()
             fn()
         torch.cuda.synchronize()
     per_kernel = {}
@@ -50,6 +54,8 @@ def kernel_time_us(fn, iters, flush, skip=("fill", "Fill", "Memset")):
         if str(getattr(evt, "device_type", "")).endswith("CUDA") and not any(s in evt.name for s in skip):
             dur = evt.time_range.elapsed_us() if hasattr(evt, "time_range") else evt.device_time
             per_kernel.setdefault(evt.name, []).append(dur)
+    if warm is not None:
+        per_kernel = {k: v[1::2] for k, v in per_kernel.items()}
     if not per_kernel:  # no kernel events from the profiler: fall back to CUDA events
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         times = []
@@ -88,13 +94,16 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--variants", default="direct16,table8_s2,table16_s2_t512,table16_s2_t768",
                     help="comma-separated variant names besides auto, or 'all' (default: %(default)s)")
+    ap.add_argument("--warm-code", action="store_true",
+                    help="diagnostic: after each flush run the same kernels once on other buffers, so only the timed "
+                         "call's data is cold (not its code)")
     ap.add_argument("--ncu", action="store_true", help="no timing: run torch.compile and each variant twice per N "
                                                        "(for `ncu --kernel-name regex:...`)")
     args = ap.parse_args()
 
     lib = ctypes.CDLL(args.lib)
     lib.fxopt_gpu_fused_rms_gated.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                                                                      ctypes.c_int64] + [ctypes.c_int] * 7
+                                                                      ctypes.c_int64] + [ctypes.c_int] * 8
     lib.fxopt_gpu_last_error.restype = ctypes.c_char_p
     lib.fxopt_gpu_device_name.restype = ctypes.c_char_p
     lib.fxopt_gpu_set_stream.argtypes = [ctypes.c_void_p]
@@ -113,15 +122,21 @@ def main():
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
-    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
-    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "table16": (2, 1, 0, 16, 1, 0),
-                "table16_s2": (2, 1, 0, 16, 2, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
-                "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s2": (2, 1, 0, 4, 2, 0),
-                "table16_s2_t768": (2, 1, 0, 16, 2, 768), "table16_s2_t512": (2, 1, 0, 16, 2, 512),
-                "table16_s4_t512": (2, 1, 0, 16, 4, 512),
-                "table16_t512": (2, 1, 0, 16, 1, 512), "table16_s2_t384": (2, 1, 0, 16, 2, 384),
-                "table16_s2_t640": (2, 1, 0, 16, 2, 640), "direct16_t64": (1, 1, 0, 16, 1, 64),
-                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0)}
+    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block,
+    #  bulk-copy stages)
+    variants = {"auto": (0, 1, 0, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0, 0), "table16": (2, 1, 0, 16, 1, 0, 0),
+                "table16_s2": (2, 1, 0, 16, 2, 0, 0), "table8": (2, 1, 0, 8, 1, 0, 0), "table8_s2": (2, 1, 0, 8, 2, 0, 0),
+                "table8_s4": (2, 1, 0, 8, 4, 0, 0), "table4_s2": (2, 1, 0, 4, 2, 0, 0),
+                "table16_s2_t768": (2, 1, 0, 16, 2, 768, 0), "table16_s2_t512": (2, 1, 0, 16, 2, 512, 0),
+                "table16_s2_t512_b1": (2, 1, 1, 16, 2, 512, 0), "table16_s2_t256": (2, 1, 0, 16, 2, 256, 0),
+                "table16_s4_t512": (2, 1, 0, 16, 4, 512, 0),
+                "table16_t512": (2, 1, 0, 16, 1, 512, 0), "table16_s2_t384": (2, 1, 0, 16, 2, 384, 0),
+                "table16_s2_t640": (2, 1, 0, 16, 2, 640, 0), "direct16_t64": (1, 1, 0, 16, 1, 64, 0),
+                "direct16_t256": (1, 1, 0, 16, 1, 256, 0), "direct8": (1, 1, 0, 8, 1, 0, 0),
+                "bulk2_t512": (2, 1, 0, 16, 0, 512, 2), "bulk3_t512": (2, 1, 0, 16, 0, 512, 3),
+                "bulk4_t512": (2, 1, 0, 16, 0, 512, 4), "bulk2_t768": (2, 1, 0, 16, 0, 768, 2),
+                "bulk3_t768": (2, 1, 0, 16, 0, 768, 3), "bulk4_t768": (2, 1, 0, 16, 0, 768, 4),
+                "bulk4_t256": (2, 1, 0, 16, 0, 256, 4)}
     if args.variants != "all":
         unknown = [k for k in args.variants.split(",") if k and k not in variants]
         if unknown:
@@ -137,9 +152,11 @@ def main():
         q = torch.empty(n_tok, H * D, dtype=torch.float8_e4m3fn, device="cuda")
         s = torch.empty(n_tok, H * D // G, dtype=torch.float32, device="cuda")
 
-        def ours(mode=(0, 1, 0, 0, 0, 0)):
-            rc = lib.fxopt_gpu_fused_rms_gated(q.data_ptr(), s.data_ptr(), x.data_ptr(), w.data_ptr(), z.data_ptr(),
-                                               M, D, EPS, G, 0, *mode)
+        bufs = (q, s, x, w, z)
+        other = tuple(t.clone() for t in bufs)
+
+        def ours(mode=(0, 1, 0, 0, 0, 0, 0), b=bufs):
+            rc = lib.fxopt_gpu_fused_rms_gated(*(t.data_ptr() for t in b), M, D, EPS, G, 0, *mode)
             if rc != 0:
                 raise RuntimeError(lib.fxopt_gpu_last_error().decode())
 
@@ -154,10 +171,13 @@ def main():
         torch.cuda.synchronize()
         vs_compile = compare(q, s, q_c, s_c)
         vs_eager = compare(q, s, q_e, s_e)
-        t_compile, _, names = kernel_time_us(lambda: compiled(x, w, z), args.iters, flush)
+        wc = args.warm_code
+        t_compile, _, names = kernel_time_us(lambda: compiled(x, w, z), args.iters, flush,
+                                             warm=(lambda: compiled(other[2], other[3], other[4])) if wc else None)
         times = {}
         for name, mode in variants.items():
-            times[name], _, _ = kernel_time_us(lambda: ours(mode), args.iters, flush)
+            times[name], _, _ = kernel_time_us(lambda: ours(mode), args.iters, flush,
+                                               warm=(lambda: ours(mode, other)) if wc else None)
         extra = {}
         nbytes = 2 * M * D * 2 + D * 2 + M * D + M * (D // G) * 4
         best = min(times.values())

@@ -244,4 +244,54 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// Bulk (TMA) global->shared copies completing on an mbarrier (NVIDIA sm_90+): one thread moves a whole
+// tile, the block waits on the barrier's phase. Elsewhere these compile to nothing and are never
+// launched (launch_rows checks nvidia_arch()).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define FXOPT_HAVE_BULK 1
+#endif
+__device__ __forceinline__ void mbar_init(uint64_t* bar, unsigned count) {
+#ifdef FXOPT_HAVE_BULK
+  const unsigned b = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n"
+               "fence.mbarrier_init.release.cluster;\n" ::"r"(b), "r"(count) : "memory");
+#else
+  (void)bar, (void)count;
+#endif
+}
+// Arms `bar` for `bytes` of transfers, then copies [src, src+bytes) to dst (16-byte aligned, bytes % 16 == 0)
+// under an L2 cache policy. Orders the block's earlier generic reads of dst before the copy's writes.
+__device__ __forceinline__ void bulk_copy_g2s(void* dst, const void* src, unsigned bytes, uint64_t* bar,
+                                              uint64_t policy) {
+#ifdef FXOPT_HAVE_BULK
+  const unsigned b = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("fence.proxy.async.shared::cta;\n"
+               "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n"
+               ::"r"(d), "l"(src), "r"(bytes), "r"(b), "l"(policy) : "memory");
+#else
+  (void)dst, (void)src, (void)bytes, (void)bar, (void)policy;
+#endif
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, unsigned bytes) {
+#ifdef FXOPT_HAVE_BULK
+  const unsigned b = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(b), "r"(bytes) : "memory");
+#else
+  (void)bar, (void)bytes;
+#endif
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, unsigned parity) {
+#ifdef FXOPT_HAVE_BULK
+  const unsigned b = static_cast<unsigned>(__cvta_generic_to_shared(bar));
+  unsigned done = 0;
+  do {
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done) : "r"(b), "r"(parity) : "memory");
+  } while (!done);
+#else
+  (void)bar, (void)parity;
+#endif
+}
+
 }  // namespace fxopt::gpu::detail

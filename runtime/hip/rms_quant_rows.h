@@ -33,6 +33,176 @@
 
 namespace fxopt::gpu::detail {
 
+// One row of the vector kernels: lane `lane` of the row's L lanes holds chunks lane, lane+L, ... of
+// x and z (xv, zv) and the upcast w of those chunks (wf); computes y, the group scales and the fp8
+// codes and stores them (rows >= M are computed but not stored). All L lanes take part (shuffles).
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
+__device__ __forceinline__ void process_row(const RowArgs& a, const uint4 (&xv)[CPL], const uint4 (&zv)[CPL],
+                                            const float (&wf)[CPL][8], const float* tab, int64_t r, int lane) {
+  constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
+  const int D = a.D;
+  const int nchunks = D / 8;
+  const int gc = 1 << a.gc_shift;  // chunks per quant group (a power of two)
+  // y for this lane's chunks, as packed bf16 pairs.
+  uint32_t y[CPL][4];
+  if constexpr (kMode == RowMode::quant) {
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      y[c][0] = xv[c].x; y[c][1] = xv[c].y; y[c][2] = xv[c].z; y[c][3] = xv[c].w;
+    }
+  } else {
+    // silu(z) first: independent of the row's sum, so its latency overlaps the reduction.
+    float sla[CPL][8];
+    if constexpr (kMode == RowMode::gated_norm) {
+#pragma unroll
+      for (int c = 0; c < CPL; ++c) {
+        const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
+        silu_words<kSilu, 4>(zw, tab, sla[c]);
+      }
+    }
+    // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
+    float part[kLocal];
+#pragma unroll
+    for (int k = 0; k < kLocal; ++k) part[k] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
+      const int slot = L < 32 ? c : 0;
+      // A partial starts at +0 and 0 + lo*lo is lo*lo (a square is never -0); with L = 32 the lane's
+      // later chunks continue the same partial.
+      const float sq0 = bf16_lo(xw[0]) * bf16_lo(xw[0]);
+      float acc = L == 32 && c > 0 ? part[0] + sq0 : sq0;
+      acc = acc + bf16_hi(xw[0]) * bf16_hi(xw[0]);
+#pragma unroll
+      for (int e = 1; e < 4; ++e) {
+        const float lo = bf16_lo(xw[e]), hi = bf16_hi(xw[e]);
+        acc = acc + lo * lo;
+        acc = acc + hi * hi;
+      }
+      part[slot] = acc;
+    }
+    // Local butterfly steps; slot k holds partial p[lane + k*L]. Slots >= CPL are +0, and p + (+0)
+    // is p for the partials here (sums of squares: never -0), so those additions are skipped.
+    constexpr int kLive = L < 32 ? CPL : 1;
+#pragma unroll
+    for (int off = 16; off >= L; off /= 2) {
+      float nxt[kLocal];
+#pragma unroll
+      for (int k = 0; k < kLocal; ++k) {
+        const int o = k ^ (off / L);
+        nxt[k] = k < kLive && o < kLive ? part[k] + part[o] : (k < kLive ? part[k] : part[o]);
+      }
+#pragma unroll
+      for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
+    }
+    float ss = part[0];
+#pragma unroll
+    for (int off = L / 2; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
+    const float mean = a.inv_d != 0.0f ? ss * a.inv_d : ss / static_cast<float>(D);
+    const float rstd = num::fx_rsqrtf(mean + a.eps);
+
+    // y chunk by chunk: n = (x*rstd)*w, times silu(z) for the gated op, rounded to bf16.
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
+      float n[8];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        n[2 * e] = (bf16_lo(xw[e]) * rstd) * wf[c][2 * e];
+        n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
+      }
+      if constexpr (kMode == RowMode::gated_norm) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) n[j] = n[j] * sla[c][j];
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) y[c][e] = pack_bf16x2<true>(n[2 * e], n[2 * e + 1]);
+    }
+  }
+
+  // Group amax over bf16 magnitudes, then scale and quantise.
+  uint32_t gmax[CPL];
+#pragma unroll
+  for (int c = 0; c < CPL; ++c) {
+    uint32_t m2 = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) m2 = umax_pair(m2, y[c][e] & 0x7FFF7FFFu);
+    uint32_t m = umax(m2 & 0xFFFFu, m2 >> 16);
+    if (gc >= L) {  // the usual case (G >= 8*L): all L lanes, unrolled
+#pragma unroll
+      for (int off = L / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
+    } else {
+      for (int off = gc / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
+    }
+    gmax[c] = m;
+  }
+  const int span = gc > L ? gc / L : 1;  // chunk rounds per group (a power of two)
+  if (span > 1) {  // a group spans `span` consecutive chunk rounds of all L lanes
+    uint32_t merged[CPL];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      uint32_t m = 0;
+      const int first = c & ~(span - 1);
+#pragma unroll
+      for (int k = 0; k < CPL; ++k)
+        if (k >= first && k < first + span) m = umax(m, gmax[k]);
+      merged[c] = m;
+    }
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) gmax[c] = merged[c];
+  }
+  float s = 0.0f, rcp = 0.0f;
+  bool finite = true;
+#pragma unroll
+  for (int c = 0; c < CPL; ++c) {
+    const int chunk = lane + c * L;
+    if ((c & (span - 1)) == 0) {  // first chunk round of a group: its scale and reciprocal
+      s = quant_scale_fast<F>(gmax[c]);
+      finite = __float_as_uint(s) < 0x7F800000u;
+      rcp = 1.0f / s;
+    }
+    float v[8];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      v[2 * e] = div_by_scale<true>(bf16_lo(y[c][e]), s, rcp);
+      v[2 * e + 1] = div_by_scale<true>(bf16_hi(y[c][e]), s, rcp);
+    }
+    if (!finite) {  // rare: an inf/NaN scale divides
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        v[2 * e] = bf16_lo(y[c][e]) / s;
+        v[2 * e + 1] = bf16_hi(y[c][e]) / s;
+      }
+    }
+    uint32_t qw[2];
+#pragma unroll
+    for (int e = 0; e < 4; e += 2)
+      qw[e / 2] = quant_pair<F, true>(v[2 * e], v[2 * e + 1]) | (quant_pair<F, true>(v[2 * e + 2], v[2 * e + 3]) << 16);
+    if (r < a.M && chunk < nchunks) {
+      store_streaming(a.q + r * D + chunk * 8, qw[0], qw[1]);
+      if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
+    }
+  }
+}
+
+// w for this lane's chunks (lane, lane+L, ...), upcast once.
+template <RowMode kMode, int L, int CPL>
+__device__ __forceinline__ void load_w(const RowArgs& a, int lane, float (&wf)[CPL][8]) {
+  if constexpr (kMode != RowMode::quant) {
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const int chunk = lane + c * L;
+      const uint4 wv = chunk < a.D / 8 ? *reinterpret_cast<const uint4*>(a.w + chunk * 8) : make_uint4(0, 0, 0, 0);
+      const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        wf[c][2 * e] = bf16_lo(ww[e]);
+        wf[c][2 * e + 1] = bf16_hi(ww[e]);
+      }
+    }
+  }
+}
+
 // kStages 1: each thread loads the next row into registers before computing the current one;
 // kStages >= 2: a ring of kStages row slots per thread in shared memory filled by cp.async, so
 // kStages-1 rows are in flight per thread without holding registers.
@@ -44,13 +214,11 @@ inline constexpr int kMaxThreads = CPL == 1 ? 768 : 256;
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kernel(RowArgs a) {
   static_assert(L == 32 || L * CPL <= 32, "with L < 32 the lane's chunks must be partials < 32");
-  constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
   constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
   extern __shared__ float smem_silu[];
   const float* tab = nullptr;
   const int D = a.D;
   const int nchunks = D / 8;
-  const int gc = 1 << a.gc_shift;  // chunks per quant group (a power of two)
   const int lane = threadIdx.x % L;
   const int rows_per_warp = FXOPT_WARP_SIZE / L;
   const int rows_per_block = blockDim.x / L;
@@ -59,21 +227,8 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
   const int sub = (threadIdx.x % FXOPT_WARP_SIZE) / L;
   const int64_t row_stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
 
-  // w for this lane's chunks, upcast once.
   float wf[CPL][8];
-  if constexpr (kMode != RowMode::quant) {
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const int chunk = lane + c * L;
-      const uint4 wv = chunk < nchunks ? *reinterpret_cast<const uint4*>(a.w + chunk * 8) : make_uint4(0, 0, 0, 0);
-      const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        wf[c][2 * e] = bf16_lo(ww[e]);
-        wf[c][2 * e + 1] = bf16_hi(ww[e]);
-      }
-    }
-  }
+  load_w<kMode, L, CPL>(a, lane, wf);
 
   uint4 xv[CPL], zv[CPL], xn[CPL], zn[CPL];
   auto load = [&](int64_t base, uint4* xo, uint4* zo) {
@@ -144,148 +299,7 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
     } else if (kPrefetch && has_next) {
       load(next, xn, zn);
     }
-    const int64_t r = base + sub;
-
-    // y for this lane's chunks, as packed bf16 pairs.
-    uint32_t y[CPL][4];
-    if constexpr (kMode == RowMode::quant) {
-#pragma unroll
-      for (int c = 0; c < CPL; ++c) {
-        y[c][0] = xv[c].x; y[c][1] = xv[c].y; y[c][2] = xv[c].z; y[c][3] = xv[c].w;
-      }
-    } else {
-      // silu(z) first: independent of the row's sum, so its latency overlaps the reduction.
-      float sla[CPL][8];
-      if constexpr (kMode == RowMode::gated_norm) {
-#pragma unroll
-        for (int c = 0; c < CPL; ++c) {
-          const uint32_t zw[4] = {zv[c].x, zv[c].y, zv[c].z, zv[c].w};
-          silu_words<kSilu, 4>(zw, tab, sla[c]);
-        }
-      }
-      // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
-      float part[kLocal];
-#pragma unroll
-      for (int k = 0; k < kLocal; ++k) part[k] = 0.0f;
-#pragma unroll
-      for (int c = 0; c < CPL; ++c) {
-        const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
-        const int slot = L < 32 ? c : 0;
-        // A partial starts at +0 and 0 + lo*lo is lo*lo (a square is never -0); with L = 32 the lane's
-        // later chunks continue the same partial.
-        const float sq0 = bf16_lo(xw[0]) * bf16_lo(xw[0]);
-        float acc = L == 32 && c > 0 ? part[0] + sq0 : sq0;
-        acc = acc + bf16_hi(xw[0]) * bf16_hi(xw[0]);
-#pragma unroll
-        for (int e = 1; e < 4; ++e) {
-          const float lo = bf16_lo(xw[e]), hi = bf16_hi(xw[e]);
-          acc = acc + lo * lo;
-          acc = acc + hi * hi;
-        }
-        part[slot] = acc;
-      }
-      // Local butterfly steps; slot k holds partial p[lane + k*L]. Slots >= CPL are +0, and p + (+0)
-      // is p for the partials here (sums of squares: never -0), so those additions are skipped.
-      constexpr int kLive = L < 32 ? CPL : 1;
-#pragma unroll
-      for (int off = 16; off >= L; off /= 2) {
-        float nxt[kLocal];
-#pragma unroll
-        for (int k = 0; k < kLocal; ++k) {
-          const int o = k ^ (off / L);
-          nxt[k] = k < kLive && o < kLive ? part[k] + part[o] : (k < kLive ? part[k] : part[o]);
-        }
-#pragma unroll
-        for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
-      }
-      float ss = part[0];
-#pragma unroll
-      for (int off = L / 2; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
-      const float mean = a.inv_d != 0.0f ? ss * a.inv_d : ss / static_cast<float>(D);
-      const float rstd = num::fx_rsqrtf(mean + a.eps);
-
-      // y chunk by chunk: n = (x*rstd)*w, times silu(z) for the gated op, rounded to bf16.
-#pragma unroll
-      for (int c = 0; c < CPL; ++c) {
-        const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
-        float n[8];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          n[2 * e] = (bf16_lo(xw[e]) * rstd) * wf[c][2 * e];
-          n[2 * e + 1] = (bf16_hi(xw[e]) * rstd) * wf[c][2 * e + 1];
-        }
-        if constexpr (kMode == RowMode::gated_norm) {
-#pragma unroll
-          for (int j = 0; j < 8; ++j) n[j] = n[j] * sla[c][j];
-        }
-#pragma unroll
-        for (int e = 0; e < 4; ++e) y[c][e] = pack_bf16x2<true>(n[2 * e], n[2 * e + 1]);
-      }
-    }
-
-    // Group amax over bf16 magnitudes, then scale and quantise.
-    uint32_t gmax[CPL];
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      uint32_t m2 = 0;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) m2 = umax_pair(m2, y[c][e] & 0x7FFF7FFFu);
-      uint32_t m = umax(m2 & 0xFFFFu, m2 >> 16);
-      if (gc >= L) {  // the usual case (G >= 8*L): all L lanes, unrolled
-#pragma unroll
-        for (int off = L / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
-      } else {
-        for (int off = gc / 2; off >= 1; off /= 2) m = umax(m, __shfl_xor(m, off, FXOPT_WARP_SIZE));
-      }
-      gmax[c] = m;
-    }
-    const int span = gc > L ? gc / L : 1;  // chunk rounds per group (a power of two)
-    if (span > 1) {  // a group spans `span` consecutive chunk rounds of all L lanes
-      uint32_t merged[CPL];
-#pragma unroll
-      for (int c = 0; c < CPL; ++c) {
-        uint32_t m = 0;
-        const int first = c & ~(span - 1);
-#pragma unroll
-        for (int k = 0; k < CPL; ++k)
-          if (k >= first && k < first + span) m = umax(m, gmax[k]);
-        merged[c] = m;
-      }
-#pragma unroll
-      for (int c = 0; c < CPL; ++c) gmax[c] = merged[c];
-    }
-    float s = 0.0f, rcp = 0.0f;
-    bool finite = true;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const int chunk = lane + c * L;
-      if ((c & (span - 1)) == 0) {  // first chunk round of a group: its scale and reciprocal
-        s = quant_scale_fast<F>(gmax[c]);
-        finite = __float_as_uint(s) < 0x7F800000u;
-        rcp = 1.0f / s;
-      }
-      float v[8];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        v[2 * e] = div_by_scale<true>(bf16_lo(y[c][e]), s, rcp);
-        v[2 * e + 1] = div_by_scale<true>(bf16_hi(y[c][e]), s, rcp);
-      }
-      if (!finite) {  // rare: an inf/NaN scale divides
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          v[2 * e] = bf16_lo(y[c][e]) / s;
-          v[2 * e + 1] = bf16_hi(y[c][e]) / s;
-        }
-      }
-      uint32_t qw[2];
-#pragma unroll
-      for (int e = 0; e < 4; e += 2)
-        qw[e / 2] = quant_pair<F, true>(v[2 * e], v[2 * e + 1]) | (quant_pair<F, true>(v[2 * e + 2], v[2 * e + 3]) << 16);
-      if (r < a.M && chunk < nchunks) {
-        store_streaming(a.q + r * D + chunk * 8, qw[0], qw[1]);
-        if ((chunk & (gc - 1)) == 0) a.scale[r * a.groups_per_row + (chunk >> a.gc_shift)] = s;
-      }
-    }
+    process_row<kMode, L, CPL, F, kSilu>(a, xv, zv, wf, tab, base + sub, lane);
 
     if (!has_next) break;
     base = next;
@@ -302,6 +316,59 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
     }
   }
   if constexpr (kStages >= 2) cp_async_wait<0>();  // nothing in flight at exit
+}
+
+// The gated op with the silu table, one 16-byte chunk a lane (L = 16, D = 128), fed by bulk copies
+// (NVIDIA sm_90): a block's rows of one round are contiguous, so one thread copies the round's x and z
+// tiles into a ring of kStages slots in shared memory, each slot completing on its own mbarrier; the
+// block reads a slot, synchronises, and the slot is refilled kStages rounds ahead. The row loop is
+// block-uniform (rows >= M in the last tile are computed, not stored).
+template <num::Fp8Format F, int kStages>
+__global__ void __launch_bounds__(kMaxThreads<1>, 1) rows_bulk_kernel(RowArgs a) {
+  constexpr int L = 16;
+  extern __shared__ float smem_silu[];
+  const int lane = threadIdx.x % L;
+  const int rows_per_block = blockDim.x / L;
+  const int64_t row_stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * rows_per_block;
+  if (first >= a.M) return;  // block-uniform
+  const unsigned tile_bytes = static_cast<unsigned>(rows_per_block) * a.D * 2;
+  char* ring = reinterpret_cast<char*>(smem_silu) + kSiluTableBytes;  // slot s: x tile, z tile
+  uint64_t* bars = reinterpret_cast<uint64_t*>(ring + kStages * 2 * tile_bytes);
+  const uint64_t policy = l2_evict_first_policy();
+  auto issue = [&](int64_t row0, int slot) {  // thread 0 only
+    if (row0 >= a.M) return;
+    const int64_t rows = a.M - row0 < rows_per_block ? a.M - row0 : rows_per_block;
+    const unsigned bytes = static_cast<unsigned>(rows * a.D * 2);
+    mbar_expect_tx(&bars[slot], 2 * bytes);
+    bulk_copy_g2s(ring + slot * 2 * tile_bytes, a.x + row0 * a.D, bytes, &bars[slot], policy);
+    bulk_copy_g2s(ring + slot * 2 * tile_bytes + tile_bytes, a.z + row0 * a.D, bytes, &bars[slot], policy);
+  };
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], 1);
+#pragma unroll
+    for (int s = 0; s < kStages; ++s) issue(first + s * row_stride, s);
+  }
+  float wf[1][8];
+  load_w<RowMode::gated_norm, L, 1>(a, lane, wf);
+  fill_silu_table<6>(a.silu_table, smem_silu);
+  __syncthreads();  // the table and the barriers' initialisation
+  int slot = 0;
+  unsigned phase = 0;
+  for (int64_t row0 = first; row0 < a.M; row0 += row_stride) {
+    mbar_wait(&bars[slot], phase);
+    const uint4* t = reinterpret_cast<const uint4*>(ring + slot * 2 * tile_bytes);
+    const uint4 xv[1] = {t[threadIdx.x]};
+    const uint4 zv[1] = {t[tile_bytes / 16 + threadIdx.x]};
+    __syncthreads();  // every thread has read the slot: refill it
+    if (threadIdx.x == 0) issue(row0 + kStages * row_stride, slot);
+    process_row<RowMode::gated_norm, L, 1, F, SiluPath::table>(a, xv, zv, wf, smem_silu, row0 + threadIdx.x / L, lane);
+    if (++slot == kStages) {
+      slot = 0;
+      phase ^= 1;
+    }
+  }
 }
 
 // A warp per row, scalar loads, numerics.h's code as written: any D, G with D % G == 0 (y is
@@ -358,20 +425,11 @@ inline constexpr int kAutoStagesTable = 2;
 inline constexpr int kTableThreads = 512;
 inline constexpr int64_t kTableBigBlockElements = int64_t{1} << 24;  // from here 768 threads (N >= 4096)
 
-template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
-void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
-  auto kernel = rows_kernel<kMode, L, CPL, F, kSilu, kStages>;
-  constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
-  // Small grids: 128-thread blocks spread the rows over more multiprocessors; the silu table is
-  // shared by 512 threads (fewer copies to fill).
-  const int64_t rows_per_256 = 256 / L;
-  int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
-  if (kTable && CPL == 1) threads = a.M * a.D >= kTableBigBlockElements ? kMaxThreads<CPL> : kTableThreads;
-  if (opts.threads_per_block > 0) threads = opts.threads_per_block;
-  if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
-    throw std::invalid_argument("fused rows: bad threads_per_block");
-  const size_t smem = (kTable ? kSiluTableBytes : 0) +
-                      (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);
+// Blocks of a persistent grid of `kernel` (every resident block, at most one per row block) with L
+// lanes a row; raises the kernel's shared-memory limit to smem. A grid balanced to equal rounds per
+// block (fewer blocks) measured slower: fewer loads in flight.
+template <typename Kernel>
+unsigned persistent_blocks(Kernel kernel, const RowArgs& a, int L, int threads, size_t smem, const FusedOptions& opts) {
   if (smem > 48 * 1024)
     FXOPT_HIP_CHECK(hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(smem)));
@@ -380,11 +438,53 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   int occ = opts.blocks_per_sm;
   if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
   if (occ <= 0) occ = 1;
-  // Persistent grid of every resident block (a grid balanced to equal rounds per block, i.e. fewer
-  // blocks, measured slower: fewer loads in flight).
   const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
-  const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
+  return static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
+}
+
+// Threads per block of the table path with one chunk a lane (or the pinned threads_per_block).
+inline int table_threads(const RowArgs& a, int max_threads, const FusedOptions& opts) {
+  const int threads = opts.threads_per_block > 0 ? opts.threads_per_block
+                                                 : (a.M * a.D >= kTableBigBlockElements ? max_threads : kTableThreads);
+  if (threads % FXOPT_WARP_SIZE != 0 || threads > max_threads)
+    throw std::invalid_argument("fused rows: bad threads_per_block");
+  return threads;
+}
+
+template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
+void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
+  auto kernel = rows_kernel<kMode, L, CPL, F, kSilu, kStages>;
+  constexpr bool kTable = kMode == RowMode::gated_norm && kSilu == SiluPath::table;
+  // Small grids: 128-thread blocks spread the rows over more multiprocessors; the silu table is
+  // shared by 512 threads (fewer copies to fill).
+  const int64_t rows_per_256 = 256 / L;
+  int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  if (opts.threads_per_block > 0) threads = opts.threads_per_block;
+  if (kTable && CPL == 1) threads = table_threads(a, kMaxThreads<CPL>, opts);
+  if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
+    throw std::invalid_argument("fused rows: bad threads_per_block");
+  const size_t smem = (kTable ? kSiluTableBytes : 0) +
+                      (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);
+  const unsigned blocks = persistent_blocks(kernel, a, L, threads, smem, opts);
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
+}
+
+// The bulk-copy kernel (gated op, silu table, L = 16, D = 128; NVIDIA sm_90): kStages tiles of x and z
+// per block in flight.
+template <num::Fp8Format F, int kStages>
+void launch_rows_bulk_variant(const RowArgs& a, const FusedOptions& opts) {
+  const int threads = table_threads(a, kMaxThreads<1>, opts);
+  const size_t smem = kSiluTableBytes + static_cast<size_t>(kStages) * 2 * threads * 16 + kStages * sizeof(uint64_t);
+  auto kernel = rows_bulk_kernel<F, kStages>;
+  const unsigned blocks = persistent_blocks(kernel, a, 16, threads, smem, opts);
+  FXOPT_LAUNCH("rows_bulk_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
+}
+
+template <num::Fp8Format F>
+void launch_rows_bulk(const RowArgs& a, const FusedOptions& opts) {
+  if (opts.bulk_stages <= 2) return launch_rows_bulk_variant<F, 2>(a, opts);
+  if (opts.bulk_stages == 3) return launch_rows_bulk_variant<F, 3>(a, opts);
+  launch_rows_bulk_variant<F, 4>(a, opts);
 }
 
 // Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
@@ -479,6 +579,12 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if (L < 32 && L * CPL > 32) throw std::invalid_argument("fused rows: lanes_per_row too small for this row length");
   int stages = opts.stages;
   if (stages <= 0) stages = table && elems >= kSiluTableMinElements ? kAutoStagesTable : 1;
+  if constexpr (kMode == RowMode::gated_norm) {
+    if (table && opts.bulk_stages > 0 && L == 16 && CPL == 1 && nchunks == 16 && nvidia_arch() >= 90) {
+      if (fmt == num::Fp8Format::e4m3fn) return launch_rows_bulk<num::Fp8Format::e4m3fn>(a, opts);
+      return launch_rows_bulk<num::Fp8Format::e4m3fnuz>(a, opts);
+    }
+  }
   if (fmt == num::Fp8Format::e4m3fn)
     launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else
