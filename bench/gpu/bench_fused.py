@@ -103,7 +103,7 @@ def main():
 
     lib = ctypes.CDLL(args.lib)
     lib.fxopt_gpu_fused_rms_gated.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int64, ctypes.c_int64, ctypes.c_double,
-                                                                      ctypes.c_int64] + [ctypes.c_int] * 8
+                                                                      ctypes.c_int64] + [ctypes.c_int] * 7
     lib.fxopt_gpu_last_error.restype = ctypes.c_char_p
     lib.fxopt_gpu_device_name.restype = ctypes.c_char_p
     lib.fxopt_gpu_set_stream.argtypes = [ctypes.c_void_p]
@@ -122,21 +122,16 @@ def main():
     copy_gbs = 2 * src.numel() * 4 / copy_us / 1e3
     print(f"device-to-device copy of 256 MB: {copy_us:.1f} us, {copy_gbs:.0f} GB/s (read + write)", flush=True)
 
-    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block,
-    #  bulk-copy stages)
-    variants = {"auto": (0, 1, 0, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0, 0), "table16": (2, 1, 0, 16, 1, 0, 0),
-                "table16_s2": (2, 1, 0, 16, 2, 0, 0), "table8": (2, 1, 0, 8, 1, 0, 0), "table8_s2": (2, 1, 0, 8, 2, 0, 0),
-                "table8_s4": (2, 1, 0, 8, 4, 0, 0), "table4_s2": (2, 1, 0, 4, 2, 0, 0),
-                "table16_s2_t768": (2, 1, 0, 16, 2, 768, 0), "table16_s2_t512": (2, 1, 0, 16, 2, 512, 0),
-                "table16_s2_t512_b1": (2, 1, 1, 16, 2, 512, 0), "table16_s2_t256": (2, 1, 0, 16, 2, 256, 0),
-                "table16_s4_t512": (2, 1, 0, 16, 4, 512, 0),
-                "table16_t512": (2, 1, 0, 16, 1, 512, 0), "table16_s2_t384": (2, 1, 0, 16, 2, 384, 0),
-                "table16_s2_t640": (2, 1, 0, 16, 2, 640, 0), "direct16_t64": (1, 1, 0, 16, 1, 64, 0),
-                "direct16_t256": (1, 1, 0, 16, 1, 256, 0), "direct8": (1, 1, 0, 8, 1, 0, 0),
-                "bulk2_t512": (2, 1, 0, 16, 0, 512, 2), "bulk3_t512": (2, 1, 0, 16, 0, 512, 3),
-                "bulk4_t512": (2, 1, 0, 16, 0, 512, 4), "bulk2_t768": (2, 1, 0, 16, 0, 768, 2),
-                "bulk3_t768": (2, 1, 0, 16, 0, 768, 3), "bulk4_t768": (2, 1, 0, 16, 0, 768, 4),
-                "bulk4_t256": (2, 1, 0, 16, 0, 256, 4)}
+    # (silu mode 0 auto/1 direct/2 table, fast paths, blocks per SM, lanes per row, stages, threads per block)
+    variants = {"auto": (0, 1, 0, 0, 0, 0), "direct16": (1, 1, 0, 16, 1, 0), "table16": (2, 1, 0, 16, 1, 0),
+                "table16_s2": (2, 1, 0, 16, 2, 0), "table8": (2, 1, 0, 8, 1, 0), "table8_s2": (2, 1, 0, 8, 2, 0),
+                "table8_s4": (2, 1, 0, 8, 4, 0), "table4_s2": (2, 1, 0, 4, 2, 0),
+                "table16_s2_t768": (2, 1, 0, 16, 2, 768), "table16_s2_t512": (2, 1, 0, 16, 2, 512),
+                "table16_s2_t512_b1": (2, 1, 1, 16, 2, 512), "table16_s2_t256": (2, 1, 0, 16, 2, 256),
+                "table16_s4_t512": (2, 1, 0, 16, 4, 512),
+                "table16_t512": (2, 1, 0, 16, 1, 512), "table16_s2_t384": (2, 1, 0, 16, 2, 384),
+                "table16_s2_t640": (2, 1, 0, 16, 2, 640), "direct16_t64": (1, 1, 0, 16, 1, 64),
+                "direct16_t256": (1, 1, 0, 16, 1, 256), "direct8": (1, 1, 0, 8, 1, 0)}
     if args.variants != "all":
         unknown = [k for k in args.variants.split(",") if k and k not in variants]
         if unknown:
@@ -155,7 +150,7 @@ def main():
         bufs = (q, s, x, w, z)
         other = tuple(t.clone() for t in bufs)
 
-        def ours(mode=(0, 1, 0, 0, 0, 0, 0), b=bufs):
+        def ours(mode=(0, 1, 0, 0, 0, 0), b=bufs):
             rc = lib.fxopt_gpu_fused_rms_gated(*(t.data_ptr() for t in b), M, D, EPS, G, 0, *mode)
             if rc != 0:
                 raise RuntimeError(lib.fxopt_gpu_last_error().decode())

@@ -15,10 +15,9 @@ extern "C" {
 // 0 on success, -1 on error (message from fxopt_gpu_last_error). fmt: 0 e4m3fn, 1 e4m3fnuz.
 // silu_mode: 0 automatic, 1 direct, 2 table. fast_paths: 0/1. blocks_per_sm: 0 = occupancy.
 // lanes_per_row: 0 = by size, else 4/8/16/32. stages: 0 = by size, 1, 2, 4. threads_per_block: 0 = by size.
-// bulk_stages: 0 = by size, > 0 bulk-copy tiles in flight (FusedOptions::bulk_stages).
 int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w, const void* z, int64_t M,
                               int64_t D, double eps, int64_t G, int fmt, int silu_mode, int fast_paths,
-                              int blocks_per_sm, int lanes_per_row, int stages, int threads_per_block, int bulk_stages) {
+                              int blocks_per_sm, int lanes_per_row, int stages, int threads_per_block) {
   try {
     fxopt::gpu::FusedOptions o;
     o.silu = static_cast<fxopt::gpu::FusedOptions::Silu>(silu_mode);
@@ -27,7 +26,6 @@ int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w
     o.lanes_per_row = lanes_per_row;
     o.stages = stages;
     o.threads_per_block = threads_per_block;
-    o.bulk_stages = bulk_stages;
     fxopt::gpu::fused_rms_gated_fp8_group_quant(
         static_cast<uint8_t*>(q), static_cast<float*>(scale), static_cast<const uint16_t*>(x),
         static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(z), M, D, eps, G,

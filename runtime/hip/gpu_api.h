@@ -134,7 +134,6 @@ struct FusedOptions {
   int stages = 0;            // 1: register prefetch; 2 or 4: cp.async ring depth; 0: by size
   int threads_per_block = 0; // 0: by size
   int blocks_per_sm = 0;     // resident blocks per multiprocessor; 0: from occupancy
-  int bulk_stages = 0;       // > 0: the silu-table path fed by bulk copies, this many tiles in flight (NVIDIA sm_90)
 };
 
 // One interval of fxopt run --timing (timing_collect).

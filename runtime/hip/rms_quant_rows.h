@@ -318,59 +318,6 @@ __global__ void __launch_bounds__(kMaxThreads<CPL>, CPL >= 4 ? 2 : 1) rows_kerne
   if constexpr (kStages >= 2) cp_async_wait<0>();  // nothing in flight at exit
 }
 
-// The gated op with the silu table, one 16-byte chunk a lane (L = 16, D = 128), fed by bulk copies
-// (NVIDIA sm_90): a block's rows of one round are contiguous, so one thread copies the round's x and z
-// tiles into a ring of kStages slots in shared memory, each slot completing on its own mbarrier; the
-// block reads a slot, synchronises, and the slot is refilled kStages rounds ahead. The row loop is
-// block-uniform (rows >= M in the last tile are computed, not stored).
-template <num::Fp8Format F, int kStages>
-__global__ void __launch_bounds__(kMaxThreads<1>, 1) rows_bulk_kernel(RowArgs a) {
-  constexpr int L = 16;
-  extern __shared__ float smem_silu[];
-  const int lane = threadIdx.x % L;
-  const int rows_per_block = blockDim.x / L;
-  const int64_t row_stride = static_cast<int64_t>(gridDim.x) * rows_per_block;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * rows_per_block;
-  if (first >= a.M) return;  // block-uniform
-  const unsigned tile_bytes = static_cast<unsigned>(rows_per_block) * a.D * 2;
-  char* ring = reinterpret_cast<char*>(smem_silu) + kSiluTableBytes;  // slot s: x tile, z tile
-  uint64_t* bars = reinterpret_cast<uint64_t*>(ring + kStages * 2 * tile_bytes);
-  const uint64_t policy = l2_evict_first_policy();
-  auto issue = [&](int64_t row0, int slot) {  // thread 0 only
-    if (row0 >= a.M) return;
-    const int64_t rows = a.M - row0 < rows_per_block ? a.M - row0 : rows_per_block;
-    const unsigned bytes = static_cast<unsigned>(rows * a.D * 2);
-    mbar_expect_tx(&bars[slot], 2 * bytes);
-    bulk_copy_g2s(ring + slot * 2 * tile_bytes, a.x + row0 * a.D, bytes, &bars[slot], policy);
-    bulk_copy_g2s(ring + slot * 2 * tile_bytes + tile_bytes, a.z + row0 * a.D, bytes, &bars[slot], policy);
-  };
-  if (threadIdx.x == 0) {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) mbar_init(&bars[s], 1);
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) issue(first + s * row_stride, s);
-  }
-  float wf[1][8];
-  load_w<RowMode::gated_norm, L, 1>(a, lane, wf);
-  fill_silu_table<6>(a.silu_table, smem_silu);
-  __syncthreads();  // the table and the barriers' initialisation
-  int slot = 0;
-  unsigned phase = 0;
-  for (int64_t row0 = first; row0 < a.M; row0 += row_stride) {
-    mbar_wait(&bars[slot], phase);
-    const uint4* t = reinterpret_cast<const uint4*>(ring + slot * 2 * tile_bytes);
-    const uint4 xv[1] = {t[threadIdx.x]};
-    const uint4 zv[1] = {t[tile_bytes / 16 + threadIdx.x]};
-    __syncthreads();  // every thread has read the slot: refill it
-    if (threadIdx.x == 0) issue(row0 + kStages * row_stride, slot);
-    process_row<RowMode::gated_norm, L, 1, F, SiluPath::table>(a, xv, zv, wf, smem_silu, row0 + threadIdx.x / L, lane);
-    if (++slot == kStages) {
-      slot = 0;
-      phase ^= 1;
-    }
-  }
-}
-
 // A warp per row, scalar loads, numerics.h's code as written: any D, G with D % G == 0 (y is
 // recomputed in the second pass, which gives the same bits).
 template <RowMode kMode>
@@ -469,24 +416,6 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
-// The bulk-copy kernel (gated op, silu table, L = 16, D = 128; NVIDIA sm_90): kStages tiles of x and z
-// per block in flight.
-template <num::Fp8Format F, int kStages>
-void launch_rows_bulk_variant(const RowArgs& a, const FusedOptions& opts) {
-  const int threads = table_threads(a, kMaxThreads<1>, opts);
-  const size_t smem = kSiluTableBytes + static_cast<size_t>(kStages) * 2 * threads * 16 + kStages * sizeof(uint64_t);
-  auto kernel = rows_bulk_kernel<F, kStages>;
-  const unsigned blocks = persistent_blocks(kernel, a, 16, threads, smem, opts);
-  FXOPT_LAUNCH("rows_bulk_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
-}
-
-template <num::Fp8Format F>
-void launch_rows_bulk(const RowArgs& a, const FusedOptions& opts) {
-  if (opts.bulk_stages <= 2) return launch_rows_bulk_variant<F, 2>(a, opts);
-  if (opts.bulk_stages == 3) return launch_rows_bulk_variant<F, 3>(a, opts);
-  launch_rows_bulk_variant<F, 4>(a, opts);
-}
-
 // Pipelined (cp.async ring) instances exist for the gated op's D = 128-like shapes only.
 template <int L, int CPL>
 inline constexpr bool kHasStages = (L == 16 && CPL == 1) || (L == 8 && CPL == 2) || (L == 4 && CPL == 4);
@@ -579,12 +508,6 @@ void launch_rows(RowArgs a, num::Fp8Format fmt, const FusedOptions& opts) {
   if (L < 32 && L * CPL > 32) throw std::invalid_argument("fused rows: lanes_per_row too small for this row length");
   int stages = opts.stages;
   if (stages <= 0) stages = table && elems >= kSiluTableMinElements ? kAutoStagesTable : 1;
-  if constexpr (kMode == RowMode::gated_norm) {
-    if (table && opts.bulk_stages > 0 && L == 16 && CPL == 1 && nchunks == 16 && nvidia_arch() >= 90) {
-      if (fmt == num::Fp8Format::e4m3fn) return launch_rows_bulk<num::Fp8Format::e4m3fn>(a, opts);
-      return launch_rows_bulk<num::Fp8Format::e4m3fnuz>(a, opts);
-    }
-  }
   if (fmt == num::Fp8Format::e4m3fn)
     launch_rows_fmt<kMode, num::Fp8Format::e4m3fn>(a, L, CPL, table, stages, opts);
   else

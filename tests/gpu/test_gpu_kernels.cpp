@@ -103,9 +103,8 @@ struct Variant {
 
 std::vector<Variant> variants() {
   using S = gpu::FusedOptions::Silu;
-  auto make = [](S silu, int lanes, bool fast, int stages = 1, int threads = 0, int bulk = 0) {
+  auto make = [](S silu, int lanes, bool fast, int stages = 1, int threads = 0) {
     gpu::FusedOptions o;
-    o.bulk_stages = bulk;
     o.silu = silu;
     o.lanes_per_row = lanes;
     o.fast_paths = fast;
@@ -123,8 +122,6 @@ std::vector<Variant> variants() {
           {"table/16/t64", make(S::table, 16, true, 1, 64)}, {"table/32/t128", make(S::table, 32, true, 1, 128)},
           {"table/16/s2", make(S::table, 16, true, 2)}, {"table/16/s2/t768", make(S::table, 16, true, 2, 768)},
           {"direct/16/t512", make(S::direct, 16, true, 1, 512)},
-          {"table/16/bulk2/t768", make(S::table, 16, true, 0, 768, 2)},
-          {"table/16/bulk4/t512", make(S::table, 16, true, 0, 512, 4)},
           {"exact", make(S::direct, 0, false)}};
 }
 
