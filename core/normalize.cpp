@@ -547,17 +547,13 @@ class Normalizer {
         undo->kind = NormalizeUndo::Kind::InPlace;
         undo->node = root;
         note(*undo, root);
-        undo->pre_target = root->target;
-        undo->pre_args = root->args;
-        undo->pre_kwargs = root->kwargs;
+        undo->set_pre(*root);
         for (const Arg& a : root->args) note(*undo, a);
         for (const auto& [k, a] : root->kwargs) note(*undo, a);
         // The target is not an input, so changing it needs no users bookkeeping.
         if (plan.target) root->target = std::move(*plan.target);
         if (plan.args) g_.set_args(root, std::move(*plan.args));
-        undo->post_target = root->target;
-        undo->post_args = root->args;
-        undo->post_kwargs = root->kwargs;
+        undo->set_post(*root);
         break;
       case Plan::Kind::UseExisting:
         undo->kind = NormalizeUndo::Kind::Remove;
@@ -587,9 +583,7 @@ class Normalizer {
         undo->kind = NormalizeUndo::Kind::Replace;
         undo->node = n;
         note(*undo, n);
-        undo->post_target = n->target;
-        undo->post_args = n->args;
-        undo->post_kwargs = n->kwargs;
+        undo->set_post(*n);
         if (auto pos = description.find("{new}"); pos != std::string::npos) description.replace(pos, 5, n->name);
         break;
       }

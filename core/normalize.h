@@ -81,6 +81,18 @@ struct NormalizeUndo {
   };
   std::vector<UserEdit> users;                               // Remove: each user before/after redirection
   std::vector<std::pair<Node*, std::string>> names;          // the name of every node referenced above
+
+  // The call (target, args, kwargs) of n before / after the change.
+  void set_pre(const Node& n) {
+    pre_target = n.target;
+    pre_args = n.args;
+    pre_kwargs = n.kwargs;
+  }
+  void set_post(const Node& n) {
+    post_target = n.target;
+    post_args = n.args;
+    post_kwargs = n.kwargs;
+  }
 };
 
 // One change, naming the nodes involved, e.g. "view_5 now reads convert_element_type_3 (skipped view_4); erased

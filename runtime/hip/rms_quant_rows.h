@@ -372,32 +372,6 @@ inline constexpr int kAutoStagesTable = 2;
 inline constexpr int kTableThreads = 512;
 inline constexpr int64_t kTableBigBlockElements = int64_t{1} << 24;  // from here 768 threads (N >= 4096)
 
-// Blocks of a persistent grid of `kernel` (every resident block, at most one per row block) with L
-// lanes a row; raises the kernel's shared-memory limit to smem. A grid balanced to equal rounds per
-// block (fewer blocks) measured slower: fewer loads in flight.
-template <typename Kernel>
-unsigned persistent_blocks(Kernel kernel, const RowArgs& a, int L, int threads, size_t smem, const FusedOptions& opts) {
-  if (smem > 48 * 1024)
-    FXOPT_HIP_CHECK(hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
-  const int64_t rows_per_block = threads / L;
-  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
-  int occ = opts.blocks_per_sm;
-  if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
-  if (occ <= 0) occ = 1;
-  const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
-  return static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
-}
-
-// Threads per block of the table path with one chunk a lane (or the pinned threads_per_block).
-inline int table_threads(const RowArgs& a, int max_threads, const FusedOptions& opts) {
-  const int threads = opts.threads_per_block > 0 ? opts.threads_per_block
-                                                 : (a.M * a.D >= kTableBigBlockElements ? max_threads : kTableThreads);
-  if (threads % FXOPT_WARP_SIZE != 0 || threads > max_threads)
-    throw std::invalid_argument("fused rows: bad threads_per_block");
-  return threads;
-}
-
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu, int kStages>
 void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   auto kernel = rows_kernel<kMode, L, CPL, F, kSilu, kStages>;
@@ -406,13 +380,24 @@ void launch_rows_variant(const RowArgs& a, const FusedOptions& opts) {
   // shared by 512 threads (fewer copies to fill).
   const int64_t rows_per_256 = 256 / L;
   int threads = !kTable && (a.M + rows_per_256 - 1) / rows_per_256 < 2 * sm_count() ? 128 : 256;
+  if (kTable && CPL == 1) threads = a.M * a.D >= kTableBigBlockElements ? kMaxThreads<CPL> : kTableThreads;
   if (opts.threads_per_block > 0) threads = opts.threads_per_block;
-  if (kTable && CPL == 1) threads = table_threads(a, kMaxThreads<CPL>, opts);
   if (threads % FXOPT_WARP_SIZE != 0 || threads > kMaxThreads<CPL>)
     throw std::invalid_argument("fused rows: bad threads_per_block");
   const size_t smem = (kTable ? kSiluTableBytes : 0) +
                       (kStages >= 2 ? static_cast<size_t>(kStages) * CPL * 2 * 16 * threads : 0);
-  const unsigned blocks = persistent_blocks(kernel, a, L, threads, smem, opts);
+  if (smem > 48 * 1024)
+    FXOPT_HIP_CHECK(hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  const int64_t rows_per_block = threads / L;
+  const int64_t row_blocks = (a.M + rows_per_block - 1) / rows_per_block;
+  int occ = opts.blocks_per_sm;
+  if (occ <= 0) FXOPT_HIP_CHECK(hipOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kernel, threads, smem));
+  if (occ <= 0) occ = 1;
+  // Persistent grid of every resident block (a grid balanced to equal rounds per block, i.e. fewer
+  // blocks, measured slower: fewer loads in flight).
+  const int64_t cap = static_cast<int64_t>(sm_count()) * occ;
+  const unsigned blocks = static_cast<unsigned>(row_blocks < cap ? row_blocks : cap);
   FXOPT_LAUNCH("rows_kernel", kernel, dim3(blocks), dim3(threads), smem, stream(), a);
 }
 
