@@ -4,6 +4,7 @@
 // for AVX-512, AVX2 and baseline x86-64 and chosen at run time.
 #include <cstring>
 
+#include "runtime/cpu/heavy_ops.h"
 #include "runtime/cpu/kernels.h"
 
 namespace fxopt::rt::cpu {
@@ -112,7 +113,8 @@ void check_operands(const Tensor& a, const Tensor& b, int64_t adim) {
     throw InputError("matrix shapes cannot be multiplied: " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
 }
 
-// A @ B as a float32 (M, N) tensor.
+}  // namespace
+
 Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
   const Tensor af = a.dtype() == DType::F32 ? a.contiguous() : a.to(DType::F32);
   Tensor c = Tensor::empty(DType::F32, {a.shape()[0], b.shape()[1]});
@@ -124,6 +126,8 @@ Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
   }
   return c;
 }
+
+namespace {
 
 Value mm(const Node&, const KernelArgs& in, ExecContext& ctx) {
   const Tensor& a = tensor_arg(in, 0, "self");
@@ -159,12 +163,17 @@ Value bmm(const Node&, const KernelArgs& in, ExecContext& ctx) {
   if (a.shape()[0] != b.shape()[0]) throw InputError("bmm: batch sizes differ");
   const int64_t batch = a.shape()[0], m = a.shape()[1], n = b.shape()[2];
   Tensor out = Tensor::empty(a.dtype(), {batch, m, n});
-  for (int64_t i = 0; i < batch; ++i) {
-    Tensor ai = a.as_strided({m, a.shape()[2]}, {a.strides()[1], a.strides()[2]}, a.offset() + i * a.strides()[0]);
-    Tensor bi = b.as_strided({b.shape()[1], n}, {b.strides()[1], b.strides()[2]}, b.offset() + i * b.strides()[0]);
-    Tensor c = matmul_f32(ai, bi, ctx.threads);
-    scatter<float>(out, i * m * n, m * n, c.data<float>());
-  }
+  // Many small matrices: one thread per matrix; few large ones: the threads inside each. Every element is
+  // summed in the same order either way.
+  const bool per_matrix = batch >= ctx.threads;
+  parallel_for(batch, per_matrix ? ctx.threads : 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      Tensor ai = a.as_strided({m, a.shape()[2]}, {a.strides()[1], a.strides()[2]}, a.offset() + i * a.strides()[0]);
+      Tensor bi = b.as_strided({b.shape()[1], n}, {b.strides()[1], b.strides()[2]}, b.offset() + i * b.strides()[0]);
+      Tensor c = matmul_f32(ai, bi, per_matrix ? 1 : ctx.threads);
+      scatter<float>(out, i * m * n, m * n, c.data<float>());
+    }
+  });
   return Value::of(out);
 }
 
