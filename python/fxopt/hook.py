@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import exporter, fxgraph_json, importer, ops
+from . import binary as _binary, exporter, fxgraph_json, importer, ops
 
 log = logging.getLogger("fxopt")
 
@@ -42,20 +42,12 @@ class FxoptPassError(RuntimeError):
 
 
 def find_binary(binary: Union[str, Sequence[str], None] = None) -> list[str]:
-    """The command prefix that runs fxopt: the argument, $FXOPT_BIN, the repo's build/fxopt, or PATH."""
-    if binary is not None:
-        return [binary] if isinstance(binary, (str, os.PathLike)) else list(binary)
-    env = os.environ.get("FXOPT_BIN")
-    if env:
-        return [env]
-    repo_build = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "fxopt"))
-    if os.access(repo_build, os.X_OK):
-        return [repo_build]
-    found = shutil.which("fxopt")
-    if found:
-        return [found]
-    raise FxoptPassError("fxopt binary not found: pass binary=..., set FXOPT_BIN, build build/fxopt, "
-                         "or put fxopt on PATH")
+    """The command prefix that runs fxopt: the argument, $FXOPT_BIN, the checkout's build/fxopt, or PATH
+    (an installed fxopt); see fxopt.binary.find_binary."""
+    try:
+        return _binary.find_binary(binary)
+    except _binary.BinaryNotFound as e:
+        raise FxoptPassError(str(e)) from None
 
 
 def count_targets(graph: torch.fx.Graph, prefix: str = ops.NAMESPACE + ".") -> dict[str, int]:
