@@ -2,6 +2,7 @@
 and PyTorch's outputs of each captured graph as safetensors, so `fxopt run` can be checked against PyTorch.
 
     python python/tools/capture_models.py --out DIR [--models llama,qwen3,...] [--dtype bfloat16] [--tokens 8]
+    python python/tools/capture_models.py --out DIR --from-graphs tests/data/models   # inputs/outputs only
 
 For each model: torch.compile with a post_grad_custom_post_pass that records the graph (token/batch dim dynamic),
 then for each recorded graph: DIR/<model>[_gK].fxgraph.json, <...>.inputs.safetensors (every tensor placeholder,
@@ -182,6 +183,27 @@ def run_eager(doc, inputs, env, device):
     return named
 
 
+def save_io(doc, stem, out_dir, device, row):
+    """Writes <stem>.inputs.safetensors and <stem>.expected.safetensors for one graph document."""
+    from safetensors.torch import save_file
+    try:
+        inputs, env = make_inputs(doc)
+        save_file(inputs, os.path.join(out_dir, stem + ".inputs.safetensors"))
+        for dev in ("cpu", device):
+            try:
+                outs = run_eager(doc, inputs, env, dev)
+                row["expected_device"] = dev
+                break
+            except Exception as e:  # an op with no CPU kernel in PyTorch: try the GPU
+                row.setdefault("eager_errors", []).append(f"{dev}: {type(e).__name__}: {e}"[:400])
+        else:
+            raise RuntimeError("eager run failed on every device")
+        save_file(outs, os.path.join(out_dir, stem + ".expected.safetensors"))
+        row["outputs"] = list(outs)
+    except Exception as e:
+        row["error"] = f"{type(e).__name__}: {e}"[:1000]
+
+
 def capture(name, dtype, tokens, out_dir, device):
     build = MODELS[name]
     model, example, dyn = build(dtype, tokens)
@@ -195,7 +217,6 @@ def capture(name, dtype, tokens, out_dir, device):
     with icfg.patch(post_grad_custom_post_pass=cap, fx_graph_cache=False), torch.no_grad():
         torch.compile(model)(*example)
     rows = []
-    from safetensors.torch import save_file
     for k, doc in enumerate(cap.docs):
         stem = name if len(cap.docs) == 1 else f"{name}_g{k}"
         row = {"graph": stem, "nodes": len(doc["nodes"]),
@@ -204,22 +225,7 @@ def capture(name, dtype, tokens, out_dir, device):
             f.write(fxgraph_json.dumps(doc))
         if cap.problems[k]:
             row["export_problems"] = [str(p)[:300] for p in cap.problems[k]]
-        try:
-            inputs, env = make_inputs(doc)
-            save_file(inputs, os.path.join(out_dir, stem + ".inputs.safetensors"))
-            for dev in ("cpu", device):
-                try:
-                    outs = run_eager(doc, inputs, env, dev)
-                    row["expected_device"] = dev
-                    break
-                except Exception as e:  # an op with no CPU kernel in PyTorch: try the GPU
-                    row.setdefault("eager_errors", []).append(f"{dev}: {type(e).__name__}: {e}"[:400])
-            else:
-                raise RuntimeError("eager run failed on every device")
-            save_file(outs, os.path.join(out_dir, stem + ".expected.safetensors"))
-            row["outputs"] = list(outs)
-        except Exception as e:
-            row["error"] = f"{type(e).__name__}: {e}"[:1000]
+        save_io(doc, stem, out_dir, device, row)
         rows.append(row)
     return rows
 
@@ -231,8 +237,18 @@ def main():
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--from-graphs", help="skip capture: make inputs/expected outputs for DIR/*.fxgraph.json")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.from_graphs:
+        rows = []
+        for fn in sorted(os.listdir(a.from_graphs)):
+            if fn.endswith(".fxgraph.json"):
+                row = {"graph": fn[:-len(".fxgraph.json")]}
+                save_io(fxgraph_json.read(os.path.join(a.from_graphs, fn)), row["graph"], a.out, a.device, row)
+                rows.append(row)
+                print(json.dumps(row)[:300], flush=True)
+        return
     torch.manual_seed(0)
     summary = {"torch": torch.__version__, "dtype": a.dtype, "tokens": a.tokens, "models": {}}
     for name in a.models.split(","):
