@@ -220,7 +220,12 @@ TEST_CASE("heavy: histc bins with a closed last bin, ignoring outside values and
   CHECK(vals(cpu::histc(mk(DType::F32, {4}, {0, 1, 3, 3}), 3, 0, 0)) == std::vector<double>{1, 1, 2});
   // A flat input widens by 1 each side.
   CHECK(vals(cpu::histc(mk(DType::F64, {2}, {5, 5}), 2, 0, 0)) == std::vector<double>{0, 2});
-  CHECK_THROWS_AS(cpu::histc(mk(DType::I64, {1}, {1}), 2, 0, 1), InputError);
+  // Integer inputs (MoE expert counts): exact integer bins, counts in the input's dtype.
+  const Tensor experts = mk(DType::I32, {7}, {0, 3, 1, 1, 2, 3, 5});
+  const Tensor h = cpu::histc(experts, 4, 0, 3);
+  CHECK(h.dtype() == DType::I32);
+  CHECK(vals(h) == std::vector<double>{1, 2, 1, 2});
+  CHECK_THROWS_AS(cpu::histc(mk(DType::Bool, {1}, {1}), 2, 0, 1), InputError);
   CHECK_THROWS_AS(cpu::histc(x, 0, 0, 1), InputError);
 }
 

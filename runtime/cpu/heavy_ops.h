@@ -83,7 +83,8 @@ SortResult sort(const Tensor& x, int64_t dim, bool descending);
 // The k largest (or smallest) along dim, ties broken by the lower index, always sorted.
 SortResult topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted);
 // torch.histc: `bins` equal bins over [min, max] (min == max: the data's range, widened by 1 if flat),
-// elements outside and NaN ignored, the last bin closed; counts in x's (floating) dtype.
+// elements outside and NaN ignored, the last bin closed; counts in x's dtype. Integer inputs (which
+// PyTorch's CUDA kernel takes) use exact integer bins: (v - min) * bins / (max - min).
 Tensor histc(const Tensor& x, int64_t bins, double min, double max);
 
 // ---- scan.cpp ----

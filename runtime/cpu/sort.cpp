@@ -77,6 +77,8 @@ SortResult topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sort
 }
 
 namespace {
+__extension__ typedef __int128 I128;  // (v - min) * bins without overflow
+
 // Bin edges as torch.linspace(min, max, bins + 1) computes them in T, and the histogram in T.
 template <class T>
 void histc_impl(const Tensor& x, int64_t bins, T lo, T hi, Tensor& out) {
@@ -103,16 +105,15 @@ void histc_impl(const Tensor& x, int64_t bins, T lo, T hi, Tensor& out) {
 }  // namespace
 
 Tensor histc(const Tensor& x, int64_t bins, double min, double max) {
-  if (!is_floating(x.dtype()) || is_fp8(x.dtype()))
-    throw InputError(std::string("histc of ") + dtype_name(x.dtype()) + " is not supported (PyTorch takes floating types)");
+  if (x.dtype() == DType::Bool || is_fp8(x.dtype()))
+    throw InputError(std::string("histc of ") + dtype_name(x.dtype()) + " is not supported");
   if (bins <= 0) throw InputError("histc: bins must be > 0, got " + std::to_string(bins));
   if (min > max) throw InputError("histc: max must be larger than min");
-  if (!std::isfinite(min) || !std::isfinite(max)) throw InputError("histc: range [" + std::to_string(min) + ", " + std::to_string(max) + "] is not finite");
-  // The range in x's dtype (PyTorch rounds min/max to it), or the data's range when min == max.
-  auto round_to = [&](double v) {
-    Tensor t = scalar_tensor(v, x.dtype());
-    return t.value_at(0);
-  };
+  if (!std::isfinite(min) || !std::isfinite(max))
+    throw InputError("histc: range [" + std::to_string(min) + ", " + std::to_string(max) + "] is not finite");
+  const bool integral = is_integral(x.dtype());
+  // The range in x's dtype (PyTorch converts min/max to it), or the data's range when min == max.
+  auto round_to = [&](double v) { return scalar_tensor(v, x.dtype()).value_at(0); };
   double lo = round_to(min), hi = round_to(max);
   if (lo == hi && x.numel() > 0) {
     lo = INFINITY;
@@ -131,8 +132,24 @@ Tensor histc(const Tensor& x, int64_t bins, double min, double max) {
     hi += 1;
   }
   Tensor out = Tensor::empty(x.dtype(), {bins});
-  if (x.dtype() == DType::F64) histc_impl<double>(x, bins, lo, hi, out);
-  else histc_impl<float>(x, bins, static_cast<float>(lo), static_cast<float>(hi), out);
+  if (integral) {
+    // Integer inputs (PyTorch's CUDA kernel takes them): bin = (v - min) * bins / (max - min) exactly,
+    // the maximum in the last bin; the counts in x's dtype.
+    const auto l = static_cast<int64_t>(lo), h = static_cast<int64_t>(hi);
+    std::vector<int64_t> counts(static_cast<size_t>(bins), 0);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const auto v = static_cast<int64_t>(x.value_at(i));
+      if (v < l || v > h) continue;
+      const I128 b = static_cast<I128>(v - l) * bins / (h - l);
+      ++counts[static_cast<size_t>(std::min<I128>(b, bins - 1))];
+    }
+    const int64_t es = static_cast<int64_t>(dtype_size(x.dtype()));
+    for (int64_t b = 0; b < bins; ++b) store_elem<int64_t>(out.dtype(), out.raw() + b * es, counts[b]);
+  } else if (x.dtype() == DType::F64) {
+    histc_impl<double>(x, bins, lo, hi, out);
+  } else {
+    histc_impl<float>(x, bins, static_cast<float>(lo), static_cast<float>(hi), out);
+  }
   return out;
 }
 
