@@ -611,62 +611,60 @@ def output_names(doc):
     return names
 
 
-def run_case(case, args, work):
-    if case.device == "cuda" and not torch.cuda.is_available():
-        return {"status": "SKIP", "detail": "needs CUDA"}
+def prepare_case(case, stem):
+    """Traces and exports the case and runs it in PyTorch; writes stem.fxgraph.json and stem.inputs.safetensors.
+    Returns (output names, PyTorch's outputs on the CPU)."""
     dev_inputs = [t.to(case.device) for t in case.inputs]
     gm = make_fx(case.fn, tracing_mode="real")(*dev_inputs)
     problems = []
-    doc = fxopt.export(gm, strict=False, problems=problems, producer={"source": "python/tools/check_ops.py", "torch": torch.__version__})
+    doc = fxopt.export(gm, strict=False, problems=problems,
+                       producer={"source": "python/tools/check_ops.py", "torch": torch.__version__})
     with torch.no_grad():
         want = tuple(t.detach().to("cpu") for t in case.fn(*dev_inputs))
     names = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
-    stem = os.path.join(work, "case")
     with open(stem + ".fxgraph.json", "w") as f:
         json.dump(doc, f)
     save_safetensors(stem + ".inputs.safetensors", dict(zip(names, case.inputs)))
-    onames = output_names(doc)
-    results = {}
-    for device in ["cpu"] + (["gpu"] if args.gpu else []):
-        cmd = [args.fxopt, "run", stem + ".fxgraph.json", "--inputs", stem + ".inputs.safetensors", "--save-outputs",
-               stem + f".{device}.safetensors", "--device", device]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if p.returncode != 0:
-            msg = (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
-            status = "UNSUPPORTED" if ("no " in msg and "kernel" in msg) or "not supported" in msg else "ERROR"
-            results[device] = {"status": status, "detail": msg[:160]}
+    return output_names(doc), want, problems
+
+
+def run_fxopt(args, stem, device):
+    """Runs fxopt on a prepared case; (None, error line) or (outputs by name, None)."""
+    cmd = [args.fxopt, "run", stem + ".fxgraph.json", "--inputs", stem + ".inputs.safetensors", "--save-outputs",
+           stem + f".{device}.safetensors", "--device", device, "--threads", "2"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "fxopt run timed out"
+    if p.returncode != 0:
+        return None, ((p.stderr.strip() or p.stdout.strip()).splitlines() or ["exit %d" % p.returncode])[-1]
+    return load_safetensors(stem + f".{device}.safetensors"), None
+
+
+def finish_case(case, onames, want, got_map, err):
+    """The row of one device run: status PASS / FAIL / UNSUPPORTED / ERROR, detail, and the torch column."""
+    if got_map is None:
+        unsupported = ("kernel" in err and "no " in err) or "not supported" in err or "no op" in err
+        return {"status": "UNSUPPORTED" if unsupported else "ERROR", "detail": err[:200]}
+    refs = case.ref(*case.inputs) if case.ref else [None] * len(want)
+    oks, details, torch_oks = [], [], []
+    for i, (w, rule) in enumerate(zip(want, case.rules)):
+        g = got_map.get(onames[i])
+        if g is None:
+            oks.append(False)
+            details.append(f"output {onames[i]} missing")
             continue
-        got_map = load_safetensors(stem + f".{device}.safetensors")
-        got = [got_map.get(n) for n in onames]
-        refs = case.ref(*case.inputs) if case.ref else [None] * len(want)
-        oks, details, torch_oks = [], [], []
-        for i, (w, g, rule) in enumerate(zip(want, got, case.rules)):
-            if g is None:
-                oks.append(False)
-                details.append(f"output {onames[i]} missing")
-                continue
-            ex, ab = (refs[i] if refs[i] is not None else (None, None))
-            ok, det = compare(w, g, rule, ex, ab, case.n, case.eps)
-            oks.append(ok)
-            details.append(det)
-            if rule[0] == "bound":
-                torch_oks.append(compare(w, w, rule, ex, ab, case.n, case.eps)[0])
-        results[device] = {"status": "PASS" if all(oks) else "FAIL", "detail": "; ".join(details),
-                           "torch": "ok" if all(torch_oks) else "over" if torch_oks else ""}
-        if device == "gpu" and results["gpu"]["status"] != "UNSUPPORTED":
-            cpu_out = load_safetensors(stem + ".cpu.safetensors") if os.path.exists(stem + ".cpu.safetensors") else {}
-            same = all(n in cpu_out and got_map[n].dtype == cpu_out[n].dtype and
-                       compare(cpu_out[n], got_map[n], ("exact",))[0] for n in onames if n in got_map)
-            results["gpu"]["bit_identical_to_cpu"] = same
-    r = results["cpu"]
-    r["gpu"] = results.get("gpu")
-    r["problems"] = problems
-    r["_files"] = (stem, names, onames, want)
-    return r
+        ex, ab = refs[i] if refs[i] is not None else (None, None)
+        ok, det = compare(w, g, rule, ex, ab, case.n, case.eps)
+        oks.append(ok)
+        details.append(det)
+        if rule[0] == "bound":
+            torch_oks.append(compare(w, w, rule, ex, ab, case.n, case.eps)[0])
+    return {"status": "PASS" if all(oks) else "FAIL", "detail": "; ".join(details),
+            "torch": ("ok" if all(torch_oks) else "over") if torch_oks else ""}
 
 
-def write_fixture(case, r, fixdir, manifest):
-    stem, names, onames, want = r["_files"]
+def write_fixture(case, stem, onames, want, fixdir, manifest):
     safe = case.name.replace("/", "__").replace(" ", "").replace("(", "").replace(")", "").replace(",", "_").replace("->", "_to_")
     shutil.copy(stem + ".fxgraph.json", os.path.join(fixdir, safe + ".fxgraph.json"))
     shutil.copy(stem + ".inputs.safetensors", os.path.join(fixdir, safe + ".inputs.safetensors"))
@@ -689,11 +687,12 @@ def write_fixture(case, r, fixdir, manifest):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fxopt", default="build/fxopt", help="the fxopt binary")
+    ap.add_argument("--fxopt", "--binary", dest="fxopt", default="build/fxopt", help="the fxopt binary")
     ap.add_argument("--out", default=os.environ.get("OUT", "check_ops_out"), help="directory for results.json")
     ap.add_argument("--ops", default="", help="comma-separated substrings of case names to run (default: all)")
     ap.add_argument("--gpu", action="store_true", help="also run fxopt --device gpu (bit-identity with the CPU reported)")
     ap.add_argument("--fixtures", default="", help="write the passing fixture cases here (e.g. tests/data/ops)")
+    ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2), help="fxopt runs in parallel")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     listed = supported_ops(args.fxopt)
@@ -701,42 +700,70 @@ def main(argv=None):
     if args.ops:
         keys = args.ops.split(",")
         cases = [c for c in cases if any(k in c.name for k in keys)]
+    devices = ["cpu"] + (["gpu"] if args.gpu else [])
+    work = tempfile.mkdtemp(prefix="check_ops_")
+    # 1. Trace, export and run PyTorch (serial: make_fx is not thread-safe).
+    prepared, rows = {}, {}
+    for i, case in enumerate(cases):
+        stem = os.path.join(work, f"c{i}")
+        if listed is not None and case.op not in listed:
+            rows[i] = {"status": "UNSUPPORTED", "detail": "not in fxopt's op list"}
+        elif case.device == "cuda" and not torch.cuda.is_available():
+            rows[i] = {"status": "SKIP", "detail": "needs CUDA"}
+        else:
+            try:
+                prepared[i] = (stem,) + prepare_case(case, stem)
+            except Exception as e:  # a case PyTorch cannot trace or run is reported, not fatal
+                rows[i] = {"status": "ERROR", "detail": f"torch: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]}
+    # 2. Run fxopt on every prepared case, in parallel.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {(i, d): pool.submit(run_fxopt, args, prepared[i][0], d) for i in prepared for d in devices}
+        runs = {k: f.result() for k, f in futures.items()}
+    # 3. Compare, print, write fixtures.
     manifest = {"generated_by": "python/tools/check_ops.py", "torch": torch.__version__, "cases": []}
     if args.fixtures:
         os.makedirs(args.fixtures, exist_ok=True)
-    rows, counts = [], {}
-    print(f"{'case':58} {'cpu':12} {'torch':6} {'gpu':12} detail")
-    for case in cases:
-        if listed is not None and case.op not in listed:
-            r = {"status": "UNSUPPORTED", "detail": "not in fxopt's op list", "gpu": None}
+    out_rows, counts = [], {}
+    print(f"{'case':60} {'cpu':11} {'torch':5} {'gpu':14} detail")
+    for i, case in enumerate(cases):
+        gtext = ""
+        if i in prepared:
+            stem, onames, want, problems = prepared[i]
+            got, err = runs[(i, "cpu")]
+            r = finish_case(case, onames, want, got, err)
+            if problems:
+                r["export_problems"] = problems
+            if "gpu" in devices:
+                ggot, gerr = runs[(i, "gpu")]
+                g = finish_case(case, onames, want, ggot, gerr)
+                if got is not None and ggot is not None:
+                    g["bit_identical_to_cpu"] = all(n in ggot and compare(got[n], ggot[n], ("exact",))[0] for n in got)
+                r["gpu"] = g
+                gtext = g["status"] + ("" if "bit_identical_to_cpu" not in g else "=cpu" if g["bit_identical_to_cpu"] else "!=cpu")
+            if args.fixtures and case.fixture and r["status"] == "PASS" and r.get("torch") != "over":
+                write_fixture(case, stem, onames, want, args.fixtures, manifest)
         else:
-            with tempfile.TemporaryDirectory() as work:
-                try:
-                    r = run_case(case, args, work)
-                    if args.fixtures and case.fixture and r["status"] == "PASS":
-                        write_fixture(case, r, args.fixtures, manifest)
-                except Exception as e:  # a case that cannot even be traced is reported, not fatal
-                    r = {"status": "ERROR", "detail": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:160],
-                         "gpu": None, "trace": traceback.format_exc(limit=3)}
-        r.pop("_files", None)
-        gpu = r.get("gpu") or {}
-        gtext = gpu.get("status", "")
-        if gpu.get("bit_identical_to_cpu") is not None:
-            gtext += "=cpu" if gpu["bit_identical_to_cpu"] else "!=cpu"
-        print(f"{case.name[:58]:58} {r['status']:12} {r.get('torch', ''):6} {gtext:12} {r.get('detail', '')}", flush=True)
+            r = rows[i]
+        print(f"{case.name[:60]:60} {r['status']:11} {r.get('torch', ''):5} {gtext:14} {r.get('detail', '')}", flush=True)
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-        rows.append({"case": case.name, "op": case.op, **r})
+        out_rows.append({"case": case.name, "op": case.op, **r})
+    shutil.rmtree(work, ignore_errors=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "counts": counts, "rows": rows}, f, indent=1, default=str)
+        json.dump({"torch": torch.__version__, "counts": counts, "rows": out_rows}, f, indent=1, default=str)
     if args.fixtures:
         with open(os.path.join(args.fixtures, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=1)
     ops = {}
-    for row in rows:
+    for row in out_rows:
         ops.setdefault(row["op"], set()).add(row["status"])
+    print("\nops not passing everywhere (statuses over their cases):")
+    for op in sorted(ops):
+        if ops[op] != {"PASS"}:
+            print(f"  {op:58} {' '.join(sorted(ops[op]))}")
     print("\nsummary: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) +
-          f" over {len(rows)} cases of {len(ops)} ops; ops with a FAIL/ERROR: " +
-          (", ".join(sorted(o for o, s in ops.items() if s & {"FAIL", "ERROR"})) or "none"))
+          f" over {len(out_rows)} cases of {len(ops)} ops; ops with a FAIL/ERROR: " +
+          (", ".join(sorted(o for o, st in ops.items() if st & {"FAIL", "ERROR"})) or "none"))
     if args.fixtures:
         print(f"fixtures: {len(manifest['cases'])} cases in {args.fixtures}")
     return 1 if counts.get("FAIL") or counts.get("ERROR") else 0
