@@ -42,16 +42,21 @@ fi
 # The installed package (not the source tree) is imported; it finds the installed binary on PATH.
 (cd "$TMP" && env -u FXOPT_BIN -u PYTHONPATH PATH="$P/bin:$PATH" EXPECT_BIN="$P/bin/fxopt" "$TMP/venv/bin/python" - <<'PYEOF'
 import os, subprocess, sys
-import fxopt, fxopt.fxgraph_json, fxopt.symexpr, fxopt.binary
+import fxopt, fxopt.fxgraph_json, fxopt.symexpr, fxopt.binary, fxopt.pattern_doc
 here = os.path.realpath(fxopt.__file__)
 assert here.startswith(os.path.realpath(sys.prefix)), f"imported {here}, not the installed package"
 cmd = fxopt.binary.find_binary()
 assert cmd == [os.environ["EXPECT_BIN"]], cmd
 out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, check=True).stdout
 assert "rewrite" in out
+# The torch-free half of pattern authoring works from the installed package.
+doc = fxopt.pattern_doc.document([], "empty")
+assert doc["format"] == "fxopt-patterns"
 print("installed fxopt", fxopt.__version__, "at", here, "binary", cmd[0])
 PYEOF
 ) || fail "import fxopt from the venv / find the installed binary"
+[ -x "$TMP/venv/bin/fxopt-pattern" ] || fail "the fxopt-pattern command was not installed"
+"$TMP/venv/bin/fxopt-pattern" --help >/dev/null 2>&1 || fail "fxopt-pattern --help"
 
 if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all checks passed"

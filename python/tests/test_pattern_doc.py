@@ -1,0 +1,236 @@
+"""fxopt.pattern_doc (torch-free): pattern documents from traced graphs, on traces written out by hand in
+the shape make_fx + `fxopt rewrite --target none --keep-normalized` give (the device test traces for real)."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from fxopt import pattern_doc as pd
+from fxopt.binary import optional_binary
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+SRC = "/lib/patterns/rms.py"
+
+
+def frame(line, code, fn="search"):
+    return f'  File "/torch/fx/proxy.py", line 9, in create\n    x\n  File "{SRC}", line {line}, in {fn}\n    {code}\n'
+
+
+def tensor(dtype, shape):
+    return {"dtype": dtype, "shape": shape, "stride": [1] * len(shape), "device": "cpu"}
+
+
+class Doc:
+    """A small fxgraph document builder: node(name, target, args, val, line, code)."""
+    def __init__(self):
+        self.nodes = []
+
+    def ph(self, name, val):
+        self.nodes.append({"name": name, "op": "placeholder", "target": name, "args": [], "kwargs": {},
+                           "meta": {"val": val}})
+        return {"node": name}
+
+    def op(self, name, target, args, val, line=None, code=None, kwargs=None):
+        meta = {"val": val}
+        if line:
+            meta["stack_trace"] = frame(line, code)
+        self.nodes.append({"name": name, "op": "call_function", "target": target, "args": args,
+                           "kwargs": kwargs or {}, "meta": meta})
+        return {"node": name}
+
+    def out(self, *refs):
+        self.nodes.append({"name": "output", "op": "output", "target": "output", "args": [list(refs)], "kwargs": {},
+                           "meta": {}})
+        return {"format": "fxgraph", "version": 1, "symbols": {}, "nodes": self.nodes}
+
+
+CONV = "prims.convert_element_type.default"
+
+
+def rms_trace(eps, fmax, floor, fp8, literal_line=None):
+    """RMSNorm + per-token quant as traced (s0 = M, s1 = D), normalised (clamp, convert_element_type)."""
+    d = Doc()
+    M, D = "s0", "s1"
+    x = d.ph("arg0_1", tensor("bfloat16", [M, D]))
+    w = d.ph("arg1_1", tensor("bfloat16", [D]))
+    f32 = lambda *s: tensor("float32", list(s))  # noqa: E731
+    xf = d.op("convert_element_type", CONV, [x, {"dtype": "float32"}], f32(M, D), 3, "xf = x.to(torch.float32)")
+    p = d.op("pow_1", "aten.pow.Tensor_Scalar", [xf, 2], f32(M, D), 4, "variance = xf.pow(2).mean(-1, keepdim=True)")
+    ms = d.op("mean", "aten.mean.dim", [p, [-1], True], f32(M, 1), 4, "variance = xf.pow(2).mean(-1, keepdim=True)")
+    code = literal_line or "xf = xf * torch.rsqrt(variance + eps)"
+    a = d.op("add", "aten.add.Tensor", [ms, eps], f32(M, 1), 5, code)
+    r = d.op("rsqrt", "aten.rsqrt.default", [a], f32(M, 1), 5, code)
+    xn = d.op("mul", "aten.mul.Tensor", [xf, r], f32(M, D), 5, code)
+    wf = d.op("convert_element_type_1", CONV, [w, {"dtype": "float32"}], f32(D), 6, "y = (xf * w.to(torch.float32)).to(torch.bfloat16)")
+    xw = d.op("mul_1", "aten.mul.Tensor", [xn, wf], f32(M, D), 6, "y = (xf * w.to(torch.float32)).to(torch.bfloat16)")
+    y = d.op("convert_element_type_2", CONV, [xw, {"dtype": "bfloat16"}], tensor("bfloat16", [M, D]), 6,
+             "y = (xf * w.to(torch.float32)).to(torch.bfloat16)")
+    c7 = "scale = y.abs().amax(-1, keepdim=True).to(torch.float32) / FMAX"
+    ab = d.op("abs_1", "aten.abs.default", [y], tensor("bfloat16", [M, D]), 7, c7)
+    am = d.op("amax", "aten.amax.default", [ab, [-1], True], tensor("bfloat16", [M, 1]), 7, c7)
+    af = d.op("convert_element_type_3", CONV, [am, {"dtype": "float32"}], f32(M, 1), 7, c7)
+    sr = d.op("div", "aten.div.Tensor", [af, fmax], f32(M, 1), 7, c7)
+    sc = d.op("clamp_min", "aten.clamp_min.default", [sr, floor], f32(M, 1), 8, "scale = scale.clamp(min=FLOOR)")
+    c9 = "q = (y / scale).clamp(-FMAX, FMAX).to(FP8)"
+    yq = d.op("div_1", "aten.div.Tensor", [y, sc], f32(M, D), 9, c9)
+    yc = d.op("clamp", "aten.clamp.default", [yq, -fmax, fmax], f32(M, D), 9, c9)
+    q = d.op("convert_element_type_4", CONV, [yc, {"dtype": fp8}], tensor(fp8, [M, D]), 9, c9)
+    return d.out(q, sc)
+
+
+RMS_VARS = {"M": pd.sym_dim(24), "D": pd.int_var(256), "eps": pd.float_var(1e-6), "FMAX": pd.float_var(448.0),
+            "FLOOR": pd.float_var(1 / (448.0 * 512)),
+            "FP8": pd.dtype_var("float8_e4m3fn", "float8_e4m3fnuz")}
+SENT = ({"eps": 1e-6, "FMAX": 448.0, "FLOOR": 1 / (448.0 * 512), "FP8": "float8_e4m3fn"},
+        {"eps": 0.25, "FMAX": 600.5, "FLOOR": 0.125, "FP8": "float8_e4m3fnuz"})
+RMS_OP = pd.FusedOp("vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default", ["%x", "%w", "$eps", {"dtype": "$FP8"}],
+                    name="rmsnorm_fused_dynamic_quant")
+
+
+def traces(**kw):
+    a = rms_trace(SENT[0]["eps"], SENT[0]["FMAX"], SENT[0]["FLOOR"], SENT[0]["FP8"], **kw)
+    b = rms_trace(SENT[1]["eps"], SENT[1]["FMAX"], SENT[1]["FLOOR"], SENT[1]["FP8"], **kw)
+    return pd.Trace(a, ["x", "w"], b, SRC, "search")
+
+
+def build_rms(name="rmsnorm_fp8_dynamic_quant", search=None, **kw):
+    return pd.build_pattern(name, search or traces(), RMS_OP, inputs=["x", "w"], variables=RMS_VARS,
+                            sym_names={"s0": "M", "s1": "D"}, sentinels=SENT, outputs=["q", "scale"],
+                            conditions=["FMAX == fp8_max(FP8)", "FLOOR == 1/(FMAX*512)"], benefit=10, **kw)
+
+
+def builtin(name):
+    with open(os.path.join(ROOT, "patterns", "rmsnorm_fp8_quant.json")) as f:
+        return next(p for p in json.load(f)["patterns"] if p["name"] == name)
+
+
+def rename_refs(v, names):
+    if isinstance(v, str) and v.startswith("%"):
+        return "%" + names.get(v[1:], v[1:])
+    if isinstance(v, list):
+        return [rename_refs(x, names) for x in v]
+    if isinstance(v, dict):
+        return {k: rename_refs(x, names) for k, x in v.items()}
+    return v
+
+
+class BuildPatternTest(unittest.TestCase):
+    def test_rmsnorm_equals_the_hand_written_pattern(self):
+        gen, ref = build_rms(), builtin("rmsnorm_fp8_dynamic_quant")
+        self.assertEqual(gen["inputs"], ref["inputs"])
+        self.assertEqual(gen["vars"], ref["vars"])
+        self.assertEqual(gen["fused_op"], ref["fused_op"])
+        self.assertEqual([n["op"] for n in gen["nodes"]], [n["op"] for n in ref["nodes"]])
+        names = {g["name"]: r["name"] for g, r in zip(gen["nodes"], ref["nodes"])}
+        for g, r in zip(gen["nodes"], ref["nodes"]):
+            self.assertEqual(rename_refs(g["args"], names), r["args"], g["name"])
+            self.assertEqual(g.get("val"), r.get("val"), g["name"])
+        self.assertEqual({k: names[v] for k, v in gen["outputs"].items()}, ref["outputs"])
+        self.assertEqual(gen["replacement"], ref["replacement"])
+        # Names follow the Python variables: the line's last node gets the variable, the others var_op.
+        self.assertEqual([n["name"] for n in gen["nodes"]][:6],
+                         ["xf", "variance_pow", "variance", "xf_add", "xf_rsqrt", "xf_1"])
+
+    def test_unnamed_float_literal_names_the_line(self):
+        lit = "xf = xf * torch.rsqrt(variance + 1e-06)"
+        a = rms_trace(1e-6, 448.0, SENT[0]["FLOOR"], "float8_e4m3fn", literal_line=lit)
+        b = rms_trace(1e-6, 600.5, 0.125, "float8_e4m3fnuz", literal_line=lit)
+        with self.assertRaises(pd.PatternError) as e:
+            build_rms(search=pd.Trace(a, ["x", "w"], b, SRC))
+        self.assertIn(f"{SRC}:5: the float 1e-06 in `{lit}` is not named", str(e.exception))
+
+    def test_scalar_computed_from_a_named_one(self):
+        a = rms_trace(1e-6, 448.0, 1 / (448.0 * 512), "float8_e4m3fn")
+        b = rms_trace(0.25, 600.5, 1 / (600.5 * 512), "float8_e4m3fnuz")  # FLOOR computed in Python from FMAX
+        with self.assertRaises(pd.PatternError) as e:
+            build_rms(search=pd.Trace(a, ["x", "w"], b, SRC))
+        self.assertIn(f"{SRC}:8 (`scale = scale.clamp(min=FLOOR)`)", str(e.exception))
+        self.assertIn("depends on a named scalar but is not one", str(e.exception))
+
+    def test_control_flow_on_a_scalar(self):
+        t = traces()
+        t.alt["nodes"][5]["target"] = "aten.sqrt.default"
+        with self.assertRaises(pd.PatternError) as e:
+            build_rms(search=t)
+        self.assertIn("control flow depends on a scalar", str(e.exception))
+        self.assertIn(f"{SRC}:5", str(e.exception))
+
+    def test_unnamed_symbol(self):
+        t = traces()
+        for doc in (t.doc, t.alt):
+            doc["nodes"][0]["meta"]["val"]["shape"][0] = "s7"
+        with self.assertRaisesRegex(pd.PatternError, "symbol s7 is not a named dim"):
+            build_rms(search=t)
+
+    def test_opaque_node(self):
+        t = traces()
+        for doc in (t.doc, t.alt):
+            doc["nodes"].insert(2, {"name": "_tensor_constant0", "op": "get_attr", "target": "_tensor_constant0",
+                                    "args": [], "kwargs": {}, "meta": {"stack_trace": frame(4, "c = self.table")}})
+        with self.assertRaises(pd.PatternError) as e:
+            build_rms(search=t)
+        self.assertIn(f"{SRC}:4 (`c = self.table`): a get_attr node", str(e.exception))
+
+    def test_root_and_unknown_root(self):
+        self.assertEqual(build_rms(root="variance")["root"], "variance")
+        with self.assertRaisesRegex(pd.PatternError, "root 'nope' is not a node of the region"):
+            build_rms(root="nope")
+
+    def test_fixed_int_traced_at_two_values_becomes_its_variable(self):
+        # A reshape into groups of G: G fixed at 128, traced at 128 and 256; H and D symbolic (s1, s2).
+        def trace(g):
+            d = Doc()
+            x = d.ph("arg0_1", tensor("bfloat16", ["s0*s1", "s2"]))
+            v = d.op("view", "aten.reshape.default", [x, [-1, f"{g}"]],
+                     tensor("bfloat16", ["s0", f"((s1*s2)//{g})", g]), 3, "groups = x.reshape(N, H * D // G, G)")
+            q = d.op("quant", "vllm.rocm_aiter_group_fp8_quant.default", [v, g], [tensor("float8_e4m3fn", ["s0", f"((s1*s2)//{g})", g]), tensor("float32", ["s0", 1])], 4, "quant = op(groups, G)")
+            q0 = d.op("getitem", "_operator.getitem", [q, 0], tensor("float8_e4m3fn", ["s0", f"((s1*s2)//{g})", g]), 5, "q = quant[0]")
+            return d.out(q0)
+        variables = {"N": pd.sym_dim(6), "H": pd.int_var(4), "D": pd.int_var(256), "G": pd.int_var(value=128)}
+        p = pd.build_pattern("groups", pd.Trace(trace(128), ["x"], trace(256), SRC),
+                             pd.FusedOp("vllm.some_fused.default", ["%x", "$G"]), inputs=["x"], variables=variables,
+                             sym_names={"s0": "N", "s1": "H", "s2": "D"},
+                             sentinels=({"G": 128}, {"G": 256}), outputs=["q"])
+        self.assertEqual(p["inputs"], {"x": "bfloat16 [N*H, D]"})
+        self.assertEqual(p["nodes"][0]["args"], ["%x", ["$N", "$H*D//G", "$G"]])
+        self.assertEqual(p["nodes"][1]["args"], ["%groups", "$G"])
+        self.assertEqual(p["nodes"][2]["val"], "float8_e4m3fn [N, H*D//G, G]")
+        self.assertEqual(p["vars"]["G"], {"type": "int", "value": 128})
+
+    def test_file_text_round_trips(self):
+        doc = pd.document([build_rms()], "x")
+        self.assertEqual(json.loads(pd.dumps(doc)), doc)
+        with self.assertRaisesRegex(pd.PatternError, "duplicate pattern names"):
+            pd.document([build_rms(), build_rms()])
+
+    def test_expressions(self):
+        names = {"s0": "N", "s1": "H", "s2": "D"}
+        self.assertEqual(pd.sym_expr("((s1*s2)//128)", names, "t"), "H*D//128")
+        self.assertEqual(pd.sym_expr("32*s0", names, "t"), "32*N")
+        self.assertEqual(pd.sym_expr("Mod(s2, 128)", names, "t"), "D%128")
+        self.assertEqual(pd.sym_expr("s0 - (s1 - s2)", names, "t"), "N-(H-D)")
+        self.assertEqual(pd.sym_expr("64", names, "t"), 64)
+        with self.assertRaisesRegex(pd.PatternError, "Max"):
+            pd.sym_expr("Max(1, s0)", names, "t")
+
+
+@unittest.skipIf(optional_binary() is None, "no fxopt binary")
+class GeneratedPatternMatchesTest(unittest.TestCase):
+    """The pattern built from the hand-written trace matches exactly what the built-in one matches."""
+    def test_same_matches_as_builtin_on_golden_cases(self):
+        from pattern_compare import compare_with_builtin, corpus_graphs
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "gen.json")
+            with open(path, "w") as f:
+                f.write(pd.dumps(pd.document([build_rms("py_rmsnorm_fp8_dynamic_quant")])))
+            graphs = corpus_graphs(ROOT)
+            diffs, counts = compare_with_builtin(optional_binary(), path, "py_", graphs)
+            self.assertEqual(diffs, [])
+            self.assertGreater(counts["matches"], 0)
+            self.assertGreater(counts["near_misses"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
