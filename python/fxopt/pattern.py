@@ -164,7 +164,11 @@ class _Tracer:
         except TypeError:  # older signatures
             sym = self.shape_env.create_symbol(hint, source, dynamic_dim=DimDynamic.DYNAMIC)
         self.sym_names[str(sym)] = var
-        return self.shape_env.create_symintnode(sym, hint=hint, source=source)
+        try:
+            return self.shape_env.create_symintnode(sym, hint=hint, source=source)
+        except TypeError:  # older signatures
+            from torch.fx.experimental.sym_node import SymNode
+            return self.torch.SymInt(SymNode(sym, self.shape_env, int, hint=hint))
 
     def scalar(self, var: str, k: int):
         """The value of variable `var` in trace k (0 or 1)."""
@@ -265,6 +269,9 @@ class _Tracer:
         repl = getattr(self.shape_env, "replacements", {}) or {}
         for sym, expr in repl.items():
             var = self.sym_names.get(str(sym))
+            if var is not None and not getattr(expr, "is_number", False):
+                warnings.warn(f"pattern {self.name!r}: tracing rewrote dim {var} as {expr}; shapes are written with "
+                              "that expression", stacklevel=3)
             if var is not None and getattr(expr, "is_number", False):
                 raise PatternError(f"pattern {self.name!r}: dim {var} was specialised to {expr} while tracing (Python "
                                    "compared it with a constant, or passed it where an int is needed): fix it with "
