@@ -31,34 +31,33 @@ def _gated_rms_norm(x, w, z, eps):
     return y.to(torch.bfloat16)
 
 
-def rms_gated_fp8_group_quant(x, w, z, eps, H, G, FMAX, FLOOR, FP8):
+def rms_gated_fp8_group_quant(x, w, z, eps, N, H, D, G, FMAX, FLOOR, FP8):
     y = _gated_rms_norm(x, w, z, eps)
-    # Heads back to rows, then QuantFP8 per group of G columns (dynamic scales).
-    N = x.shape[0] // H
-    groups = y.reshape(N, H * x.shape[1] // G, G)
-    scale = groups.abs().amax(-1, keepdim=True).to(torch.float32) / FMAX
-    scale = scale.clamp(min=FLOOR)
-    q8 = (groups / scale).clamp(-FMAX, FMAX).to(FP8)
-    q = q8.reshape(N, H * x.shape[1])
-    return q, scale.squeeze(-1)
+    # Heads back to rows (N tokens of H*D), then QuantFP8 per group of G columns (dynamic scales).
+    groups = y.reshape(N, H * D // G, G)
+    gscale = groups.abs().amax(-1, keepdim=True).to(torch.float32) / FMAX
+    gscale = gscale.clamp(min=FLOOR)
+    q8 = (groups / gscale).clamp(-FMAX, FMAX).to(FP8)
+    q = q8.reshape(N, H * D)
+    scale = gscale.squeeze(-1)
+    return q, scale
 
 
-def rms_gated_fp8_group_quant_opaque(x, w, z, eps, H, G, FP8):
+def rms_gated_fp8_group_quant_opaque(x, w, z, eps, N, H, D, G, FP8):
     fxopt.ops.set_fp8_dtype(FP8)  # the fp8 format the opaque op produces
     y = _gated_rms_norm(x, w, z, eps)
-    rows = y.reshape(x.shape[0] // H, H * x.shape[1])
+    rows = y.reshape(N, H * D)
     quant = torch.ops.vllm.rocm_aiter_group_fp8_quant(rows, G)
     q = quant[0]
     scale = quant[1]
     return q, scale
 
 
-def fused_rms_gated_fp8_group_quant(x, w, z, eps, H, G, FP8):
+def fused_rms_gated_fp8_group_quant(x, w, z, eps, N, H, D, G, FP8):
     fxopt.ops.set_fp8_dtype(FP8)
     q_rows, scale_rows = torch.ops.vllm.rocm_aiter_fused_rms_gated_fp8_group_quant(x, w, None, z, eps, True, "silu",
                                                                                     G)
-    N = x.shape[0] // H
-    return q_rows.reshape(N, H * x.shape[1]), scale_rows.reshape(N, H * x.shape[1] // G)
+    return q_rows.reshape(N, H * D), scale_rows.reshape(N, H * D // G)
 
 
 def rmsnorm_fp8_dynamic_quant(x, w, eps, FMAX, FLOOR, FP8):
