@@ -13,6 +13,7 @@
 #include "runtime/compare.h"
 #include "runtime/executor.h"
 #include "runtime/hip/gpu_api.h"
+#include "runtime/memory_plan.h"
 #include "runtime/safetensors.h"
 
 namespace fxopt::app {
@@ -33,7 +34,21 @@ struct RunOpts {
   bool timing = false;
   int repeat = 5;
   bool allow_out_of_range = false;
+  std::string memory_limit;  // "" = default (3/4 of physical memory on the CPU)
 };
+
+// Refuses a run whose estimated memory (runtime/memory_plan.h) exceeds --memory-limit, or by default on
+// the CPU 3/4 of physical memory; impossible sizes are refused whatever the limit.
+void check_run_memory(const Graph& g, const rt::SymbolValues& symbols, const RunOpts& o, const std::string& graph) {
+  std::optional<int64_t> limit = o.memory_limit.empty() ? std::nullopt : rt::parse_memory_size(o.memory_limit);
+  std::string source = "--memory-limit";
+  if (o.memory_limit.empty() && o.device == "cpu") {
+    limit = rt::default_memory_limit();
+    source = "default: 3/4 of physical memory; change it with --memory-limit BYTES|NGiB|none";
+  }
+  if (limit) rt::check_memory(g, symbols, *limit, source, graph);
+  else rt::estimate_memory(g, symbols);
+}
 
 // --allow-out-of-range: a --dim value outside the symbol's [min, max] widens the graph's range to it
 // (with a warning), e.g. the corpus graphs' s68 (min 2, as Dynamo marks every dynamic dim) at 1.
@@ -202,6 +217,7 @@ rt::TensorMap read_inputs(const std::string& path, const Graph& g) {
 }
 
 int run(const RunOpts& o) {
+  if (!o.memory_limit.empty()) rt::parse_memory_size(o.memory_limit);  // a bad value fails before any work
   Graph g = read_graph_file(o.graph);
   const rt::Backend& backend = rt::backend_for_device(o.device);
   rt::check_runnable(g, backend);
@@ -209,6 +225,7 @@ int run(const RunOpts& o) {
   const rt::SymbolValues dims = parse_dims(o.dims);
   if (o.allow_out_of_range) widen_symbol_ranges(g, dims, o.graph.c_str());
   const rt::SymbolValues symbols = rt::bind_symbols(g, dims, given);
+  check_run_memory(g, symbols, o, o.graph);
   const rt::TensorMap inputs = rt::make_inputs(g, symbols, o.seed, given);
   rt::ExecOptions eo;
   eo.backend = &backend;
@@ -223,6 +240,7 @@ int run(const RunOpts& o) {
     for (const auto& [name, info] : other.symbols)
       if (auto it = symbols.find(name); it != symbols.end()) given2[name] = it->second;
     const rt::SymbolValues symbols2 = rt::bind_symbols(other, given2);
+    check_run_memory(other, symbols2, o, o.compare);
     const rt::TensorMap inputs2 = rt::make_inputs(other, symbols2, o.seed, inputs);
     const Timed ta = run_timed(g, symbols, inputs, eo, o);
     const Timed tb = run_timed(other, symbols2, inputs2, eo, o);
@@ -287,6 +305,9 @@ void setup_run(CLI::App& app, int& exit_code) {
   cmd->add_option("--repeat", o->repeat, "Timed runs of --timing (default 5)")->check(CLI::PositiveNumber);
   cmd->add_flag("--allow-out-of-range", o->allow_out_of_range,
                 "Accept a --dim value outside the symbol's [min, max] (warns), e.g. s68=1 for the corpus graphs (min 2)");
+  cmd->add_option("--memory-limit", o->memory_limit,
+                  "Refuse a run estimated to need more memory: BYTES, 512MiB, 1.5GiB, 2GB or none "
+                  "(default on the CPU: 3/4 of physical memory)");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });
 }
 

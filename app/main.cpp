@@ -1,6 +1,7 @@
 // fxopt's entry point: builds the command line from one setup_<command>() per subcommand, nothing else.
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "app/commands.h"
 #include "core/error.h"
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
   } catch (const fxopt::InputError& e) {
     std::fprintf(stderr, "fxopt: error: %s\n", e.what());
     return exit_code != fxopt::app::kExitOk ? exit_code : fxopt::app::kExitFailure;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "fxopt: error: out of memory (an allocation failed; for `run`, see --memory-limit)\n");
+    return fxopt::app::kExitFailure;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fxopt: error: %s\n", e.what());
     return fxopt::app::kExitFailure;

@@ -522,8 +522,15 @@ class Reader {
       expr_cache_.emplace(text, e);
       return e;
     } catch (const sym::ParseError& e) {
-      fail_here("SymInt expression '" + text + "' does not parse: " + e.what() + " (at position " +
-                std::to_string(e.position) + ")\n  " + text + "\n  " + std::string(e.position, ' ') + "^");
+      // A long expression is shown as the 70 characters around the error, with the caret under it.
+      constexpr size_t kShow = 70;
+      const size_t from = text.size() <= kShow || e.position < kShow / 2 ? 0
+                          : std::min(e.position - kShow / 2, text.size() - kShow);
+      const std::string pre = from ? "..." : "";
+      const std::string shown = pre + text.substr(from, kShow) + (from + kShow < text.size() ? "..." : "");
+      fail_here("SymInt expression '" + (text.size() <= kShow ? text : shown) + "' does not parse: " + e.what() +
+                " (at position " + std::to_string(e.position) + ")\n  " + shown + "\n  " +
+                std::string(pre.size() + std::min(e.position - from, shown.size()), ' ') + "^");
     }
   }
 

@@ -1,6 +1,7 @@
 // The JSON pull parser: strict RFC 8259 syntax, errors with line and column, canonical re-encoding.
 #include "core/json_pull.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -8,6 +9,54 @@
 #include "core/fxgraph_io.h"
 
 namespace fxopt {
+
+namespace {
+// The length a UTF-8 lead byte announces (1 for an invalid lead, which the validator then reports).
+size_t utf8_length(char lead) {
+  const auto c = static_cast<unsigned char>(lead);
+  return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+}  // namespace
+
+size_t invalid_utf8_offset(std::string_view s) {
+  const auto* u = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = u[i];
+    if (c < 0x80) { ++i; continue; }
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return i;  // a continuation byte, an overlong 2-byte lead (C0, C1) or F5..FF
+    if (n - i < len) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((u[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (u[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+void check_json_nesting(std::string_view text, const std::string& source) {
+  int depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {  // skip the string (an unterminated one is the parser's error)
+      for (++i; i < text.size() && text[i] != '"'; ++i)
+        if (text[i] == '\\') ++i;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting)
+        throw InputError(source + ": malformed JSON at " + JsonPull(text, source).position_of(i) + ": nesting deeper than " +
+                         std::to_string(kMaxNesting) + " levels (fxopt's limit)");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
 
 JsonPull::JsonPull(std::string_view text, std::string source)
     : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()), source_(std::move(source)) {}
@@ -50,12 +99,28 @@ JsonPull::Type JsonPull::peek() {
   }
 }
 
-void JsonPull::begin_object() { expect('{', "'{'"); first_ = true; }
-void JsonPull::begin_array() { expect('[', "'['"); first_ = true; }
+namespace {
+const std::string kTooDeep = "nesting deeper than " + std::to_string(kMaxNesting) + " levels (fxopt's limit)";
+}  // namespace
+
+void JsonPull::begin_object() {
+  ws();
+  if (depth_ >= kMaxNesting) syntax_error(kTooDeep);
+  expect('{', "'{'");
+  first_ = true;
+  ++depth_;
+}
+void JsonPull::begin_array() {
+  ws();
+  if (depth_ >= kMaxNesting) syntax_error(kTooDeep);
+  expect('[', "'['");
+  first_ = true;
+  ++depth_;
+}
 
 bool JsonPull::next_key(std::string& key) {
   ws();
-  if (p_ < end_ && *p_ == '}') { ++p_; first_ = false; return false; }
+  if (p_ < end_ && *p_ == '}') { ++p_; first_ = false; --depth_; return false; }
   if (!first_) expect(',', "',' or '}'");
   first_ = false;
   ws();
@@ -67,7 +132,7 @@ bool JsonPull::next_key(std::string& key) {
 
 bool JsonPull::next_item() {
   ws();
-  if (p_ < end_ && *p_ == ']') { ++p_; first_ = false; return false; }
+  if (p_ < end_ && *p_ == ']') { ++p_; first_ = false; --depth_; return false; }
   if (!first_) expect(',', "',' or ']'");
   first_ = false;
   return true;
@@ -149,7 +214,12 @@ void JsonPull::string(std::string& out) {
   out.clear();
   while (true) {
     const char* run = p_;
-    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
+      if (static_cast<unsigned char>(*p_) < 0x80) { ++p_; continue; }
+      const size_t bad = invalid_utf8_offset(std::string_view(p_, std::min<size_t>(4, end_ - p_)).substr(0, utf8_length(*p_)));
+      if (bad != std::string_view::npos) { p_ += bad; syntax_error("invalid UTF-8 in string"); }
+      p_ += utf8_length(*p_);
+    }
     out.append(run, p_);
     if (p_ >= end_) syntax_error("unterminated string");
     char c = *p_;

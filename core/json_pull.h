@@ -7,6 +7,20 @@
 
 namespace fxopt {
 
+// The deepest nesting any fxopt reader accepts: arrays/objects in graph, pattern and safetensors JSON, and
+// parentheses (or unary minus chains) in SymInt and pattern expressions. Real inputs nest < 10 levels; the
+// limit keeps the recursive readers far from the stack's end (8 MB main thread, 256 KB is enough).
+inline constexpr int kMaxNesting = 256;
+
+// Throws InputError("<source>: malformed JSON at line L, column C: nesting deeper than 256 levels") when
+// `text` nests arrays/objects deeper than kMaxNesting; for texts parsed with nlohmann/json. A scan that
+// skips strings, nothing else; syntax errors are left to the parser.
+void check_json_nesting(std::string_view text, const std::string& source);
+
+// The byte offset of the first invalid UTF-8 sequence (overlong, surrogate, > U+10FFFF, truncated) in `s`,
+// or std::string_view::npos when `s` is valid UTF-8.
+size_t invalid_utf8_offset(std::string_view s);
+
 class JsonPull {
  public:
   // `source` names the text in error messages ("g.json").
@@ -15,7 +29,8 @@ class JsonPull {
   enum class Type { Null, Bool, Number, String, Array, Object, End };
   Type peek();  // the type of the next value (skips whitespace)
 
-  // Objects and arrays: begin_*, then next_key / next_item until they return false.
+  // Objects and arrays: begin_*, then next_key / next_item until they return false. Nesting deeper than
+  // kMaxNesting is a syntax error (every recursive reader enters a container through begin_*).
   void begin_object();
   bool next_key(std::string& key);  // false at '}'
   void begin_array();
@@ -25,7 +40,7 @@ class JsonPull {
   bool boolean();
   // A number: returns true for an integer (fits int64; set `i`), false for a float (set `d`).
   bool number(int64_t& i, double& d);
-  // A string (escapes decoded, UTF-8).
+  // A string (escapes decoded, UTF-8; invalid UTF-8 in the text is a syntax error at its byte).
   void string(std::string& out);
   // Any value, appended as canonical JSON text (Python json.dumps style; floats as Python's repr).
   void canonical_value(std::string& out);
@@ -49,6 +64,7 @@ class JsonPull {
   const char* end_;
   std::string source_;
   bool first_ = false;  // the next item/key is the first of its container
+  int depth_ = 0;       // open arrays/objects
 };
 
 }  // namespace fxopt

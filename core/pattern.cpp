@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
+#include "core/json_pull.h"
 #include "patterns/builtin.h"
 
 namespace fxopt {
@@ -308,7 +309,14 @@ class ExprParser {
 
  private:
   [[noreturn]] void fail(const std::string& msg) {
-    throw InputError(where_ + ": expression '" + std::string(s_) + "' at offset " + std::to_string(pos_) + ": " + msg);
+    // A long expression is shown as the 60 characters around the offset.
+    constexpr size_t kShow = 60;
+    std::string shown(s_);
+    if (s_.size() > kShow) {
+      const size_t from = pos_ > kShow / 2 ? std::min(pos_ - kShow / 2, s_.size() - kShow) : 0;
+      shown = (from ? "..." : "") + std::string(s_.substr(from, kShow)) + (from + kShow < s_.size() ? "..." : "");
+    }
+    throw InputError(where_ + ": expression '" + shown + "' at offset " + std::to_string(pos_) + ": " + msg);
   }
   void skip() { while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_; }
   bool eat(std::string_view t) {
@@ -333,7 +341,16 @@ class ExprParser {
     e.kids.push_back(std::move(b));
     return e;
   }
+  // Every recursion goes through parse_sum or parse_unary; both count the nesting (kMaxNesting).
+  struct Nest {
+    ExprParser& p;
+    explicit Nest(ExprParser& parser) : p(parser) {
+      if (++p.depth_ > kMaxNesting) p.fail("nested deeper than " + std::to_string(kMaxNesting) + " levels (fxopt's limit)");
+    }
+    ~Nest() { --p.depth_; }
+  };
   ScalarExpr parse_sum() {
+    Nest nest(*this);
     ScalarExpr e = parse_term();
     for (;;) {
       if (eat("+")) e = bin(ScalarExpr::Op::Add, std::move(e), parse_term(), "+");
@@ -353,6 +370,7 @@ class ExprParser {
   }
   ScalarExpr parse_unary() {
     if (eat("-")) {
+      Nest nest(*this);
       ScalarExpr k = parse_unary();
       if (k.type == VarType::Dtype) fail("'-' on a dtype");
       ScalarExpr e;
@@ -439,6 +457,7 @@ class ExprParser {
   std::string_view s_;
   std::string where_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 std::string line_col(std::string_view text, size_t byte) {
@@ -465,6 +484,7 @@ class PatternReader {
 
   std::vector<Pattern> read(std::string_view text) {
     Json doc;
+    check_json_nesting(text, source_);
     try {
       doc = Json::parse(text.begin(), text.end());
     } catch (const Json::parse_error& e) {
@@ -472,6 +492,14 @@ class PatternReader {
       auto p = msg.find(": ");  // strip nlohmann's "[json.exception.parse_error.101] parse error at ...: "
       throw InputError(source_ + ": malformed JSON at " + line_col(text, e.byte ? e.byte - 1 : 0) + ": " +
                        (p == std::string::npos ? msg : msg.substr(p + 2)));
+    } catch (const Json::exception& e) {  // e.g. out_of_range.406: a number too large for a double
+      std::string msg = e.what();
+      auto p = msg.find("] ");  // strip nlohmann's "[json.exception.out_of_range.406] "
+      msg = p == std::string::npos ? msg : msg.substr(p + 2);
+      // "number overflow parsing '1e999'" has no position: point at the first occurrence of the number.
+      const size_t q = msg.find('\''), q2 = msg.rfind('\'');
+      const size_t at = q < q2 ? text.find(msg.substr(q + 1, q2 - q - 1)) : std::string_view::npos;
+      throw InputError(source_ + ": malformed JSON" + (at == std::string_view::npos ? "" : " at " + line_col(text, at)) + ": " + msg);
     }
     if (!doc.is_object()) err("", std::string("expected a JSON object, got ") + json_kind(doc));
     check_keys(doc, "", {"format", "version", "description", "patterns"});

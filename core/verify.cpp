@@ -62,7 +62,13 @@ struct Checker {
   }
 
   void run() {
-    for (const auto& [name, info] : g.symbols) declared.insert(name);
+    for (const auto& [name, info] : g.symbols) {
+      declared.insert(name);
+      if (info.hint && ((info.min && *info.hint < *info.min) || (info.max && *info.hint > *info.max)))
+        problems.push_back({"", "symbols." + name + ": hint " + std::to_string(*info.hint) + " is outside its range [" +
+                                    (info.min ? std::to_string(*info.min) : "-inf") + ", " +
+                                    (info.max ? std::to_string(*info.max) : "inf") + "]"});
+    }
     if (auto err = g.topological_error(); !err.empty()) problems.push_back({"", err});
     for (const auto& n : g.nodes()) {
       for (size_t i = 0; i < n.args.size(); ++i) check_arg(n, n.args[i], "args[" + std::to_string(i) + "]");

@@ -57,6 +57,8 @@ SymbolValues bind_symbols(const Graph& g, const SymbolValues& given, const Tenso
   for (const auto& [name, info] : g.symbols) {
     if (out.count(name)) continue;
     if (!info.hint) throw InputError("symbol '" + name + "' has no hint; give its value with --dim " + name + "=V");
+    if ((info.min && *info.hint < *info.min) || (info.max && *info.hint > *info.max))
+      throw InputError("symbol " + name + ": hint " + std::to_string(*info.hint) + " is outside its range; give a value with --dim " + name + "=V");
     out[name] = *info.hint;
   }
   return out;

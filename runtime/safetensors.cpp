@@ -2,11 +2,13 @@
 #include "runtime/safetensors.h"
 
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
+#include "core/json_pull.h"
 
 namespace fxopt::rt {
 
@@ -59,10 +61,13 @@ std::vector<std::pair<std::string, Tensor>> decode_safetensors(std::string_view 
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (n > bytes.size() - 8) throw bad("header length " + std::to_string(n) + " exceeds the file size");
   nlohmann::ordered_json header;
+  check_json_nesting(bytes.substr(8, n), source + ": header");
   try {
     header = nlohmann::ordered_json::parse(bytes.substr(8, n));
   } catch (const nlohmann::json::exception& e) {
-    throw bad(std::string("malformed header JSON: ") + e.what());
+    std::string msg = e.what();
+    const size_t colon = msg.find("] ");  // drop nlohmann's "[json.exception.parse_error.101] " tag
+    throw bad("malformed header JSON: " + (colon == std::string::npos ? msg : msg.substr(colon + 2)));
   }
   if (!header.is_object()) throw bad("the header is not a JSON object");
   const std::string_view data = bytes.substr(8 + n);
@@ -82,18 +87,22 @@ std::vector<std::pair<std::string, Tensor>> decode_safetensors(std::string_view 
     if (!info["shape"].is_array()) throw bad(where + ": shape must be an array");
     for (const auto& s : info["shape"]) {
       if (!s.is_number_unsigned()) throw bad(where + ": shape entries must be non-negative integers");
+      if (s.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        throw bad(where + ": shape entry " + std::to_string(s.get<uint64_t>()) + " does not fit in int64");
       shape.push_back(s.get<int64_t>());
     }
+    const std::optional<int64_t> nbytes = checked_nbytes(dtype_size(*dt), shape);
+    if (!nbytes) throw bad(where + ": impossible size " + code + " " + shape_str(shape) + ": " + size_problem(dtype_size(*dt), shape));
     const auto& offs = info["data_offsets"];
     if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
       throw bad(where + ": data_offsets must be two non-negative integers");
     const uint64_t b = offs[0].get<uint64_t>(), e = offs[1].get<uint64_t>();
-    Tensor t = Tensor::empty(*dt, shape);
-    const uint64_t want = static_cast<uint64_t>(t.numel()) * dtype_size(*dt);
+    const uint64_t want = static_cast<uint64_t>(*nbytes);
     if (e < b || e > data.size()) throw bad(where + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + "] lie outside the data");
     if (e - b != want)
       throw bad(where + ": data_offsets cover " + std::to_string(e - b) + " bytes but " + code + " " + shape_str(shape) +
                 " needs " + std::to_string(want));
+    Tensor t = Tensor::empty(*dt, shape);
     if (want) std::memcpy(t.raw(), data.data() + b, want);
     out.emplace_back(name, std::move(t));
   }

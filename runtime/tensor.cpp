@@ -2,6 +2,7 @@
 #include "runtime/tensor.h"
 
 #include <cstring>
+#include <new>
 
 #include "core/error.h"
 
@@ -53,29 +54,66 @@ Storage::~Storage() {
   else delete[] data;
 }
 
+std::string size_problem(size_t elem_size, const Shape& shape) {
+  int64_t n = 1;
+  bool zero = false;
+  for (int64_t s : shape) {
+    if (s < 0) return "size " + std::to_string(s) + " is negative";
+    if (s == 0) zero = true;
+    else if (__builtin_mul_overflow(n, s, &n)) return "the element count overflows int64";
+  }
+  if (zero) return "";
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &bytes))
+    return std::to_string(n) + " elements of " + std::to_string(elem_size) + " bytes overflow int64";
+  return "";
+}
+
+std::optional<int64_t> checked_numel(const Shape& shape) {
+  if (!size_problem(1, shape).empty()) return std::nullopt;
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+std::optional<int64_t> checked_nbytes(size_t elem_size, const Shape& shape) {
+  if (!size_problem(elem_size, shape).empty()) return std::nullopt;
+  return *checked_numel(shape) * static_cast<int64_t>(elem_size);
+}
+
 Shape Tensor::contiguous_strides(const Shape& shape) {
   Shape st(shape.size());
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     st[i] = s;
-    s *= std::max<int64_t>(shape[i], 1);
+    // Saturates instead of wrapping: only shapes checked_numel refuses get here with such a product.
+    if (__builtin_mul_overflow(s, std::max<int64_t>(shape[i], 1), &s)) s = std::numeric_limits<int64_t>::max();
   }
   return st;
 }
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
+  const std::optional<int64_t> bytes = checked_nbytes(dtype_size(dtype), shape);
+  if (!bytes)
+    throw InputError(std::string("impossible tensor size ") + dtype_name(dtype) + " " + shape_str(shape) + ": " +
+                     size_problem(dtype_size(dtype), shape));
   Tensor t;
   t.dtype_ = dtype;
   t.strides_ = contiguous_strides(shape);
   t.shape_ = std::move(shape);
   t.storage_ = std::make_shared<Storage>();
-  const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(dtype);
-  t.storage_->data = new std::byte[bytes > 0 ? bytes : 1];
-  t.storage_->bytes = bytes;
+  t.storage_->data = new (std::nothrow) std::byte[*bytes > 0 ? static_cast<size_t>(*bytes) : 1];
+  if (!t.storage_->data)
+    throw InputError("out of memory allocating " + std::to_string(*bytes) + " bytes for a " + dtype_name(dtype) + " " +
+                     shape_str(t.shape_) + " tensor");
+  t.storage_->bytes = static_cast<size_t>(*bytes);
   return t;
 }
 
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape shape) {
+  if (!checked_nbytes(dtype_size(dtype), shape))
+    throw InputError(std::string("impossible tensor size ") + dtype_name(dtype) + " " + shape_str(shape) + ": " +
+                     size_problem(dtype_size(dtype), shape));
   Tensor t;
   t.dtype_ = dtype;
   t.strides_ = contiguous_strides(shape);
@@ -86,7 +124,10 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape
 
 int64_t Tensor::numel() const {
   int64_t n = 1;
-  for (int64_t s : shape_) n *= s;
+  for (int64_t s : shape_)
+    if (__builtin_mul_overflow(n, s, &n))
+      throw InputError(std::string("impossible tensor size ") + dtype_name(dtype_) + " " + shape_str(shape_) +
+                       ": the element count overflows int64");
   return n;
 }
 
@@ -94,13 +135,17 @@ bool Tensor::is_contiguous() const {
   int64_t expect = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
     if (shape_[i] == 1) continue;
+    if (shape_[i] == 0) return true;  // no elements: any strides describe it
     if (strides_[i] != expect) return false;
-    expect *= shape_[i];
+    if (__builtin_mul_overflow(expect, shape_[i], &expect)) return false;
   }
   return true;
 }
 
 Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
+  if (!checked_numel(shape))
+    throw InputError(std::string("impossible tensor size ") + dtype_name(dtype_) + " " + shape_str(shape) + ": " +
+                     size_problem(1, shape));
   Tensor t;
   t.storage_ = storage_;
   t.dtype_ = dtype_;
@@ -216,7 +261,10 @@ void scatter(const Tensor& t, int64_t elem, int64_t n, const C* src) {
   const int64_t es = static_cast<int64_t>(dtype_size(d));
   std::byte* p = t.raw() + elem * es;
   if constexpr (std::is_same_v<C, float>) {
-    if (d == DType::F32) { std::memcpy(p, src, n * sizeof(float)); return; }
+    if (d == DType::F32) {
+      if (n > 0) std::memcpy(p, src, n * sizeof(float));  // src may be null when n == 0
+      return;
+    }
     if (d == DType::BF16) {
       uint16_t* o = reinterpret_cast<uint16_t*>(p);
       for (int64_t j = 0; j < n; ++j) o[j] = num::f32_to_bf16(src[j]);

@@ -42,10 +42,20 @@ struct Storage {
 
 using Shape = std::vector<int64_t>;
 
+// Checked sizes (every shape -> element count -> byte count goes through these). The element count of a
+// shape, or nullopt when a size is negative or the product of its non-zero sizes overflows int64 (a
+// zero size makes the count 0, but the other sizes must still give representable strides).
+std::optional<int64_t> checked_numel(const Shape& shape);
+// Bytes of a contiguous tensor of `shape`, or nullopt as checked_numel or when the bytes overflow int64.
+std::optional<int64_t> checked_nbytes(size_t elem_size, const Shape& shape);
+// Why checked_nbytes failed ("size -1 is negative", "the element count overflows int64", ...); "" if it did not.
+std::string size_problem(size_t elem_size, const Shape& shape);
+
 class Tensor {
  public:
   Tensor() = default;
-  // A contiguous host tensor with uninitialised contents.
+  // A contiguous host tensor with uninitialised contents. Throws InputError naming the dtype, the shape
+  // and the reason for an impossible size (negative, overflowing) or a failed allocation.
   static Tensor empty(DType dtype, Shape shape);
   // A contiguous tensor over existing storage (e.g. device memory a backend allocated).
   static Tensor from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape shape);
@@ -58,7 +68,7 @@ class Tensor {
   const Shape& strides() const { return strides_; }
   int64_t offset() const { return offset_; }
   int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
-  int64_t numel() const;
+  int64_t numel() const;  // throws InputError when the count overflows int64 (a view's shape)
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
@@ -67,7 +77,7 @@ class Tensor {
   template <class T>
   T* data() const { return reinterpret_cast<T*>(raw()); }
 
-  // A view of the same storage (offset in elements, absolute).
+  // A view of the same storage (offset in elements, absolute). Throws InputError for an impossible shape.
   Tensor as_strided(Shape shape, Shape strides, int64_t offset) const;
   // This tensor when contiguous, otherwise a contiguous copy.
   Tensor contiguous() const;
