@@ -5,7 +5,10 @@
 #include "app/commands.h"
 #include "core/fxgraph_io.h"
 #include "core/rewrite_pipeline.h"
+#include "core/error.h"
+#include "core/region_graph.h"
 #include "runtime/compare.h"
+#include "runtime/region_verify.h"
 
 namespace fxopt::app {
 
@@ -14,8 +17,13 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   struct Opts {
     std::string input, output, target = "rocm-aiter", patterns = "all", passes;
     std::vector<std::string> pattern_files;
-    bool stats = false, print_after_change = false, no_normalize = false, verify = false, keep_normalized = false;
+    bool stats = false, print_after_change = false, no_normalize = false, keep_normalized = false;
     size_t max_iterations = 10;
+    std::string verify, format = "text";  // verify: "" (off), "regions", "graph"
+    int verify_trials = 1;
+    uint64_t verify_seed = 0;
+    std::vector<std::string> dims;
+    std::optional<double> rtol, atol;
   };
   auto o = std::make_shared<Opts>();
   add_graph_input(cmd, o->input);
@@ -29,15 +37,34 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
                 "Keep the normalised spellings outside fused regions (default: restore the input's spelling)");
   cmd->add_option("--max-iterations", o->max_iterations, "Fixed-point iteration cap (default 10)")->check(CLI::PositiveNumber);
   cmd->add_flag("--stats", o->stats, "Per pass/pattern counts and times on stderr");
-  cmd->add_flag("--verify", o->verify,
-                "Run original and rewritten graphs on the CPU (seeded inputs, small symbol values); write nothing "
-                "unless their outputs are bit-identical");
+  cmd->add_flag("--verify{regions}", o->verify,
+                "Check every rewrite on the CPU before writing: --verify / --verify=regions runs each matched region "
+                "and its replacement over a trial scheme (docs/patterns.md); --verify=graph runs the whole original "
+                "and rewritten graphs; nothing is written unless they agree (bit for bit, or within the pattern's "
+                "declared tolerance)")
+      ->check(CLI::IsMember({"regions", "graph"}));
+  cmd->add_option("--verify-trials", o->verify_trials, "Seeds per input distribution and symbol binding (default 1)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--verify-seed", o->verify_seed, "First input seed of the verification trials (default 0)");
+  cmd->add_option("--dim", o->dims, "Verify with symbol SYMBOL=VALUE only (repeatable; default: the trial levels)");
+  cmd->add_option("--rtol", o->rtol, "Relative tolerance for patterns that declare one (never above the declared)");
+  cmd->add_option("--atol", o->atol, "Absolute tolerance for patterns that declare one (never above the declared)");
+  add_format_option(cmd, o->format)->description("Verification report format on stderr: text or json");
   cmd->add_flag("--print-after-change", o->print_after_change, "Print the graph to stderr after each change");
   cmd->callback([o, &exit_code] {
     PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns));
     Graph g = read_graph_file(o->input);
+    rt::RegionVerifyOptions vo;
+    vo.trials = o->verify_trials;
+    vo.seed = o->verify_seed;
+    vo.dims = rt::parse_dims(o->dims);
+    vo.rtol = o->rtol;
+    vo.atol = o->atol;
+    for (const auto& [name, v] : vo.dims)
+      if (!g.symbol(name)) throw InputError("--dim: the graph has no symbol '" + name + "'");
     std::optional<Graph> original;
-    if (o->verify) original = read_graph_text(write_graph_text(g), o->input);
+    if (o->verify == "graph") original = read_graph_text(write_graph_text(g), o->input);
+    std::vector<RegionPair> regions;
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
@@ -48,9 +75,38 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());
       };
     po.restore_spelling = !o->keep_normalized;
+    if (o->verify == "regions")
+      po.before_apply = [&regions](const Graph& gr, const Match& m, int id) { regions.push_back(cut_region(gr, m, id)); };
     PipelineReport r = run_pipeline(g, ps, po);
     const std::optional<DenormalizeReport>& dr = r.denormalize;
-    if (original) {
+    if (o->verify == "regions") {
+      const rt::RegionVerifyReport v = rt::verify_regions(regions, vo);
+      std::string again;
+      if (v.failure) {
+        again = "fxopt rewrite " + o->input + " --target " + o->target + " --patterns " + v.failure->pattern;
+        for (const auto& f : o->pattern_files) again += " --pattern-file " + f;
+        if (o->no_normalize) again += " --no-normalize";
+        if (!o->passes.empty()) again += " --passes " + o->passes;
+        again += " --verify --verify-seed " + std::to_string(v.failure->seed);
+        for (const auto& [k, x] : v.failure->symbols) again += " --dim " + k + "=" + std::to_string(x);
+        again += " >/dev/null";
+      }
+      if (o->format == "json") {
+        std::fprintf(stderr, "%s", rt::region_report_json(v, again).c_str());
+      } else {
+        std::fprintf(stderr, "fxopt rewrite: --verify=regions: %s (%zu matches, %.3f s)\n%s",
+                     v.ok ? "every rewrite agrees" : "a rewrite differs, output not written", regions.size(), v.seconds,
+                     rt::region_report_text(v).c_str());
+        if (v.failure) std::fprintf(stderr, "  reproduce: %s\n", again.c_str());
+      }
+      if (!v.ok) {
+        exit_code = kExitFailure;
+        return;
+      }
+    }
+    if (original && r.rewrite.matches.empty()) {
+      std::fprintf(stderr, "fxopt rewrite: --verify=graph: nothing was rewritten, nothing to verify\n");
+    } else if (original) {
       const rt::VerifyResult v = rt::verify_rewrite(*original, g);
       if (!v.ok) {
         std::fprintf(stderr, "fxopt rewrite: --verify failed, output not written: %s\n", v.reason.c_str());

@@ -12,6 +12,7 @@
 #include "core/fxgraph_io.h"
 #include "runtime/compare.h"
 #include "runtime/executor.h"
+#include "runtime/region_verify.h"
 #include "runtime/hip/gpu_api.h"
 #include "runtime/memory_plan.h"
 #include "runtime/safetensors.h"
@@ -144,26 +145,7 @@ void print_timing(const Timed& t, const RunOpts& o, const std::string& graph) {
   }
 }
 
-rt::SymbolValues parse_dims(const std::vector<std::string>& dims) {
-  rt::SymbolValues out;
-  for (const std::string& d : dims) {
-    const size_t eq = d.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == d.size())
-      throw InputError("--dim '" + d + "': expected SYMBOL=VALUE, e.g. s68=1024");
-    const std::string name = d.substr(0, eq), value = d.substr(eq + 1);
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != value.size()) throw InputError("--dim '" + d + "': '" + value + "' is not an integer");
-    if (out.count(name)) throw InputError("--dim: symbol '" + name + "' given twice");
-    out[name] = v;
-  }
-  return out;
-}
+rt::SymbolValues parse_dims(const std::vector<std::string>& dims) { return rt::parse_dims(dims); }
 
 std::string symbols_str(const rt::SymbolValues& s) {
   std::string out;

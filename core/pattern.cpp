@@ -723,10 +723,33 @@ class PatternReader {
       for (size_t i = 0; i < a.items.size(); ++i) check_match_arg(p, a.items[i], where + "[" + std::to_string(i) + "]");
   }
 
+  // {"atol": A, "rtol": R, "fp8_codes": K, "reason": "..."}: non-negative bounds and a reason.
+  void read_tolerance(Tolerance& t, const Json& j, const std::string& where) {
+    if (!j.is_object()) err(where, "expected an object {\"atol\", \"rtol\", \"fp8_codes\", \"reason\"}");
+    check_keys(j, where, {"atol", "rtol", "fp8_codes", "reason"});
+    auto bound = [&](const char* key, double& out) {
+      if (!j.contains(key)) return;
+      const Json& v = j[key];
+      if (!v.is_number() || !(v.get<double>() >= 0.0) || !std::isfinite(v.get<double>()))
+        err(where + "." + key, "expected a finite number >= 0");
+      out = v.get<double>();
+    };
+    bound("atol", t.atol);
+    bound("rtol", t.rtol);
+    if (j.contains("fp8_codes")) {
+      const Json& v = j["fp8_codes"];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 255)
+        err(where + ".fp8_codes", "expected an integer from 0 to 255");
+      t.fp8_codes = v.get<int64_t>();
+    }
+    if (j.contains("reason")) t.reason = need_string(j, "reason", where);
+    if (t.any() && t.reason.empty()) err(where + ".reason", "a tolerance needs a reason (why the fused op may differ)");
+  }
+
   Pattern read_pattern(const Json& pj, const std::string& where) {
     if (!pj.is_object()) err(where, "expected an object");
     check_keys(pj, where, {"name", "description", "diagram", "benefit", "fused_op", "vars", "inputs", "nodes",
-                           "outputs", "root", "conditions", "replacement"});
+                           "outputs", "root", "conditions", "replacement", "tolerance", "inf_nan"});
     Pattern p;
     p.source = source_;
     p.name = need_string(pj, "name", where);
@@ -748,6 +771,11 @@ class PatternReader {
       p.benefit = pj["benefit"].get<int>();
     }
     p.fused_op = need_string(pj, "fused_op", where);
+    if (pj.contains("tolerance")) read_tolerance(p.tolerance, pj["tolerance"], where + ".tolerance");
+    if (pj.contains("inf_nan")) {
+      if (!pj["inf_nan"].is_boolean()) err(where + ".inf_nan", "expected true or false");
+      p.inf_nan = pj["inf_nan"].get<bool>();
+    }
     if (pj.contains("vars")) read_vars(p, pj["vars"], where + ".vars");
 
     // Inputs.

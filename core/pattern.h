@@ -97,6 +97,15 @@ struct Condition {
   int lhs = -1, rhs = -1;       // indices into Pattern::exprs
 };
 
+// "tolerance": how far the replacement's outputs may differ from the region's when they are run
+// (region verification, `patterns --check`). Absent: bit-identical. Documented in docs/patterns.md.
+struct Tolerance {
+  double atol = 0.0, rtol = 0.0;   // float outputs (and fp8 outputs by value): |got - want| <= atol + rtol*|want|
+  int64_t fp8_codes = 0;           // fp8 outputs: at most this many representable steps apart
+  std::string reason;              // why the replacement may differ (required when any bound is nonzero)
+  bool any() const { return atol > 0 || rtol > 0 || fp8_codes > 0; }
+};
+
 struct Pattern {
   std::string name;
   std::string source;           // file it came from ("builtin:rms_gated_fp8.json", a path)
@@ -104,6 +113,8 @@ struct Pattern {
   std::vector<std::string> diagram;
   std::string fused_op;         // the op the replacement needs from the target
   int benefit = 1;
+  Tolerance tolerance;                         // "tolerance" (default: bit-identical)
+  bool inf_nan = false;                        // "inf_nan": true = verification also feeds inf/NaN inputs
 
   std::vector<VarDecl> vars;
   std::vector<ScalarExpr> exprs;

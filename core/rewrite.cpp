@@ -304,6 +304,8 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     if (opt.dry_run || found.empty()) break;
     auto t_rw = Clock::now();
     Rewriter rw(g);
+    if (opt.before_apply)
+      for (size_t i = 0; i < found.size(); ++i) opt.before_apply(g, found[i], ids[i]);
     for (size_t i = 0; i < found.size(); ++i) {
       auto created = apply_match(rw, found[i], ids[i]);
       auto& rec = report.matches[report.matches.size() - found.size() + i];

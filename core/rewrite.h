@@ -69,6 +69,9 @@ struct RewriteOptions {
   bool near_misses = true;
   // Called after an iteration that changed the graph ("--print-after-change").
   std::function<void(const std::string& what, const Graph&)> after_change;
+  // Called for each match right before it is applied (the graph still holds its region; node orders are
+  // valid): region verification cuts the region out here (core/region_graph.h).
+  std::function<void(const Graph&, const Match&, int id)> before_apply;
 };
 
 // All graph mutation a rewrite does goes through here.

@@ -67,6 +67,7 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
   ro.max_iterations = o.max_iterations;
   ro.dry_run = o.dry_run;
   ro.after_change = o.after_change;
+  ro.before_apply = o.before_apply;
   r.rewrite = rewrite_graph(g, patterns, ro);
   if (o.normalize && o.restore_spelling && !o.dry_run) {
     r.denormalize = denormalize(g, r.normalize);

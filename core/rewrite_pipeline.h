@@ -27,6 +27,8 @@ struct PipelineOptions {
   bool restore_spelling = true;
   // "--print-after-change": called after each normalisation pass or rewrite iteration that changed the graph.
   std::function<void(const std::string& what, const Graph&)> after_change;
+  // Forwarded to RewriteOptions::before_apply (region verification).
+  std::function<void(const Graph&, const Match&, int id)> before_apply;
 };
 
 struct PipelineReport {

@@ -8,6 +8,9 @@ ops (swap="when-fused", the default; swap="always" also takes rewrites that only
 (the binary missing or exiting non-zero, an unreadable result, an op Inductor cannot lower at this stage)
 raises FxoptPassError — compilation stops with the message — unless on_error="warn" asks to keep the
 graph as it was. dry_run=True only runs `fxopt match --format json` and logs the match report.
+verify=True runs region verification (`fxopt rewrite --verify=regions`: every matched region and its
+replacement run on the CPU over a trial scheme) before the graph is swapped in; a disagreement is an
+error like any other (the binary exits 1 and writes nothing).
 """
 from __future__ import annotations
 
@@ -91,6 +94,8 @@ class PostGradPass(_PassBase):
     binary: path or command prefix (e.g. [python, script]); default: find_binary().
     target: passed as `--target` to `fxopt rewrite` when set.
     dry_run: only run `fxopt match GRAPH --format json` and log the report; the graph is left alone.
+    verify: pass `--verify=regions` to `fxopt rewrite`: each rewrite is checked on the CPU before the graph is
+      swapped in (a failed check raises FxoptPassError, or warns and keeps the graph with on_error="warn").
     swap: "when-fused" (default): take the rewritten graph only if it calls some vllm op more often than
       before (a rewrite that matched nothing leaves Inductor's graph as it was); "always": take it regardless.
     on_error: "raise" (default) or "warn" (keep the graph unchanged and warn).
@@ -99,7 +104,7 @@ class PostGradPass(_PassBase):
     Each call appends a record to `self.history` (counts, timings, the report in dry-run mode).
     """
 
-    def __init__(self, binary=None, *, target: Optional[str] = None, dry_run: bool = False,
+    def __init__(self, binary=None, *, target: Optional[str] = None, dry_run: bool = False, verify: bool = False,
                  swap: str = "when-fused", on_error: str = "raise", keep_dir: Optional[str] = None,
                  extra_args: Sequence[str] = (), timeout: float = 300.0, meta_keys=exporter.DEFAULT_META_KEYS):
         if on_error not in ("raise", "warn"):
@@ -110,6 +115,7 @@ class PostGradPass(_PassBase):
         self.command = find_binary(binary)
         self.target = target
         self.dry_run = dry_run
+        self.verify = verify
         self.on_error = on_error
         self.keep_dir = keep_dir if keep_dir is not None else os.environ.get("FXOPT_KEEP_DIR")
         self.extra_args = list(extra_args)
@@ -133,7 +139,7 @@ class PostGradPass(_PassBase):
                 if os.path.isfile(part):
                     with open(part, "rb") as f:
                         h.update(hashlib.sha256(f.read()).digest())
-            h.update(repr((self.target, self.dry_run, self.swap, self.on_error, self.extra_args, ops.get_impl(),
+            h.update(repr((self.target, self.dry_run, self.verify, self.swap, self.on_error, self.extra_args, ops.get_impl(),
                            str(ops.fp8_dtype()))).encode())
             self._uuid = h.hexdigest()
         return self._uuid
@@ -162,6 +168,9 @@ class PostGradPass(_PassBase):
             cmd = [*self.command, "rewrite", src, "-o", dst]
             if self.target:
                 cmd += ["--target", self.target]
+            if self.verify:
+                cmd += ["--verify=regions"]
+            record["verify"] = self.verify
             cmd += self.extra_args
             t1 = time.perf_counter()
             proc = self._run(cmd)

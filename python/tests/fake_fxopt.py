@@ -3,7 +3,8 @@
 It knows one spelling of the gated RMSNorm + group-128 fp8 quant region — the one torch.compile gives the
 corpus model (spec/fusion-rms-gated-fp8.md) — and nothing else, so the hook's export / run / rebuild
 machinery can be tested without the C++ binary. It is not a matcher to learn from. `--fail` makes it
-exit 3 with a message (to test error surfacing).
+exit 3 with a message (to test error surfacing). `--verify[=MODE]` is accepted and reported on stderr;
+`--verify-fails` makes a verifying rewrite exit 1 as the real binary does when a rewrite differs.
 """
 from __future__ import annotations
 
@@ -223,11 +224,18 @@ def main(argv=None) -> int:
     ap.add_argument("--target")
     ap.add_argument("--format", default="text")
     ap.add_argument("--fail", action="store_true")
+    ap.add_argument("--verify", nargs="?", const="regions", choices=["regions", "graph"])
+    ap.add_argument("--verify-fails", action="store_true", help="with --verify: report a differing rewrite, exit 1")
     ap.add_argument("--leak-silu", action="store_true", help="fuse nothing, leave aten.silu in the output")
     a = ap.parse_args(argv)
     if a.fail:
         print("fake_fxopt: error: asked to fail", file=sys.stderr)
         return 3
+    if a.verify and a.command == "rewrite":
+        if a.verify_fails:
+            print(f"fxopt rewrite: --verify={a.verify}: a rewrite differs, output not written", file=sys.stderr)
+            return 1
+        print(f"fake_fxopt: --verify={a.verify}: every rewrite agrees", file=sys.stderr)
     try:
         doc = fxgraph_json.read(a.graph)
     except (OSError, ValueError) as e:

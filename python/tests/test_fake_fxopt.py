@@ -29,6 +29,22 @@ class FakeBinaryOnCorpus(unittest.TestCase):
         self.assertEqual(p.returncode, 3)
         self.assertIn("asked to fail", p.stderr)
 
+    def test_verify_is_reported_and_a_failed_verification_writes_nothing(self):
+        path = common.corpus_files()[0]
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out.json")
+            p = subprocess.run(common.FAKE_FXOPT + ["rewrite", path, "-o", out, "--verify=regions"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("--verify=regions: every rewrite agrees", p.stderr)
+            self.assertTrue(os.path.exists(out))
+            out2 = os.path.join(d, "out2.json")
+            p = subprocess.run(common.FAKE_FXOPT + ["rewrite", path, "-o", out2, "--verify", "--verify-fails"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("a rewrite differs, output not written", p.stderr)
+            self.assertFalse(os.path.exists(out2))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -77,6 +77,25 @@ class HookWithTestDouble(unittest.TestCase):
         with self.assertRaisesRegex(Exception, r"cannot lower after decomposition: \w+ = aten\.silu\.default"):
             run_pair(self.v, hook, tokens=(16,), base=False)
 
+    def test_verify_passes_verify_regions_and_swaps_when_it_agrees(self):
+        hook = fxopt.post_grad_pass(common.FAKE_FXOPT, verify=True)
+        base, hooked = run_pair(self.v, hook, tokens=(16,))
+        rec = hook.history[0]
+        self.assertTrue(rec["verify"])
+        self.assertIn("--verify=regions: every rewrite agrees", rec["stderr"])
+        self.assertTrue(rec["swapped"])
+        self.assertTrue(tutil.same_bits(base[0], hooked[0]))
+
+    def test_a_failed_verification_keeps_the_graph_or_raises(self):
+        hook = fxopt.post_grad_pass(common.FAKE_FXOPT, verify=True, extra_args=["--verify-fails"], on_error="warn")
+        with self.assertWarnsRegex(UserWarning, "a rewrite differs"):
+            base, hooked = run_pair(self.v, hook, tokens=(16,))
+        self.assertNotIn("swapped", hook.history[0])
+        self.assertTrue(tutil.same_bits(base[0], hooked[0]))
+        hook = fxopt.post_grad_pass(common.FAKE_FXOPT, verify=True, extra_args=["--verify-fails"])
+        with self.assertRaisesRegex(Exception, "a rewrite differs"):
+            run_pair(self.v, hook, tokens=(16,), base=False)
+
     def test_dry_run_logs_the_report_and_leaves_the_graph(self):
         hook = fxopt.post_grad_pass(common.FAKE_FXOPT, dry_run=True)
         with self.assertLogs("fxopt", level="INFO") as logs:
@@ -107,6 +126,15 @@ class HookWithRealBinary(unittest.TestCase):
                          hook.history[0])
         for a, b in zip(base, hooked):
             self.assertTrue(tutil.same_bits(a, b))
+
+    def test_verify_with_the_real_binary(self):
+        v = models.Variant("real_verify", layers=2)
+        hook = fxopt.post_grad_pass(common.fxopt_binary(), verify=True)
+        base, hooked = run_pair(v, hook, tokens=(16,))
+        rec = hook.history[0]
+        self.assertIn("--verify=regions: every rewrite agrees", rec.get("stderr", ""), rec)
+        self.assertEqual(rec.get("fused"), {ops.qualified(ops.FUSED_RMS_GATED): 2}, rec)
+        self.assertTrue(tutil.same_bits(base[0], hooked[0]))
 
     @unittest.skipUnless(common.fxopt_has("match"), "needs `fxopt match`")
     def test_dry_run_with_the_real_binary(self):

@@ -1,0 +1,173 @@
+// A match's region as a standalone graph, its replacement built by apply_match, and a key for identical regions.
+#include "core/region_graph.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/fxgraph_io.h"
+#include "core/rewrite.h"
+
+namespace fxopt {
+
+namespace {
+
+void val_symbols(const ValMeta& v, std::set<std::string>& out) {
+  auto add = [&](const SymDim& d) {
+    for (auto& s : d.expr.free_symbols()) out.insert(s);
+  };
+  switch (v.kind) {
+    case ValMeta::Kind::Tensor:
+      for (const auto& d : v.tensor.shape) add(d);
+      for (const auto& d : v.tensor.stride) add(d);
+      break;
+    case ValMeta::Kind::Sym: add(v.sym); break;
+    case ValMeta::Kind::Tuple:
+      for (const auto& i : v.items) val_symbols(i, out);
+      break;
+    default: break;
+  }
+}
+
+void arg_symbols(const Arg& a, std::set<std::string>& out) {
+  if (a.kind == Arg::Kind::Sym)
+    for (auto& s : a.sym.expr.free_symbols()) out.insert(s);
+  for (const auto& i : a.items) arg_symbols(i, out);
+  for (const auto& [k, i] : a.dict) arg_symbols(i, out);
+}
+
+Arg remap(const Arg& a, const std::unordered_map<const Node*, Node*>& map) {
+  Arg r = a;
+  if (a.kind == Arg::Kind::Node) r.node = map.at(a.node);
+  for (auto& x : r.items) x = remap(x, map);
+  for (auto& [k, x] : r.dict) x = remap(x, map);
+  return r;
+}
+
+// The standalone graph of the region: returns the source node -> new node map.
+std::unordered_map<const Node*, Node*> build_region(const Graph& g, const Match& m, const std::vector<Node*>& region,
+                                                    Graph& out, std::vector<std::pair<std::string, std::string>>* inputs) {
+  const Pattern& p = *m.pattern;
+  std::set<const Node*> in_region(region.begin(), region.end());
+  // Captured inputs, in first-use order; named after the pattern input they bind where there is one.
+  std::vector<const Node*> captured;
+  for (const Node* n : region)
+    for (Node* in : n->inputs())
+      if (!in_region.count(in) && std::find(captured.begin(), captured.end(), in) == captured.end())
+        captured.push_back(in);
+  std::set<std::string> taken;
+  for (const Node* n : region) taken.insert(n->name);
+  std::unordered_map<const Node*, Node*> map;
+  std::set<std::string> symbols;
+  size_t extra = 0;
+  for (const Node* c : captured) {
+    std::string name;
+    for (size_t k = 0; k < p.nodes.size(); ++k)
+      if (p.nodes[k].is_input && m.nodes[k] == c) { name = p.nodes[k].name; break; }
+    if (name.empty()) name = "captured_" + std::to_string(extra++);
+    while (taken.count(name)) name += "_in";
+    taken.insert(name);
+    if (!c->val || (c->val->kind != ValMeta::Kind::Tensor && c->val->kind != ValMeta::Kind::Sym &&
+                    c->val->kind != ValMeta::Kind::Const))
+      throw InputError("pattern " + p.name + " at " + m.root->name + ": the region's input '" + c->name +
+                       "' has no tensor, SymInt or constant meta.val, so the region cannot be run on its own");
+    Node ph;
+    ph.name = name;
+    ph.op = OpKind::Placeholder;
+    ph.target = name;
+    ph.val = c->val;
+    val_symbols(*c->val, symbols);
+    map[c] = out.append_named(std::move(ph));
+    if (inputs) inputs->emplace_back(name, c->name);
+  }
+  for (const Node* n : region) {
+    Node copy;
+    copy.name = n->name;
+    copy.op = n->op;
+    copy.target = n->target;
+    for (const Arg& a : n->args) {
+      copy.args.push_back(remap(a, map));
+      arg_symbols(a, symbols);
+    }
+    for (const auto& [k, a] : n->kwargs) {
+      copy.kwargs.emplace_back(k, remap(a, map));
+      arg_symbols(a, symbols);
+    }
+    copy.val = n->val;
+    if (n->val) val_symbols(*n->val, symbols);
+    map[n] = out.append_named(std::move(copy));
+  }
+  std::vector<Arg> outs;
+  for (int o : p.outputs) outs.push_back(Arg::ref(map.at(m.nodes[o])));
+  Node output;
+  output.name = "output";
+  while (taken.count(output.name)) output.name += "_";
+  output.op = OpKind::Output;
+  output.target = "output";
+  output.args.push_back(Arg::list(std::move(outs)));
+  out.append_named(std::move(output));
+  for (const auto& [name, info] : g.symbols)
+    if (symbols.count(name)) out.symbols.emplace_back(name, info);
+  out.rebuild_users();
+  out.renumber();
+  return map;
+}
+
+void key_arg(const Arg& a, const std::unordered_map<const Node*, size_t>& index, std::string& k) {
+  if (a.kind == Arg::Kind::Node) {
+    k += "#" + std::to_string(index.at(a.node));
+  } else if (a.kind == Arg::Kind::List) {
+    k += "[";
+    for (const auto& i : a.items) { key_arg(i, index, k); k += ","; }
+    k += "]";
+  } else if (a.kind == Arg::Kind::Dict) {
+    k += "{";
+    for (const auto& [key, i] : a.dict) { k += json_quote(key) + ":"; key_arg(i, index, k); k += ","; }
+    k += "}";
+  } else {
+    k += arg_to_json(a);
+  }
+}
+
+}  // namespace
+
+RegionPair cut_region(const Graph& g, const Match& m, int match_id) {
+  RegionPair r;
+  r.pattern = m.pattern;
+  r.match_id = match_id;
+  r.root = m.root ? m.root->name : "";
+  r.bindings = m.bindings_str();
+  std::vector<Node*> region = m.region;
+  std::sort(region.begin(), region.end(), [](const Node* a, const Node* b) { return a->order < b->order; });
+  build_region(g, m, region, r.region, &r.inputs);
+
+  // The replacement: the same region built again, then rewritten by apply_match with the match's bindings.
+  auto map = build_region(g, m, region, r.replacement, nullptr);
+  Match m2;
+  m2.pattern = m.pattern;
+  m2.bindings = m.bindings;
+  m2.root = m.root ? map.at(m.root) : nullptr;
+  for (Node* n : m.nodes) m2.nodes.push_back(n ? map.at(n) : nullptr);
+  for (Node* n : m.region) m2.region.push_back(map.at(n));
+  Rewriter rw(r.replacement);
+  apply_match(rw, m2, match_id);
+  r.replacement.renumber();
+
+  // Key: pattern, bindings, then every node of the region by position (ops, arguments, meta.val).
+  std::unordered_map<const Node*, size_t> index;
+  r.key = m.pattern->name + "|" + r.bindings + "|";
+  for (const Node& n : r.region.nodes()) {
+    index[&n] = index.size();
+    r.key += std::string(to_string(n.op)) + " " + n.target + "(";
+    for (const Arg& a : n.args) { key_arg(a, index, r.key); r.key += ","; }
+    for (const auto& [k, a] : n.kwargs) { r.key += k + "="; key_arg(a, index, r.key); r.key += ","; }
+    r.key += ")";
+    if (n.val) r.key += val_to_json(*n.val);
+    if (n.op == OpKind::Placeholder) r.key += n.target;
+    r.key += ";";
+  }
+  return r;
+}
+
+}  // namespace fxopt

@@ -1,0 +1,36 @@
+// Cuts a match's region out of its graph as a standalone graph, and builds the pattern's replacement for
+// it the same way (through apply_match, the code the rewrite runs), for region verification.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/match.h"
+#include "core/pattern.h"
+
+namespace fxopt {
+
+struct RegionPair {
+  const Pattern* pattern = nullptr;
+  int match_id = 0;
+  std::string root;        // the match's root node in the source graph
+  std::string bindings;    // "N=s68, H=32, ..."
+  // Placeholders (the captured inputs, with their meta.val) -> the region's nodes -> an output node that
+  // returns the pattern's outputs, in the pattern's order.
+  Graph region;
+  // The same placeholders -> the replacement's nodes -> the replacing values, in the same order.
+  Graph replacement;
+  // Placeholder name -> the source graph's node it stands for.
+  std::vector<std::pair<std::string, std::string>> inputs;
+  // Regions with the same key are the same computation (same pattern, bindings, ops, arguments and
+  // types, up to node names): verifying one verifies all.
+  std::string key;
+};
+
+// Throws InputError when the region cannot stand alone (a captured input without meta.val).
+// The graph's nodes must be numbered (Node::order increasing in graph order), as in the rewrite driver.
+RegionPair cut_region(const Graph& g, const Match& m, int match_id);
+
+}  // namespace fxopt
