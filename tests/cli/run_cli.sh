@@ -70,13 +70,17 @@ grep -q rocm_aiter_fused_rms_gated_fp8_group_quant "$TMP/l1.json" || fail "L1 wa
 run run "$L1" --compare "$TMP/l1.json" --dim s68=5 --seed 9; expect_rc 0 "compare rewritten L1"
 run rewrite "$L8" --verify -o "$TMP/l8.json"; expect_rc 0 "rewrite --verify L8"
 [ "$(grep -c rocm_aiter_fused_rms_gated_fp8_group_quant "$TMP/l8.json")" -eq 8 ] || fail "L8: expected 8 fused ops"
-# Deliberately wrong replacements are refused and nothing is written.
+# Deliberately wrong replacements are refused and nothing is written (by region verification, the default,
+# and by the whole-graph run).
 for w in wrong_group_size:rms_gated_wrong_group wrong_eps:rms_gated_wrong_eps; do
   f=${w%%:*}; n=${w##*:}
   run rewrite "$L1" --pattern-file "$DATA/$f.patterns.json" --patterns "$n" --verify -o "$TMP/$f.json"
-  expect_rc 1 "verify $f"; expect_err "--verify failed, output not written" "verify $f"
+  expect_rc 1 "verify $f"; expect_err "a rewrite differs, output not written" "verify $f"
   [ -e "$TMP/$f.json" ] && fail "verify $f: output written"
+  run rewrite "$L1" --pattern-file "$DATA/$f.patterns.json" --patterns "$n" --verify=graph -o "$TMP/$f.json"
+  expect_rc 1 "verify=graph $f"; expect_err "--verify failed, output not written" "verify=graph $f"
+  [ -e "$TMP/$f.json" ] && fail "verify=graph $f: output written"
 done
-run rewrite "$L1" --pattern-file "$DATA/wrong_eps.patterns.json" --patterns rms_gated_wrong_eps --verify -o "$TMP/x.json"
+run rewrite "$L1" --pattern-file "$DATA/wrong_eps.patterns.json" --patterns rms_gated_wrong_eps --verify=graph -o "$TMP/x.json"
 expect_err "MISMATCH" "verify wrong eps reports the mismatch"
 finish
