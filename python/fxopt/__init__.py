@@ -2,8 +2,9 @@
 
     fxopt.export(graph) -> dict          fxopt.dump(graph, path)       fxopt.load(doc_or_path) -> GraphModule
     fxopt.rebuild(graph, doc)            fxopt.register_ops()          fxopt.post_grad_pass(binary)
+    fxopt.pattern.trace(name, search, replacement, example_inputs, ...)   (patterns written in Python)
 
-Only `fxgraph_json` and `symexpr` work without torch; the rest is imported on first use.
+`fxgraph_json`, `symexpr`, `pattern_doc` and `binary` work without torch; the rest is imported on first use.
 """
 from __future__ import annotations
 
@@ -28,7 +29,13 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+_SUBMODULES = ("pattern", "pattern_doc", "binary", "fxgraph_json", "symexpr")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY:
         import importlib
         module, attr = _LAZY[name]

@@ -216,6 +216,31 @@ class BuildPatternTest(unittest.TestCase):
             pd.sym_expr("Max(1, s0)", names, "t")
 
 
+class CommandLineTest(unittest.TestCase):
+    """`python -m fxopt.pattern MODULE -o F`: here with a module whose PATTERNS are already documents (no torch)."""
+    def test_module_of_documents(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "my_patterns.py"), "w") as f:
+                f.write('"""My patterns."""\nimport json\nPATTERNS = [json.loads(%r)]\n' % json.dumps(build_rms()))
+            out = os.path.join(d, "out.json")
+            from fxopt import pattern
+            self.assertEqual(pattern.main(["my_patterns", "--path", d, "-o", out, "--name-prefix", "py_"]), 0)
+            with open(out) as f:
+                doc = json.load(f)
+            self.assertEqual(doc["description"], "My patterns.")
+            self.assertEqual([p["name"] for p in doc["patterns"]], ["py_rmsnorm_fp8_dynamic_quant"])
+            binary = optional_binary()
+            if binary:
+                r = subprocess.run(binary + ["patterns", "--pattern-file", out], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("py_rmsnorm_fp8_dynamic_quant", r.stdout)
+            # A module that declares nothing is an error, not an empty file.
+            with open(os.path.join(d, "empty_mod.py"), "w") as f:
+                f.write("x = 1\n")
+            self.assertEqual(pattern.main(["empty_mod", "--path", d, "-o", os.path.join(d, "e.json")]), 1)
+            self.assertFalse(os.path.exists(os.path.join(d, "e.json")))
+
+
 @unittest.skipIf(optional_binary() is None, "no fxopt binary")
 class GeneratedPatternMatchesTest(unittest.TestCase):
     """The pattern built from the hand-written trace matches exactly what the built-in one matches."""

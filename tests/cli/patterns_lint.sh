@@ -43,6 +43,11 @@ expect_out "'scale_fused' has type float32 [M, D] but item 1 of 'rmsnorm_fused_d
 run patterns --lint --pattern-file "$L/self_loop.json"
 expect_rc 1 "self loop"
 expect_out "error: lint_self_loop: replacement.r2: lint_self_loop matches its own replacement" "loop"
+# ... confirmed on a graph with a relu: a later match takes the node the first one created, and no fixed point.
+run patterns --lint --pattern-file "$L/self_loop.json" --graph "$G"
+expect_rc 1 "self loop on a graph"
+expect_out "lint_self_loop matches node r2, which lint_self_loop's replacement created" "loop confirmed"
+expect_out "the rewrite did not reach a fixed point in 4 iterations" "no fixed point"
 
 # Overlap: a warning only (exit 0), naming the benefits and the winner; without a graph nothing to report.
 run patterns --lint --pattern-file "$L/overlap.json"
