@@ -108,6 +108,7 @@ gt Tensor Scalar
 hardsigmoid default
 hardswish default
 hardtanh default
+histc default
 index Tensor
 index_add default
 index_copy default
@@ -282,6 +283,9 @@ inductor_lookup_seed default
 inductor_random default
 inductor_randint default
 inductor_seeds default
+_low_memory_max_pool_offsets_to_indices default
+_low_memory_max_pool_with_offsets default
+prepare_softmax_online default
 iota default
 mul default
 neg default

@@ -241,12 +241,18 @@ class _Tracer:
         from torch.fx.experimental.proxy_tensor import make_fx
 
         source = inspect.getsourcefile(fn)
+
+        # FX keeps a node's stack trace only from a frame named `forward` on (TracerBase._filter_traceback_frames):
+        # call the function from one, so that nodes carry the lines of `fn` (names and error messages use them).
+        def forward(*a):
+            return fn(*a)
+
         try:
             with self.fake_mode, enable_python_dispatcher():
                 try:
-                    tracer = make_fx(fn, decomposition_table=select_decomp_table(), record_stack_traces=True)
+                    tracer = make_fx(forward, decomposition_table=select_decomp_table(), record_stack_traces=True)
                 except TypeError:
-                    tracer = make_fx(fn, decomposition_table=select_decomp_table())
+                    tracer = make_fx(forward, decomposition_table=select_decomp_table())
                 return tracer(*args)
         except PatternError:
             raise

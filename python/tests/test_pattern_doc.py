@@ -49,8 +49,9 @@ class Doc:
 CONV = "prims.convert_element_type.default"
 
 
-def rms_trace(eps, fmax, floor, fp8, literal_line=None):
-    """RMSNorm + per-token quant as traced (s0 = M, s1 = D), normalised (clamp, convert_element_type)."""
+def rms_trace(eps, fmax, floor, fp8, literal_line=None, decomposed=False):
+    """RMSNorm + per-token quant as traced (s0 = M, s1 = D): normalised (clamp), or as make_fx spells it
+    with Inductor's decompositions (decomposed: clamp_min + clamp_max, to be normalised by the binary)."""
     d = Doc()
     M, D = "s0", "s1"
     x = d.ph("arg0_1", tensor("bfloat16", [M, D]))
@@ -75,7 +76,11 @@ def rms_trace(eps, fmax, floor, fp8, literal_line=None):
     sc = d.op("clamp_min", "aten.clamp_min.default", [sr, floor], f32(M, 1), 8, "scale = scale.clamp(min=FLOOR)")
     c9 = "q = (y / scale).clamp(-FMAX, FMAX).to(FP8)"
     yq = d.op("div_1", "aten.div.Tensor", [y, sc], f32(M, D), 9, c9)
-    yc = d.op("clamp", "aten.clamp.default", [yq, -fmax, fmax], f32(M, D), 9, c9)
+    if decomposed:
+        lo = d.op("clamp_min_1", "aten.clamp_min.default", [yq, -fmax], f32(M, D), 9, c9)
+        yc = d.op("clamp_max", "aten.clamp_max.default", [lo, fmax], f32(M, D), 9, c9)
+    else:
+        yc = d.op("clamp", "aten.clamp.default", [yq, -fmax, fmax], f32(M, D), 9, c9)
     q = d.op("convert_element_type_4", CONV, [yc, {"dtype": fp8}], tensor(fp8, [M, D]), 9, c9)
     return d.out(q, sc)
 
@@ -244,6 +249,21 @@ class CommandLineTest(unittest.TestCase):
 @unittest.skipIf(optional_binary() is None, "no fxopt binary")
 class GeneratedPatternMatchesTest(unittest.TestCase):
     """The pattern built from the hand-written trace matches exactly what the built-in one matches."""
+    def test_trace_normalised_by_the_binary(self):
+        # The decomposed spelling (clamp_min + clamp_max) becomes the pattern's normal form, stack traces kept.
+        from fxopt.pattern import _normalize
+        docs = [rms_trace(SENT[k]["eps"], SENT[k]["FMAX"], SENT[k]["FLOOR"], SENT[k]["FP8"], decomposed=True)
+                for k in (0, 1)]
+        for doc in docs:
+            doc["producer"] = {"source": "test"}
+        a, b = _normalize(docs, None, "t")
+        self.assertIn("aten.clamp_max.default", json.dumps(docs[0]))
+        p = build_rms(search=pd.Trace(a, ["x", "w"], b, SRC))
+        ref = build_rms()
+        self.assertEqual([n["op"] for n in p["nodes"]], [n["op"] for n in ref["nodes"]])
+        self.assertEqual(p["nodes"][-2]["args"][1:], ["$-FMAX", "$FMAX"])
+        self.assertEqual(p["nodes"][-1]["name"], "q")
+
     def test_same_matches_as_builtin_on_golden_cases(self):
         from pattern_compare import compare_with_builtin, corpus_graphs
         with tempfile.TemporaryDirectory() as d:
