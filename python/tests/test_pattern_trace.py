@@ -68,8 +68,10 @@ class TraceBuiltinPatternsTest(unittest.TestCase):
             self.assertEqual(json.loads(r.stdout)["errors"], 0)
             help_text = subprocess.run(self.binary + ["patterns", "--help"], capture_output=True, text=True).stdout
             if "--check" in help_text:
-                r = subprocess.run(self.binary + ["patterns", "--check", "--pattern-file", path], capture_output=True,
-                                   text=True)
+                with open(path) as f:
+                    names = [p["name"] for p in json.load(f)["patterns"]]
+                r = subprocess.run(self.binary + ["patterns", "--check", "--pattern-file", path] + names,
+                                   capture_output=True, text=True)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_committed_files_are_current(self):
