@@ -4,6 +4,8 @@ The search functions are written like vLLM's forward_native (RMSNormGated, RMSNo
 per token); `python -m fxopt.pattern rmsnorm_fp8_quant -o F.json --path python/patterns` traces them
 (python/tests/test_pattern_trace.py checks that the result matches exactly what the hand-written file does).
 """
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +21,17 @@ DIMS = {"N": 6, "H": int_var(4), "D": int_var(256)}
 SCALARS = {"G": int_var(value=128, doc="the quant group size of the kernel"), "eps": 1e-6, "FMAX": 448.0,
            "FLOOR": 1 / (448.0 * 512), "FP8": dtype_var(*FP8S)}
 GATED_INPUTS = {"x": "bfloat16 [N*H, D]", "w": "bfloat16 [D]", "z": "bfloat16 [N*H, D]"}
+
+
+@contextlib.contextmanager
+def fp8_format(dtype):
+    """The fp8 format the vLLM ops (reference implementations) produce, for one call (restored after)."""
+    saved = fxopt.ops._fp8_override
+    fxopt.ops.set_fp8_dtype(dtype)
+    try:
+        yield
+    finally:
+        fxopt.ops.set_fp8_dtype(saved)
 
 
 def _gated_rms_norm(x, w, z, eps):
@@ -44,19 +57,19 @@ def rms_gated_fp8_group_quant(x, w, z, eps, N, H, D, G, FMAX, FLOOR, FP8):
 
 
 def rms_gated_fp8_group_quant_opaque(x, w, z, eps, N, H, D, G, FP8):
-    fxopt.ops.set_fp8_dtype(FP8)  # the fp8 format the opaque op produces
     y = _gated_rms_norm(x, w, z, eps)
     rows = y.reshape(N, H * D)
-    quant = torch.ops.vllm.rocm_aiter_group_fp8_quant(rows, G)
+    with fp8_format(FP8):  # the format the opaque op produces
+        quant = torch.ops.vllm.rocm_aiter_group_fp8_quant(rows, G)
     q = quant[0]
     scale = quant[1]
     return q, scale
 
 
 def fused_rms_gated_fp8_group_quant(x, w, z, eps, N, H, D, G, FP8):
-    fxopt.ops.set_fp8_dtype(FP8)
-    q_rows, scale_rows = torch.ops.vllm.rocm_aiter_fused_rms_gated_fp8_group_quant(x, w, None, z, eps, True, "silu",
-                                                                                    G)
+    with fp8_format(FP8):
+        q_rows, scale_rows = torch.ops.vllm.rocm_aiter_fused_rms_gated_fp8_group_quant(x, w, None, z, eps, True,
+                                                                                        "silu", G)
     return q_rows.reshape(N, H * D), scale_rows.reshape(N, H * D // G)
 
 
