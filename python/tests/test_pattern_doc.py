@@ -85,11 +85,132 @@ def rms_trace(eps, fmax, floor, fp8, literal_line=None, decomposed=False):
     return d.out(q, sc)
 
 
+def gated_trace(g, eps, fmax, floor, fp8, opaque=False):
+    """The gated RMSNorm + group quant as make_fx + normalisation spell it: s0 = N, s1 = H, s2 = D symbols, the
+    fixed group size G a plain int (traced at 128 and at 256), sizes as SymInt nodes."""
+    d = Doc()
+    NH, D = "s0*s1", "s2"
+    groups_shape = ["s0", f"((s1*s2)//{g})", g]
+    gs_shape = ["s0", f"((s1*s2)//{g})", 1]
+    f32 = lambda *s: tensor("float32", list(s))  # noqa: E731
+    bf = lambda *s: tensor("bfloat16", list(s))  # noqa: E731
+    x = d.ph("arg0_1", bf(NH, D))
+    w = d.ph("arg1_1", bf(D))
+    z = d.ph("arg2_1", bf(NH, D))
+    d.ph("arg3_1", None)  # eps
+    n = d.ph("arg4_1", {"sym": "s0"})
+    h = d.ph("arg5_1", {"sym": "s1"})
+    dd = d.ph("arg6_1", {"sym": "s2"})
+    d.ph("arg7_1", None)  # G
+    if not opaque:
+        d.ph("arg8_1", None)
+        d.ph("arg9_1", None)
+    d.ph("arg10_1", None)  # FP8
+    d.nodes[3]["meta"] = {}
+    for node in d.nodes:
+        if node["meta"].get("val") is None:
+            node["meta"] = {}
+    c = "xf = x.to(torch.float32)"
+    xf = d.op("convert_element_type", CONV, [x, {"dtype": "float32"}], f32(NH, D), 3, c)
+    c = "variance = xf.pow(2).mean(-1, keepdim=True)"
+    p = d.op("pow_1", "aten.pow.Tensor_Scalar", [xf, 2], f32(NH, D), 4, c)
+    ms = d.op("mean", "aten.mean.dim", [p, [-1], True], f32(NH, 1), 4, c)
+    c = "xf = xf * torch.rsqrt(variance + eps)"
+    a = d.op("add", "aten.add.Tensor", [ms, eps], f32(NH, 1), 5, c)
+    r = d.op("rsqrt", "aten.rsqrt.default", [a], f32(NH, 1), 5, c)
+    xn = d.op("mul", "aten.mul.Tensor", [xf, r], f32(NH, D), 5, c)
+    c = "y = xf * w.to(torch.float32)"
+    wf = d.op("convert_element_type_1", CONV, [w, {"dtype": "float32"}], f32(D), 6, c)
+    xw = d.op("mul_1", "aten.mul.Tensor", [xn, wf], f32(NH, D), 6, c)
+    c = "y = y * F.silu(z.to(torch.float32))"
+    zf = d.op("convert_element_type_2", CONV, [z, {"dtype": "float32"}], f32(NH, D), 7, c)
+    gate = d.op("silu", "aten.silu.default", [zf], f32(NH, D))
+    gated = d.op("mul_2", "aten.mul.Tensor", [xw, gate], f32(NH, D), 7, c)
+    y = d.op("convert_element_type_3", CONV, [gated, {"dtype": "bfloat16"}], bf(NH, D), 8, "return y.to(torch.bfloat16)")
+    hd = d.op("mul_3", "_operator.mul", [h, dd], {"sym": "s1*s2"}, 11, "groups = y.reshape(N, H * D // G, G)")
+    if opaque:
+        rows = d.op("view", "aten.reshape.default", [y, [n, hd]], bf("s0", "s1*s2"), 11, "rows = y.reshape(N, H * D)")
+        with_quant = "quant = torch.ops.vllm.rocm_aiter_group_fp8_quant(rows, G)"
+        quant = d.op("rocm_aiter_group_fp8_quant", "vllm.rocm_aiter_group_fp8_quant.default", [rows, g],
+                     [tensor(fp8, ["s0", "s1*s2"]), f32("s0", f"((s1*s2)//{g})")], 13, with_quant)
+        q = d.op("getitem", "_operator.getitem", [quant, 0], tensor(fp8, ["s0", "s1*s2"]), 14, "q = quant[0]")
+        sc = d.op("getitem_1", "_operator.getitem", [quant, 1], f32("s0", f"((s1*s2)//{g})"), 15, "scale = quant[1]")
+        return d.out(q, sc)
+    c = "groups = y.reshape(N, H * D // G, G)"
+    hdg = d.op("floordiv", "_operator.floordiv", [hd, g], {"sym": f"((s1*s2)//{g})"}, 11, c)
+    groups = d.op("view", "aten.reshape.default", [y, [n, hdg, g]], bf(*groups_shape), 11, c)
+    c = "gscale = groups.abs().amax(-1, keepdim=True).to(torch.float32) / FMAX"
+    ab = d.op("abs_1", "aten.abs.default", [groups], bf(*groups_shape), 12, c)
+    am = d.op("amax", "aten.amax.default", [ab, [-1], True], bf(*gs_shape), 12, c)
+    af = d.op("convert_element_type_4", CONV, [am, {"dtype": "float32"}], f32(*gs_shape), 12, c)
+    sr = d.op("div", "aten.div.Tensor", [af, fmax], f32(*gs_shape), 12, c)
+    gsc = d.op("clamp_min", "aten.clamp_min.default", [sr, floor], f32(*gs_shape), 13, "gscale = gscale.clamp(min=FLOOR)")
+    c = "q8 = (groups / gscale).clamp(-FMAX, FMAX).to(FP8)"
+    yq = d.op("div_1", "aten.div.Tensor", [groups, gsc], f32(*groups_shape), 14, c)
+    yc = d.op("clamp", "aten.clamp.default", [yq, -fmax, fmax], f32(*groups_shape), 14, c)
+    q8 = d.op("convert_element_type_5", CONV, [yc, {"dtype": fp8}], tensor(fp8, groups_shape), 14, c)
+    q = d.op("view_1", "aten.reshape.default", [q8, [n, hd]], tensor(fp8, ["s0", "s1*s2"]), 15, "q = q8.reshape(N, H * D)")
+    sc = d.op("squeeze", "aten.squeeze.dim", [gsc, -1], f32("s0", f"((s1*s2)//{g})"), 16, "scale = gscale.squeeze(-1)")
+    return d.out(q, sc)
+
+
+def gated_replacement(g, eps, fp8):
+    d = Doc()
+    NH = "s0*s1"
+    x = d.ph("arg0_1", tensor("bfloat16", [NH, "s2"]))
+    w = d.ph("arg1_1", tensor("bfloat16", ["s2"]))
+    z = d.ph("arg2_1", tensor("bfloat16", [NH, "s2"]))
+    d.ph("arg3_1", None)
+    n = d.ph("arg4_1", {"sym": "s0"})
+    h = d.ph("arg5_1", {"sym": "s1"})
+    dd = d.ph("arg6_1", {"sym": "s2"})
+    d.ph("arg7_1", None)
+    d.ph("arg8_1", None)
+    for node in d.nodes:
+        if node["meta"].get("val") is None:
+            node["meta"] = {}
+    qv, sv = tensor(fp8, [NH, "s2"]), tensor("float32", [NH, f"((s2)//{g})"])
+    f = d.op("rocm_aiter_fused_rms_gated_fp8_group_quant", "vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default",
+             [x, w, None, z, eps, True, "silu", g], [qv, sv], 5, "q_rows, scale_rows = op(...)")
+    q0 = d.op("getitem", "_operator.getitem", [f, 0], qv, 5, "q_rows, scale_rows = op(...)")
+    s1 = d.op("getitem_1", "_operator.getitem", [f, 1], sv, 5, "q_rows, scale_rows = op(...)")
+    hd = d.op("mul", "_operator.mul", [h, dd], {"sym": "s1*s2"}, 6, "return ...")
+    hdg = d.op("floordiv", "_operator.floordiv", [hd, g], {"sym": f"((s1*s2)//{g})"}, 6, "return ...")
+    a = d.op("view", "aten.view.default", [q0, [n, hd]], tensor(fp8, ["s0", "s1*s2"]), 6, "return ...")
+    b = d.op("view_1", "aten.view.default", [s1, [n, hdg]], tensor("float32", ["s0", f"((s1*s2)//{g})"]), 6, "return ...")
+    return d.out(a, b)
+
+
+GATED_VARS = {"N": pd.sym_dim(6), "H": pd.int_var(4), "D": pd.int_var(256),
+              "G": pd.int_var(value=128, doc="the quant group size of the kernel"), "eps": pd.float_var(1e-6),
+              "FMAX": pd.float_var(448.0), "FLOOR": pd.float_var(1 / (448.0 * 512)),
+              "FP8": pd.dtype_var("float8_e4m3fn", "float8_e4m3fnuz")}
 RMS_VARS = {"M": pd.sym_dim(24), "D": pd.int_var(256), "eps": pd.float_var(1e-6), "FMAX": pd.float_var(448.0),
             "FLOOR": pd.float_var(1 / (448.0 * 512)),
             "FP8": pd.dtype_var("float8_e4m3fn", "float8_e4m3fnuz")}
 SENT = ({"eps": 1e-6, "FMAX": 448.0, "FLOOR": 1 / (448.0 * 512), "FP8": "float8_e4m3fn"},
         {"eps": 0.25, "FMAX": 600.5, "FLOOR": 0.125, "FP8": "float8_e4m3fnuz"})
+GSENT = ({**SENT[0], "G": 128}, {**SENT[1], "G": 256})
+GATED_PARAMS = ["x", "w", "z", "eps", "N", "H", "D", "G", "FMAX", "FLOOR", "FP8"]
+OPAQUE_PARAMS = ["x", "w", "z", "eps", "N", "H", "D", "G", "FP8"]
+REPL_PARAMS = ["x", "w", "z", "eps", "N", "H", "D", "G", "FP8"]
+
+
+def build_gated(name="rms_gated_fp8_group_quant", opaque=False):
+    traces_ = [gated_trace(GSENT[k]["G"], GSENT[k]["eps"], GSENT[k]["FMAX"], GSENT[k]["FLOOR"], GSENT[k]["FP8"],
+                           opaque=opaque) for k in (0, 1)]
+    reps = [gated_replacement(GSENT[k]["G"], GSENT[k]["eps"], GSENT[k]["FP8"]) for k in (0, 1)]
+    variables = dict(GATED_VARS)
+    if opaque:
+        variables = {k: v for k, v in variables.items() if k not in ("FMAX", "FLOOR")}
+    return pd.build_pattern(name, pd.Trace(traces_[0], OPAQUE_PARAMS if opaque else GATED_PARAMS, traces_[1], SRC),
+                            pd.Trace(reps[0], REPL_PARAMS, reps[1], SRC), inputs=["x", "w", "z"], variables=variables,
+                            sym_names={"s0": "N", "s1": "H", "s2": "D"}, sentinels=GSENT, outputs=["q", "scale"],
+                            root="quant" if opaque else "q8", benefit=20,
+                            conditions=["D % G == 0"] if opaque else
+                            ["D % G == 0", "FMAX == fp8_max(FP8)", "FLOOR == 1/(FMAX*512)"])
+
+
 RMS_OP = pd.FusedOp("vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default", ["%x", "%w", "$eps", {"dtype": "$FP8"}],
                     name="rmsnorm_fused_dynamic_quant")
 
@@ -137,6 +258,27 @@ class BuildPatternTest(unittest.TestCase):
         # Names follow the Python variables: the line's last node gets the variable, the others var_op.
         self.assertEqual([n["name"] for n in gen["nodes"]][:6],
                          ["xf", "variance_pow", "variance", "xf_add", "xf_rsqrt", "xf_1"])
+
+    def test_gated_and_opaque_equal_the_hand_written_patterns(self):
+        for opaque in (False, True):
+            name = "rms_gated_fp8_group_quant" + ("_opaque" if opaque else "")
+            gen, ref = build_gated(name, opaque), builtin(name)
+            self.assertEqual(gen["inputs"], ref["inputs"])
+            self.assertEqual(gen["vars"], ref["vars"])
+            self.assertEqual(gen["fused_op"], ref["fused_op"])
+            self.assertEqual([n["op"] for n in gen["nodes"]], [n["op"] for n in ref["nodes"]])
+            names = {g["name"]: r["name"] for g, r in zip(gen["nodes"], ref["nodes"])}
+            for g, r in zip(gen["nodes"], ref["nodes"]):
+                self.assertEqual(rename_refs(g["args"], names), r["args"], g["name"])
+                self.assertEqual(g.get("val"), r.get("val"), g["name"])
+            self.assertEqual({k: names[v] for k, v in gen["outputs"].items()}, ref["outputs"])
+            self.assertEqual(names[gen["root"]], ref["root"])
+            self.assertEqual(gen["conditions"], ref["conditions"])
+            # The replacement: the fused op with G and eps as holes, types over the named dims.
+            fused = gen["replacement"]["nodes"][0]
+            self.assertEqual(fused["args"], ["%x", "%w", None, "%z", "$eps", True, "silu", "$G"])
+            self.assertEqual(fused["val"], ["FP8 [N*H, D]", "float32 [N*H, D//G]"])
+            self.assertEqual(gen["replacement"]["nodes"][-1]["args"][1], ["$N", "$H*D//G"])
 
     def test_unnamed_float_literal_names_the_line(self):
         lit = "xf = xf * torch.rsqrt(variance + 1e-06)"
@@ -275,6 +417,24 @@ class GeneratedPatternMatchesTest(unittest.TestCase):
             self.assertEqual(diffs, [])
             self.assertGreater(counts["matches"], 0)
             self.assertGreater(counts["near_misses"], 0)
+
+    def test_all_three_match_the_same_regions_as_builtin(self):
+        # Every built-in pattern rebuilt from traces: same matches and near-miss reasons on all corpus graphs and
+        # golden cases, and a lint without errors.
+        from pattern_compare import compare_with_builtin, corpus_graphs
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "gen.json")
+            pats = [build_gated("py_rms_gated_fp8_group_quant"), build_gated("py_rms_gated_fp8_group_quant_opaque", True),
+                    build_rms("py_rmsnorm_fp8_dynamic_quant")]
+            with open(path, "w") as f:
+                f.write(pd.dumps(pd.document(pats)))
+            diffs, counts = compare_with_builtin(optional_binary(), path, "py_", corpus_graphs(ROOT))
+            self.assertEqual(diffs, [])
+            self.assertGreaterEqual(counts["matches"], 8)
+            self.assertGreaterEqual(counts["near_misses"], 8)
+            r = subprocess.run(optional_binary() + ["patterns", "--lint", "--pattern-file", path, "--format", "json"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
