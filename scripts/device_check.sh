@@ -2,13 +2,13 @@
 # On the GPU machine, one command for everything that needs PyTorch or a GPU: build (CUDA through the HIP shim),
 # GPU kernel tests, real model graphs run on CPU and GPU against PyTorch, op-by-op checks, Python tests.
 # Usage (device tool, carry [".deps"]): bash scripts/device_check.sh [STAGE...]   (default: all stages)
-# Stages: build gpu_tests models ops python patterns e2e bench. Logs and a summary go to $OUT (./device-out).
+# Stages: build gpu_tests models ops python e2e bench (python also traces python/patterns into $OUT/generated). Logs and a summary go to $OUT (./device-out).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/device-out}
 mkdir -p "$out"
 logs=$(mktemp -d /tmp/fxopt-check-XXXX)
-stages=${*:-build gpu_tests models ops python patterns e2e bench}
+stages=${*:-build gpu_tests models ops python e2e bench}
 export PYTHONUNBUFFERED=1 PYTHONPATH="$root/python${PYTHONPATH:+:$PYTHONPATH}"
 eval "$(bash "$root/scripts/device_deps.sh")"
 export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -70,29 +70,18 @@ fi
 
 if has ops && [ -f "$root/python/tools/check_ops.py" ]; then
   note "== op-by-op vs PyTorch ($(stamp))"
-  timeout 300 python3 "$root/python/tools/check_ops.py" --binary "$bin" --out "$logs/ops" >"$logs/check_ops.log" 2>&1
+  timeout 300 python3 "$root/python/tools/check_ops.py" --binary "$bin" --gpu --out "$logs/ops" \
+    --fixtures "$logs/ops/fixtures" >"$logs/check_ops.log" 2>&1
   note "check_ops rc=$?"; tail -60 "$logs/check_ops.log" >>"$summary"
   [ -d "$logs/ops" ] && tar czf "$out/ops.tgz" -C "$logs/ops" .
 fi
 
 if has python; then
   note "== python tests ($(stamp))"
-  FXOPT_BINARY="$bin" timeout 300 bash "$root/python/run_tests.sh" >"$logs/python.log" 2>&1
+  mkdir -p "$out/generated"
+  FXOPT_BIN="$bin" FXOPT_PATTERN_OUT="$out/generated" timeout 300 bash "$root/python/run_tests.sh" >"$logs/python.log" 2>&1
   note "python tests rc=$?: $(grep -E "^(Ran|OK|FAILED)" "$logs/python.log" | tr '\n' ' ')"
   grep -E "^(ERROR|FAIL):" "$logs/python.log" | head -20 | tee -a "$summary"
-fi
-
-if has patterns && [ -f "$root/python/fxopt/pattern.py" ]; then
-  note "== python-authored patterns ($(stamp))"
-  mkdir -p "$out/patterns"
-  for m in "$root"/python/patterns/*.py; do
-    [ -f "$m" ] || continue
-    mod=$(basename "$m" .py)
-    (cd "$root/python" && timeout 120 python3 -m fxopt.pattern "patterns.$mod:PATTERNS" -o "$out/patterns/$mod.json") \
-      >>"$logs/patterns.log" 2>&1
-    note "fxopt.pattern $mod: rc=$?"
-  done
-  tail -20 "$logs/patterns.log" >>"$summary"
 fi
 
 if has e2e; then
