@@ -64,7 +64,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
       if (!g.symbol(name)) throw InputError("--dim: the graph has no symbol '" + name + "'");
     std::optional<Graph> original;
     if (o->verify == "graph") original = read_graph_text(write_graph_text(g), o->input);
-    std::vector<RegionPair> regions;
+    RegionCollector regions;
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
@@ -76,7 +76,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
       };
     po.restore_spelling = !o->keep_normalized;
     if (o->verify == "regions")
-      po.before_apply = [&regions](const Graph& gr, const Match& m, int id) { regions.push_back(cut_region(gr, m, id)); };
+      po.before_apply = [&regions](const Graph& gr, const Match& m, int id) { regions.add(gr, m, id); };
     PipelineReport r = run_pipeline(g, ps, po);
     const std::optional<DenormalizeReport>& dr = r.denormalize;
     if (o->verify == "regions") {
@@ -95,7 +95,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
         std::fprintf(stderr, "%s", rt::region_report_json(v, again).c_str());
       } else {
         std::fprintf(stderr, "fxopt rewrite: --verify=regions: %s (%zu matches, %.3f s)\n%s",
-                     v.ok ? "every rewrite agrees" : "a rewrite differs, output not written", regions.size(), v.seconds,
+                     v.ok ? "every rewrite agrees" : "a rewrite differs, output not written", regions.total(), v.seconds,
                      rt::region_report_text(v).c_str());
         if (v.failure) std::fprintf(stderr, "  reproduce: %s\n", again.c_str());
       }

@@ -39,13 +39,13 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     Graph g = read_graph_text(text, "replicated");
     nodes = g.size();
-    std::vector<RegionPair> regions;
+    RegionCollector regions;
     PipelineOptions po;
-    po.before_apply = [&](const Graph& gr, const Match& m, int id) { regions.push_back(cut_region(gr, m, id)); };
+    po.before_apply = [&](const Graph& gr, const Match& m, int id) { regions.add(gr, m, id); };
     auto t0 = Clock::now();
     run_pipeline(g, ps, po);
     t_rewrite = std::min(t_rewrite, since(t0));
-    matches = regions.size();
+    matches = regions.total();
     t0 = Clock::now();
     const std::clock_t c0 = std::clock();
     rt::RegionVerifyReport v = rt::verify_regions(regions, rt::RegionVerifyOptions{});

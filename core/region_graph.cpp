@@ -132,8 +132,10 @@ void key_arg(const Arg& a, const std::unordered_map<const Node*, size_t>& index,
 
 }  // namespace
 
-RegionPair cut_region(const Graph& g, const Match& m, int match_id) {
-  RegionPair r;
+namespace {
+
+// The region graph and its key (everything but the replacement).
+std::vector<Node*> cut_without_replacement(const Graph& g, const Match& m, int match_id, RegionPair& r) {
   r.pattern = m.pattern;
   r.match_id = match_id;
   r.root = m.root ? m.root->name : "";
@@ -141,19 +143,6 @@ RegionPair cut_region(const Graph& g, const Match& m, int match_id) {
   std::vector<Node*> region = m.region;
   std::sort(region.begin(), region.end(), [](const Node* a, const Node* b) { return a->order < b->order; });
   build_region(g, m, region, r.region, &r.inputs);
-
-  // The replacement: the same region built again, then rewritten by apply_match with the match's bindings.
-  auto map = build_region(g, m, region, r.replacement, nullptr);
-  Match m2;
-  m2.pattern = m.pattern;
-  m2.bindings = m.bindings;
-  m2.root = m.root ? map.at(m.root) : nullptr;
-  for (Node* n : m.nodes) m2.nodes.push_back(n ? map.at(n) : nullptr);
-  for (Node* n : m.region) m2.region.push_back(map.at(n));
-  Rewriter rw(r.replacement);
-  apply_match(rw, m2, match_id);
-  r.replacement.renumber();
-
   // Key: pattern, bindings, then every node of the region by position (ops, arguments, meta.val).
   std::unordered_map<const Node*, size_t> index;
   r.key = m.pattern->name + "|" + r.bindings + "|";
@@ -167,7 +156,42 @@ RegionPair cut_region(const Graph& g, const Match& m, int match_id) {
     if (n.op == OpKind::Placeholder) r.key += n.target;
     r.key += ";";
   }
+  return region;
+}
+
+void build_replacement(const Graph& g, const Match& m, int match_id, const std::vector<Node*>& region, RegionPair& r) {
+  // The replacement: the same region built again, then rewritten by apply_match with the match's bindings.
+  auto map = build_region(g, m, region, r.replacement, nullptr);
+  Match m2;
+  m2.pattern = m.pattern;
+  m2.bindings = m.bindings;
+  m2.root = m.root ? map.at(m.root) : nullptr;
+  for (Node* n : m.nodes) m2.nodes.push_back(n ? map.at(n) : nullptr);
+  for (Node* n : m.region) m2.region.push_back(map.at(n));
+  Rewriter rw(r.replacement);
+  apply_match(rw, m2, match_id);
+  r.replacement.renumber();
+}
+
+}  // namespace
+
+RegionPair cut_region(const Graph& g, const Match& m, int match_id) {
+  RegionPair r;
+  const std::vector<Node*> region = cut_without_replacement(g, m, match_id, r);
+  build_replacement(g, m, match_id, region, r);
   return r;
+}
+
+void RegionCollector::add(const Graph& g, const Match& m, int match_id) {
+  ++total_;
+  auto it = std::find_if(matches_.begin(), matches_.end(), [&](const auto& x) { return x.first == m.pattern->name; });
+  if (it == matches_.end()) matches_.emplace_back(m.pattern->name, 1);
+  else ++it->second;
+  RegionPair r;
+  const std::vector<Node*> region = cut_without_replacement(g, m, match_id, r);
+  if (!keys_.insert(r.key).second) return;
+  build_replacement(g, m, match_id, region, r);
+  distinct_.push_back(std::move(r));
 }
 
 }  // namespace fxopt

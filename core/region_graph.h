@@ -2,6 +2,8 @@
 // it the same way (through apply_match, the code the rewrite runs), for region verification.
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,5 +34,23 @@ struct RegionPair {
 // Throws InputError when the region cannot stand alone (a captured input without meta.val).
 // The graph's nodes must be numbered (Node::order increasing in graph order), as in the rewrite driver.
 RegionPair cut_region(const Graph& g, const Match& m, int match_id);
+
+// Collects the regions of a rewrite (call add() from RewriteOptions::before_apply). A region identical to one
+// already collected is only counted: its replacement is not built and nothing of it is kept, so 4 672 matches
+// of one layer cost one pair.
+class RegionCollector {
+ public:
+  void add(const Graph& g, const Match& m, int match_id);
+  const std::vector<RegionPair>& distinct() const { return distinct_; }
+  // Matches per pattern, in order of first appearance.
+  const std::vector<std::pair<std::string, size_t>>& matches() const { return matches_; }
+  size_t total() const { return total_; }
+
+ private:
+  std::vector<RegionPair> distinct_;
+  std::set<std::string> keys_;
+  std::vector<std::pair<std::string, size_t>> matches_;
+  size_t total_ = 0;
+};
 
 }  // namespace fxopt

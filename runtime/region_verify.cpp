@@ -332,30 +332,61 @@ std::optional<RegionFailure> verify_region(const RegionPair& r, const RegionVeri
   return std::nullopt;
 }
 
-RegionVerifyReport verify_regions(const std::vector<RegionPair>& regions, const RegionVerifyOptions& opt) {
+namespace {
+
+// Verifies the distinct regions in order; `matches` gives each pattern's match count.
+RegionVerifyReport verify_distinct(const std::vector<const RegionPair*>& distinct,
+                                   const std::vector<std::pair<std::string, size_t>>& matches,
+                                   const std::map<std::string, const Pattern*>& patterns, const RegionVerifyOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   RegionVerifyReport rep;
   std::map<std::string, size_t> index;
-  std::set<std::string> done;
-  for (const RegionPair& r : regions) {
-    auto [it, fresh] = index.try_emplace(r.pattern->name, rep.patterns.size());
-    if (fresh) {
-      PatternVerifyStats s;
-      s.pattern = r.pattern->name;
-      s.tolerance = effective_tolerance(*r.pattern, opt);
-      rep.patterns.push_back(std::move(s));
-    }
-    PatternVerifyStats& s = rep.patterns[it->second];
-    ++s.matches;
-    if (!rep.ok || !done.insert(r.key).second) continue;
+  for (const auto& [name, count] : matches) {
+    index[name] = rep.patterns.size();
+    PatternVerifyStats s;
+    s.pattern = name;
+    s.matches = count;
+    s.tolerance = effective_tolerance(*patterns.at(name), opt);
+    rep.patterns.push_back(std::move(s));
+  }
+  for (const RegionPair* r : distinct) {
+    PatternVerifyStats& s = rep.patterns[index.at(r->pattern->name)];
     ++s.distinct;
-    if (auto f = verify_region(r, opt, s)) {
+    if (auto f = verify_region(*r, opt, s)) {
       rep.ok = false;
       rep.failure = std::move(f);
+      break;
     }
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
+}
+
+}  // namespace
+
+RegionVerifyReport verify_regions(const std::vector<RegionPair>& regions, const RegionVerifyOptions& opt) {
+  std::vector<const RegionPair*> distinct;
+  std::vector<std::pair<std::string, size_t>> matches;
+  std::map<std::string, const Pattern*> patterns;
+  std::set<std::string> keys;
+  for (const RegionPair& r : regions) {
+    auto it = std::find_if(matches.begin(), matches.end(), [&](const auto& x) { return x.first == r.pattern->name; });
+    if (it == matches.end()) matches.emplace_back(r.pattern->name, 1);
+    else ++it->second;
+    patterns[r.pattern->name] = r.pattern;
+    if (keys.insert(r.key).second) distinct.push_back(&r);
+  }
+  return verify_distinct(distinct, matches, patterns, opt);
+}
+
+RegionVerifyReport verify_regions(const RegionCollector& regions, const RegionVerifyOptions& opt) {
+  std::vector<const RegionPair*> distinct;
+  std::map<std::string, const Pattern*> patterns;
+  for (const RegionPair& r : regions.distinct()) {
+    distinct.push_back(&r);
+    patterns[r.pattern->name] = r.pattern;
+  }
+  return verify_distinct(distinct, regions.matches(), patterns, opt);
 }
 
 namespace {

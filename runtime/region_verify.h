@@ -66,6 +66,8 @@ Tolerance effective_tolerance(const Pattern& p, const RegionVerifyOptions& opt);
 // Verifies every region (identical ones once) and stops at the first failure. Never throws for a region
 // that cannot run: that is a failure with its reason.
 RegionVerifyReport verify_regions(const std::vector<RegionPair>& regions, const RegionVerifyOptions& opt);
+// The same over a rewrite's collected regions (the identical ones were dropped while collecting).
+RegionVerifyReport verify_regions(const RegionCollector& regions, const RegionVerifyOptions& opt);
 
 // Verifies one region pair, adding to `stats`; nullopt when every trial agreed.
 std::optional<RegionFailure> verify_region(const RegionPair& r, const RegionVerifyOptions& opt, PatternVerifyStats& stats);

@@ -86,6 +86,24 @@ TEST_CASE("verify_regions: the 8 identical L8 regions are verified once, bit-ide
   CHECK(rt::region_report_text(v).find("8 matches, 1 distinct region") != std::string::npos);
 }
 
+TEST_CASE("RegionCollector: identical regions are counted, kept once, and verified as such") {
+  const PatternSet ps = load_patterns({}, {});
+  Graph g = read_graph_file(kL8);
+  RegionCollector c;
+  PipelineOptions po;
+  po.before_apply = [&](const Graph& gr, const Match& m, int id) { c.add(gr, m, id); };
+  run_pipeline(g, ps, po);
+  CHECK(c.total() == 8);
+  REQUIRE(c.distinct().size() == 1);
+  CHECK(c.distinct()[0].match_id == 1);
+  CHECK(c.matches() == std::vector<std::pair<std::string, size_t>>{{"rms_gated_fp8_group_quant", 8}});
+  const rt::RegionVerifyReport v = rt::verify_regions(c, {});
+  CHECK(v.ok);
+  REQUIRE(v.patterns.size() == 1);
+  CHECK(v.patterns[0].matches == 8);
+  CHECK(v.patterns[0].distinct == 1);
+}
+
 TEST_CASE("verify_regions: a wrong eps is caught with the match, binding, seed and first differing element") {
   const PatternSet ps = load_patterns({data("wrong_eps.patterns.json")}, {"rms_gated_wrong_eps"});
   const auto regions = cut_regions(kL8, ps);
