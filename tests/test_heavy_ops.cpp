@@ -283,6 +283,7 @@ TEST_CASE("heavy: convolution matches a double reference over strides, padding, 
       {{1, 64, 9, 9}, {32, 64, 1, 1}, 1, 0, 1, 1, false}, // 1x1, large K, im2col path
       {{1, 8, 16, 15}, {16, 8, 3, 3}, 1, 1, 1, 1, true},  // im2col path with padding
       {{1, 1, 1, 1}, {1, 1, 1, 1}, 1, 0, 1, 1, true},     // size 1
+      {{2, 32, 40, 40}, {32, 1, 3, 3}, 1, 1, 1, 32, true}, // depthwise, large enough to use the threads
   };
   for (const Case& c : cases) {
     CAPTURE(shape_str(c.x));
@@ -406,6 +407,7 @@ TEST_CASE("heavy: attention matches a double reference: causal, masks, GQA, scal
       {{2, 4, 3, 16}, {2, 2, 7, 16}, {2, 2, 7, 5}, false, 1, true, 0.3},   // GQA, bool mask, Ev != E
       {{1, 1, 4, 3}, {1, 1, 4, 3}, {1, 1, 4, 3}, false, 2, false, std::nullopt},  // float mask
       {{1, 1, 1, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}, true, 0, false, std::nullopt},   // size 1
+      {{1, 4, 64, 32}, {1, 4, 64, 32}, {1, 4, 64, 32}, true, 2, false, std::nullopt},  // uses the threads
   };
   for (const Case& c : cases) {
     const Tensor q = random_tensor(DType::F32, c.q, 2, "q"), k = random_tensor(DType::F32, c.k, 2, "k"),
@@ -499,7 +501,8 @@ TEST_CASE("heavy: _grouped_mm in its four layouts against per-group matmuls") {
 }
 
 TEST_CASE("heavy: matmul_f32 gives the same bits for any thread count and strides") {
-  const Tensor a = random_tensor(DType::F32, {37, 45}, 8, "a"), b = random_tensor(DType::F32, {45, 71}, 8, "b");
+  // Large enough (M*N*K >= 2^20) for the threads to be used.
+  const Tensor a = random_tensor(DType::F32, {151, 131}, 8, "a"), b = random_tensor(DType::F32, {131, 93}, 8, "b");
   const Tensor c1 = cpu::matmul_f32(a, b, 1);
   CHECK(same_bits(c1, cpu::matmul_f32(a, b, 3)));
   const Tensor bt = b.contiguous();

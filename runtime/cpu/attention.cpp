@@ -59,6 +59,7 @@ AttentionResult attention(const Tensor& q_in, const Tensor& k_in, const Tensor& 
   const float* vd = v.data<float>();
   const float* md = p.mask ? mask.data<float>() : nullptr;
   float* lse = r.lse.data<float>();
+  if (B * Hq * L * S * (E + Ev) < (int64_t{1} << 18)) threads = 1;  // small: not worth starting threads
   parallel_for(B * Hq * L, threads, [&](int64_t r0, int64_t r1) {
     std::vector<float> s(static_cast<size_t>(S)), acc(static_cast<size_t>(Ev));
     for (int64_t row = r0; row < r1; ++row) {

@@ -123,6 +123,7 @@ Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias
       }
   } else {
     // Direct: one (image, output channel) plane per task.
+    if (g.n * g.o * K * cols < (int64_t{1} << 18)) threads = 1;  // small: not worth starting threads
     parallel_for(g.n * g.o, threads, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / g.o, oc = t % g.o, grp = oc / g.og();

@@ -97,6 +97,8 @@ void gemm(const Gemm& g, int threads) {
   }
 #endif
   const int64_t panels = (g.n + nr - 1) / nr;
+  // Small products run on one thread: starting threads costs more than they save (the bits are the same).
+  if (g.m * g.n * g.k < (int64_t{1} << 20)) threads = 1;
   parallel_for(panels, threads, [&](int64_t b, int64_t e) { fn(g, b, e); });
 }
 
