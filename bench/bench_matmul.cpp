@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
       {128, 4096, 4096, "Llama-7B-like projection (128 tokens)"},
       {16, 4096, 4096, "decode-like (16 tokens)"},
       {1024, 1024, 1024, "square 1024"},
-      {64, 147, 4096, "ResNet stem as im2col (64 ch, 64x64 out)"},
+      {4096, 147, 64, "ResNet stem as patches x weights^T"},
+      {2, 4608, 512, "ResNet last 3x3 conv at 1x1 output"},
   };
   std::printf("%d hardware threads, best of %d; bf16 operands, float32 accumulation\n", hw, reps);
   std::printf("%-42s %8s %10s %10s %10s %s\n", "shape (M x K x N)", "threads", "ms", "GFLOP/s", "", "same bits");

@@ -508,4 +508,9 @@ TEST_CASE("heavy: matmul_f32 gives the same bits for any thread count and stride
   const Tensor bt = b.contiguous();
   const Tensor btt = tr(tr(bt).contiguous());  // same values, column-major strides
   CHECK(same_bits(c1, cpu::matmul_f32(a, btt, 2)));
+  // Few columns take the transposed route (C^T = B^T A^T): the same bits as the first columns of a wide product.
+  const Tensor b3 = b.as_strided({131, 3}, b.strides(), b.offset());
+  const Tensor narrow = cpu::matmul_f32(a, b3, 2);
+  const Tensor wide = cpu::matmul_f32(a, b.as_strided({131, 40}, b.strides(), b.offset()), 2);
+  CHECK(same_bits(narrow, wide.as_strided({151, 3}, wide.strides(), 0)));
 }

@@ -1,5 +1,5 @@
 // Convolution on the CPU (aten.convolution, 1-d and 2-d, stride/padding/dilation/groups, optional bias):
-// im2col plus the blocked matmul for large groups, a direct loop for small ones (depthwise). Both sum each
+// im2col (patches x weights^T) plus the blocked matmul for large groups, a direct loop for small ones (depthwise). Both sum each
 // output over (input channel, kernel row, kernel column) in that order in float32, padding included as
 // zeros, then add the bias, so the two paths and every thread count give the same bits.
 #include "runtime/cpu/heavy_ops.h"
@@ -33,18 +33,17 @@ inline float at(const float* x, const Geometry& g, int64_t n, int64_t ch, int64_
   return x[((n * g.c + ch) * g.h + row) * g.w + col];
 }
 
-// One group's (K, OH*OW) column matrix for image n.
+// One group's (OH*OW, K) patch matrix for image n: row = output position, columns (channel, row, column).
 void im2col(const float* x, const Geometry& g, int64_t n, int64_t grp, float* col) {
-  const int64_t cols = g.oh * g.ow;
-  for (int64_t ci = 0; ci < g.cg(); ++ci)
-    for (int64_t a = 0; a < g.kh; ++a)
-      for (int64_t b = 0; b < g.kw; ++b) {
-        float* dst = col + ((ci * g.kh + a) * g.kw + b) * cols;
-        const int64_t ch = grp * g.cg() + ci;
-        for (int64_t y = 0; y < g.oh; ++y)
-          for (int64_t z = 0; z < g.ow; ++z)
-            dst[y * g.ow + z] = at(x, g, n, ch, y * g.sh - g.ph + a * g.dh, z * g.sw - g.pw + b * g.dw);
-      }
+  const int64_t K = g.k();
+  for (int64_t y = 0; y < g.oh; ++y)
+    for (int64_t z = 0; z < g.ow; ++z) {
+      float* dst = col + (y * g.ow + z) * K;
+      for (int64_t ci = 0; ci < g.cg(); ++ci)
+        for (int64_t a = 0; a < g.kh; ++a)
+          for (int64_t b = 0; b < g.kw; ++b)
+            *dst++ = at(x, g, n, grp * g.cg() + ci, y * g.sh - g.ph + a * g.dh, z * g.sw - g.pw + b * g.dw);
+    }
 }
 
 }  // namespace
@@ -112,14 +111,18 @@ Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias
   if (K == 0) {
     std::fill(rd, rd + res.numel(), 0.0f);
   } else if (g.og() * K * cols >= (int64_t{1} << 16) && g.og() >= 4) {
-    // im2col + matmul per (image, group); the matmul spreads the columns over the threads.
-    Tensor col = Tensor::empty(DType::F32, {K, cols});
+    // Patches (OH*OW, K) @ weights^T (K, O/groups) per (image, group); the matmul spreads the output
+    // channels over the threads.
+    Tensor col = Tensor::empty(DType::F32, {cols, K});
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         im2col(x, g, n, grp, col.data<float>());
-        const Tensor wg = wf.as_strided({g.og(), K}, {K, 1}, grp * g.og() * K);
-        const Tensor c = matmul_f32(wg, col, threads);
-        std::copy(c.data<float>(), c.data<float>() + g.og() * cols, rd + (n * g.o + grp * g.og()) * cols);
+        const Tensor wt = wf.as_strided({K, g.og()}, {1, K}, grp * g.og() * K);
+        const Tensor c = matmul_f32(col, wt, threads);  // (cols, og)
+        const float* src = c.data<float>();
+        float* dst = rd + (n * g.o + grp * g.og()) * cols;
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t oc = 0; oc < g.og(); ++oc) dst[oc * cols + j] = src[j * g.og() + oc];
       }
   } else {
     // Direct: one (image, output channel) plane per task.

@@ -117,7 +117,9 @@ void check_operands(const Tensor& a, const Tensor& b, int64_t adim) {
 
 }  // namespace
 
-Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
+namespace {
+// C = A @ B with B's columns in 8-32 wide packed panels.
+Tensor gemm_f32(const Tensor& a, const Tensor& b, int threads) {
   const Tensor af = a.dtype() == DType::F32 ? a.contiguous() : a.to(DType::F32);
   Tensor c = Tensor::empty(DType::F32, {a.shape()[0], b.shape()[1]});
   std::vector<float> zeros(static_cast<size_t>(a.shape()[1]), 0.0f);
@@ -126,6 +128,23 @@ Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
     if (g.k == 0) std::fill(g.c, g.c + g.m * g.n, 0.0f);
     else gemm(g, threads);
   }
+  return c;
+}
+}  // namespace
+
+Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
+  const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  if (n >= 16 || m <= n) return gemm_f32(a, b, threads);
+  // Few columns (a matrix-vector product, a 1x1 output convolution, a router): C^T = B^T A^T fills the
+  // panels with A's rows instead of padding. Each element is the same k-ordered sum, so the same bits.
+  const Tensor bt = b.as_strided({n, k}, {b.strides()[1], b.strides()[0]}, b.offset());
+  const Tensor at = a.as_strided({k, m}, {a.strides()[1], a.strides()[0]}, a.offset());
+  const Tensor ct = gemm_f32(bt, at, threads);
+  Tensor c = Tensor::empty(DType::F32, {m, n});
+  const float* src = ct.data<float>();
+  float* dst = c.data<float>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) dst[i * n + j] = src[j * m + i];
   return c;
 }
 
