@@ -64,7 +64,9 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
       if (!g.symbol(name)) throw InputError("--dim: the graph has no symbol '" + name + "'");
     std::optional<Graph> original;
     if (o->verify == "graph") original = read_graph_text(write_graph_text(g), o->input);
-    RegionCollector regions;
+    std::optional<Graph> input_copy;  // regions: each region is also verified as the input spells it
+    if (o->verify == "regions") input_copy = read_graph_text(write_graph_text(g), o->input);
+    RegionCollector regions(input_copy ? &*input_copy : nullptr);
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;

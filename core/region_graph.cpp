@@ -191,7 +191,96 @@ void RegionCollector::add(const Graph& g, const Match& m, int match_id) {
   const std::vector<Node*> region = cut_without_replacement(g, m, match_id, r);
   if (!keys_.insert(r.key).second) return;
   build_replacement(g, m, match_id, region, r);
+  if (input_) r.spelling = cut_input_spelling(*input_, r, r.spelling_note);
   distinct_.push_back(std::move(r));
+}
+
+std::optional<Graph> cut_input_spelling(const Graph& input, const RegionPair& r, std::string& why) {
+  // Captured inputs and outputs by name.
+  std::unordered_map<const Node*, std::string> placeholder;  // input node -> placeholder name
+  for (const auto& [ph, src] : r.inputs) {
+    const Node* n = input.find(src);
+    if (!n) { why = "the input graph has no node '" + src + "'"; return std::nullopt; }
+    placeholder[n] = ph;
+  }
+  std::vector<const Node*> outputs;
+  const Node* out = r.region.output_node();
+  for (const Arg& a : out->args[0].items) {
+    const Node* n = input.find(a.node->name);
+    if (!n) { why = "the input graph has no node '" + a.node->name + "'"; return std::nullopt; }
+    if (!n->val || !a.node->val || val_to_json(*n->val) != val_to_json(*a.node->val)) {
+      why = "node '" + n->name + "' has another meta.val in the input graph";
+      return std::nullopt;
+    }
+    outputs.push_back(n);
+  }
+  // Backward from the outputs to the captured inputs; any other leaf (a tensor placeholder, a node of the rest of
+  // the graph reached through it) means the input's region is not delimited by these inputs.
+  size_t region_ops = 0;
+  for (const Node& n : r.region.nodes()) region_ops += n.op == OpKind::CallFunction;
+  std::set<const Node*> inside;
+  std::set<const Node*> extra_leaves;
+  std::vector<const Node*> stack(outputs.begin(), outputs.end());
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (placeholder.count(n) || inside.count(n) || extra_leaves.count(n)) continue;
+    if (n->op == OpKind::Placeholder) {
+      if (!n->val || n->val->kind == ValMeta::Kind::Tensor) {
+        why = "the input's region also reads '" + n->name + "'";
+        return std::nullopt;
+      }
+      extra_leaves.insert(n);  // a SymInt or constant placeholder: its value comes from the symbols
+      continue;
+    }
+    if (n->op != OpKind::CallFunction) { why = "the input's region reaches '" + n->name + "'"; return std::nullopt; }
+    inside.insert(n);
+    if (inside.size() > 4 * region_ops + 16) { why = "the input's region is not delimited by the captured inputs"; return std::nullopt; }
+    for (Node* in : n->inputs()) stack.push_back(in);
+  }
+  Graph gs;
+  std::unordered_map<const Node*, Node*> map;
+  for (const Node& n : r.region.nodes())  // the same placeholders, in the same order
+    if (n.op == OpKind::Placeholder) {
+      Node ph = n;
+      ph.users.clear();
+      const Node* src = nullptr;
+      for (const auto& [p, name] : placeholder)
+        if (name == n.name) src = p;
+      Node* made = gs.append_named(std::move(ph));
+      if (src) map[src] = made;
+    }
+  std::set<std::string> symbols;
+  for (const Node& n : input.nodes()) {  // graph order
+    if (!inside.count(&n) && !extra_leaves.count(&n)) continue;
+    Node copy;
+    copy.name = n.name;
+    while (gs.find(copy.name)) copy.name += "_in";
+    copy.op = n.op;
+    copy.target = n.target;
+    for (const Arg& a : n.args) { copy.args.push_back(remap(a, map)); arg_symbols(a, symbols); }
+    for (const auto& [k, a] : n.kwargs) { copy.kwargs.emplace_back(k, remap(a, map)); arg_symbols(a, symbols); }
+    copy.val = n.val;
+    if (n.val) val_symbols(*n.val, symbols);
+    map[&n] = gs.append_named(std::move(copy));
+  }
+  for (const Node& n : r.region.nodes())
+    if (n.val) val_symbols(*n.val, symbols);
+  Node o;
+  o.name = out->name;
+  o.op = OpKind::Output;
+  o.target = "output";
+  std::vector<Arg> outs;
+  for (const Node* n : outputs) outs.push_back(Arg::ref(map.at(n)));
+  o.args.push_back(Arg::list(std::move(outs)));
+  gs.append_named(std::move(o));
+  for (const auto& [name, info] : input.symbols)
+    if (symbols.count(name)) gs.symbols.emplace_back(name, info);
+  gs.rebuild_users();
+  gs.renumber();
+  // Nothing to add when normalisation left the region as it was.
+  if (write_graph_text(gs) == write_graph_text(r.region)) return std::nullopt;
+  return gs;
 }
 
 }  // namespace fxopt

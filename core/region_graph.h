@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -29,6 +30,11 @@ struct RegionPair {
   // Regions with the same key are the same computation (same pattern, bindings, ops, arguments and
   // types, up to node names): verifying one verifies all.
   std::string key;
+  // The same region as the input graph spelled it, before normalisation (same placeholders and outputs), when
+  // that differs from `region` (e.g. z*sigmoid(z) where the region has silu(z)); set by RegionCollector
+  // when it is given the input graph and the region can be found in it.
+  std::optional<Graph> spelling;
+  std::string spelling_note;  // why there is no `spelling` although the input graph was given, if so
 };
 
 // Throws InputError when the region cannot stand alone (a captured input without meta.val).
@@ -40,6 +46,10 @@ RegionPair cut_region(const Graph& g, const Match& m, int match_id);
 // of one layer cost one pair.
 class RegionCollector {
  public:
+  RegionCollector() = default;
+  // `input`: the graph before normalisation (its nodes keep their names through normalisation), so that each
+  // distinct region is also verified as the input spelled it. Must outlive the collector.
+  explicit RegionCollector(const Graph* input) : input_(input) {}
   void add(const Graph& g, const Match& m, int match_id);
   const std::vector<RegionPair>& distinct() const { return distinct_; }
   // Matches per pattern, in order of first appearance.
@@ -51,6 +61,11 @@ class RegionCollector {
   std::set<std::string> keys_;
   std::vector<std::pair<std::string, size_t>> matches_;
   size_t total_ = 0;
+  const Graph* input_ = nullptr;
 };
+
+// The region of `r` as `input` spells it: from the nodes of the same names as r's outputs back to the nodes of
+// the same names as its captured inputs. nullopt (with `why`) when it cannot be found there exactly.
+std::optional<Graph> cut_input_spelling(const Graph& input, const RegionPair& r, std::string& why);
 
 }  // namespace fxopt

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -274,6 +275,7 @@ std::optional<RegionFailure> verify_region(const RegionPair& r, const RegionVeri
       schemes.push_back({InputDist::Small, name});
       schemes.push_back({InputDist::Large, name});
     }
+  if (r.spelling) ++stats.spelled;
   RegionFailure f;
   f.match_id = r.match_id;
   f.pattern = p.name;
@@ -315,6 +317,21 @@ std::optional<RegionFailure> verify_region(const RegionPair& r, const RegionVeri
           for (size_t i = 0; c.ok && i < a.outputs.size(); ++i) {
             std::string name = i < p.output_names.size() ? p.output_names[i] : a.output_names[i];
             compare_output(name, a.outputs[i], b.outputs[i], tol, c);
+          }
+          if (c.ok && r.spelling) {
+            // The input's own spelling of the region (before normalisation) against the replacement.
+            stage = "running the input's spelling of the region";
+            SymbolValues given2 = syms;
+            for (auto it = given2.begin(); it != given2.end();)
+              it = r.spelling->symbol(it->first) ? std::next(it) : given2.erase(it);
+            const ExecResult a2 = run_graph(*r.spelling, bind_symbols(*r.spelling, given2), inputs, eo);
+            for (size_t i = 0; c.ok && i < a2.outputs.size() && i < b.outputs.size(); ++i) {
+              std::string name = i < p.output_names.size() ? p.output_names[i] : a2.output_names[i];
+              compare_output(name, a2.outputs[i], b.outputs[i], tol, c);
+            }
+            if (!c.ok)
+              c.reason = "the region as the input spells it (before normalisation) differs from the replacement: " +
+                         c.reason;
           }
           stats.max_abs = std::max(stats.max_abs, c.max_abs);
           stats.max_fp8_codes = std::max(stats.max_fp8_codes, c.max_codes);
@@ -406,6 +423,7 @@ std::string pattern_stats_line(const PatternVerifyStats& s) {
                      std::to_string(s.trials) + (s.trials == 1 ? " trial" : " trials") + ", max difference " +
                      num_str(s.max_abs);
   if (s.max_fp8_codes > 0) line += " (" + std::to_string(s.max_fp8_codes) + " fp8 codes)";
+  if (s.spelled > 0) line += ", " + std::to_string(s.spelled) + " also as spelled before normalisation";
   return line + " [" + tolerance_str(s.tolerance) + "]";
 }
 
@@ -455,7 +473,7 @@ std::string region_report_json(const RegionVerifyReport& r, const std::string& r
       t = Json{{"atol", p.tolerance.atol}, {"rtol", p.tolerance.rtol}, {"fp8_codes", p.tolerance.fp8_codes},
                {"reason", p.tolerance.reason}};
     j["patterns"].push_back(Json{{"pattern", p.pattern}, {"matches", p.matches}, {"distinct_regions", p.distinct},
-                                 {"trials", p.trials}, {"max_abs_diff", p.max_abs}, {"max_fp8_code_diff", p.max_fp8_codes},
+                                 {"trials", p.trials}, {"spelled_regions", p.spelled}, {"max_abs_diff", p.max_abs}, {"max_fp8_code_diff", p.max_fp8_codes},
                                  {"tolerance", t}});
   }
   if (r.failure) {

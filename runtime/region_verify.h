@@ -48,6 +48,7 @@ struct PatternVerifyStats {
   size_t matches = 0;        // regions given
   size_t distinct = 0;       // distinct regions verified (identical ones share a key)
   size_t trials = 0;         // region/replacement run pairs compared
+  size_t spelled = 0;        // distinct regions also compared as the input spelled them (before normalisation)
   double max_abs = 0.0;      // largest |difference| seen over all elements (0: bit-identical)
   int64_t max_fp8_codes = 0; // largest distance in fp8 codes seen
   Tolerance tolerance;       // the one applied

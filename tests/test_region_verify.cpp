@@ -274,3 +274,38 @@ TEST_CASE("patterns --check: a pattern it cannot instantiate fails with the reas
   CHECK_FALSE(r.ok);
   CHECK(r.problem.find("no cpu kernel for this op") != std::string::npos);
 }
+
+TEST_CASE("RegionCollector with the input graph: each region is also run as the input spelled it") {
+  const PatternSet ps = load_patterns({}, {});
+  const std::string golden = std::string(FXOPT_TEST_DATA) + "/golden/";
+  Graph g = read_graph_file(golden + "gated_l1.input.json");
+  const Graph input = read_graph_file(golden + "gated_l1.input.json");
+  {
+    RegionCollector c(&input);
+    PipelineOptions po;
+    po.before_apply = [&](const Graph& gr, const Match& m, int id) { c.add(gr, m, id); };
+    run_pipeline(g, ps, po);
+    REQUIRE(c.distinct().size() == 1);
+    const RegionPair& r = c.distinct()[0];
+    REQUIRE(r.spelling);  // normalisation changed the region (silu, amax, clamp spellings)
+    CHECK(count_target(*r.spelling, "aten.silu.default") == 0);
+    CHECK(count_target(r.region, "aten.silu.default") == 1);
+    const rt::RegionVerifyReport v = rt::verify_regions(c, {});
+    CHECK(v.ok);
+    CHECK(v.patterns[0].spelled == 1);
+  }
+  // The same rewrite checked against an input whose region computes something else (eps 1e-5, same node names):
+  // the normalised region agrees with the replacement, the input's spelling does not.
+  Graph g2 = read_graph_file(golden + "gated_l1.input.json");
+  const Graph other = read_graph_file(golden + "gated_eps_1e-5.input.json");
+  RegionCollector c(&other);
+  PipelineOptions po;
+  po.before_apply = [&](const Graph& gr, const Match& m, int id) { c.add(gr, m, id); };
+  run_pipeline(g2, ps, po);
+  REQUIRE(c.distinct().size() == 1);
+  REQUIRE(c.distinct()[0].spelling);
+  const rt::RegionVerifyReport v = rt::verify_regions(c, {});
+  CHECK_FALSE(v.ok);
+  REQUIRE(v.failure);
+  CHECK(v.failure->reason.find("before normalisation) differs from the replacement") != std::string::npos);
+}

@@ -8,7 +8,7 @@ L8="$SRC/tests/data/qwen3next_gdn_L8.fxgraph.json"
 run rewrite "$L8" --verify -o "$TMP/l8.json"; expect_rc 0 "verify L8"
 expect_err "fxopt rewrite: --verify=regions: every rewrite agrees (8 matches" "verify L8"
 expect_err "rms_gated_fp8_group_quant: 8 matches, 1 distinct region," "verify L8 per pattern"
-expect_err "max difference 0 [bit-identical]" "verify L8 bit-identical"
+expect_err "max difference 0, 1 also as spelled before normalisation [bit-identical]" "verify L8 bit-identical"
 [ "$(grep -c rocm_aiter_fused_rms_gated_fp8_group_quant.default "$TMP/l8.json")" -eq 8 ] || fail "verify L8: output"
 run rewrite "$L8" --verify=regions --format json -o "$TMP/l8j.json"; expect_rc 0 "verify json"
 python3 - "$TMP/err" <<'PY' || fail "verify --format json: bad structure"
@@ -17,7 +17,7 @@ d = json.load(open(sys.argv[1]))
 assert d["mode"] == "regions" and d["ok"] is True and d["failure"] is None, d
 p, = d["patterns"]
 assert p["pattern"] == "rms_gated_fp8_group_quant" and p["matches"] == 8 and p["distinct_regions"] == 1, p
-assert p["trials"] > 0 and p["max_abs_diff"] == 0 and p["tolerance"] is None, p
+assert p["trials"] > 0 and p["max_abs_diff"] == 0 and p["tolerance"] is None and p["spelled_regions"] == 1, p
 PY
 run rewrite "$L1" --verify=graph -o "$TMP/g.json"; expect_rc 0 "verify=graph"
 expect_err "outputs bit-identical on the CPU" "verify=graph"
