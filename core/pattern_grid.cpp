@@ -289,7 +289,7 @@ Graph instantiate_pattern(const Pattern& p, const GridPoint& pt) {
       for (const auto& a : pn.args) n.args.push_back(build(a, where));
       for (const auto& [key, a] : pn.kwargs) n.kwargs.emplace_back(key, build(a, where));
     }
-    if (pn.type) n.val = tensor_val(*pn.type, where);
+    if (pn.type && pn.type->dtype_expr >= 0) n.val = tensor_val(*pn.type, where);
     made[k] = g.append_named(std::move(n));
   }
   Node out;

@@ -46,7 +46,7 @@ void infer_meta(Graph& g, const Pattern& p, const GridPoint& pt) {
     if (src.kind != PatternArg::Kind::Ref || idx.kind != PatternArg::Kind::Literal || !idx.literal.is_int()) continue;
     Node* tuple = g.find(p.nodes[src.ref].name);
     Node* item = g.find(pn.name);
-    if (!tuple || !item || p.nodes[src.ref].type || idx.literal.i < 0 || idx.literal.i > 16) continue;
+    if (!tuple || !item || !item->val || p.nodes[src.ref].type || idx.literal.i < 0 || idx.literal.i > 16) continue;
     if (!tuple->val) {
       tuple->val = ValMeta();
       tuple->val->kind = ValMeta::Kind::Tuple;
