@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -271,10 +272,40 @@ void write_graph_to(const Graph& g, const std::function<void(std::string_view)>&
   sink(out);
 }
 
-// A file written atomically: a temporary file beside the target, renamed over it by commit().
+// Where an output path really leads: symlinks followed (relative ones from their own directory), up to 40.
+std::string resolve_output_path(const std::string& path) {
+  std::string target = path;
+  for (int hops = 0;; ++hops) {
+    struct stat st {};
+    if (::lstat(target.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return target;
+    if (hops == 40) throw InputError(path + ": cannot write: too many levels of symbolic links");
+    std::string link(PATH_MAX, '\0');
+    const ssize_t n = ::readlink(target.c_str(), link.data(), link.size());
+    if (n < 0) throw InputError(path + ": cannot write: " + std::strerror(errno));
+    link.resize(static_cast<size_t>(n));
+    const size_t slash = target.rfind('/');
+    target = link.front() == '/' || slash == std::string::npos ? link : target.substr(0, slash + 1) + link;
+  }
+}
+
+// An output file, written only on success. The rule (README "Output files"): a symlink is followed and
+// the file it leads to is replaced atomically (a temporary file beside it, renamed over it by commit(); an
+// existing file keeps its permission bits); an existing device or FIFO is written into, never replaced (the
+// text is held until commit()); a socket or directory is refused.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp.XXXXXX") {
+  explicit AtomicFile(std::string path) : path_(std::move(path)), target_(resolve_output_path(path_)) {
+    struct stat st {};
+    if (::stat(target_.c_str(), &st) == 0) {
+      if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        direct_ = true;
+        return;
+      }
+      if (S_ISSOCK(st.st_mode)) throw InputError(path_ + ": cannot write: it is a socket");
+      if (S_ISDIR(st.st_mode)) throw InputError(path_ + ": cannot write: it is a directory");
+      mode_ = st.st_mode & 07777;
+    }
+    tmp_ = target_ + ".tmp.XXXXXX";
     fd_ = mkstemp(tmp_.data());
     if (fd_ < 0) throw InputError(path_ + ": cannot create output file: " + std::strerror(errno));
   }
@@ -287,20 +318,35 @@ class AtomicFile {
     }
   }
   void write(std::string_view text) {
-    size_t done = 0;
-    while (done < text.size()) {
-      ssize_t w = ::write(fd_, text.data() + done, text.size() - done);
-      if (w < 0) throw InputError(path_ + ": cannot write: " + std::strerror(errno));
-      done += static_cast<size_t>(w);
+    if (direct_) {
+      held_ += text;
+      return;
     }
+    write_all(fd_, text);
   }
   void commit() {
-    mode_t mask = ::umask(0);
-    ::umask(mask);
-    ::fchmod(fd_, 0666 & ~mask);
+    if (direct_) {
+      const int fd = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);  // a FIFO waits for its reader here
+      if (fd < 0) throw InputError(path_ + ": cannot open for writing: " + std::strerror(errno));
+      try {
+        write_all(fd, held_);
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
+      if (::close(fd) != 0) throw InputError(path_ + ": cannot write: " + std::strerror(errno));
+      return;
+    }
+    mode_t mode = mode_;
+    if (mode == 0) {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      mode = 0666 & ~mask;
+    }
+    ::fchmod(fd_, mode);
     int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0 || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    if (::close(fd) != 0 || std::rename(tmp_.c_str(), target_.c_str()) != 0) {
       int err = errno;
       ::unlink(tmp_.c_str());
       throw InputError(path_ + ": cannot write: " + std::strerror(err));
@@ -308,8 +354,21 @@ class AtomicFile {
   }
 
  private:
-  std::string path_, tmp_;
+  void write_all(int fd, std::string_view text) {
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw InputError(path_ + ": cannot write: " + std::strerror(errno));
+      done += static_cast<size_t>(w);
+    }
+  }
+
+  std::string path_, target_, tmp_;
   int fd_ = -1;
+  bool direct_ = false;  // a device or FIFO: written into at commit()
+  mode_t mode_ = 0;      // an existing file's permission bits (0: new file, from the umask)
+  std::string held_;     // direct_: the text until commit()
 };
 
 void write_stdout(std::string_view text) {

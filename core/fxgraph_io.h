@@ -18,6 +18,7 @@ Graph read_graph_text(std::string_view text, const std::string& source);
 // The canonical text: fixed key order, one node per line, floats as Python's repr.
 std::string write_graph_text(const Graph& g);
 // Writes to `path` atomically (temporary file + rename, only on success); "-" or "" = standard output.
+// A symlink is followed (its target replaced); an existing device or FIFO is written into, not replaced.
 void write_graph_file(const Graph& g, const std::string& path);
 
 // Writes any text atomically to `path` ("-" or "" = standard output). Throws InputError on failure.
