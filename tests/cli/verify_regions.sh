@@ -53,6 +53,11 @@ cat >"$TMP/opaque.json" <<'G'
 G
 run rewrite "$TMP/opaque.json" --verify; expect_rc 0 "nothing matched, regions"
 expect_err "every rewrite agrees (0 matches" "nothing matched"
+LLAMA="$SRC/tests/data/models/llama.fxgraph.json"  # a real model with nothing to fuse
+if [ -f "$LLAMA" ]; then
+  run rewrite "$LLAMA" --verify -o "$TMP/llama.json"; expect_rc 0 "llama --verify"
+  expect_err "every rewrite agrees (0 matches" "llama --verify"
+fi
 run rewrite "$TMP/opaque.json" --verify=graph; expect_rc 0 "nothing matched, graph"
 expect_err "nothing was rewritten" "nothing matched, graph"
 
