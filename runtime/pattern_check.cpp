@@ -38,7 +38,7 @@ ValMeta meta_of(const Value& v) {
 // dtypes from it): declared types stay (and are checked by the run), tuple-producing nodes get the types
 // their getitem users declare (a kernel may read its output dtype from meta.val), the rest come from
 // running the graph once. Throws InputError when the graph cannot run (the point is not a valid region).
-void infer_meta(Graph& g, const Pattern& p, const GridPoint& pt) {
+void infer_meta(Graph& g, const Pattern& p) {
   for (const auto& pn : p.nodes) {
     if (pn.is_input || pn.target != "_operator.getitem" || !pn.type || pn.args.size() != 2) continue;
     const PatternArg& src = pn.args[0];
@@ -90,7 +90,6 @@ void infer_meta(Graph& g, const Pattern& p, const GridPoint& pt) {
   g.append_named(std::move(o));
   g.rebuild_users();
   g.renumber();
-  (void)pt;
 }
 
 std::string num_text(double v) {
@@ -127,7 +126,7 @@ PatternCheckResult check_pattern(const Pattern& p, const PatternCheckOptions& op
       return res;
     }
     try {
-      infer_meta(g, p, pt);
+      infer_meta(g, p);
     } catch (const std::exception& e) {
       if (res.invalid++ == 0) res.first_invalid = pt.text + ": " + e.what();
       continue;
