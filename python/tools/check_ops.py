@@ -629,14 +629,16 @@ def run_fxopt(args, stem, device):
     except subprocess.TimeoutExpired:
         return None, "fxopt run timed out"
     if p.returncode != 0:
-        return None, ((p.stderr.strip() or p.stdout.strip()).splitlines() or ["exit %d" % p.returncode])[-1]
+        lines = [l.strip() for l in (p.stderr.strip() or p.stdout.strip()).splitlines()] or ["exit %d" % p.returncode]
+        return None, " | ".join(lines[:3])
     return load_safetensors(stem + f".{device}.safetensors"), None
 
 
 def finish_case(case, onames, want, got_map, err):
     """The row of one device run: status PASS / FAIL / UNSUPPORTED / ERROR, detail, and the torch column."""
     if got_map is None:
-        unsupported = ("kernel" in err and "no " in err) or "not supported" in err or "no op" in err
+        # "the executor has no kernel for ...", "... dtypes the executor does not support", "... not supported"
+        unsupported = "no kernel" in err or "not support" in err or "no op" in err
         return {"status": "UNSUPPORTED" if unsupported else "ERROR", "detail": err[:200]}
     refs = case.ref(*case.inputs) if case.ref else [None] * len(want)
     oks, details, torch_oks = [], [], []
