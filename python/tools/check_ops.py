@@ -270,8 +270,17 @@ def all_cases():
     # elementwise and conversion cases (the most numerous) are the ones left out.
     cs = heavy_cases() + data_movement_cases() + reduction_cases()
     # Elementwise float ops: 1 ulp of the output dtype.
-    for name in ["exp", "log1p", "erf", "sin", "cos", "tanh", "sigmoid", "sqrt", "rsqrt", "reciprocal"]:
+    for name in ["exp", "log1p", "erf", "sin", "cos", "tanh", "sigmoid", "sqrt", "rsqrt", "reciprocal", "log", "expm1",
+                 "log2", "exp2", "erfc", "tan", "atan", "silu"]:
         cs += cases_unary(f"aten.{name}.default", getattr(aten, name).default, FLOATS, ("ulp", 1))
+    cs += cases_unary("aten.gelu.default", aten.gelu.default, FLOATS, ("ulp", 1))
+    cs += cases_unary("aten.gelu.default", lambda x: aten.gelu.default(x, approximate="tanh"), FLOATS, ("ulp", 1))
+    cs += cases_unary("aten.softplus.default", lambda x: aten.softplus.default(x, 1, 20), FLOATS, ("ulp", 1))
+    cs += cases_unary("aten.clamp.default", lambda x: aten.clamp.default(x, -1.5, 2.0), FLOATS + [torch.int64], ("exact",))
+    for name in ["floor", "ceil", "round", "trunc", "sign"]:
+        cs += cases_unary(f"aten.{name}.default", getattr(aten, name).default, FLOATS, ("exact",))
+    for name in ["isnan", "isinf", "isfinite", "logical_not"]:
+        cs += cases_unary(f"aten.{name}.default", getattr(aten, name).default, FLOATS[:2], ("exact",))
     for name in ["neg", "abs", "relu"]:
         cs += cases_unary(f"aten.{name}.default", getattr(aten, name).default, FLOATS + [torch.int64, torch.int32],
                           ("exact",))
@@ -412,6 +421,14 @@ def reduction_cases():
                        lambda x: tuple(prims.prepare_softmax_online.default(x, 1)), [x], [("exact",), ("bound",)],
                        ref=lambda x: [None, (torch.exp(x.double() - x.double().amax(1, keepdim=True)).sum(1, keepdim=True),) * 2],
                        n=33 + 4, eps=torch.finfo(dt).eps / 2))
+        z = make_tensor((4, 9), dt, 25, edges=False)
+        cs.append(Case("aten._softmax.default", f"softmax/{dname(dt)}", lambda z: (aten._softmax.default(z, 1, False),), [z],
+                       [("bound",)], ref=lambda z: [(torch.softmax(z.double(), 1),) * 2], n=9 + 4,
+                       eps=max(U, torch.finfo(dt).eps / 2)))
+        cs.append(Case("aten.max.dim", f"max.dim/{dname(dt)}", lambda z: tuple(aten.max.dim(z, 1)), [make_tensor((4, 9), dt, 26)],
+                       [("exact",), ("exact",)]))
+        cs.append(Case("aten.argmax.default", f"argmax/{dname(dt)}", lambda z: (aten.argmax.default(z, 0),),
+                       [make_tensor((5, 3), dt, 27, edges=False)], [("exact",)]))
         # cumsum: PyTorch's CPU kernel accumulates in double (float32) or float (16-bit) in order: exact.
         y = make_tensor((3, 9), dt, 23)
         cs.append(Case("aten.cumsum.default", f"cumsum/{dname(dt)}", lambda y: (aten.cumsum.default(aten.permute.default(y, [1, 0]), 0),), [y],
