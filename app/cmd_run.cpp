@@ -36,6 +36,7 @@ struct RunOpts {
   int repeat = 5;
   bool allow_out_of_range = false;
   std::string memory_limit;  // "" = default (3/4 of physical memory on the CPU)
+  bool no_fallback = false;
 };
 
 // Refuses a run whose estimated memory (runtime/memory_plan.h) exceeds --memory-limit, or by default on
@@ -133,6 +134,23 @@ void print_timing(const Timed& t, const RunOpts& o, const std::string& graph) {
     std::printf("gpu memory %s: %llu device allocations (hipMalloc), %llu served by the cache, in the last run\n",
                 graph.c_str(), static_cast<unsigned long long>(t.device_allocs),
                 static_cast<unsigned long long>(t.alloc_cache_hits));
+    const auto& fb = t.result.fallbacks;
+    if (fb.empty()) {
+      std::printf("cpu fallback %s: none (every node ran on the GPU or needs no kernel)\n", graph.c_str());
+    } else {
+      size_t bytes = 0;
+      double secs = 0.0;
+      for (const auto& f : fb) {
+        bytes += f.bytes;
+        secs += f.copy_seconds;
+      }
+      std::printf("cpu fallback %s: %zu nodes ran on the CPU (no GPU kernel for their arguments); their copies moved "
+                  "%.3f MB in %.3f ms (last run)\n",
+                  graph.c_str(), fb.size(), static_cast<double>(bytes) / 1e6, secs * 1e3);
+      for (const auto& f : fb)
+        std::printf("  %-28s %-40s %10.3f MB %9.3f ms\n", f.name.c_str(), f.target.c_str(),
+                    static_cast<double>(f.bytes) / 1e6, f.copy_seconds * 1e3);
+    }
     if (o.profile) {
       std::printf("gpu time per node (us: summed kernel time, kernels), last run:\n");
       for (const auto& x : t.intervals)
@@ -213,6 +231,7 @@ int run(const RunOpts& o) {
   eo.backend = &backend;
   eo.threads = o.threads;
   eo.profile = o.profile;
+  eo.allow_fallback = !o.no_fallback;
 
   if (!o.compare.empty()) {
     Graph other = read_graph_file(o.compare);
@@ -285,6 +304,9 @@ void setup_run(CLI::App& app, int& exit_code) {
                 "Report ops run, kernels launched (GPU), device time (GPU: an event pair around each kernel launch, summed; synced) "
                 "and wall time: medians of --repeat runs after one warm-up run");
   cmd->add_option("--repeat", o->repeat, "Timed runs of --timing (default 5)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-fallback", o->no_fallback,
+                "GPU runs: a node without a GPU kernel for its arguments is an error (default: it runs on the CPU, with "
+                "copies; --timing lists those nodes)");
   cmd->add_flag("--allow-out-of-range", o->allow_out_of_range,
                 "Accept a --dim value outside the symbol's [min, max] (warns), e.g. s68=1 for the corpus graphs (min 2)");
   cmd->add_option("--memory-limit", o->memory_limit,

@@ -1,8 +1,8 @@
-// The CPU reference backend (its kernel table gathers runtime/cpu/*.cpp) and backend lookup by device.
+// Runtime values, the CPU reference backend (host memory; the ops are in runtime/op_registry.h) and
+// backend lookup by device.
 #include "runtime/backend.h"
 
 #include "core/error.h"
-#include "runtime/cpu/kernels.h"
 
 namespace fxopt::rt {
 
@@ -45,25 +45,10 @@ const Value* KernelArgs::get(size_t index, std::string_view name) const {
 namespace {
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() {
-    cpu::register_elementwise(table_);
-    cpu::register_reduce(table_);
-    cpu::register_convert(table_);
-    cpu::register_shape(table_);
-    cpu::register_matmul(table_);
-    cpu::register_fused(table_);
-    cpu::register_symint(table_);
-  }
   std::string_view device_name() const override { return "cpu"; }
-  Kernel find_kernel(std::string_view target) const override {
-    auto it = table_.find(std::string(target));
-    return it == table_.end() ? nullptr : it->second;
-  }
+  bool is_gpu() const override { return false; }
   Tensor upload(const Tensor& host) const override { return host; }
   Tensor download(const Tensor& t) const override { return t; }
-
- private:
-  KernelTable table_;
 };
 }  // namespace
 

@@ -1,13 +1,13 @@
-// The execution backend interface: runtime values, the kernel signature, and a Backend (a device name
-// plus a kernel table keyed by target) that the executor dispatches through. The CPU reference backend
-// is always built; a GPU backend (runtime/hip) plugs in through gpu_backend() when FXOPT_HAVE_GPU is set.
+// The execution backend interface: runtime values, a node's resolved arguments, and a Backend (a device
+// name plus memory transfers); the ops themselves are rows of runtime/op_registry.h with a CPU and an
+// optional GPU compute. The CPU reference backend is always built; a GPU backend (runtime/hip) plugs in
+// through gpu_backend() when FXOPT_HAVE_GPU is set.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,17 +59,12 @@ struct KernelArgs {
   const Value* get(size_t index, std::string_view name) const;
 };
 
-// A kernel computes one node. Errors in the arguments are thrown as InputError (the executor prefixes the
-// node and target).
-using Kernel = Value (*)(const Node& node, const KernelArgs& in, ExecContext& ctx);
-using KernelTable = std::unordered_map<std::string, Kernel>;
-
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view device_name() const = 0;
-  // nullptr when the backend has no kernel for the target.
-  virtual Kernel find_kernel(std::string_view target) const = 0;
+  // Whether nodes run the rows' GPU compute (and fall back to the CPU compute with copies).
+  virtual bool is_gpu() const = 0;
   // Moves a host tensor to the backend's memory, and back. The CPU backend returns its argument.
   virtual Tensor upload(const Tensor& host) const = 0;
   virtual Tensor download(const Tensor& t) const = 0;

@@ -110,6 +110,15 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
   return t;
 }
 
+Tensor Tensor::meta(DType dtype, Shape shape, std::optional<Shape> strides, int64_t offset) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.strides_ = strides ? std::move(*strides) : contiguous_strides(shape);
+  t.shape_ = std::move(shape);
+  t.offset_ = offset;
+  return t;
+}
+
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape shape) {
   if (!checked_nbytes(dtype_size(dtype), shape))
     throw InputError(std::string("impossible tensor size ") + dtype_name(dtype) + " " + shape_str(shape) + ": " +

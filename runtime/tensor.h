@@ -61,8 +61,11 @@ class Tensor {
   static Tensor from_storage(std::shared_ptr<Storage> storage, DType dtype, Shape shape);
   // Contiguous (row-major) strides of a shape.
   static Shape contiguous_strides(const Shape& shape);
+  // A tensor with no storage (dtype, shape, strides and offset only): the values meta rules compute.
+  static Tensor meta(DType dtype, Shape shape, std::optional<Shape> strides = std::nullopt, int64_t offset = 0);
 
   bool defined() const { return storage_ != nullptr; }
+  bool is_meta() const { return storage_ == nullptr; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   const Shape& strides() const { return strides_; }

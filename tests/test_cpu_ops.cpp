@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "runtime/backend.h"
 #include "runtime/executor.h"
+#include "runtime/op_registry.h"
 #include "runtime/numerics.h"
 
 using namespace fxopt;
@@ -48,16 +49,13 @@ Value DT(const char* name) {
 
 Value call(const char* target, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs = {},
            const Node* node = nullptr) {
-  Kernel k = cpu_backend().find_kernel(target);
-  const bool found = k != nullptr;
-  REQUIRE_MESSAGE(found, target);
+  REQUIRE_MESSAGE(find_op(target) != nullptr, target);
   KernelArgs in{std::move(args), std::move(kwargs)};
   SymbolValues syms;
   ExecContext ctx;
   ctx.symbols = &syms;
   ctx.threads = 2;
-  static Node dummy;
-  return k(node ? *node : dummy, in, ctx);
+  return call_op(target, in, ctx, node);
 }
 
 Tensor callt(const char* target, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs = {}) {

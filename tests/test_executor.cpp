@@ -92,13 +92,18 @@ TEST_CASE("executor: random inputs are deterministic and in (-2, 2)") {
   for (int i = 0; i < 100; ++i) CHECK((ints.value_at(i) >= -8 && ints.value_at(i) <= 8));
 }
 
-TEST_CASE("executor: an op without a kernel is reported with its node and target before anything runs") {
+TEST_CASE("executor: every op without a kernel is listed with its nodes before anything runs") {
   std::string text = read_text_file(kL1);
   const std::string from = "\"target\": \"aten.rsqrt.default\"";
   text.replace(text.find(from), from.size(), "\"target\": \"aten.frobnicate.default\"");
+  const std::string from2 = "\"target\": \"aten.mean.dim\"";
+  text.replace(text.find(from2), from2.size(), "\"target\": \"aten.unknown_mean.dim\"");
   const Graph g = read_graph_text(text, "g.json");
   CHECK_THROWS_WITH_AS(check_runnable(g, cpu_backend()),
-                       "node 'rsqrt' (target aten.frobnicate.default): no cpu kernel for this op", InputError);
+                       "the executor has no kernel for 2 ops of this graph (nothing was run; device cpu):\n"
+                       "  aten.unknown_mean.dim (node 'mean')\n"
+                       "  aten.frobnicate.default (node 'rsqrt')",
+                       InputError);
   CHECK_THROWS_AS(backend_for_device("tpu"), InputError);
 #if !defined(FXOPT_HAVE_GPU)
   CHECK_THROWS_WITH_AS(backend_for_device("gpu"), doctest::Contains("this build has no GPU backend"), InputError);
@@ -112,7 +117,7 @@ TEST_CASE("executor: a result that contradicts meta.val is an error naming the n
   const Graph g = read_graph_text(text, "g.json");
   const SymbolValues s = bind_symbols(g, {{"s68", 2}});
   CHECK_THROWS_WITH_AS(run_graph(g, s, make_inputs(g, s, 0)),
-                       doctest::Contains("node 'mean' (aten.mean.dim): produced tensor float32 [64] but meta.val says float32 [64, 1]"),
+                       doctest::Contains("node 'mean' (aten.mean.dim): the op gives tensor float32 [64] but meta.val says float32 [64, 1]"),
                        InputError);
 }
 

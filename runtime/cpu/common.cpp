@@ -1,70 +1,15 @@
-// Argument access, type promotion, broadcasting and threading shared by the CPU kernels.
+// Type promotion, broadcasting, strided copies and fills, and threading shared by the CPU kernels.
+#include <cstring>
 #include <thread>
 
 #include "runtime/cpu/kernels.h"
 
 namespace fxopt::rt::cpu {
 
-const Value& need_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value* v = in.get(index, name);
-  if (!v) throw InputError(std::string("missing argument '") + name + "' (position " + std::to_string(index) + ")");
-  return *v;
-}
-
-const Tensor& tensor_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value& v = need_arg(in, index, name);
-  if (!v.is_tensor()) throw InputError(std::string("argument '") + name + "' must be a tensor, got " + describe(v));
-  return v.tensor;
-}
-
-int64_t int_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value& v = need_arg(in, index, name);
-  if (v.kind == Value::Kind::Int) return v.i;
-  if (v.kind == Value::Kind::Bool) return v.b;
-  throw InputError(std::string("argument '") + name + "' must be an int, got " + describe(v));
-}
-
-double number_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value& v = need_arg(in, index, name);
-  if (!v.is_number()) throw InputError(std::string("argument '") + name + "' must be a number, got " + describe(v));
-  return v.as_double();
-}
-
-std::optional<std::vector<int64_t>> int_list_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value* v = in.get(index, name);
-  if (!v || v->kind == Value::Kind::None) return std::nullopt;
-  if (v->kind == Value::Kind::Int) return std::vector<int64_t>{v->i};
-  if (v->kind != Value::Kind::List)
-    throw InputError(std::string("argument '") + name + "' must be a list of ints, got " + describe(*v));
-  std::vector<int64_t> out;
-  for (const Value& x : v->items) {
-    if (x.kind != Value::Kind::Int)
-      throw InputError(std::string("argument '") + name + "' must be a list of ints, has " + describe(x));
-    out.push_back(x.i);
-  }
-  return out;
-}
-
-bool bool_arg(const KernelArgs& in, size_t index, const char* name, bool fallback) {
-  const Value* v = in.get(index, name);
-  if (!v || v->kind == Value::Kind::None) return fallback;
-  if (v->kind == Value::Kind::Bool) return v->b;
-  if (v->kind == Value::Kind::Int) return v->i != 0;
-  throw InputError(std::string("argument '") + name + "' must be a bool, got " + describe(*v));
-}
-
 DType dtype_of_name(const std::string& name) {
   auto d = dtype_from_name(name);
   if (!d) throw InputError("dtype '" + name + "' is not supported by the executor");
   return *d;
-}
-
-std::optional<DType> dtype_arg(const KernelArgs& in, size_t index, const char* name) {
-  const Value* v = in.get(index, name);
-  if (!v || v->kind == Value::Kind::None) return std::nullopt;
-  if (v->kind != Value::Kind::Dtype)
-    throw InputError(std::string("argument '") + name + "' must be a dtype, got " + describe(*v));
-  return dtype_of_name(v->s);
 }
 
 int64_t wrap_dim(int64_t d, int64_t ndim) {
@@ -190,6 +135,69 @@ Tensor scalar_tensor(double v, DType d) {
   if (is_integral(d)) store_elem<int64_t>(d, t.raw(), static_cast<int64_t>(v));
   else store_elem<double>(d, t.raw(), v);
   return t;
+}
+
+namespace {
+template <class C>
+void copy_in_domain(const Tensor& dst, const Tensor& src) {
+  const Shape& shape = dst.shape();
+  std::vector<Shape> strides{dst.strides(), broadcast_strides(src, shape)};
+  const int64_t des = static_cast<int64_t>(dtype_size(dst.dtype()));
+  for_each_run(shape, strides, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    constexpr int64_t kChunk = 512;
+    C buf[kChunk];
+    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+      const int64_t m = std::min(kChunk, n - j0);
+      gather<C>(src, off[1] + j0 * st[1], st[1], m, buf);
+      if (st[0] == 1) {
+        scatter<C>(dst, off[0] + j0, m, buf);
+      } else {
+        for (int64_t j = 0; j < m; ++j) store_elem<C>(dst.dtype(), dst.raw() + (off[0] + (j0 + j) * st[0]) * des, buf[j]);
+      }
+    }
+  });
+}
+}  // namespace
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  broadcast_shapes({dst.shape(), src.shape()});  // throws when src does not broadcast
+  for (size_t i = 0; i < src.shape().size(); ++i) {
+    const size_t j = dst.shape().size() - src.shape().size() + i;
+    if (src.shape().size() > dst.shape().size() || (src.shape()[i] != dst.shape()[j] && src.shape()[i] != 1))
+      throw InputError("cannot copy a tensor of shape " + shape_str(src.shape()) + " into one of shape " +
+                       shape_str(dst.shape()));
+  }
+  if (dst.numel() == 0) return;
+  if (dst.dtype() == src.dtype()) {
+    // Same dtype: move bytes (exact for every dtype, NaN payloads included).
+    const Shape& shape = dst.shape();
+    std::vector<Shape> strides{dst.strides(), broadcast_strides(src, shape)};
+    const int64_t es = static_cast<int64_t>(dtype_size(dst.dtype()));
+    for_each_run(shape, strides, [&](const int64_t* off, int64_t n, const int64_t* st) {
+      std::byte* d = dst.raw() + off[0] * es;
+      const std::byte* s = src.raw() + off[1] * es;
+      if (st[0] == 1 && st[1] == 1) {
+        std::memmove(d, s, static_cast<size_t>(n * es));
+      } else {
+        for (int64_t j = 0; j < n; ++j) std::memmove(d + j * st[0] * es, s + j * st[1] * es, static_cast<size_t>(es));
+      }
+    });
+    return;
+  }
+  const DType c = is_integral(src.dtype()) && is_integral(dst.dtype()) ? DType::I64
+                  : (src.dtype() == DType::F64 || dst.dtype() == DType::F64 || is_integral(src.dtype())) ? DType::F64
+                                                                                                         : DType::F32;
+  if (c == DType::I64) copy_in_domain<int64_t>(dst, src);
+  else if (c == DType::F64) copy_in_domain<double>(dst, src);
+  else copy_in_domain<float>(dst, src);
+}
+
+void fill_value(const Tensor& t, const Value& v) {
+  const Tensor s = scalar_tensor(0, t.dtype());
+  if (v.kind == Value::Kind::Float) store_elem<double>(t.dtype(), s.raw(), v.f);
+  else if (v.is_tensor()) copy_into(s, v.tensor);
+  else store_elem<int64_t>(t.dtype(), s.raw(), v.kind == Value::Kind::Int ? v.i : static_cast<int64_t>(v.b));
+  copy_into(t, s);
 }
 
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& f) {

@@ -1,5 +1,5 @@
-// Shared machinery of the CPU reference kernels: argument access, PyTorch type promotion and
-// broadcasting, the blocked elementwise loop, and one register_<family>() per runtime/cpu/<family>.cpp.
+// Shared machinery of the CPU reference kernels: PyTorch type promotion and broadcasting, the blocked
+// elementwise loop, strided copies and fills, threading.
 #pragma once
 
 #include <algorithm>
@@ -12,27 +12,11 @@
 #include <vector>
 
 #include "core/error.h"
-#include "runtime/backend.h"
+#include "runtime/op_registry.h"
 
 namespace fxopt::rt::cpu {
 
-void register_elementwise(KernelTable& t);
-void register_reduce(KernelTable& t);
-void register_convert(KernelTable& t);
-void register_shape(KernelTable& t);
-void register_matmul(KernelTable& t);
-void register_fused(KernelTable& t);
-void register_symint(KernelTable& t);
-
-// ---- arguments (throw InputError naming the argument) ----
-const Value& need_arg(const KernelArgs& in, size_t index, const char* name);
-const Tensor& tensor_arg(const KernelArgs& in, size_t index, const char* name);
-int64_t int_arg(const KernelArgs& in, size_t index, const char* name);
-double number_arg(const KernelArgs& in, size_t index, const char* name);
-// An int or a list of ints (e.g. dims); nullopt when absent or None.
-std::optional<std::vector<int64_t>> int_list_arg(const KernelArgs& in, size_t index, const char* name);
-bool bool_arg(const KernelArgs& in, size_t index, const char* name, bool fallback);
-std::optional<DType> dtype_arg(const KernelArgs& in, size_t index, const char* name);
+// ---- arguments ----
 DType dtype_of_name(const std::string& name);  // throws InputError for dtypes the executor lacks
 // Wraps a possibly negative dim into [0, ndim); a 0-d tensor accepts -1 and 0.
 int64_t wrap_dim(int64_t d, int64_t ndim);
@@ -156,6 +140,11 @@ Tensor map_n(DType out_dtype, const std::array<const Tensor*, N>& ins, F&& f) {
 
 // A 0-d tensor holding a number in dtype d (for scalar operands of tensor ops).
 Tensor scalar_tensor(double v, DType d);
+
+// dst[i] = src[broadcast i] converted to dst's dtype (dst may be any strided view; src broadcasts to it).
+void copy_into(const Tensor& dst, const Tensor& src);
+// Every element of t set to the number v (converted as store_elem does).
+void fill_value(const Tensor& t, const Value& v);
 
 // Runs f(begin, end) over [0, n) split across up to `threads` threads (deterministic partition).
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& f);

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "runtime/cpu/heavy_ops.h"
-#include "runtime/cpu/kernels.h"
+#include "runtime/cpu/ops.h"
 
 namespace fxopt::rt::cpu {
 namespace {
@@ -148,26 +148,22 @@ Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads) {
   return c;
 }
 
-namespace {
-
-Value mm(const Node&, const KernelArgs& in, ExecContext& ctx) {
-  const Tensor& a = tensor_arg(in, 0, "self");
-  const Tensor& b = tensor_arg(in, 1, "mat2");
+Value mm(const OpArgs& in, ExecContext& ctx) {
+  const Tensor& a = in.tensor(0);
+  const Tensor& b = in.tensor(1);
   check_operands(a, b, 2);
   Tensor c = matmul_f32(a, b, ctx.threads);
   return Value::of(a.dtype() == DType::F32 ? c : c.to(a.dtype()));
 }
 
 // addmm(bias, a, b, *, beta=1, alpha=1) = beta*bias + alpha*(a@b), rounded once to the dtype.
-Value addmm(const Node&, const KernelArgs& in, ExecContext& ctx) {
-  const Tensor& bias = tensor_arg(in, 0, "self");
-  const Tensor& a = tensor_arg(in, 1, "mat1");
-  const Tensor& b = tensor_arg(in, 2, "mat2");
+Value addmm(const OpArgs& in, ExecContext& ctx) {
+  const Tensor& bias = in.tensor(0);
+  const Tensor& a = in.tensor(1);
+  const Tensor& b = in.tensor(2);
   check_operands(a, b, 2);
-  const Value* bv = in.get(3, "beta");
-  const Value* av = in.get(4, "alpha");
-  const float beta = bv && bv->is_number() ? static_cast<float>(bv->as_double()) : 1.0f;
-  const float alpha = av && av->is_number() ? static_cast<float>(av->as_double()) : 1.0f;
+  const float beta = static_cast<float>(in.f64(3));
+  const float alpha = static_cast<float>(in.f64(4));
   Tensor c = matmul_f32(a, b, ctx.threads);
   const std::array<const Tensor*, 2> ops{&c, &bias};
   if (beta == 1.0f && alpha == 1.0f)
@@ -177,9 +173,9 @@ Value addmm(const Node&, const KernelArgs& in, ExecContext& ctx) {
   return Value::of(map_n<float, 2>(a.dtype(), ops, [=](float x, float y) { return alpha * x + beta * y; }));
 }
 
-Value bmm(const Node&, const KernelArgs& in, ExecContext& ctx) {
-  const Tensor& a = tensor_arg(in, 0, "self");
-  const Tensor& b = tensor_arg(in, 1, "mat2");
+Value bmm(const OpArgs& in, ExecContext& ctx) {
+  const Tensor& a = in.tensor(0);
+  const Tensor& b = in.tensor(1);
   check_operands(a, b, 3);
   if (a.shape()[0] != b.shape()[0]) throw InputError("bmm: batch sizes differ");
   const int64_t batch = a.shape()[0], m = a.shape()[1], n = b.shape()[2];
@@ -196,14 +192,6 @@ Value bmm(const Node&, const KernelArgs& in, ExecContext& ctx) {
     }
   });
   return Value::of(out);
-}
-
-}  // namespace
-
-void register_matmul(KernelTable& t) {
-  t["aten.mm.default"] = mm;
-  t["aten.addmm.default"] = addmm;
-  t["aten.bmm.default"] = bmm;
 }
 
 }  // namespace fxopt::rt::cpu

@@ -1,0 +1,55 @@
+// The GPU computes the op rows name (runtime/ops/*.cpp): FXOPT_GPU(fn) is &gpu_ops::fn in a GPU build
+// and nullptr otherwise (the node then runs on the CPU). Defined in runtime/gpu_backend.cpp.
+#pragma once
+
+#include "runtime/op_registry.h"
+
+namespace fxopt::rt::gpu_ops {
+
+Value add(const OpArgs& a, ExecContext& ctx);
+Value sub(const OpArgs& a, ExecContext& ctx);
+Value mul(const OpArgs& a, ExecContext& ctx);
+Value div(const OpArgs& a, ExecContext& ctx);
+Value maximum(const OpArgs& a, ExecContext& ctx);
+Value minimum(const OpArgs& a, ExecContext& ctx);
+Value neg(const OpArgs& a, ExecContext& ctx);
+Value abs(const OpArgs& a, ExecContext& ctx);
+Value exp(const OpArgs& a, ExecContext& ctx);
+Value rsqrt(const OpArgs& a, ExecContext& ctx);
+Value sqrt(const OpArgs& a, ExecContext& ctx);
+Value reciprocal(const OpArgs& a, ExecContext& ctx);
+Value relu(const OpArgs& a, ExecContext& ctx);
+Value sigmoid(const OpArgs& a, ExecContext& ctx);
+Value silu(const OpArgs& a, ExecContext& ctx);
+Value pow_square(const OpArgs& a, ExecContext& ctx);
+Value clamp(const OpArgs& a, ExecContext& ctx);
+Value clamp_min(const OpArgs& a, ExecContext& ctx);
+Value clamp_max(const OpArgs& a, ExecContext& ctx);
+Value eq(const OpArgs& a, ExecContext& ctx);
+Value ne(const OpArgs& a, ExecContext& ctx);
+Value lt(const OpArgs& a, ExecContext& ctx);
+Value le(const OpArgs& a, ExecContext& ctx);
+Value gt(const OpArgs& a, ExecContext& ctx);
+Value ge(const OpArgs& a, ExecContext& ctx);
+Value where(const OpArgs& a, ExecContext& ctx);
+Value convert(const OpArgs& a, ExecContext& ctx);  // convert_element_type, _to_copy, clone: a copy
+Value reshape(const OpArgs& a, ExecContext& ctx);
+Value sum_dim(const OpArgs& a, ExecContext& ctx);
+Value mean_dim(const OpArgs& a, ExecContext& ctx);
+Value amax(const OpArgs& a, ExecContext& ctx);
+Value amin(const OpArgs& a, ExecContext& ctx);
+Value max_dim(const OpArgs& a, ExecContext& ctx);
+Value min_dim(const OpArgs& a, ExecContext& ctx);
+Value mm(const OpArgs& a, ExecContext& ctx);
+Value addmm(const OpArgs& a, ExecContext& ctx);
+Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
+Value group_quant(const OpArgs& a, ExecContext& ctx);
+Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);
+
+}  // namespace fxopt::rt::gpu_ops
+
+#if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
+#define FXOPT_GPU(fn) (&::fxopt::rt::gpu_ops::fn)
+#else
+#define FXOPT_GPU(fn) nullptr
+#endif
