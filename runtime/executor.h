@@ -49,7 +49,7 @@ std::vector<NodePlan> plan_graph(const Graph& g, const SymbolValues& symbols, co
                                  const Backend& backend, bool allow_fallback = true, bool check_meta = true);
 
 // Deterministic pseudo-random tensor (splitmix64 seeded by `seed` and `name`): floats in (-2, 2), roughly
-// normal (sum of four uniforms); integers in [-8, 8]; unsigned in [0, 8]; bool 0/1.
+// normal (sum of four uniforms); integers in [0, 8] (real graphs' integer inputs are mostly indices); bool 0/1.
 Tensor random_tensor(DType dtype, const Shape& shape, uint64_t seed, std::string_view name);
 
 // The concrete shape of a placeholder's meta.val under the symbol values.

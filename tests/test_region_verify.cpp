@@ -228,7 +228,7 @@ TEST_CASE("patterns --check: each deliberately wrong pattern file fails with a c
       {"wrong_eps.patterns.json", "first difference at"},
       {"wrong_eps_variable.patterns.json", "first difference at"},
       {"wrong_group_size.patterns.json", "says float32"},
-      {"wrong_fp8_format.patterns.json", "produced tensor float8_e4m3fnuz"},
+      {"wrong_fp8_format.patterns.json", "tensor float8_e4m3fnuz"},
       {"wrong_missing_condition.patterns.json", "does not divide"},
   };
   for (const Case& c : cases) {
@@ -274,7 +274,7 @@ TEST_CASE("patterns --check: a pattern it cannot instantiate fails with the reas
                     "outputs": {"y": "r2"}}}]})";
   r = rt::check_pattern(parse_pattern_file(no_kernel, "k.json")[0], {});
   CHECK_FALSE(r.ok);
-  CHECK(r.problem.find("no cpu kernel for this op") != std::string::npos);
+  CHECK(r.problem.find("has no kernel for") != std::string::npos);
 }
 
 TEST_CASE("RegionCollector with the input graph: each region is also run as the input spelled it") {
