@@ -2,6 +2,8 @@
 // `fxopt patterns --lint` can tell a typo from a real op and suggest the nearest known name.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -65,7 +65,7 @@ if has models; then
       note "  $s gpu vs cpu: $(python3 "$root/python/tools/compare_outputs.py" "$md/$s.cpu.safetensors" "$md/$s.gpu.safetensors" --max-rel-l2 0 | tr '\n' ' ')"
     fi
   done
-  tar czf "$out/models_io.tgz" -C "$md" . 2>/dev/null
+  tar czf "$out/models_logs.tgz" -C "$md" --exclude="*.safetensors" . 2>/dev/null
 fi
 
 if has ops && [ -f "$root/python/tools/check_ops.py" ]; then

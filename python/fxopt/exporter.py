@@ -69,6 +69,11 @@ def resolve_target(text: str):
     (`aten.reshape.default`, `vllm.x.default`, `higher_order.cond`), else a Python callable by module path
     (`_operator.getitem`, `torch.sym_max`, `builtins.getattr`)."""
     parts = text.split(".")
+    if parts[0] == "prims" and not hasattr(torch.ops.prims, parts[1] if len(parts) > 1 else ""):
+        try:   # Inductor's own prims (prepare_softmax_online, _low_memory_max_pool_with_offsets, ...)
+            importlib.import_module("torch._inductor.inductor_prims")
+        except Exception:
+            pass
     if len(parts) in (2, 3):
         try:
             obj = getattr(getattr(torch.ops, parts[0]), parts[1])
