@@ -770,6 +770,9 @@ def main(argv=None):
             out_rows.append({"case": case.name, "op": case.op, **r})
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump({"torch": torch.__version__, "counts": counts, "rows": out_rows}, f, indent=1, default=str)
+        if args.fixtures:   # after every chunk too, so a run stopped by a time limit leaves usable fixtures
+            with open(os.path.join(args.fixtures, "manifest.json"), "w") as f:
+                json.dump(manifest, f, indent=1)
     pool.shutdown()
     shutil.rmtree(work, ignore_errors=True)
     if args.fixtures:
