@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "runtime/cpu/heavy_ops.h"
 #include "runtime/executor.h"
+#include "runtime/op_registry.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
@@ -513,4 +514,29 @@ TEST_CASE("heavy: matmul_f32 gives the same bits for any thread count and stride
   const Tensor narrow = cpu::matmul_f32(a, b3, 2);
   const Tensor wide = cpu::matmul_f32(a, b.as_strided({131, 40}, b.strides(), b.offset()), 2);
   CHECK(same_bits(narrow, wide.as_strided({151, 3}, wide.strides(), 0)));
+}
+
+// ------------------------------------------------------------------------------------- registry rows
+
+TEST_CASE("heavy rows: argsort, _unsafe_index, _unsafe_index_put and adaptive_avg_pool2d through the registry") {
+  ExecContext ctx;
+  SymbolValues syms;
+  ctx.symbols = &syms;
+  ctx.threads = 1;
+  const Tensor x = mk(DType::F32, {5}, {3, 1, 2, 1, 0});
+  KernelArgs in;
+  in.args = {Value::of(x)};
+  in.kwargs = {{"stable", Value::boolean(true)}, {"descending", Value::boolean(true)}};
+  CHECK(vals(call_op("aten.argsort.stable", in, ctx).tensor) == std::vector<double>{0, 2, 1, 3, 4});
+  in = {{Value::of(x), Value::integer(0)}, {}};
+  CHECK(vals(call_op("aten.argsort.default", in, ctx).tensor) == std::vector<double>{4, 1, 3, 2, 0});
+  const Tensor idx = mk(DType::I64, {2}, {4, -5});
+  in = {{Value::of(x), Value::list({Value::of(idx)})}, {}};
+  CHECK(vals(call_op("aten._unsafe_index.Tensor", in, ctx).tensor) == std::vector<double>{0, 3});
+  in = {{Value::of(x), Value::list({Value::of(idx)}), Value::of(mk(DType::F32, {2}, {7, 8})), Value::boolean(true)}, {}};
+  CHECK(vals(call_op("aten._unsafe_index_put.default", in, ctx).tensor) == std::vector<double>{11, 1, 2, 1, 7});
+  Tensor z = Tensor::empty(DType::F32, {1, 5, 5});
+  for (int64_t i = 0; i < 25; ++i) z.data<float>()[i] = static_cast<float>(i);
+  in = {{Value::of(z), Value::list({Value::integer(2), Value::integer(2)})}, {}};
+  CHECK(vals(call_op("aten.adaptive_avg_pool2d.default", in, ctx).tensor) == std::vector<double>{6, 8, 16, 18});
 }

@@ -325,6 +325,13 @@ Value sort_stable(const OpArgs& a, ExecContext&) {
   cpu::SortResult r = cpu::sort(a.tensor(0), a.i64(2), a.flag(3));
   return Value::list({Value::of(r.values), Value::of(r.indices)});
 }
+std::optional<Value> meta_argsort(const OpArgs& a) {
+  const Tensor& x = a.tensor(0);
+  if (x.dim() > 0) wrap_dim(a.i64(a.schema().overload == "stable" ? 2 : 1), x.dim());
+  return meta_tensor(DType::I64, x.shape());
+}
+Value argsort_default(const OpArgs& a, ExecContext&) { return Value::of(cpu::sort(a.tensor(0), a.i64(1), a.flag(2)).indices); }
+Value argsort_stable(const OpArgs& a, ExecContext&) { return Value::of(cpu::sort(a.tensor(0), a.i64(2), a.flag(3)).indices); }
 std::optional<Value> meta_topk(const OpArgs& a) {
   const Tensor& x = a.tensor(0);
   Shape s = x.shape();
@@ -498,6 +505,8 @@ const OpRow kRows[] = {
      .meta = meta_avg_pool, .cpu = avg_pool},
     {.target = "aten._adaptive_avg_pool2d.default", .schema = "_adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
      .meta = meta_adaptive, .cpu = adaptive},
+    {.target = "aten.adaptive_avg_pool2d.default", .schema = "adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
+     .meta = meta_adaptive, .cpu = adaptive},
     {.target = "aten.scaled_dot_product_attention.default",
      .schema = "scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, "
                "bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor",
@@ -534,6 +543,11 @@ const OpRow kRows[] = {
     {.target = "aten.sort.stable",
      .schema = "sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
      .meta = meta_sort, .cpu = sort_stable},
+    {.target = "aten.argsort.default", .schema = "argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor",
+     .meta = meta_argsort, .cpu = argsort_default},
+    {.target = "aten.argsort.stable",
+     .schema = "argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor",
+     .meta = meta_argsort, .cpu = argsort_stable},
     {.target = "aten.topk.default",
      .schema = "topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
      .meta = meta_topk, .cpu = topk},
@@ -562,6 +576,11 @@ const OpRow kRows[] = {
                 "scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor"),
     {.target = "aten.index.Tensor", .schema = "index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
      .meta = meta_index, .cpu = index_op},
+    {.target = "aten._unsafe_index.Tensor", .schema = "_unsafe_index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
+     .meta = meta_index, .cpu = index_op},
+    {.target = "aten._unsafe_index_put.default",
+     .schema = "_unsafe_index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
+     .meta = meta_like_self, .cpu = index_put},
     {.target = "aten.index_put.default",
      .schema = "index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
      .meta = meta_like_self, .cpu = index_put},
