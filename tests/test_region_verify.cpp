@@ -132,7 +132,10 @@ TEST_CASE("verify_regions: --dim fixes a symbol; the larger value stays within t
   rt::RegionVerifyOptions all;
   rt::PatternVerifyStats s_all;
   CHECK_FALSE(rt::verify_region(regions[0], all, s_all));
-  CHECK(s_all.trials == 4 * s.trials);  // four symbol levels (min 2, 3, hint 16, 64) vs one
+  // One binding: 5 all-input distributions + 2 per input (3 inputs). Four levels (min 2, 3, hint 16, 64): the
+  // largest runs only the 5 all-input ones.
+  CHECK(s.trials == 11);
+  CHECK(s_all.trials == 3 * 11 + 5);
   rt::RegionVerifyOptions tight;
   tight.memory_budget = 1;  // nothing fits: only the first binding runs
   rt::PatternVerifyStats s_tight;
