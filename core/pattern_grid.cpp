@@ -30,6 +30,13 @@ Value int_value(int64_t v, VarType t) {
   return x;
 }
 
+// A "bool" variable (an int holding 0/1, written and matched as a bool) where VarDecl knows the flag.
+template <class D>
+bool is_bool_var(const D& d) {
+  if constexpr (requires { d.boolean; }) return d.boolean;
+  else return false;
+}
+
 std::string point_text(const Pattern& p, const std::vector<std::optional<Value>>& values) {
   std::string s;
   for (size_t v = 0; v < p.vars.size(); ++v)
@@ -101,6 +108,10 @@ PatternGrid pattern_grid(const Pattern& p, const GridOptions& opt) {
     if (d.value) { cands[v] = {*d.value}; continue; }
     if (!d.one_of.empty()) { cands[v] = d.one_of; continue; }
     if (determined_by[v] >= 0) continue;
+    if (is_bool_var(d)) {
+      for (int64_t x : {0, 1}) cands[v].push_back(int_value(x, VarType::Int));
+      continue;
+    }
     switch (d.type) {
       case VarType::Int: {
         std::set<int64_t> vals = {1, 2, 3};
@@ -265,6 +276,8 @@ Graph instantiate_pattern(const Pattern& p, const GridPoint& pt) {
       }
       case PatternArg::Kind::Expr: {
         Value v = value_of(a.expr, where);
+        const ScalarExpr& e = p.exprs[a.expr];
+        if (e.op == ScalarExpr::Op::Var && is_bool_var(p.vars[e.var])) return Arg::boolean(as_int(v).value_or(0) != 0);
         if (v.type == VarType::Float) return Arg::real(v.f);
         if (v.type == VarType::Dtype) return Arg::dtype(v.d);
         auto k = as_int(v);

@@ -31,7 +31,7 @@ struct GridOptions {
   size_t max_input_elements = 1 << 15; // per input tensor
 };
 
-// Candidates per variable: its fixed value; its one_of values; an int: 1, 2, 3 and c/2, c, 2c for every
+// Candidates per variable: its fixed value; its one_of values; a bool: 0 and 1; an int: 1, 2, 3 and c/2, c, 2c for every
 // fixed int value c of the pattern (so D % G == 0 is tested with D in {G/2, G, 2G}); a SymInt: 1, 3, 8; a
 // float: 1e-06 and 1e-05; a dtype: every float dtype. A variable that a condition `V == expr` determines
 // takes that value. Only combinations that satisfy every condition are kept.
