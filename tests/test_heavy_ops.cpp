@@ -283,6 +283,7 @@ TEST_CASE("heavy: convolution matches a double reference over strides, padding, 
       {{2, 5, 6, 6}, {5, 1, 3, 3}, 1, 1, 1, 5, true},     // depthwise, direct path
       {{1, 64, 9, 9}, {32, 64, 1, 1}, 1, 0, 1, 1, false}, // 1x1, large K, im2col path
       {{1, 8, 16, 15}, {16, 8, 3, 3}, 1, 1, 1, 1, true},  // im2col path with padding
+      {{3, 8, 12, 11}, {16, 8, 3, 3}, 1, 1, 1, 1, true},  // im2col path, three images in one matmul
       {{1, 1, 1, 1}, {1, 1, 1, 1}, 1, 0, 1, 1, true},     // size 1
       {{2, 32, 40, 40}, {32, 1, 3, 3}, 1, 1, 1, 32, true}, // depthwise, large enough to use the threads
   };

@@ -111,19 +111,25 @@ Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias
   if (K == 0) {
     std::fill(rd, rd + res.numel(), 0.0f);
   } else if (g.og() * K * cols >= (int64_t{1} << 16) && g.og() >= 4) {
-    // Patches (OH*OW, K) @ weights^T (K, O/groups) per (image, group); the matmul spreads the output
-    // channels over the threads.
-    Tensor col = Tensor::empty(DType::F32, {cols, K});
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        im2col(x, g, n, grp, col.data<float>());
-        const Tensor wt = wf.as_strided({K, g.og()}, {1, K}, grp * g.og() * K);
-        const Tensor c = matmul_f32(col, wt, threads);  // (cols, og)
+    // Patches (images * OH*OW, K) @ weights^T (K, O/groups) per group, several images per matmul (up to
+    // 2^22 patch values) so the weights are packed once per chunk; the matmul spreads the output channels
+    // over the threads.
+    const int64_t per = std::max<int64_t>(1, std::min<int64_t>(g.n, (int64_t{1} << 22) / std::max<int64_t>(1, cols * K)));
+    Tensor col = Tensor::empty(DType::F32, {per * cols, K});
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const Tensor wt = wf.as_strided({K, g.og()}, {1, K}, grp * g.og() * K);
+      for (int64_t n0 = 0; n0 < g.n; n0 += per) {
+        const int64_t cnt = std::min(per, g.n - n0);
+        for (int64_t i = 0; i < cnt; ++i) im2col(x, g, n0 + i, grp, col.data<float>() + i * cols * K);
+        const Tensor c = matmul_f32(col.as_strided({cnt * cols, K}, {K, 1}, 0), wt, threads);  // (cnt*cols, og)
         const float* src = c.data<float>();
-        float* dst = rd + (n * g.o + grp * g.og()) * cols;
-        for (int64_t j = 0; j < cols; ++j)
-          for (int64_t oc = 0; oc < g.og(); ++oc) dst[oc * cols + j] = src[j * g.og() + oc];
+        for (int64_t i = 0; i < cnt; ++i) {
+          float* dst = rd + ((n0 + i) * g.o + grp * g.og()) * cols;
+          for (int64_t j = 0; j < cols; ++j)
+            for (int64_t oc = 0; oc < g.og(); ++oc) dst[oc * cols + j] = src[(i * cols + j) * g.og() + oc];
+        }
       }
+    }
   } else {
     // Direct: one (image, output channel) plane per task.
     if (g.n * g.o * K * cols < (int64_t{1} << 18)) threads = 1;  // small: not worth starting threads
