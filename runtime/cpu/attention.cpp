@@ -54,8 +54,14 @@ AttentionResult attention(const Tensor& q_in, const Tensor& k_in, const Tensor& 
   r.out = Tensor::empty(q4.dtype(), {B, Hq, L, Ev});
   r.lse = Tensor::empty(DType::F32, {B, Hq, L});
   if (p.want_weights) r.weights = Tensor::empty(q4.dtype(), {B, Hq, L, S});
+  // Keys transposed to (B, Hk, E, S): the scores of all keys then accumulate over e with the keys in the
+  // vector lanes, each score still summed in increasing e.
+  Tensor kt = Tensor::empty(DType::F32, {B, Hk, E, S});
+  for (int64_t bh = 0; bh < B * Hk; ++bh)
+    for (int64_t j = 0; j < S; ++j)
+      for (int64_t e = 0; e < E; ++e) kt.data<float>()[(bh * E + e) * S + j] = k.data<float>()[(bh * S + j) * E + e];
   const float* qd = q.data<float>();
-  const float* kd = k.data<float>();
+  const float* kd = kt.data<float>();
   const float* vd = v.data<float>();
   const float* md = p.mask ? mask.data<float>() : nullptr;
   float* lse = r.lse.data<float>();
@@ -66,17 +72,22 @@ AttentionResult attention(const Tensor& q_in, const Tensor& k_in, const Tensor& 
       const int64_t i = row % L, h = (row / L) % Hq, b = row / (L * Hq);
       const int64_t hk = h / group;
       const float* qi = qd + ((b * Hq + h) * L + i) * E;
-      const float* kb = kd + (b * Hk + hk) * S * E;
+      const float* kb = kd + (b * Hk + hk) * E * S;
       const float* vb = vd + (b * Hk + hk) * S * Ev;
+      float* sp = s.data();
+      std::fill(s.begin(), s.end(), 0.0f);
+      for (int64_t e = 0; e < E; ++e) {
+        const float qe = qi[e];
+        const float* kr = kb + e * S;
+        for (int64_t j = 0; j < S; ++j) sp[j] = sp[j] + qe * kr[j];
+      }
       float m = -INFINITY;
       for (int64_t j = 0; j < S; ++j) {
         float x;
         if (p.causal && j > i) {
           x = -INFINITY;
         } else {
-          float dot = 0.0f;
-          for (int64_t e = 0; e < E; ++e) dot = dot + qi[e] * kb[j * E + e];
-          x = dot * scale;
+          x = sp[j] * scale;
           if (md) x = x + md[b * mst[0] + h * mst[1] + i * mst[2] + j * mst[3]];
         }
         s[j] = x;
