@@ -354,8 +354,9 @@ std::vector<NodePlan> plan_graph(const Graph& g, const SymbolValues& symbols, co
     throw InputError(std::to_string(unsupported.size()) + " node" + (unsupported.size() == 1 ? " has" : "s have") +
                      " dtypes the executor does not support (nothing was run):" + listing(unsupported));
   if (!allow_fallback && !no_gpu.empty())
-    throw InputError(std::to_string(no_gpu.size()) + " node" + (no_gpu.size() == 1 ? " has" : "s have") +
-                     " no GPU kernel for their arguments (--no-fallback; nothing was run):" + listing(no_gpu));
+    throw InputError(std::to_string(no_gpu.size()) +
+                     (no_gpu.size() == 1 ? " node has no GPU kernel for its arguments" : " nodes have no GPU kernel for their arguments") +
+                     " (--no-fallback; nothing was run):" + listing(no_gpu));
   return plan;
 }
 

@@ -322,3 +322,43 @@ TEST_CASE("executor: argument and dtype errors are found before anything runs, n
   const TensorMap ints{{"x", make(DType::I64, {4}, {0, 1, 2, 3})}, {"w", make(DType::I64, {8, 2}, std::vector<double>(16, 1))}};
   CHECK_THROWS_AS(plan_graph(mm, {}, ints, cpu_backend()), InputError);
 }
+
+namespace {
+// A stand-in for a GPU backend in a CPU build: "device" tensors are host copies marked "fake-gpu", and
+// no row has a GPU compute, so every node that computes falls back to the CPU with copies.
+class FakeGpu final : public Backend {
+ public:
+  std::string_view device_name() const override { return "fake-gpu"; }
+  bool is_gpu() const override { return true; }
+  Tensor upload(const Tensor& host) const override {
+    Tensor t = host.to(host.dtype());
+    t.storage()->device = "fake-gpu";
+    return t;
+  }
+  Tensor download(const Tensor& t) const override {
+    REQUIRE(t.storage()->device == "fake-gpu");  // the CPU compute never sees a device tensor
+    return t.to(t.dtype());
+  }
+};
+}  // namespace
+
+TEST_CASE("executor: on a GPU run, nodes without a GPU kernel run on the CPU with copies; --no-fallback refuses") {
+  const Graph g = embedding_graph();
+  const TensorMap in{{"x", make(DType::I64, {4}, {0, 7, 3, 1})}, {"w", make(DType::BF16, {8, 2}, std::vector<double>(16, 2))}};
+  const FakeGpu gpu;
+  ExecOptions o;
+  o.backend = &gpu;
+  const ExecResult r = run_graph(g, {}, in, o);
+  REQUIRE(r.fallbacks.size() == 1);
+  CHECK(r.fallbacks[0].name == "emb");
+  CHECK(r.fallbacks[0].bytes == 8 * 2 * 2 + 4 * 8 + 4 * 2 * 2);  // w and x down, the result up
+  CHECK(vals(r.outputs[0].tensor) == std::vector<double>(8, 2));
+  o.allow_fallback = false;
+  CHECK_THROWS_WITH_AS(run_graph(g, {}, in, o),
+                       "1 node has no GPU kernel for its arguments (--no-fallback; nothing was run):\n"
+                       "  emb (aten.embedding.default)",
+                       InputError);
+  // Views and SymInt ops need no kernel: they run where their inputs live.
+  const std::vector<NodePlan> plan = plan_graph(g, {}, in, gpu);
+  CHECK(plan[2].placement == Placement::Cpu);
+}

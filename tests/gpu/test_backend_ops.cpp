@@ -1,0 +1,259 @@
+// The backend-ops harness (ggml's test-backend-ops): every op row with a GPU compute runs over each dtype
+// its GPU set declares and the shapes listed here (size-1 and empty dims, odd sizes, broadcasting,
+// non-contiguous views), and its result must equal the CPU row's bit for bit (NaN of any payload equal).
+// A GPU row without cases here fails the harness, so adding a GPU kernel costs a row and its shapes.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "runtime/backend.h"
+#include "runtime/executor.h"
+#include "runtime/hip/gpu_api.h"
+#include "runtime/op_registry.h"
+
+using namespace fxopt;
+using namespace fxopt::rt;
+
+namespace {
+
+// One call: positional and keyword arguments built for a dtype (nullopt when the case does not apply to it).
+using CaseFn = std::function<std::optional<KernelArgs>(DType)>;
+
+Value t(DType d, Shape s, const char* name, uint64_t seed = 1) { return Value::of(random_tensor(d, std::move(s), seed, name)); }
+// A transposed (non-contiguous) view of a random (cols, rows) tensor.
+Value tt(DType d, int64_t rows, int64_t cols, const char* name) {
+  const Tensor x = random_tensor(d, {cols, rows}, 2, name);
+  return Value::of(x.as_strided({rows, cols}, {1, rows}, 0));
+}
+Value I(int64_t v) { return Value::integer(v); }
+Value F(double v) { return Value::real(v); }
+Value B(bool v) { return Value::boolean(v); }
+Value L(std::vector<Value> v) { return Value::list(std::move(v)); }
+Value DT(DType d) {
+  Value v;
+  v.kind = Value::Kind::Dtype;
+  v.s = dtype_name(d);
+  return v;
+}
+Value S(const char* s) {
+  Value v;
+  v.kind = Value::Kind::Str;
+  v.s = s;
+  return v;
+}
+KernelArgs args(std::vector<Value> a, std::vector<std::pair<std::string, Value>> kw = {}) { return {std::move(a), std::move(kw)}; }
+
+const std::vector<Shape> kShapes{{}, {1}, {7}, {3, 5}, {2, 0, 3}, {2, 3, 33}, {1, 4, 1, 130}};
+
+std::vector<CaseFn> unary_cases() {
+  std::vector<CaseFn> out;
+  for (const Shape& s : kShapes) out.push_back([s](DType d) { return std::optional(args({t(d, s, "x")})); });
+  out.push_back([](DType d) { return std::optional(args({tt(d, 5, 9, "x")})); });
+  return out;
+}
+std::vector<CaseFn> binary_cases(bool with_scalar) {
+  std::vector<CaseFn> out;
+  for (const Shape& s : kShapes) out.push_back([s](DType d) { return std::optional(args({t(d, s, "a"), t(d, s, "b")})); });
+  out.push_back([](DType d) { return std::optional(args({t(d, {3, 1, 5}, "a"), t(d, {4, 1}, "b")})); });
+  out.push_back([](DType d) { return std::optional(args({tt(d, 6, 4, "a"), t(d, {4}, "b")})); });
+  out.push_back([](DType d) { return std::optional(args({t(d, {2, 3}, "a"), t(DType::F32, {}, "b")})); });
+  if (with_scalar) {
+    out.push_back([](DType d) { return std::optional(args({t(d, {5, 7}, "a"), F(0.3)})); });
+    out.push_back([](DType d) { return std::optional(args({t(d, {5, 7}, "a"), I(3)})); });
+  }
+  return out;
+}
+std::vector<CaseFn> scalar_cases() {  // (Tensor self, Scalar other)
+  return {[](DType d) { return std::optional(args({t(d, {5, 7}, "a"), F(-0.75)})); },
+          [](DType d) { return std::optional(args({t(d, {0, 3}, "a"), I(2)})); },
+          [](DType d) { return std::optional(args({tt(d, 3, 4, "a"), F(1e30)})); }};
+}
+std::vector<CaseFn> reduce_cases(bool dtype_kw) {
+  std::vector<CaseFn> out;
+  for (auto [shape, dims, keep] : std::vector<std::tuple<Shape, std::vector<int64_t>, bool>>{
+           {{4, 33}, {-1}, true}, {{4, 33}, {0}, false}, {{2, 3, 5}, {0, 2}, true}, {{1, 1}, {}, false}, {{3, 0}, {-1}, false}}) {
+    out.push_back([=](DType d) {
+      std::vector<Value> dv;
+      for (int64_t x : dims) dv.push_back(I(x));
+      return std::optional(args({t(d, shape, "x"), L(dv), B(keep)}));
+    });
+  }
+  if (dtype_kw)
+    out.push_back([](DType d) { return std::optional(args({t(d, {3, 9}, "x"), L({I(1)})}, {{"dtype", DT(DType::F32)}})); });
+  out.push_back([](DType d) { return std::optional(args({tt(d, 6, 5, "x"), L({I(1)}), B(false)})); });
+  return out;
+}
+
+// The cases of every GPU row, by target.
+std::map<std::string, std::vector<CaseFn>> all_cases() {
+  std::map<std::string, std::vector<CaseFn>> c;
+  for (const char* k : {"aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor", "aten.div.Tensor", "aten.maximum.default",
+                        "aten.minimum.default", "aten.eq.Tensor", "aten.ne.Tensor", "aten.lt.Tensor", "aten.le.Tensor",
+                        "aten.gt.Tensor", "aten.ge.Tensor", "aten.div.Tensor_mode"})
+    c[k] = binary_cases(true);
+  for (const char* k : {"aten.add.Scalar", "aten.sub.Scalar", "aten.mul.Scalar", "aten.div.Scalar", "aten.eq.Scalar",
+                        "aten.ne.Scalar", "aten.lt.Scalar", "aten.le.Scalar", "aten.gt.Scalar", "aten.ge.Scalar",
+                        "aten.div.Scalar_mode", "aten.clamp_min.default", "aten.clamp_max.default"})
+    c[k] = scalar_cases();
+  for (const char* k : {"aten.neg.default", "aten.abs.default", "aten.relu.default", "aten.exp.default", "aten.rsqrt.default",
+                        "aten.sqrt.default", "aten.reciprocal.default", "aten.sigmoid.default", "aten.silu.default",
+                        "aten.clone.default", "aten.contiguous.default", "aten.lift_fresh_copy.default"})
+    c[k] = unary_cases();
+  c["aten.pow.Tensor_Scalar"] = {[](DType d) { return std::optional(args({t(d, {9, 5}, "x"), I(2)})); },
+                                 [](DType d) { return std::optional(args({tt(d, 3, 4, "x"), F(2.0)})); }};
+  c["aten.clamp.default"] = {[](DType d) { return std::optional(args({t(d, {9, 5}, "x"), F(-0.5), F(0.5)})); },
+                             [](DType d) { return std::optional(args({t(d, {9, 5}, "x"), Value::none(), F(0.25)})); },
+                             [](DType d) { return std::optional(args({tt(d, 3, 4, "x"), I(0)})); }};
+  for (const char* k : {"aten.where.self", "aten.where.ScalarOther", "aten.where.ScalarSelf"}) {
+    const std::string name = k;
+    c[k] = {[name](DType d) -> std::optional<KernelArgs> {
+              if (d == DType::Bool) return std::nullopt;
+              const Value cond = t(DType::Bool, {4, 6}, "c");
+              const Value a = name == "aten.where.ScalarSelf" ? F(0.5) : t(d, {4, 6}, "a");
+              const Value b = name == "aten.where.ScalarOther" ? F(-1.0) : t(d, {6}, "b");
+              return args({cond, a, b});
+            },
+            [name](DType d) -> std::optional<KernelArgs> {
+              if (d == DType::Bool) return std::nullopt;
+              const Value a = name == "aten.where.ScalarSelf" ? I(2) : tt(d, 3, 5, "a");
+              const Value b = name == "aten.where.ScalarOther" ? I(0) : t(d, {3, 1}, "b");
+              return args({t(DType::Bool, {1, 5}, "c"), a, b});
+            }};
+  }
+  for (const char* k : {"aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"})
+    c[k] = {[](DType d) { return std::optional(args({t(d, {4, 6}, "x"), L({I(2), I(-1)})})); },
+            [](DType d) { return std::optional(args({tt(d, 4, 6, "x"), L({I(24)})})); },
+            [](DType d) { return std::optional(args({t(d, {0, 3}, "x"), L({I(3), I(0)})})); }};
+  for (const char* k : {"prims.convert_element_type.default", "aten._to_copy.default", "aten.to.dtype"}) {
+    const bool kw = std::string(k) == "aten._to_copy.default";
+    for (DType to : {DType::F32, DType::BF16, DType::F16, DType::F8E4M3FN, DType::I64, DType::Bool})
+      c[k].push_back([kw, to](DType d) {
+        return kw ? std::optional(args({tt(d, 5, 7, "x")}, {{"dtype", DT(to)}})) : std::optional(args({t(d, {5, 7}, "x"), DT(to)}));
+      });
+  }
+  c["aten.sum.dim_IntList"] = reduce_cases(true);
+  c["aten.mean.dim"] = reduce_cases(true);
+  for (const char* k : {"aten.amax.default", "aten.amin.default"}) {
+    c[k] = reduce_cases(false);  // (3, 0) over its empty dim: an error on the CPU, so skipped
+  }
+  for (const char* k : {"aten.max.dim", "aten.min.dim"})
+    c[k] = {[](DType d) { return std::optional(args({t(d, {4, 33}, "x"), I(-1), B(true)})); },
+            [](DType d) { return std::optional(args({tt(d, 6, 5, "x"), I(0)})); }};
+  c["aten.mm.default"] = {[](DType d) { return std::optional(args({t(d, {5, 7}, "a"), t(d, {7, 3}, "b")})); },
+                          [](DType d) { return std::optional(args({tt(d, 33, 17, "a"), t(d, {17, 65}, "b")})); },
+                          [](DType d) { return std::optional(args({t(d, {1, 0}, "a"), t(d, {0, 4}, "b")})); }};
+  c["aten.addmm.default"] = {[](DType d) { return std::optional(args({t(d, {3}, "c"), t(d, {5, 7}, "a"), t(d, {7, 3}, "b")})); },
+                             [](DType d) {
+                               return std::optional(args({t(d, {33, 1}, "c"), tt(d, 33, 17, "a"), t(d, {17, 9}, "b")},
+                                                         {{"beta", F(0.5)}, {"alpha", F(2.0)}}));
+                             }};
+  // The fused ops: bf16 inputs only (their other dtypes are the outputs').
+  auto bf16_only = [](DType d) { return d == DType::BF16; };
+  c["vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default"] = {[=](DType d) -> std::optional<KernelArgs> {
+    if (!bf16_only(d)) return std::nullopt;
+    return args({t(d, {5, 256}, "x"), t(d, {256}, "w"), Value::none(), t(d, {5, 256}, "z"), F(1e-6), B(true), S("silu"), I(128)});
+  }};
+  c["vllm.rocm_aiter_group_fp8_quant.default"] = {[=](DType d) -> std::optional<KernelArgs> {
+    if (!bf16_only(d)) return std::nullopt;
+    return args({t(d, {3, 512}, "x"), I(128)});
+  }};
+  c["vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default"] = {[=](DType d) -> std::optional<KernelArgs> {
+    if (!bf16_only(d)) return std::nullopt;
+    return args({t(d, {7, 384}, "x"), t(d, {384}, "w"), F(1e-6), DT(DType::F8E4M3FN)});
+  }};
+  return c;
+}
+
+Value map_tensors(const Value& v, const std::function<Tensor(const Tensor&)>& f) {
+  if (v.is_tensor()) return Value::of(f(v.tensor));
+  if (v.kind == Value::Kind::List) {
+    std::vector<Value> items;
+    for (const Value& x : v.items) items.push_back(map_tensors(x, f));
+    return Value::list(std::move(items));
+  }
+  return v;
+}
+
+// Bitwise equality of two host values (floats: any NaN equals any NaN).
+std::string differ(const Value& a, const Value& b) {
+  if (a.is_tensor() != b.is_tensor()) return "kinds differ: " + describe(a) + " vs " + describe(b);
+  if (a.kind == Value::Kind::List) {
+    if (b.kind != Value::Kind::List || a.items.size() != b.items.size()) return "list sizes differ";
+    for (size_t i = 0; i < a.items.size(); ++i)
+      if (std::string d = differ(a.items[i], b.items[i]); !d.empty()) return "[" + std::to_string(i) + "] " + d;
+    return "";
+  }
+  if (!a.is_tensor()) return "";
+  const Tensor x = a.tensor.contiguous(), y = b.tensor.contiguous();
+  if (x.dtype() != y.dtype() || x.shape() != y.shape()) return describe(a) + " vs " + describe(b);
+  const size_t es = dtype_size(x.dtype());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (std::memcmp(x.raw() + i * es, y.raw() + i * es, es) == 0) continue;
+    const double p = x.value_at(i), q = y.value_at(i);
+    if (p != p && q != q) continue;
+    return "element " + std::to_string(i) + ": cpu " + std::to_string(p) + ", gpu " + std::to_string(q);
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and shapes") {
+  if (!gpu::device_available()) {
+    MESSAGE("no GPU device: skipped");
+    return;
+  }
+  const Backend& dev = backend_for_device("gpu");
+  const auto cases = all_cases();
+  const Node node;
+  int rows = 0, runs = 0;
+  for (const OpEntry* e : all_ops()) {
+    const OpRow& row = *e->row;
+    if (!row.gpu) continue;
+    CAPTURE(row.target);
+    ++rows;
+    auto it = cases.find(row.target);
+    REQUIRE_MESSAGE(it != cases.end(), "a GPU row without cases in tests/gpu/test_backend_ops.cpp");
+    int ran = 0;
+    for (unsigned di = 0; di < 32; ++di) {
+      const DType d = static_cast<DType>(di);
+      if (!row.gpu_dtypes.has(d)) continue;
+      CAPTURE(dtype_name(d));
+      for (size_t ci = 0; ci < it->second.size(); ++ci) {
+        CAPTURE(ci);
+        const std::optional<KernelArgs> in = it->second[ci](d);
+        if (!in) continue;
+        ExecContext ctx;
+        ctx.threads = 4;
+        Value want;
+        try {
+          want = call_op(row.target, *in, ctx);
+        } catch (const InputError&) {
+          continue;  // not a valid call for this dtype (e.g. promotion with fp8): nothing to compare
+        }
+        // The same call on the device: inputs uploaded, the GPU compute when the row takes the arguments.
+        KernelArgs din = *in;
+        for (Value& v : din.args) v = map_tensors(v, [&](const Tensor& x) { return dev.upload(x); });
+        for (auto& kv : din.kwargs) kv.second = map_tensors(kv.second, [&](const Tensor& x) { return dev.upload(x); });
+        OpArgs a = decode_args(e->schema, node, din);
+        const std::optional<Value> m = e->run_meta(a);
+        REQUIRE(m);
+        a.set_meta(&*m);
+        if (!dtypes_supported(row.gpu_dtypes, a, &*m, nullptr) || (row.gpu_when && !row.gpu_when(a))) continue;
+        const Value got = map_tensors(row.gpu(a, ctx), [&](const Tensor& x) { return dev.download(x); });
+        const std::string why = differ(want, got);
+        CHECK_MESSAGE(why.empty(), why);
+        ++ran;
+      }
+    }
+    CHECK_MESSAGE(ran > 0, "no case ran on the GPU for this row");
+    runs += ran;
+  }
+  const std::string summary = std::to_string(rows) + " GPU rows, " + std::to_string(runs) + " cases compared with the CPU";
+  MESSAGE(summary);
+}
