@@ -224,6 +224,20 @@ Value addmm(const OpArgs& a, ExecContext&) {
   return Value::of(out);
 }
 
+// bmm: one matmul launch per batch entry on strided views (the same per-element order as mm).
+Value bmm(const OpArgs& a, ExecContext&) {
+  Tensor out = device_out(a);
+  const Tensor &x = a.tensor(0), &y = a.tensor(1);
+  const int64_t m = x.shape()[1], k = x.shape()[2], n = y.shape()[2];
+  for (int64_t i = 0; i < x.shape()[0] && out.numel() > 0; ++i) {
+    const Tensor xi = x.as_strided({m, k}, {x.strides()[1], x.strides()[2]}, x.offset() + i * x.strides()[0]);
+    const Tensor yi = y.as_strided({k, n}, {y.strides()[1], y.strides()[2]}, y.offset() + i * y.strides()[0]);
+    const Tensor oi = out.as_strided({m, n}, {n, 1}, out.offset() + i * m * n);
+    gpu::matmul(ref(oi), ref(xi), ref(yi));
+  }
+  return Value::of(out);
+}
+
 // The fused ops on contiguous buffers (their meta rules checked the arguments).
 Value fused_rms_gated(const OpArgs& a, ExecContext&) {
   const Tensor x = contiguous(a.tensor(0)), w = contiguous(a.tensor(1)), z = contiguous(a.tensor(3));

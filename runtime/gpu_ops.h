@@ -42,6 +42,7 @@ Value max_dim(const OpArgs& a, ExecContext& ctx);
 Value min_dim(const OpArgs& a, ExecContext& ctx);
 Value mm(const OpArgs& a, ExecContext& ctx);
 Value addmm(const OpArgs& a, ExecContext& ctx);
+Value bmm(const OpArgs& a, ExecContext& ctx);
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

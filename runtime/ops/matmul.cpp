@@ -45,7 +45,7 @@ const OpRow kRows[] = {
      .schema = "addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor",
      .meta = meta_addmm, .cpu = cpu::addmm, .gpu = FXOPT_GPU(addmm), .cpu_dtypes = kMatCpu, .gpu_dtypes = kGpuFloat},
     {.target = "aten.bmm.default", .schema = "bmm(Tensor self, Tensor mat2) -> Tensor", .meta = meta_bmm,
-     .cpu = cpu::bmm, .cpu_dtypes = kMatCpu},
+     .cpu = cpu::bmm, .gpu = FXOPT_GPU(bmm), .cpu_dtypes = kMatCpu, .gpu_dtypes = kGpuFloat},
 };
 
 }  // namespace

@@ -147,6 +147,9 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
   c["aten.mm.default"] = {[](DType d) { return std::optional(args({t(d, {5, 7}, "a"), t(d, {7, 3}, "b")})); },
                           [](DType d) { return std::optional(args({tt(d, 33, 17, "a"), t(d, {17, 65}, "b")})); },
                           [](DType d) { return std::optional(args({t(d, {1, 0}, "a"), t(d, {0, 4}, "b")})); }};
+  c["aten.bmm.default"] = {[](DType d) { return std::optional(args({t(d, {3, 5, 7}, "a"), t(d, {3, 7, 4}, "b")})); },
+                           [](DType d) { return std::optional(args({t(d, {2, 33, 17}, "a"), t(d, {2, 17, 9}, "b")})); },
+                           [](DType d) { return std::optional(args({t(d, {0, 2, 3}, "a"), t(d, {0, 3, 2}, "b")})); }};
   c["aten.addmm.default"] = {[](DType d) { return std::optional(args({t(d, {3}, "c"), t(d, {5, 7}, "a"), t(d, {7, 3}, "b")})); },
                              [](DType d) {
                                return std::optional(args({t(d, {33, 1}, "c"), tt(d, 33, 17, "a"), t(d, {17, 9}, "b")},
