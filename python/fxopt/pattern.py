@@ -28,6 +28,7 @@ or a function returning one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -42,7 +43,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import binary as _binary
 from .pattern_doc import (FusedOp, PatternError, Trace, Var, as_var, build_pattern, check_var_name, document,
-                          dtype_var, dumps, float_var, int_var, sym_dim)
+                          dtype_var, dumps, float_var, int_var, source_lines, sym_dim)
 
 __all__ = ["trace", "dump", "declare", "Pattern", "FusedOp", "PatternError", "Var", "sym_dim", "int_var",
            "float_var", "dtype_var", "document", "main"]
@@ -105,8 +106,9 @@ def _where(fn) -> str:
         return getattr(fn, "__qualname__", repr(fn))
 
 
-def _second_value(var: str, v: Var, first):
-    """The value of a float/dtype scalar (or a fixed int) in the second trace: different from the first."""
+def _second_value(var: str, v: Var, first, sizes: Sequence[int] = ()):
+    """The value of a float/dtype scalar (or a fixed int) in the second trace: different from the first.
+    `sizes`: the example sizes of the symbolic dims and of the inputs' dims (see _second_int)."""
     if v.type == "float":
         return first * 1.375 + 0.0078125 if first else 0.01171875
     if v.type == "dtype":
@@ -114,16 +116,107 @@ def _second_value(var: str, v: Var, first):
             return next(d for d in v.one_of if d != first)
         pool = _FP8_ALTERNATIVES if first in _FP8_ALTERNATIVES else _FLOAT_ALTERNATIVES
         return next(d for d in pool if d != first)
-    if v.type == "int":  # fixed: traced as a plain int at its value and at twice it
-        return first * 2
+    if v.type == "int":  # fixed: traced as a plain int at its value and at another one
+        return _second_int(first, sizes)
     raise AssertionError(var)
+
+
+def _second_int(first: int, sizes: Sequence[int]) -> int:
+    """The second-trace value of a fixed int (G = 128): one that every size compares with as `first` does.
+
+    The symbolic dims keep their example sizes in both traces, so a second value equal to one of them (G = 256
+    with D = 256) makes PyTorch's reshape code see `D == G` and specialise D (and trace another graph); one that
+    no longer divides a size `first` divides (G = 384 with D = 256) makes a reshape into groups of G fail. So:
+    the first of first//2, 2*first, first//4, 4*first, 3*first, ... that equals no size, divides every size
+    `first` divides and is smaller than exactly the sizes `first` is smaller than; failing that, one that
+    equals no size and keeps the divisibility; else 2*first."""
+    sizes = sorted({int(s) for s in sizes if isinstance(s, int) and not isinstance(s, bool)})
+    cands = []
+    for c in (first // 2 if first % 2 == 0 else None, first * 2, first // 4 if first % 4 == 0 else None,
+              first * 4, first * 3, first * 5, first * 6, first * 8):
+        if c is not None and c >= 2 and c != first and c not in cands:
+            cands.append(c)
+
+    def distinct(c):
+        return c not in sizes
+
+    def divides(c):
+        return all(s % c == 0 for s in sizes if first and s % first == 0)
+
+    def same_order(c):
+        return all((c < s) == (first < s) and (c > s) == (first > s) for s in sizes if s != first)
+
+    for ok in (lambda c: distinct(c) and divides(c) and same_order(c), lambda c: distinct(c) and divides(c)):
+        for c in cands:
+            if ok(c):
+                return c
+    return first * 2
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Tracing
 
+@contextlib.contextmanager
+def _all_user_frames():
+    """make_fx(record_stack_traces=True) keeps only the frames named `forward` of a node's stack trace
+    (PythonKeyTracer._record_forward_stack_traces_only): our wrapper's `return fn(*a)`, not the lines of the
+    search function that names and error messages need. For the duration of a trace, the tracer filters its
+    frames as torch.fx's Tracer does by default (every frame from the first `forward` on, less PyTorch's own)."""
+    try:
+        from torch.fx.experimental.proxy_tensor import PythonKeyTracer
+    except ImportError:
+        yield
+        return
+    original = PythonKeyTracer.__dict__.get("_filter_traceback_frames")
+    inherited = getattr(PythonKeyTracer, "_filter_traceback_frames", None)
+    if inherited is None:
+        yield
+        return
+
+    def filter_frames(self, summary):
+        saved = self.__dict__.get("_record_forward_stack_traces_only", None)
+        self._record_forward_stack_traces_only = False
+        try:
+            return inherited(self, summary)
+        finally:
+            if saved is None:
+                del self._record_forward_stack_traces_only
+            else:
+                self._record_forward_stack_traces_only = saved
+
+    PythonKeyTracer._filter_traceback_frames = filter_frames
+    try:
+        yield
+    finally:
+        if original is not None:
+            PythonKeyTracer._filter_traceback_frames = original
+        else:
+            del PythonKeyTracer._filter_traceback_frames
+
+
+def _example_sizes(variables: Mapping[str, Var], inputs: Mapping[str, Any]) -> list[int]:
+    """The example sizes of the symbolic dims and of the example inputs' dims ("[N*H, D]" at the hints)."""
+    from . import symexpr
+    env = {var: v.example for var, v in variables.items()
+           if v.type in ("sym", "int") and v.value is None and isinstance(v.example, int)}
+    sizes = list(env.values())
+    for spec in inputs.values():
+        if isinstance(spec, str) and "[" in spec and spec.rstrip().endswith("]"):
+            for d in spec.split("[", 1)[1].rstrip()[:-1].split(","):
+                try:
+                    value = symexpr.evaluate(symexpr.parse(d.strip()), env)
+                except (KeyError, symexpr.SymExprError, TypeError, ZeroDivisionError):
+                    continue
+                if isinstance(value, int):
+                    sizes.append(value)
+        else:
+            sizes.extend(int(x) for x in getattr(spec, "shape", ()))
+    return sizes
+
+
 class _Tracer:
-    def __init__(self, name: str, variables: Mapping[str, Var], dims: Sequence[str], device: str):
+    def __init__(self, name: str, variables: Mapping[str, Var], dims: Sequence[str], device: str,
+                 inputs: Optional[Mapping[str, Any]] = None):
         import torch
         from torch._subclasses.fake_tensor import FakeTensorMode
         from torch.fx.experimental.symbolic_shapes import ShapeEnv
@@ -136,6 +229,8 @@ class _Tracer:
         self.fake_mode = FakeTensorMode(shape_env=self.shape_env, allow_non_fake_inputs=True)
         self.symints: dict[str, Any] = {}
         self.sym_names: dict[str, str] = {}
+        self.warned: set = set()
+        self.guards_seen = 0
         # Symbols in declaration order, so that sympy prints products in that order ("H*D", not "D*H").
         for var, v in variables.items():
             if v.type in ("sym", "int") and v.value is None:
@@ -145,6 +240,7 @@ class _Tracer:
                 self.symints[var] = self._symint(var, v.example)
         # Float/dtype scalars and fixed ints: two example values, one per trace.
         self.sentinels: list[dict[str, Any]] = [{}, {}]
+        sizes = _example_sizes(variables, inputs or {})
         for var, v in variables.items():
             if v.type in ("float", "dtype") or (v.type == "int" and v.value is not None):
                 first = v.example if v.example is not None else (v.one_of[0] if v.one_of else None)
@@ -153,7 +249,7 @@ class _Tracer:
                 if first is None:
                     raise PatternError(f"pattern {name!r}: scalar {var} needs an example value")
                 self.sentinels[0][var] = first
-                self.sentinels[1][var] = _second_value(var, v, first)
+                self.sentinels[1][var] = _second_value(var, v, first, sizes)
 
     def _symint(self, var: str, hint: int):
         from torch._dynamo.source import ConstantSource
@@ -248,7 +344,7 @@ class _Tracer:
             return fn(*a)
 
         try:
-            with self.fake_mode, enable_python_dispatcher():
+            with self.fake_mode, enable_python_dispatcher(), _all_user_frames():
                 try:
                     tracer = make_fx(forward, decomposition_table=select_decomp_table(), record_stack_traces=True)
                 except TypeError:
@@ -270,19 +366,34 @@ class _Tracer:
             raise PatternError(f"pattern {self.name!r}: {at}: cannot trace the {role} function: {why}: "
                                f"{kind}: {text}") from None
 
-    def check_specialisation(self):
-        """A named dim compared with a constant in Python is specialised: the pattern would be wrong."""
+    def check_specialisation(self, k: int = 0, role: str = "search"):
+        """A named dim compared with a constant in Python is specialised: the pattern would be wrong.
+        Called after each trace (k = 0, 1): a specialisation in the second one names the values it used."""
         repl = getattr(self.shape_env, "replacements", {}) or {}
         for sym, expr in repl.items():
             var = self.sym_names.get(str(sym))
-            if var is not None and not getattr(expr, "is_number", False):
+            if var is None or var in self.warned:
+                continue
+            if not getattr(expr, "is_number", False):
+                self.warned.add(var)
                 warnings.warn(f"pattern {self.name!r}: tracing rewrote dim {var} as {expr}; shapes are written with "
                               "that expression", stacklevel=3)
-            if var is not None and getattr(expr, "is_number", False):
-                raise PatternError(f"pattern {self.name!r}: dim {var} was specialised to {expr} while tracing (Python "
-                                   "compared it with a constant, or passed it where an int is needed): fix it with "
-                                   f"int_var(value={expr}) or remove the comparison")
+                continue
+            second = ""
+            if k == 1:
+                fixed = {v: self.sentinels[1][v] for v, spec in self.vars.items()
+                         if spec.type == "int" and v in self.sentinels[1]}
+                second = (" in the second trace of the {role} function (fixed ints at {values}: make the example "
+                          "sizes differ from them)").format(
+                    role=role, values=", ".join(f"{v} = {x}" for v, x in fixed.items()) or "their values")
+            raise PatternError(f"pattern {self.name!r}: dim {var} was specialised to {expr} while tracing{second} "
+                               "(Python compared it with a constant, or passed it where an int is needed): fix it "
+                               f"with int_var(value={expr}) or remove the comparison")
+
+    def warn_guards(self):
+        """The conditions tracing assumed about the dims (e.g. Eq(Mod(D, 128), 0)): a warning, once."""
         guards = [g for g in getattr(self.shape_env, "guards", []) or []]
+        guards, self.guards_seen = guards[self.guards_seen:], len(guards)
         if guards:
             text = []
             for g in guards:
@@ -351,7 +462,7 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
         replacement = FusedOp(replacement, list(replacement_args or []), dict(replacement_kwargs or {}))
     inputs = list(example_inputs)
 
-    tr = _Tracer(name, variables, list(sym_dims or {}), device)
+    tr = _Tracer(name, variables, list(sym_dims or {}), device, example_inputs)
     docs = {}
     for role, fn in (("search", search), ("replacement", replacement)):
         if role == "replacement" and isinstance(fn, FusedOp):
@@ -363,10 +474,11 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
         for k in (0, 1):
             params, args = tr.args_for(fn, example_inputs, k, role)
             pair.append(tr.export(tr.make_fx(fn, args, role)))
-        tr.check_specialisation()
+            tr.check_specialisation(k, role)
+        tr.warn_guards()
         if role == "search" and normalize:
             pair = _normalize(pair, binary, name)
-        docs[role] = Trace(pair[0], params, pair[1], inspect.getsourcefile(fn), fn.__name__)
+        docs[role] = Trace(pair[0], params, pair[1], inspect.getsourcefile(fn), fn.__name__, source_lines(fn))
     rep = replacement if isinstance(replacement, FusedOp) else docs["replacement"]
     return build_pattern(name, docs["search"], rep, inputs=inputs, variables=variables, sym_names=tr.sym_names,
                          sentinels=tr.sentinels, outputs=outputs, root=root, conditions=conditions, benefit=benefit,

@@ -127,6 +127,63 @@ class Trace:
     alt: Optional[dict] = None
     source: Optional[str] = None
     function: str = "<function>"
+    # (line, code, float literals) of the function and of the functions of its file it calls (source_lines()):
+    # where a node's stack trace does not reach the function's lines, an unnamed literal is found here.
+    lines: Sequence[tuple] = ()
+
+
+def source_lines(fn) -> list[tuple[int, str, list[str]]]:
+    """(line number, code, non-integer float literals) of every line of `fn` and of the functions defined in
+    the same file that it calls (by global name, transitively); [] when the source cannot be read."""
+    import inspect
+    import io
+    import textwrap
+    import tokenize
+    import types
+
+    def code_names(code) -> set:
+        names = set(code.co_names)
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                names |= code_names(c)
+        return names
+
+    try:
+        file = inspect.getsourcefile(fn)
+    except TypeError:
+        return []
+    out, seen, todo = [], set(), [fn]
+    while todo:
+        f = todo.pop()
+        f = getattr(f, "__wrapped__", f)
+        if id(f) in seen or not isinstance(f, types.FunctionType):
+            continue
+        seen.add(id(f))
+        try:
+            if inspect.getsourcefile(f) != file:
+                continue
+            lines, start = inspect.getsourcelines(f)
+        except (OSError, TypeError):
+            continue
+        literals: dict[int, list[str]] = {}
+        try:
+            text = "".join(lines)
+            for tok in tokenize.generate_tokens(io.StringIO(textwrap.dedent(text)).readline):
+                if tok.type == tokenize.NUMBER and _FLOAT_LITERAL.fullmatch(tok.string):
+                    try:
+                        if not float(tok.string).is_integer():
+                            literals.setdefault(start + tok.start[0] - 1, []).append(tok.string)
+                    except ValueError:
+                        pass
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            continue
+        for k, line in enumerate(lines):
+            out.append((start + k, line.strip(), literals.get(start + k, [])))
+        for name in sorted(code_names(f.__code__)):
+            g = f.__globals__.get(name)
+            if isinstance(g, types.FunctionType):
+                todo.append(g)
+    return sorted(out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,6 +305,7 @@ class _Builder:
         self.vars = variables
         self.sym_names = dict(sym_names)
         self.sentinels = sentinels  # [trace a values, trace b values] of the float/dtype variables
+        self.lines: dict[Optional[str], Sequence[tuple]] = {}  # source file -> Trace.lines
 
     def err(self, msg: str) -> PatternError:
         return PatternError(f"pattern {self.name!r}: {msg}")
@@ -282,10 +340,16 @@ class _Builder:
         """A float argument: a literal when both traces agree, else the named scalar (or its negation)."""
         if b is None or a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
             fr = _frame(node, source)
-            if isinstance(a, float) and fr and not float(a).is_integer():
-                for lit in _FLOAT_LITERAL.findall(fr[3]):
+            if isinstance(a, float) and not float(a).is_integer():
+                # The node's line when its stack trace reaches the function's file, else every line of it.
+                if fr and (fr[0] == source or not self.lines.get(source)):
+                    found = [(fr[0], fr[1], fr[3], lit) for lit in _FLOAT_LITERAL.findall(fr[3])]
+                else:
+                    found = [(source, line, code, lit) for line, code, lits in self.lines.get(source, ())
+                             for lit in lits]
+                for file, line, code, lit in found:
                     if float(lit) == a:
-                        raise self.err(f"{fr[0]}:{fr[1]}: the float {lit} in `{fr[3]}` is not named: make it a "
+                        raise self.err(f"{file}:{line}: the float {lit} in `{code}` is not named: make it a "
                                        "parameter of the function and name it in scalars= (a literal would "
                                        "match only this exact value)")
             return a
@@ -432,6 +496,7 @@ def _source_names(nodes: Sequence[dict], source: Optional[str], taken: set) -> d
 def _region(b: _Builder, tr: Trace, inputs: Sequence[str], outputs: Optional[Sequence[str]]):
     """The search trace as pattern inputs, nodes and outputs."""
     doc, alt = tr.doc, tr.alt
+    b.lines[tr.source] = tr.lines
     if alt is not None:
         _check_same_structure(b, doc, alt, "search function", tr.source)
     pair = {}  # a-name -> b node (same position)
@@ -514,6 +579,7 @@ def _region(b: _Builder, tr: Trace, inputs: Sequence[str], outputs: Optional[Seq
 def _replacement_from_trace(b: _Builder, tr: Trace, inputs: Sequence[str], outputs: Sequence[str],
                             taken: set) -> tuple[list, dict]:
     doc, alt = tr.doc, tr.alt
+    b.lines[tr.source] = tr.lines
     if alt is not None:
         _check_same_structure(b, doc, alt, "replacement function", tr.source)
     pair = {na["name"]: nb for na, nb in zip(doc["nodes"], alt["nodes"])} if alt is not None else {}

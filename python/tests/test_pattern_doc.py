@@ -1,5 +1,6 @@
 """fxopt.pattern_doc (torch-free): pattern documents from traced graphs, on traces written out by hand in
 the shape make_fx + `fxopt rewrite --target none --keep-normalized` give (the device test traces for real)."""
+import inspect
 import json
 import os
 import subprocess
@@ -227,6 +228,16 @@ def build_rms(name="rmsnorm_fp8_dynamic_quant", search=None, **kw):
                             conditions=["FMAX == fp8_max(FP8)", "FLOOR == 1/(FMAX*512)"], benefit=10, **kw)
 
 
+def _helper_with_literal(variance):
+    return variance + 1e-06  # an unnamed literal in a helper (and 2.5e-3 in a comment)
+
+
+def _search_with_literal(x, w):  # read by pd.source_lines, never called
+    xf = x.float()
+    variance = _helper_with_literal(xf.pow(2).mean(-1, keepdim=True))
+    return xf * variance * w
+
+
 def builtin(name):
     with open(os.path.join(ROOT, "patterns", "rmsnorm_fp8_quant.json")) as f:
         return next(p for p in json.load(f)["patterns"] if p["name"] == name)
@@ -287,6 +298,28 @@ class BuildPatternTest(unittest.TestCase):
         with self.assertRaises(pd.PatternError) as e:
             build_rms(search=pd.Trace(a, ["x", "w"], b, SRC))
         self.assertIn(f"{SRC}:5: the float 1e-06 in `{lit}` is not named", str(e.exception))
+
+    def test_unnamed_literal_found_in_the_source_when_stack_traces_stop_short(self):
+        # make_fx(record_stack_traces=True) may keep only the frames named `forward` (fxopt.pattern's wrapper):
+        # the literal is then found in the lines of the search function and of the helpers of its file it calls.
+        lines = pd.source_lines(_search_with_literal)
+        src = inspect.getsourcefile(_search_with_literal)
+        helper_line = next(l for l, code, _ in lines if "variance + 1e-06" in code)
+        self.assertEqual([lits for l, _, lits in lines if lits], [["1e-06"]])  # not the comment's 2.5e-3
+        docs = []
+        for fmax, floor, fp8 in ((448.0, SENT[0]["FLOOR"], "float8_e4m3fn"), (600.5, 0.125, "float8_e4m3fnuz")):
+            doc = rms_trace(1e-6, fmax, floor, fp8)
+            for n in doc["nodes"]:
+                if "stack_trace" in n["meta"]:
+                    n["meta"]["stack_trace"] = '  File "/fxopt/pattern.py", line 9, in forward\n    return fn(*a)\n'
+            docs.append(doc)
+        with self.assertRaises(pd.PatternError) as e:
+            build_rms(search=pd.Trace(docs[0], ["x", "w"], docs[1], src, "search", lines))
+        self.assertIn(f"{src}:{helper_line}: the float 1e-06 in `return variance + 1e-06", str(e.exception))
+        # Without the literal in the source lines, the constant is no literal error (the unchanged eps is then
+        # simply not a variable of the region).
+        with self.assertRaisesRegex(pd.PatternError, "variable 'eps' does not occur"):
+            build_rms(search=pd.Trace(docs[0], ["x", "w"], docs[1], src, "search", pd.source_lines(build_rms)))
 
     def test_scalar_computed_from_a_named_one(self):
         a = rms_trace(1e-6, 448.0, 1 / (448.0 * 512), "float8_e4m3fn")
@@ -361,6 +394,27 @@ class BuildPatternTest(unittest.TestCase):
         self.assertEqual(pd.sym_expr("64", names, "t"), 64)
         with self.assertRaisesRegex(pd.PatternError, "Max"):
             pd.sym_expr("Max(1, s0)", names, "t")
+
+
+class SecondTraceValuesTest(unittest.TestCase):
+    """The second-trace value of a fixed int must not make PyTorch specialise a dim (torch-free half)."""
+
+    def test_fixed_int_avoids_the_sizes_and_keeps_divisibility_and_order(self):
+        from fxopt.pattern import _example_sizes, _second_int, _second_value
+        dims = {"N": pd.sym_dim(6), "H": pd.int_var(4), "D": pd.int_var(256), "G": pd.int_var(value=128)}
+        sizes = _example_sizes(dims, {"x": "bfloat16 [N*H, D]", "w": "bfloat16 [D]", "g": "float32 [N, H*D//G]"})
+        self.assertEqual(sorted(set(sizes)), [4, 6, 24, 256])  # H*D//G: G is fixed, not an example size
+        # 2*128 = 256 = D would make `D == G` true in the second trace only (the device failure): 64 instead.
+        self.assertEqual(_second_int(128, sizes), 64)
+        self.assertEqual(_second_value("G", dims["G"], 128, sizes), 64)
+        self.assertEqual(_second_int(128, [6, 4, 512]), 64)
+        self.assertEqual(_second_int(64, [6, 4, 32, 4096]), 128)  # 32 = 64//2 is a size: 2*64 keeps the order
+        self.assertEqual(_second_int(3, [8]), 6)  # odd: no half
+        for first, szs in ((128, sizes), (64, [6, 4, 32, 4096]), (16, [16, 32, 8, 48])):
+            second = _second_int(first, szs)
+            self.assertNotIn(second, szs)
+            self.assertNotEqual(second, first)
+            self.assertTrue(all(s % second == 0 for s in szs if s % first == 0), (first, szs, second))
 
 
 class CommandLineTest(unittest.TestCase):
