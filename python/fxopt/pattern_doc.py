@@ -435,6 +435,13 @@ def _close(x, y) -> bool:
     return x == y or abs(x - y) <= 1e-12 * max(abs(x), abs(y))
 
 
+def _sizes_arg(n: dict, rank: int) -> list:
+    """A reshape's requested sizes (args[1]) when it lists `rank` of them, else Nones."""
+    args = n.get("args") or []
+    sizes = args[1] if len(args) > 1 else None
+    return list(sizes) if isinstance(sizes, list) and len(sizes) == rank else [None] * rank
+
+
 def _is_symint_node(n: dict) -> bool:
     val = (n.get("meta") or {}).get("val")
     return isinstance(val, dict) and "sym" in val or (isinstance(val, int) and not isinstance(val, bool))
@@ -539,7 +546,22 @@ def _region(b: _Builder, tr: Trace, inputs: Sequence[str], outputs: Optional[Seq
             vb = (nb.get("meta") or {}).get("val") if nb else None
             sb = vb["shape"] if isinstance(vb, dict) and len(vb.get("shape", [])) == len(shape) else [None] * len(shape)
             src = b.value(n["args"][0], None, where + ".args[0]", n, tr.source, refs)
-            pn["args"] = [src, [b.hole(d, f"{where} shape[{k}]", sb[k]) for k, d in enumerate(shape)]]
+            # A size the call spelled itself (a named dim, H*D//G, G) is written as spelled: PyTorch's reshape
+            # may give the output shape as FloorDiv(H*D, FloorDiv(H*D, 128)) where the call said 128; -1 and
+            # anything else comes from the shape produced.
+            req = _sizes_arg(n, len(shape))
+            reqb = _sizes_arg(nb, len(shape)) if nb else [None] * len(shape)
+            dims = []
+            for k, d in enumerate(shape):
+                r = req[k]
+                if isinstance(r, dict) and "node" in r and isinstance(refs.get(r["node"]), (str, int)) and \
+                        (isinstance(refs[r["node"]], int) or refs[r["node"]].startswith("$")):
+                    dims.append(refs[r["node"]])
+                elif isinstance(r, int) and not isinstance(r, bool) and r >= 0:
+                    dims.append(b.value(r, reqb[k], f"{where} shape[{k}]", n, tr.source, refs))
+                else:
+                    dims.append(b.hole(d, f"{where} shape[{k}]", sb[k]))
+            pn["args"] = [src, dims]
         else:
             bargs = nb.get("args") if nb else None
             pn["args"] = [b.value(x, bargs[k] if bargs and k < len(bargs) else None, f"{where}.args[{k}]", n,

@@ -291,6 +291,25 @@ class BuildPatternTest(unittest.TestCase):
             self.assertEqual(fused["val"], ["FP8 [N*H, D]", "float32 [N*H, D//G]"])
             self.assertEqual(gen["replacement"]["nodes"][-1]["args"][1], ["$N", "$H*D//G"])
 
+    def test_reshape_sizes_as_the_call_spelled_them(self):
+        # PyTorch's Python reshape algorithm (split_dim) may give the groups' last size as
+        # FloorDiv(H*D, FloorDiv(H*D, 128)) where the call said G = 128: the pattern keeps the call's sizes.
+        def gated(k):
+            g = GSENT[k]["G"]
+            doc = gated_trace(g, GSENT[k]["eps"], GSENT[k]["FMAX"], GSENT[k]["FLOOR"], GSENT[k]["FP8"])
+            view = next(n for n in doc["nodes"] if n["name"] == "view")
+            self.assertEqual(view["meta"]["val"]["shape"][2], g)
+            view["meta"]["val"]["shape"][2] = f"((s1*s2)//(((s1*s2)//{g})))"
+            return doc
+        reps = [gated_replacement(GSENT[k]["G"], GSENT[k]["eps"], GSENT[k]["FP8"]) for k in (0, 1)]
+        p = pd.build_pattern("g", pd.Trace(gated(0), GATED_PARAMS, gated(1), SRC),
+                             pd.Trace(reps[0], REPL_PARAMS, reps[1], SRC), inputs=["x", "w", "z"],
+                             variables=dict(GATED_VARS), sym_names={"s0": "N", "s1": "H", "s2": "D"},
+                             sentinels=GSENT, outputs=["q", "scale"], root="q8")
+        groups = next(n for n in p["nodes"] if n["name"] == "groups")
+        self.assertEqual(groups["args"][1], ["$N", "$H*D//G", "$G"])
+        self.assertEqual(p["nodes"], build_gated()["nodes"])
+
     def test_unnamed_float_literal_names_the_line(self):
         lit = "xf = xf * torch.rsqrt(variance + 1e-06)"
         a = rms_trace(1e-6, 448.0, SENT[0]["FLOOR"], "float8_e4m3fn", literal_line=lit)
