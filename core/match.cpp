@@ -6,6 +6,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/error.h"
 #include "core/fxgraph_io.h"
 
 // Failure reasons are only formatted when the matcher records them (the driver's first attempt does not).
@@ -50,9 +51,7 @@ void collect_vars(const ScalarExpr& e, std::vector<int>& out) {
   for (const auto& k : e.kids) collect_vars(k, out);
 }
 
-struct EvalFailure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using EvalFailure = EvalUndefined;
 
 double as_double(const Value& v) {
   if (v.type == VarType::Float) return v.f;
@@ -690,10 +689,15 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
   bool ok = false;
   try {
     ok = match_node(p_.root, root) && match_remaining() && check_region(out) && solve() && check_target();
-  } catch (const std::exception& e) {
+  } catch (const EvalUndefined& e) {  // an expression without a value here: no match, with the reason
     fail_at("solver", e.what(), false);
     ok = false;
-  }
+  } catch (const std::overflow_error& e) {  // SymInt arithmetic past int64: nothing can be proven
+    fail_at("solver", std::string("arithmetic past int64 (") + e.what() + ")", false);
+    ok = false;
+  } catch (const InputError& e) {
+    throw InputError("matching pattern '" + p_.name + "' at node '" + root->name + "': " + e.what());
+  }  // anything else is a bug: it propagates and fails the command (never a silent "no match")
   if (!ok) {
     if (!have_fail_) fail_at("", "no match", true);
     if (failure) *failure = fail_;

@@ -205,7 +205,7 @@ namespace {
 double as_number(const Value& v) {
   if (v.type == VarType::Float) return v.f;
   auto c = v.i.as_constant();
-  if (!c) throw std::runtime_error("the symbolic value " + v.i.str() + " is used as a number");
+  if (!c) throw EvalUndefined("the symbolic value " + v.i.str() + " is used as a number");
   return static_cast<double>(*c);
 }
 }  // namespace
@@ -230,7 +230,7 @@ std::optional<Value> eval_scalar(const Pattern& p, const ScalarExpr& e, const st
       auto k = eval_scalar(p, e.kids[0], b, over_var, over);
       if (!k) return std::nullopt;
       auto m = fp8_max(k->d);
-      if (!m) throw std::runtime_error("fp8_max(" + k->d + ") is undefined (not an fp8 dtype)");
+      if (!m) throw EvalUndefined("fp8_max(" + k->d + ") is undefined (not an fp8 dtype)");
       return Value::real(*m);
     }
     default: break;
@@ -245,10 +245,10 @@ std::optional<Value> eval_scalar(const Pattern& p, const ScalarExpr& e, const st
       case Op::Sub: return Value::integer(x1->i - y1->i);
       case Op::Mul: return Value::integer(x1->i * y1->i);
       case Op::FloorDiv:
-        if (y1->i.as_constant() == std::optional<int64_t>(0)) throw std::runtime_error("division by zero in " + expr_text(p, e));
+        if (y1->i.as_constant() == std::optional<int64_t>(0)) throw EvalUndefined("division by zero in " + expr_text(p, e));
         return Value::integer(sym::floordiv(x1->i, y1->i));
       case Op::Mod:
-        if (y1->i.as_constant() == std::optional<int64_t>(0)) throw std::runtime_error("modulo by zero");
+        if (y1->i.as_constant() == std::optional<int64_t>(0)) throw EvalUndefined("modulo by zero");
         return Value::integer(sym::mod(x1->i, y1->i));
       default: break;
     }
@@ -259,7 +259,7 @@ std::optional<Value> eval_scalar(const Pattern& p, const ScalarExpr& e, const st
     case Op::Sub: return Value::real(x - y);
     case Op::Mul: return Value::real(x * y);
     case Op::Div: return Value::real(x / y);
-    default: throw std::runtime_error("integer operation on a float");
+    default: throw EvalUndefined("integer operation on a float");
   }
 }
 
@@ -282,7 +282,13 @@ class ExprParser {
   ExprParser(const Pattern& p, std::string_view text, const std::string& where)
       : p_(p), s_(text), where_(where) {}
 
+  static constexpr size_t kMaxChars = 4096;  // an operator chain nests as deep as it is long
+  void check_length() {
+    if (s_.size() > kMaxChars) fail("longer than " + std::to_string(kMaxChars) + " characters (fxopt's limit)");
+  }
+
   ScalarExpr parse_all() {
+    check_length();
     ScalarExpr e = parse_sum();
     skip();
     if (pos_ != s_.size()) fail("unexpected '" + std::string(1, s_[pos_]) + "'");
@@ -290,6 +296,7 @@ class ExprParser {
   }
   // "lhs CMP rhs" for conditions.
   void parse_condition(ScalarExpr& lhs, std::string& cmp, ScalarExpr& rhs) {
+    check_length();
     lhs = parse_sum();
     skip();
     static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">"};

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -134,8 +135,14 @@ struct Pattern {
   size_t op_node_count() const;
 };
 
+// Why a pattern expression has no value for the values bound (fp8_max of a non-fp8 dtype, a division by
+// zero, a symbolic value used as a number): for the matcher a reason not to match, not an error.
+struct EvalUndefined : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Evaluates a pattern expression under bindings (per variable; nullopt = unbound), optionally with one
-// variable overridden. Returns nullopt when a needed variable is unbound; throws std::runtime_error when the
+// variable overridden. Returns nullopt when a needed variable is unbound; throws EvalUndefined when the
 // expression is undefined (fp8_max of a non-fp8 dtype, division by zero, a symbolic value used as a float).
 std::optional<Value> eval_scalar(const Pattern& p, const ScalarExpr& e, const std::vector<std::optional<Value>>& b,
                                  int over_var = -1, const Value* over = nullptr);

@@ -27,6 +27,7 @@ struct AtomNode {
   std::vector<Expr> args;  // FloorDiv/Mod: {a, b}; Max/Min: >= 2 operands, sorted, distinct
   size_t hash;
   size_t nodes;                // sympy's node count of this atom's tree
+  size_t depth = 1;            // nesting of atoms in this atom's tree (the parser bounds it)
   std::vector<Expr> key_args;  // Max/Min: args as sympy's .args orders them (node count, then sort key)
 };
 using Atom = std::shared_ptr<const AtomNode>;
@@ -285,6 +286,9 @@ Atom make_atom(Kind kind, std::string name, std::vector<Expr> args) {
   for (const Expr& e : args) h = mix(h, e.hash());
   a->nodes = 1;
   for (const Expr& e : args) a->nodes += expr_nodes(e);
+  for (const Expr& e : args)
+    for (const Term& t : e.impl()->terms)
+      for (const Factor& f : t.mono) a->depth = std::max(a->depth, f.atom->depth + 1);
   if (kind == Kind::Max || kind == Kind::Min) {
     std::vector<std::pair<size_t, Expr>> keyed;
     for (const Expr& e : args) keyed.emplace_back(expr_nodes(e), e);
@@ -1060,6 +1064,9 @@ class Parser {
   explicit Parser(std::string_view s) : s_(s) {}
 
   Expr run() {
+    // Canonicalising costs grow with the square of an expression's size: real ones are < 200 characters.
+    if (s_.size() > kMaxChars)
+      fail("expression longer than " + std::to_string(kMaxChars) + " characters (fxopt's limit)", kMaxChars);
     Expr e = expr();
     skip();
     if (i_ < s_.size()) fail(std::string("unexpected '") + s_[i_] + "'", i_);
@@ -1067,7 +1074,8 @@ class Parser {
   }
 
  private:
-  static constexpr int kMaxDepth = 256;
+  static constexpr int kMaxDepth = 256;       // nesting of parentheses and atoms; also Max/Min arguments
+  static constexpr size_t kMaxChars = 4096;   // text length
   std::string_view s_;
   size_t i_ = 0;
   int depth_ = 0;
@@ -1087,14 +1095,20 @@ class Parser {
     i_ += t.size();
     return true;
   }
-  // Runs a builder; arithmetic overflow becomes a ParseError at the operator.
+  // Runs a builder; arithmetic overflow becomes a ParseError at the operator, and so does a result whose
+  // atoms nest deeper than kMaxDepth (a chain like s0%s1%s2%... nests without parentheses).
   template <class F>
   Expr guard(size_t pos, F&& f) {
+    Expr r;
     try {
-      return f();
+      r = f();
     } catch (const std::overflow_error& e) {
       fail(e.what(), pos);
     }
+    for (const Term& t : r.impl()->terms)
+      for (const Factor& fa : t.mono)
+        if (fa.atom->depth > static_cast<size_t>(kMaxDepth)) fail("expression nested too deeply", pos);
+    return r;
   }
   void enter(size_t pos) {
     if (++depth_ > kMaxDepth) fail("expression nested too deeply", pos);
@@ -1208,7 +1222,10 @@ class Parser {
     enter(pos);
     eat("(");
     std::vector<Expr> args{expr()};
-    while (eat(",")) args.push_back(expr());
+    while (eat(",")) {
+      if (args.size() >= static_cast<size_t>(kMaxDepth)) fail("more than " + std::to_string(kMaxDepth) + " arguments", i_);
+      args.push_back(expr());
+    }
     skip();
     if (!eat(")")) fail("expected ')'", i_);
     --depth_;

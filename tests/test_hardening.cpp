@@ -126,6 +126,15 @@ TEST_CASE("nesting: SymInt expressions") {
   std::string calls;
   for (int i = 0; i < 50000; ++i) calls += "Max(s0, ";
   CHECK_THROWS_AS(sym::parse(calls + "s1" + std::string(50000, ')')), sym::ParseError);
+  // Chains nest atoms without parentheses: Mod(Mod(Mod(s0, s1), s2), s3)...
+  std::string chain = "s0";
+  for (int i = 0; i < 255; ++i) chain += "%s" + std::to_string(i % 3 + 1);
+  CHECK_NOTHROW(sym::parse(chain));
+  CHECK_THROWS_WITH_AS(sym::parse(chain + "%s1%s2"), doctest::Contains("nested too deeply"), sym::ParseError);
+  CHECK_THROWS_WITH_AS(sym::parse(std::string(4096, ' ') + "s0"), doctest::Contains("longer than 4096"), sym::ParseError);
+  std::string max = "Max(s0";
+  for (int i = 0; i < 300; ++i) max += ", s" + std::to_string(i);
+  CHECK_THROWS_WITH_AS(sym::parse(max + ")"), doctest::Contains("more than 256 arguments"), sym::ParseError);
 }
 
 TEST_CASE("utf-8: invalid sequences are found at their byte") {

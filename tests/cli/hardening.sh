@@ -46,19 +46,19 @@ run fmt "$TMP/ok_depth.json"; expect_rc 0 "256 levels"
 run patterns --pattern-file "$TMP/deep_pat.json"; expect_rc 1 "deep pattern"; expect_err "nesting deeper than 256 levels" "deep pattern"
 { printf '{"format":"fxopt-patterns","version":1,"patterns":[{"name":"p","fused_op":"f.default","vars":{"N":"sym"},"inputs":{"x":null},'
   printf '"nodes":[{"name":"y","op":"aten.relu.default","args":["%%x"]}],"outputs":{"y":"y"},"conditions":["'
-  repeat '(' 100000; printf N; repeat ')' 100000; printf ' == 1"],"replacement":{"nodes":[{"name":"r","op":"f.default","args":["%%x"]}],"outputs":{"y":"r"}}}]}'; } >"$TMP/deep_cond.json"
+  repeat '(' 1500; printf N; repeat ')' 1500; printf ' == 1"],"replacement":{"nodes":[{"name":"r","op":"f.default","args":["%%x"]}],"outputs":{"y":"r"}}}]}'; } >"$TMP/deep_cond.json"
 run patterns --pattern-file "$TMP/deep_cond.json"; expect_rc 1 "deep condition"; expect_no_crash "deep condition"
 expect_err "nested deeper than 256 levels" "deep condition"; [ ${#err} -lt 1000 ] || fail "deep condition: message not shortened"
 { printf '{"format":"fxopt-patterns","version":1,"patterns":[{"name":"p","fused_op":"f.default","vars":{"N":"sym"},"inputs":{"x":null},'
   printf '"nodes":[{"name":"y","op":"aten.relu.default","args":["%%x"]}],"outputs":{"y":"y"},"conditions":["'
-  repeat '-' 100000; printf 'N == 1"]}]}'; } >"$TMP/deep_neg.json"
+  repeat '-' 3000; printf 'N == 1"]}]}'; } >"$TMP/deep_neg.json"
 run patterns --pattern-file "$TMP/deep_neg.json"; expect_rc 1 "deep unary minus"; expect_err "nested deeper than 256 levels" "deep unary minus"
 h='{"a":'$(repeat '[' 1000000)$(repeat ']' 1000000)',"b":1}'
 { printf "$(printf '\\x%02x' $(( ${#h} & 255 )) $(( (${#h} >> 8) & 255 )) $(( (${#h} >> 16) & 255 )) 0 0 0 0 0)"; printf '%s' "$h"; } >"$TMP/deep_header.safetensors"
 run run "$R/mm.json" --inputs "$TMP/deep_header.safetensors"; expect_rc 1 "deep safetensors header"
 expect_err "deep_header.safetensors: header: malformed JSON at line 1, column 261: nesting deeper than 256 levels" "deep header"
 # SymInt expressions: parentheses are bounded by the same limit; a long expression is shown around the error.
-sed 's/"shape": \["s0", 5\], "stride"/"shape": ["'"$(repeat '(' 5000)"'s0'"$(repeat ')' 5000)"'", 5], "stride"/' "$R/ident.json" >"$TMP/deep_sym.json"
+sed 's/"shape": \["s0", 5\], "stride"/"shape": ["'"$(repeat '(' 2000)"'s0'"$(repeat ')' 2000)"'", 5], "stride"/' "$R/ident.json" >"$TMP/deep_sym.json"
 run verify "$TMP/deep_sym.json"; expect_rc 1 "deep SymInt"; expect_err "nested too deeply" "deep SymInt"
 [ ${#err} -lt 1000 ] || fail "deep SymInt: message not shortened"
 
@@ -70,4 +70,15 @@ grep -q "json.exception" <<<"$err" && fail "pat_num: raw nlohmann text"
 run fmt "$R/bad_utf8.json"; expect_rc 1 "bad UTF-8"; expect_err "bad_utf8.json: malformed JSON at line 1, column 331: invalid UTF-8 in string" "bad UTF-8"
 printf '{"format":"fxopt-patterns","version":1,"patterns":[{"name":"p\xc3\x28"}]}' >"$TMP/bad_utf8_pat.json"
 run patterns --pattern-file "$TMP/bad_utf8_pat.json"; expect_rc 1 "bad UTF-8 pattern"; expect_err "bad_utf8_pat.json: malformed JSON at line 1" "bad UTF-8 pattern"
+
+# Matching: an expression without a value (a modulo by zero) is a near miss with its reason, not an error.
+sed 's|"D % G == 0",|"D % (G - G) == 0",|' "$SRC/tests/data/wrong_eps.patterns.json" >"$TMP/modzero.pat.json"
+run match "$L1" --pattern-file "$TMP/modzero.pat.json" --patterns rms_gated_wrong_eps; expect_rc 0 "modulo by zero"
+expect_out "near miss: rms_gated_wrong_eps at convert_element_type_5: solver: modulo by zero" "modulo by zero"
+# SymInt expressions: an operator chain nests without parentheses; length and Max arguments are bounded.
+chain="s0$(for i in $(seq 300); do printf '%%s%d' $((i % 3 + 1)); done)"
+sed 's/"shape": \["s0", 5\]/"shape": ["'"$chain"'", 5]/' "$R/ident.json" >"$TMP/chain.json"
+run verify "$TMP/chain.json"; expect_rc 1 "SymInt chain"; expect_err "expression nested too deeply" "SymInt chain"
+sed 's/"shape": \["s0", 5\]/"shape": ["'"$(repeat ' ' 5000)"'s0", 5]/' "$R/ident.json" >"$TMP/long.json"
+run verify "$TMP/long.json"; expect_rc 1 "long SymInt"; expect_err "expression longer than 4096 characters" "long SymInt"
 finish
