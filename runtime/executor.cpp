@@ -281,6 +281,17 @@ Value map_tensors(const Value& v, F&& f) {
   return v;
 }
 
+// Where a computing node runs on `backend`; nullopt (with `why`) when no backend takes its dtypes.
+std::optional<Placement> choose_placement(const OpRow& row, const Backend& backend, const OpArgs& a, const Value* out,
+                                          std::string* why) {
+  if (row.shape_only) return Placement::Host;
+  if (backend.is_gpu() && row.gpu && dtypes_supported(row.gpu_dtypes, a, out, why) && (!row.gpu_when || row.gpu_when(a)))
+    return Placement::Gpu;
+  if (dtypes_supported(row.cpu_dtypes, a, out, why)) return Placement::Cpu;
+  *why += " (the CPU kernel takes " + row.cpu_dtypes.str() + ")";
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<NodePlan> plan_graph(const Graph& g, const SymbolValues& symbols, const TensorMap& inputs,
@@ -317,8 +328,9 @@ std::vector<NodePlan> plan_graph(const Graph& g, const SymbolValues& symbols, co
     const OpRow& row = *p.op->row;
     bool known = true;
     KernelArgs ka = r.args_of(n, known);
-    if (!known) {  // downstream of a data-dependent value: placed by the row alone, checked when it runs
-      p.placement = row.shape_only ? Placement::Host : backend.is_gpu() && row.gpu ? Placement::Gpu : Placement::Cpu;
+    if (!known) {  // downstream of a data-dependent value: checked and placed when it runs
+      p.deferred = true;
+      p.placement = row.shape_only ? Placement::Host : Placement::Cpu;
       continue;
     }
     std::optional<OpArgs> a;
@@ -332,17 +344,13 @@ std::vector<NodePlan> plan_graph(const Graph& g, const SymbolValues& symbols, co
     if (p.meta && check_meta && n.val) check_meta_val(n, *n.val, *p.meta, symbols, "meta.val", "the op gives");
     const Value* out = p.meta ? &*p.meta : nullptr;
     std::string why;
-    if (row.shape_only) {
-      p.placement = Placement::Host;
-    } else if (backend.is_gpu() && row.gpu && dtypes_supported(row.gpu_dtypes, *a, out, &why) &&
-               (!row.gpu_when || row.gpu_when(*a))) {
-      p.placement = Placement::Gpu;
-    } else if (dtypes_supported(row.cpu_dtypes, *a, out, &why)) {
-      p.placement = Placement::Cpu;
-      if (backend.is_gpu()) no_gpu.push_back(n.name + " (" + n.target + ")");
-    } else {
-      unsupported.push_back(where_of(n) + ": " + why + " (the CPU kernel takes " + row.cpu_dtypes.str() + ")");
+    const std::optional<Placement> pl = choose_placement(row, backend, *a, out, &why);
+    if (!pl) {
+      unsupported.push_back(where_of(n) + ": " + why);
+      continue;
     }
+    p.placement = *pl;
+    if (p.placement == Placement::Cpu && backend.is_gpu()) no_gpu.push_back(n.name + " (" + n.target + ")");
   }
   auto listing = [](const std::vector<std::string>& xs) {
     std::string s;
@@ -422,7 +430,22 @@ ExecResult run_graph(const Graph& g, const SymbolValues& symbols, const TensorMa
       const NodePlan& p = plan[j];
       const OpRow& row = *p.op->row;
       KernelArgs ka = r.args_of(n, known);
-      const bool fallback = p.placement == Placement::Cpu && backend.is_gpu();
+      Placement place = p.placement;
+      if (p.deferred && !row.shape_only && backend.is_gpu()) {  // placed now that its arguments are known
+        try {
+          const OpArgs a0 = decode_args(p.op->schema, n, ka);
+          const std::optional<Value> m0 = p.op->run_meta(a0);
+          std::string why;
+          const std::optional<Placement> pl = choose_placement(row, backend, a0, m0 ? &*m0 : nullptr, &why);
+          if (!pl) throw InputError(why);
+          if (*pl == Placement::Cpu && !opts.allow_fallback)
+            throw InputError("no GPU kernel for its arguments (--no-fallback)");
+          place = *pl;
+        } catch (const InputError& e) {
+          throw InputError(where_of(n) + ": " + e.what());
+        }
+      }
+      const bool fallback = place == Placement::Cpu && backend.is_gpu();
       FallbackNode fb{n.name, n.target, 0, 0.0};
       auto down = [&](const Tensor& t) {
         fb.bytes += static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
@@ -449,7 +472,7 @@ ExecResult run_graph(const Graph& g, const SymbolValues& symbols, const TensorMa
         // GPU runs under --timing: the node's kernel launches form one interval (views launch none).
         const uint64_t l0 = gpu::kernel_launches();
         const int ticket = backend.is_gpu() ? gpu::timing_begin() : -1;
-        out = (p.placement == Placement::Gpu ? row.gpu : row.cpu)(a, ctx);
+        out = (place == Placement::Gpu ? row.gpu : row.cpu)(a, ctx);
         if (ticket >= 0) {
           const uint64_t launched = gpu::kernel_launches() - l0;
           gpu::timing_end(ticket, n.name, launched, launched > 0);

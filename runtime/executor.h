@@ -38,6 +38,7 @@ struct NodePlan {
   const OpEntry* op = nullptr;     // call_function nodes
   Placement placement = Placement::Host;
   std::optional<Value> meta;       // the meta rule's result (meta tensors); nullopt when data-dependent
+  bool deferred = false;           // downstream of a data-dependent value: checked and placed when it runs
 };
 
 // The up-front pass over the graph on the inputs' shapes: decodes every node's arguments against its

@@ -362,3 +362,25 @@ TEST_CASE("executor: on a GPU run, nodes without a GPU kernel run on the CPU wit
   const std::vector<NodePlan> plan = plan_graph(g, {}, in, gpu);
   CHECK(plan[2].placement == Placement::Cpu);
 }
+
+TEST_CASE("executor: nodes after a data-dependent shape are checked and placed when they run") {
+  const char* text = R"({"format": "fxgraph", "version": 1, "symbols": {}, "nodes": [
+ {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [4], "stride": [1], "device": "cpu"}}},
+ {"name": "m", "op": "placeholder", "target": "m", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "bool", "shape": [4], "stride": [1], "device": "cpu"}}},
+ {"name": "sel", "op": "call_function", "target": "aten.index.Tensor", "args": [{"node": "x"}, [{"node": "m"}]], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": ["u0"], "stride": [1], "device": "cpu"}}},
+ {"name": "neg", "op": "call_function", "target": "aten.neg.default", "args": [{"node": "sel"}], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": ["u0"], "stride": [1], "device": "cpu"}}},
+ {"name": "output", "op": "output", "target": "output", "args": [[{"node": "neg"}]], "kwargs": {}, "meta": {}}]})";
+  const Graph g = read_graph_text(text, "dd.json");
+  const TensorMap in{{"x", make(DType::F32, {4}, {1, 2, 3, 4})}, {"m", make(DType::Bool, {4}, {1, 0, 1, 0})}};
+  const std::vector<NodePlan> plan = plan_graph(g, {}, in, cpu_backend());
+  CHECK_FALSE(plan[2].meta.has_value());  // the mask's count is data
+  CHECK(plan[3].deferred);
+  const ExecResult r = run_graph(g, {}, in);
+  CHECK(vals(r.outputs[0].tensor) == std::vector<double>{-1, -3});
+  const FakeGpu gpu;
+  ExecOptions o;
+  o.backend = &gpu;
+  const ExecResult rg = run_graph(g, {}, in, o);
+  CHECK(rg.fallbacks.size() == 2);
+  CHECK(vals(rg.outputs[0].tensor) == std::vector<double>{-1, -3});
+}
