@@ -135,11 +135,6 @@ Value reduce(const OpArgs& a, gpu::ReduceOp op, std::optional<std::vector<int64_
   return Value::of(shaped(values));
 }
 
-Shape with_last(Shape s, int64_t v) {
-  s.back() = v;
-  return s;
-}
-
 }  // namespace
 
 // ---- the computes the op rows name (runtime/gpu_ops.h); arguments were checked by the meta rules ----
