@@ -70,7 +70,7 @@ fi
 
 if has ops && [ -f "$root/python/tools/check_ops.py" ]; then
   note "== op-by-op vs PyTorch ($(stamp))"
-  timeout 300 python3 "$root/python/tools/check_ops.py" --binary "$bin" --gpu --out "$logs/ops" \
+  timeout ${OPS_TIMEOUT_S:-300} python3 "$root/python/tools/check_ops.py" --binary "$bin" ${OPS_GPU---gpu} --time-limit "${OPS_LIMIT_S:-240}" --out "$logs/ops" \
     --fixtures "$logs/ops/fixtures" >"$logs/check_ops.log" 2>&1
   note "check_ops rc=$?"; tail -60 "$logs/check_ops.log" >>"$summary"
   [ -d "$logs/ops" ] && tar czf "$out/ops.tgz" -C "$logs/ops" .
