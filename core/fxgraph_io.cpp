@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -25,6 +26,8 @@
 #include "core/json_pull.h"
 
 namespace fxopt {
+
+using namespace std::string_view_literals;
 
 // ---------------------------------------------------------------------------------------------------------
 // Canonical text encodings
@@ -107,26 +110,56 @@ std::string json_quote(std::string_view s) {
 
 namespace {
 
-void append_dim(const SymDim& d, std::string& out) {
-  if (d.text.empty()) {
-    if (auto c = d.expr.as_constant()) { out += std::to_string(*c); return; }
-    out += json_quote(d.expr.str());
-    return;
+// Appends json_quote(s); plain printable ASCII (names, targets, dtypes: nearly every string) is copied as is.
+void append_quoted(std::string& out, std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
+      out += json_quote(s);
+      return;
+    }
   }
-  out += json_quote(d.text);
+  out += '"';
+  out.append(s);
+  out += '"';
+}
+
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// A SymInt's spelling as a JSON string: the text read, else the expression printed.
+void append_sym_text(const SymDim& d, std::string& out) {
+  if (d.has_text()) append_quoted(out, d.text());
+  else append_quoted(out, d.expr.str());
+}
+
+void append_dim(const SymDim& d, std::string& out) {
+  if (!d.has_text()) {
+    if (auto c = d.expr.as_constant()) { append_int(out, *c); return; }
+  }
+  append_sym_text(d, out);
+}
+
+void append_tagged(std::string& out, std::string_view open, std::string_view s) {  // {"tag": "s"}
+  out += open;
+  append_quoted(out, s);
+  out += '}';
 }
 
 void append_arg(const Arg& a, std::string& out) {
   switch (a.kind) {
     case Arg::Kind::None: out += "null"; break;
     case Arg::Kind::Bool: out += a.b ? "true" : "false"; break;
-    case Arg::Kind::Int: out += std::to_string(a.i); break;
+    case Arg::Kind::Int: append_int(out, a.i); break;
     case Arg::Kind::Float:
       if (std::isfinite(a.f)) out += format_python_float(a.f);
       else out += "{\"float\": \"" + format_python_float(a.f) + "\"}";
       break;
-    case Arg::Kind::Str: out += json_quote(a.s); break;
-    case Arg::Kind::Node: out += "{\"node\": " + json_quote(a.node->name) + "}"; break;
+    case Arg::Kind::Str: append_quoted(out, a.s); break;
+    case Arg::Kind::Node: append_tagged(out, "{\"node\": ", a.node->name); break;
     case Arg::Kind::List: {
       out += '[';
       for (size_t i = 0; i < a.items.size(); ++i) {
@@ -140,18 +173,23 @@ void append_arg(const Arg& a, std::string& out) {
       out += "{\"dict\": {";
       for (size_t i = 0; i < a.dict.size(); ++i) {
         if (i) out += ", ";
-        out += json_quote(a.dict[i].first) + ": ";
+        append_quoted(out, a.dict[i].first);
+        out += ": ";
         append_arg(a.dict[i].second, out);
       }
       out += "}}";
       break;
     }
-    case Arg::Kind::Dtype: out += "{\"dtype\": " + json_quote(a.s) + "}"; break;
-    case Arg::Kind::Device: out += "{\"device\": " + json_quote(a.s) + "}"; break;
-    case Arg::Kind::Layout: out += "{\"layout\": " + json_quote(a.s) + "}"; break;
-    case Arg::Kind::MemoryFormat: out += "{\"memory_format\": " + json_quote(a.s) + "}"; break;
-    case Arg::Kind::Sym: out += "{\"sym\": " + json_quote(a.sym.str()) + "}"; break;
-    case Arg::Kind::Repr: out += "{\"repr\": " + json_quote(a.s) + "}"; break;
+    case Arg::Kind::Dtype: append_tagged(out, "{\"dtype\": ", a.s); break;
+    case Arg::Kind::Device: append_tagged(out, "{\"device\": ", a.s); break;
+    case Arg::Kind::Layout: append_tagged(out, "{\"layout\": ", a.s); break;
+    case Arg::Kind::MemoryFormat: append_tagged(out, "{\"memory_format\": ", a.s); break;
+    case Arg::Kind::Sym:
+      out += "{\"sym\": ";
+      append_sym_text(a.sym, out);
+      out += '}';
+      break;
+    case Arg::Kind::Repr: append_tagged(out, "{\"repr\": ", a.s); break;
   }
 }
 
@@ -169,16 +207,28 @@ void append_val(const ValMeta& v, std::string& out) {
     case ValMeta::Kind::Null: out += "null"; break;
     case ValMeta::Kind::Tensor: {
       const auto& t = v.tensor;
-      out += "{\"dtype\": " + json_quote(t.dtype) + ", \"shape\": ";
+      out += "{\"dtype\": ";
+      append_quoted(out, t.dtype);
+      out += ", \"shape\": ";
       append_dims(t.shape, out);
       out += ", \"stride\": ";
       append_dims(t.stride, out);
-      out += ", \"device\": " + json_quote(t.device);
-      for (const auto& [k, raw] : t.extra) out += ", " + json_quote(k) + ": " + raw;
+      out += ", \"device\": ";
+      append_quoted(out, t.device);
+      for (const auto& [k, raw] : t.extra) {
+        out += ", ";
+        append_quoted(out, k);
+        out += ": ";
+        out += raw;
+      }
       out += '}';
       break;
     }
-    case ValMeta::Kind::Sym: out += "{\"sym\": " + json_quote(v.sym.str()) + "}"; break;
+    case ValMeta::Kind::Sym:
+      out += "{\"sym\": ";
+      append_sym_text(v.sym, out);
+      out += '}';
+      break;
     case ValMeta::Kind::Const:
       out += "{\"const\": ";
       append_arg(v.constant.get(), out);
@@ -196,8 +246,13 @@ void append_val(const ValMeta& v, std::string& out) {
 }
 
 void append_node(const Node& n, std::string& out) {
-  out += "{\"name\": " + json_quote(n.name) + ", \"op\": \"" + to_string(n.op) + "\", \"target\": " +
-         json_quote(n.target) + ", \"args\": [";
+  out += "{\"name\": ";
+  append_quoted(out, n.name);
+  out += ", \"op\": \"";
+  out += to_string(n.op);
+  out += "\", \"target\": ";
+  append_quoted(out, n.target);
+  out += ", \"args\": [";
   for (size_t i = 0; i < n.args.size(); ++i) {
     if (i) out += ", ";
     append_arg(n.args[i], out);
@@ -205,7 +260,8 @@ void append_node(const Node& n, std::string& out) {
   out += "], \"kwargs\": {";
   for (size_t i = 0; i < n.kwargs.size(); ++i) {
     if (i) out += ", ";
-    out += json_quote(n.kwargs[i].first) + ": ";
+    append_quoted(out, n.kwargs[i].first);
+    out += ": ";
     append_arg(n.kwargs[i].second, out);
   }
   out += "}, \"meta\": {";
@@ -218,7 +274,9 @@ void append_node(const Node& n, std::string& out) {
   for (const auto& [k, raw] : n.meta_extra) {
     if (!first) out += ", ";
     first = false;
-    out += json_quote(k) + ": " + raw;
+    append_quoted(out, k);
+    out += ": ";
+    out += raw;
   }
   out += "}}";
 }
@@ -573,13 +631,25 @@ class Reader {
     path_.clear();
   }
 
-  sym::Expr parse_expr(const std::string& text) {
+  // A SymInt spelling, parsed once per distinct text: its expression, the interned text, and whether it is
+  // a plain integer (then written back as a JSON integer, like a constant size).
+  struct ParsedText {
+    sym::Expr expr;
+    const std::string* text;
+    bool plain_constant;
+  };
+  const ParsedText& parse_text(const std::string& text) {
     auto it = expr_cache_.find(text);
     if (it != expr_cache_.end()) return it->second;
+    sym::Expr e = parse_expr(text);
+    auto c = e.as_constant();
+    const bool plain = c && std::to_string(*c) == text;
+    return expr_cache_.emplace(text, ParsedText{std::move(e), intern_text(text), plain}).first->second;
+  }
+
+  sym::Expr parse_expr(const std::string& text) {
     try {
-      auto e = sym::parse(text);
-      expr_cache_.emplace(text, e);
-      return e;
+      return sym::parse(text);
     } catch (const sym::ParseError& e) {
       // A long expression is shown as the 70 characters around the error, with the caret under it.
       constexpr size_t kShow = 70;
@@ -610,24 +680,37 @@ class Reader {
       fail_here("expected a size: an integer or a SymInt expression string, got the float " + format_python_float(d));
     }
     if (peek_is(JsonPull::Type::String)) {
-      std::string t = read_string();
-      auto e = parse_expr(t);
-      if (auto c = e.as_constant(); c && std::to_string(*c) == t) return constant_dim(*c);
-      return SymDim(std::move(e), std::move(t));
+      in_.string(scratch_);
+      const ParsedText& p = parse_text(scratch_);
+      if (p.plain_constant) return constant_dim(*p.expr.as_constant());
+      return SymDim(p.expr, p.text);
     }
     fail_here("expected a size: an integer or a SymInt expression string, got " + describe_value());
   }
 
   std::vector<SymDim> read_dims() {
     if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array of sizes, got " + describe_value());
-    std::vector<SymDim> out;
+    dims_buffer_.clear();
     in_.begin_array();
     for (size_t i = 0; in_.next_item(); ++i) {
       size_t m = push_index(i);
-      out.push_back(read_dim());
+      dims_buffer_.push_back(read_dim());
       pop(m);
     }
-    return out;
+    return std::vector<SymDim>(dims_buffer_.begin(), dims_buffer_.end());  // exact size
+  }
+
+  // Argument lists are gathered in a scratch vector per nesting level and moved out once at their exact
+  // size (no growth reallocations, no spare capacity kept in the graph).
+  std::vector<Arg>& arg_buffer() {
+    if (arg_level_ == arg_buffers_.size()) arg_buffers_.emplace_back();
+    auto& b = arg_buffers_[arg_level_++];
+    b.clear();
+    return b;
+  }
+  std::vector<Arg> take_args(std::vector<Arg>& b) {
+    --arg_level_;
+    return std::vector<Arg>(std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()));
   }
 
   Node* resolve(const std::string& name) {
@@ -658,14 +741,14 @@ class Reader {
       }
       case JsonPull::Type::String: return Arg::str(read_string());
       case JsonPull::Type::Array: {
-        std::vector<Arg> items;
+        std::vector<Arg>& items = arg_buffer();
         in_.begin_array();
         for (size_t i = 0; in_.next_item(); ++i) {
           size_t m = push_index(i);
           items.push_back(read_arg());
           pop(m);
         }
-        return Arg::list(std::move(items));
+        return Arg::list(take_args(items));
       }
       case JsonPull::Type::Object: return read_tagged();
       case JsonPull::Type::End: in_.syntax_error("unexpected end of input");
@@ -681,20 +764,21 @@ class Reader {
     std::string tag;
     if (!in_.next_key(tag)) fail_here(std::string("malformed argument {}: ") + kExpected);
     Arg a;
-    auto need_string = [&](const char* what) {
+    auto need_string = [&](const char* what) -> const std::string& {  // valid until the next string read
       if (!peek_is(JsonPull::Type::String))
         fail(path_ + "." + tag, std::string("expected ") + what + " string, got " + describe_value());
-      return read_string();
+      in_.string(scratch_);
+      return scratch_;
     };
-    if (tag == "node") {
+    if (tag == "node"sv) {
       a = Arg::ref(resolve(need_string("a node name")));
-    } else if (tag == "float") {
+    } else if (tag == "float"sv) {
       std::string s = need_string("\"inf\", \"-inf\" or \"nan\"");
       if (s == "inf") a = Arg::real(INFINITY);
       else if (s == "-inf") a = Arg::real(-INFINITY);
       else if (s == "nan") a = Arg::real(NAN);
       else fail(path_ + ".float", "expected \"inf\", \"-inf\" or \"nan\", got \"" + s + "\"");
-    } else if (tag == "dict") {
+    } else if (tag == "dict"sv) {
       size_t m = push(".dict");
       if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
       a.kind = Arg::Kind::Dict;
@@ -707,21 +791,22 @@ class Reader {
         pop(m2);
       }
       pop(m);
-    } else if (tag == "dtype") {
+    } else if (tag == "dtype"sv) {
       a = Arg::tagged(Arg::Kind::Dtype, need_string("a dtype name"));
-    } else if (tag == "device") {
+    } else if (tag == "device"sv) {
       a = Arg::tagged(Arg::Kind::Device, need_string("a device"));
-    } else if (tag == "layout") {
+    } else if (tag == "layout"sv) {
       a = Arg::tagged(Arg::Kind::Layout, need_string("a layout"));
-    } else if (tag == "memory_format") {
+    } else if (tag == "memory_format"sv) {
       a = Arg::tagged(Arg::Kind::MemoryFormat, need_string("a memory format"));
-    } else if (tag == "repr") {
+    } else if (tag == "repr"sv) {
       a = Arg::tagged(Arg::Kind::Repr, need_string("a repr"));
-    } else if (tag == "sym") {
+    } else if (tag == "sym"sv) {
       size_t m = push(".sym");
       if (!peek_is(JsonPull::Type::String)) fail_here("expected a SymInt expression string, got " + describe_value());
-      std::string t = read_string();
-      a = Arg::symint(SymDim(parse_expr(t), t));
+      in_.string(scratch_);
+      const ParsedText& p = parse_text(scratch_);
+      a = Arg::symint(SymDim(p.expr, p.text));
       pop(m);
     } else {
       fail_here("malformed argument: unknown tag \"" + tag + "\"; " + kExpected);
@@ -754,24 +839,24 @@ class Reader {
     auto& t = v.tensor;
     while (in_.next_key(key)) {
       size_t m = push("." + key);
-      if (key == "dtype") {
+      if (key == "dtype"sv) {
         if (!peek_is(JsonPull::Type::String)) fail_here("expected a dtype name string, got " + describe_value());
         t.dtype = read_string();
         tensor = true;
-      } else if (key == "shape") {
+      } else if (key == "shape"sv) {
         t.shape = read_dims();
         tensor = have_shape = true;
-      } else if (key == "stride") {
+      } else if (key == "stride"sv) {
         t.stride = read_dims();
         tensor = true;
-      } else if (key == "device") {
+      } else if (key == "device"sv) {
         if (!peek_is(JsonPull::Type::String)) fail_here("expected a device string, got " + describe_value());
         t.device = read_string();
         tensor = true;
-      } else if (key == "sym") {
+      } else if (key == "sym"sv) {
         have_sym = true;
         v.sym = read_dim();
-      } else if (key == "const") {
+      } else if (key == "const"sv) {
         have_const = true;
         v.constant = read_arg();
       } else {
@@ -808,14 +893,14 @@ class Reader {
       bool have_name = false, have_op = false, have_target = false, have_args = false;
       size_t base = path_.size();
       while (in_.next_key(key)) {
-        if (key == "name") {
+        if (key == "name"sv) {
           if (!peek_is(JsonPull::Type::String)) fail(path_ + ".name", "expected a non-empty string, got " + describe_value());
           node.name = read_string();
           if (node.name.empty()) fail(path_ + ".name", "expected a non-empty string");
           have_name = true;
           path_ += " (" + node.name + ")";
           base = path_.size();
-        } else if (key == "op") {
+        } else if (key == "op"sv) {
           size_t m = push(".op");
           std::string op = peek_is(JsonPull::Type::String) ? read_string() : describe_value();
           auto kind = op_kind_from_string(op);
@@ -824,22 +909,24 @@ class Reader {
           node.op = *kind;
           have_op = true;
           pop(m);
-        } else if (key == "target") {
+        } else if (key == "target"sv) {
           if (!peek_is(JsonPull::Type::String)) fail(path_ + ".target", "expected a string, got " + describe_value());
           node.target = read_string();
           have_target = true;
-        } else if (key == "args") {
+        } else if (key == "args"sv) {
           size_t m = push(".args");
           if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
           in_.begin_array();
+          std::vector<Arg>& args = arg_buffer();
           for (size_t i = 0; in_.next_item(); ++i) {
             size_t m2 = push_index(i);
-            node.args.push_back(read_arg());
+            args.push_back(read_arg());
             pop(m2);
           }
+          node.args = take_args(args);
           have_args = true;
           pop(m);
-        } else if (key == "kwargs") {
+        } else if (key == "kwargs"sv) {
           size_t m = push(".kwargs");
           if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
           in_.begin_object();
@@ -851,13 +938,13 @@ class Reader {
             pop(m2);
           }
           pop(m);
-        } else if (key == "meta") {
+        } else if (key == "meta"sv) {
           size_t m = push(".meta");
           if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
           in_.begin_object();
           std::string k;
           while (in_.next_key(k)) {
-            if (k == "val") {
+            if (k == "val"sv) {
               size_t m2 = push(".val");
               node.val = read_val();
               pop(m2);
@@ -898,7 +985,11 @@ class Reader {
   std::function<void(size_t)> consumed_;
   std::string path_;
   Graph g_;
-  std::unordered_map<std::string, sym::Expr> expr_cache_;
+  std::unordered_map<std::string, ParsedText> expr_cache_;
+  std::string scratch_;  // a string value read only to be looked up
+  std::vector<SymDim> dims_buffer_;
+  std::deque<std::vector<Arg>> arg_buffers_;  // per nesting level (a deque: references stay valid as it grows)
+  size_t arg_level_ = 0;
   std::unordered_map<int64_t, sym::Expr> const_cache_;
 };
 

@@ -2,11 +2,20 @@
 #include "core/graph.h"
 
 #include <algorithm>
+#include <mutex>
 #include <unordered_set>
 
 #include "core/error.h"
 
 namespace fxopt {
+
+const std::string* intern_text(std::string_view s) {
+  // Node-based set: element addresses never move. Deliberately never destroyed (texts outlive every graph).
+  static std::mutex mu;
+  static auto* pool = new std::unordered_set<std::string>();
+  std::lock_guard<std::mutex> lock(mu);
+  return &*pool->emplace(s).first;
+}
 
 const char* to_string(Arg::Kind k) {
   switch (k) {
@@ -81,15 +90,101 @@ void Node::set_meta(std::string key, std::string raw_json) {
   meta_extra.emplace_back(std::move(key), std::move(raw_json));
 }
 
-Node* Graph::find(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? nullptr : it->second;
+bool UserList::erase(Node* n) {
+  const size_t size = this->size();
+  for (size_t k = 0; 2 * k < size + 1; ++k) {
+    const size_t front = head_ + k, back = v_.size() - 1 - k;
+    if (v_[front] == n) {  // shift the k entries before it one step towards the back
+      std::move_backward(v_.begin() + head_, v_.begin() + front, v_.begin() + front + 1);
+      ++head_;
+      if (head_ == v_.size()) clear();
+      else if (head_ >= 32 && 2 * head_ >= v_.size()) {  // reclaim the dead prefix now and then
+        v_.erase(v_.begin(), v_.begin() + head_);
+        head_ = 0;
+      }
+      return true;
+    }
+    if (v_[back] == n) {
+      v_.erase(v_.begin() + back);
+      if (head_ == v_.size()) clear();
+      return true;
+    }
+  }
+  return false;
 }
+
+namespace {
+size_t name_hash(std::string_view s) { return std::hash<std::string_view>()(s); }
+}  // namespace
+
+Node* Graph::NameIndex::find(std::string_view name) const {
+  if (slots_.empty()) return nullptr;
+  const size_t h = name_hash(name), mask = slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (!s.node) return nullptr;
+    if (s.hash == h && s.node->name == name) return s.node;
+  }
+}
+
+void Graph::NameIndex::reserve(size_t n) {
+  size_t want = 16;
+  while (want < n + n / 2) want *= 2;  // load factor at most 2/3
+  if (want <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(want, Slot{});
+  count_ = 0;
+  for (const Slot& s : old)
+    if (s.node) insert(s.node);
+}
+
+void Graph::NameIndex::insert(Node* n) {
+  if (3 * (count_ + 1) > 2 * slots_.size()) reserve(std::max<size_t>(count_ + 1, slots_.size()));
+  const size_t h = name_hash(n->name), mask = slots_.size() - 1;
+  size_t i = h & mask;
+  while (slots_[i].node) i = (i + 1) & mask;
+  slots_[i] = Slot{h, n};
+  ++count_;
+}
+
+void Graph::NameIndex::erase(const Node* n) {
+  if (slots_.empty()) return;
+  const size_t mask = slots_.size() - 1;
+  size_t i = name_hash(n->name) & mask;
+  while (slots_[i].node != n) {
+    if (!slots_[i].node) return;
+    i = (i + 1) & mask;
+  }
+  // Backward-shift deletion: move later entries of the probe run into the hole, so no tombstones are needed.
+  for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    if (!slots_[j].node) break;
+    const size_t home = slots_[j].hash & mask;
+    // Move j into the hole i unless its home lies cyclically in (i, j].
+    const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!stays) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+  --count_;
+}
+
+Node* Graph::find(std::string_view name) const { return by_name_.find(name); }
 
 Node* Graph::output_node() const {
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it)
     if (it->op == OpKind::Output) return const_cast<Node*>(&*it);
   return nullptr;
+}
+
+Node* Graph::next(const Node* n) const {
+  auto it = std::next(n->self_);
+  return it == nodes_.end() ? nullptr : const_cast<Node*>(&*it);
+}
+
+Node* Graph::prev(const Node* n) const {
+  return n->self_ == nodes_.begin() ? nullptr : const_cast<Node*>(&*std::prev(n->self_));
 }
 
 std::string Graph::fresh_name(std::string_view hint) const {
@@ -120,7 +215,7 @@ Node* Graph::append_named(Node&& node) {
   nodes_.push_back(std::move(node));
   Node* n = &nodes_.back();
   n->self_ = std::prev(nodes_.end());
-  by_name_.emplace(n->name, n);
+  by_name_.insert(n);
   return n;
 }
 
@@ -137,7 +232,7 @@ Node* Graph::create_node(OpKind op, std::string target, std::vector<Arg> args,
   auto it = nodes_.insert(pos, std::move(node));
   Node* n = &*it;
   n->self_ = it;
-  by_name_.emplace(n->name, n);
+  by_name_.insert(n);
   add_uses(n);
   return n;
 }
@@ -150,10 +245,7 @@ void Graph::add_uses(Node* n) {
 // Users are unique, so the scan stops at `n` (std::erase went through the whole list, which for a weight
 // shared by every layer made each removal O(layers)); no inputs() vector either.
 void Graph::remove_uses(Node* n) {
-  auto drop = [n](Node* in) {
-    auto it = std::find(in->users.begin(), in->users.end(), n);
-    if (it != in->users.end()) in->users.erase(it);
-  };
+  auto drop = [n](Node* in) { in->users.erase(n); };
   for (const auto& a : n->args) a.visit_nodes(drop);
   for (const auto& [k, a] : n->kwargs) a.visit_nodes(drop);
 }
@@ -198,7 +290,7 @@ size_t Graph::replace_all_uses(Node* old_node, Node* replacement) {
 void Graph::erase(Node* n) {
   FXOPT_CHECK(n->users.empty(), "erasing node '" + n->name + "' that still has users");
   remove_uses(n);
-  by_name_.erase(n->name);
+  by_name_.erase(n);
   nodes_.erase(n->self_);
 }
 
@@ -211,14 +303,17 @@ void Graph::renumber() {
   for (auto& n : nodes_) n.order = i++;
 }
 
+// Numbers the nodes, then compares each input's number with its user's: no set of seen nodes, no allocation.
 std::string Graph::topological_error() const {
-  std::unordered_set<const Node*> seen;
-  seen.reserve(nodes_.size());
+  const_cast<Graph*>(this)->renumber();
   for (const auto& n : nodes_) {
-    for (Node* in : n.inputs())
-      if (!seen.count(in))
-        return "node '" + n.name + "' uses '" + in->name + "' before it is defined";
-    seen.insert(&n);
+    const Node* bad = nullptr;
+    auto check = [&](const Node* in) {
+      if (!bad && in->order >= n.order) bad = in;
+    };
+    for (const auto& a : n.args) a.visit_nodes(check);
+    for (const auto& [k, a] : n.kwargs) a.visit_nodes(check);
+    if (bad) return "node '" + n.name + "' uses '" + bad->name + "' before it is defined";
   }
   return {};
 }

@@ -5,7 +5,9 @@
 // only through Graph::set_args / set_kwargs / replace_all_uses / replace_input.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <list>
 #include <memory>
 #include <optional>
@@ -21,32 +23,101 @@ namespace fxopt {
 
 struct Node;
 
-// A size, stride or SymInt value: an integer or a symbolic expression. `text` keeps the spelling that was
-// read (so canonical input round-trips byte for byte); nodes fxopt creates get expr.str().
+// Interned, immutable text (8 bytes to hold): equal texts share one copy that lives as long as the process.
+// Thread-safe. For spellings that repeat across a graph (SymInt expressions such as "s68" or "32*s68").
+const std::string* intern_text(std::string_view s);
+
+// A size, stride or SymInt value: an integer or a symbolic expression. The spelling that was read is kept
+// (interned) so canonical input round-trips byte for byte; nodes fxopt creates get expr.str().
 struct SymDim {
   sym::Expr expr;
-  std::string text;  // empty when expr is a constant (written as a JSON integer)
 
   SymDim() = default;
   explicit SymDim(int64_t v) : expr(sym::Expr::constant(v)) {}
-  explicit SymDim(sym::Expr e) : expr(std::move(e)) { if (!expr.as_constant()) text = expr.str(); }
-  SymDim(sym::Expr e, std::string t) : expr(std::move(e)), text(std::move(t)) {}
-  std::string str() const { return text.empty() ? expr.str() : text; }
+  explicit SymDim(sym::Expr e) : expr(std::move(e)) { if (!expr.as_constant()) text_ = intern_text(expr.str()); }
+  SymDim(sym::Expr e, std::string_view t) : expr(std::move(e)), text_(t.empty() ? nullptr : intern_text(t)) {}
+  SymDim(sym::Expr e, const std::string* interned) : expr(std::move(e)), text_(interned) {}
+  std::string str() const { return text_ ? *text_ : expr.str(); }
+  // The spelling read; empty when the value is a constant written as a JSON integer.
+  bool has_text() const { return text_ != nullptr; }
+  const std::string& text() const {
+    static const std::string kEmpty;
+    return text_ ? *text_ : kEmpty;
+  }
+
+ private:
+  const std::string* text_ = nullptr;
 };
 
-// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union; lists and dicts nest.
+// A vector held behind one pointer (8 bytes; nothing allocated while empty), with the std::vector calls the
+// code uses. For members that are usually empty, such as the entries of a rare Dict argument.
+template <class T>
+class OutOfLineVector {
+ public:
+  using value_type = T;
+  using iterator = typename std::vector<T>::iterator;
+  using const_iterator = typename std::vector<T>::const_iterator;
+
+  OutOfLineVector() = default;
+  OutOfLineVector(std::vector<T> v) { if (!v.empty()) p_ = std::make_unique<std::vector<T>>(std::move(v)); }  // NOLINT
+  OutOfLineVector(std::initializer_list<T> il) : OutOfLineVector(std::vector<T>(il)) {}
+  OutOfLineVector(const OutOfLineVector& o) : p_(o.p_ ? std::make_unique<std::vector<T>>(*o.p_) : nullptr) {}
+  OutOfLineVector& operator=(const OutOfLineVector& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<std::vector<T>>(*o.p_) : nullptr;
+    return *this;
+  }
+  OutOfLineVector(OutOfLineVector&&) noexcept = default;
+  OutOfLineVector& operator=(OutOfLineVector&&) noexcept = default;
+
+  size_t size() const { return p_ ? p_->size() : 0; }
+  bool empty() const { return !p_ || p_->empty(); }
+  const T& operator[](size_t i) const { return (*p_)[i]; }
+  T& operator[](size_t i) { return (*p_)[i]; }
+  const T& back() const { return p_->back(); }
+  T& back() { return p_->back(); }
+  const_iterator begin() const { return p_ ? p_->cbegin() : empty_vector().cbegin(); }
+  const_iterator end() const { return p_ ? p_->cend() : empty_vector().cend(); }
+  iterator begin() { return vec().begin(); }
+  iterator end() { return vec().end(); }
+  void push_back(T v) { vec().push_back(std::move(v)); }
+  template <class... A>
+  T& emplace_back(A&&... a) { return vec().emplace_back(std::forward<A>(a)...); }
+  void clear() { p_.reset(); }
+  void reserve(size_t n) { vec().reserve(n); }
+  operator std::vector<T>() const { return p_ ? *p_ : std::vector<T>(); }  // NOLINT: a copy, as a plain vector
+  friend bool operator==(const OutOfLineVector& a, const OutOfLineVector& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+  }
+
+ private:
+  std::vector<T>& vec() {
+    if (!p_) p_ = std::make_unique<std::vector<T>>();
+    return *p_;
+  }
+  static const std::vector<T>& empty_vector() {
+    static const std::vector<T> kEmpty;
+    return kEmpty;
+  }
+  std::unique_ptr<std::vector<T>> p_;
+};
+
+// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (112 bytes): bool, int and float
+// inline (i and f share storage: read the one `kind` names), strings and lists out of line, dict entries
+// behind one pointer; lists and dicts nest.
 struct Arg {
   enum class Kind : uint8_t {
     None, Bool, Int, Float, Str, Node, List, Dict, Dtype, Device, Layout, MemoryFormat, Sym, Repr
   };
   Kind kind = Kind::None;
   bool b = false;
-  int64_t i = 0;
-  double f = 0.0;
-  std::string s;                                  // Str, Dtype, Device, Layout, MemoryFormat, Repr
+  union {
+    int64_t i = 0;                                // Int
+    double f;                                     // Float
+  };
+  std::string s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr
   fxopt::Node* node = nullptr;                    // Node
   std::vector<Arg> items;                         // List
-  std::vector<std::pair<std::string, Arg>> dict;  // Dict
+  OutOfLineVector<std::pair<std::string, Arg>> dict;  // Dict
   SymDim sym;                                     // Sym
 
   static Arg none() { return {}; }
@@ -100,13 +171,40 @@ class ArgBox {
   std::unique_ptr<Arg> p_;
 };
 
+// A node's users: unique, in the order they were added; read like a std::vector<Node*>. Removing one costs
+// the distance to the nearer end, not the whole list, so a hub (a weight every layer reads) losing its users
+// one after the other, front first as passes sweep in graph order, stays linear.
+class UserList {
+ public:
+  using value_type = Node*;
+  using const_iterator = Node* const*;
+
+  size_t size() const { return v_.size() - head_; }
+  bool empty() const { return v_.size() == head_; }
+  Node* operator[](size_t i) const { return v_[head_ + i]; }
+  Node* front() const { return v_[head_]; }
+  Node* back() const { return v_.back(); }
+  const_iterator begin() const { return v_.data() + head_; }
+  const_iterator end() const { return v_.data() + v_.size(); }
+  operator std::vector<Node*>() const { return {begin(), end()}; }  // NOLINT: a copy, as a plain vector
+
+  void push_back(Node* n) { v_.push_back(n); }
+  void clear() { v_.clear(); head_ = 0; }
+  // Removes `n` if present (searching from both ends); returns whether it was there.
+  bool erase(Node* n);
+
+ private:
+  std::vector<Node*> v_;  // entries before head_ are dead
+  size_t head_ = 0;
+};
+
 // meta.val for a tensor.
 struct TensorMeta {
   std::string dtype;
   std::vector<SymDim> shape;
   std::vector<SymDim> stride;
   std::string device;
-  std::vector<std::pair<std::string, std::string>> extra;  // unknown keys: raw canonical JSON text
+  OutOfLineVector<std::pair<std::string, std::string>> extra;  // unknown keys: raw canonical JSON text
 };
 
 // meta.val: what a node produces.
@@ -116,7 +214,7 @@ struct ValMeta {
   TensorMeta tensor;            // Tensor
   SymDim sym;                   // Sym
   ArgBox constant;              // Const
-  std::vector<ValMeta> items;   // Tuple (a JSON array; Null entries for None)
+  OutOfLineVector<ValMeta> items;  // Tuple (a JSON array; Null entries for None)
 
   bool is_tensor() const { return kind == Kind::Tensor; }
 };
@@ -132,10 +230,10 @@ struct Node {
   std::vector<Arg> args;
   std::vector<std::pair<std::string, Arg>> kwargs;
   std::optional<ValMeta> val;                                   // meta.val; nullopt when absent
-  std::vector<std::pair<std::string, std::string>> meta_extra;  // other meta keys: raw canonical JSON
+  OutOfLineVector<std::pair<std::string, std::string>> meta_extra;  // other meta keys: raw canonical JSON
 
   // Maintained by Graph.
-  std::vector<Node*> users;  // unique, in the order they were added
+  UserList users;  // unique, in the order they were added
   size_t order = 0;          // position in the graph; valid after Graph::renumber()
 
   const Arg* kwarg(std::string_view key) const;
@@ -177,6 +275,9 @@ class Graph {
   Node* find(std::string_view name) const;
   void reserve(size_t nodes) { by_name_.reserve(nodes); }
   Node* output_node() const;  // the single output node (nullptr if none)
+  // The node right after / before `n` in graph order (nullptr at the end / the start). O(1).
+  Node* next(const Node* n) const;
+  Node* prev(const Node* n) const;
 
   // Creates a node before `before` (nullptr = at the end) with a fresh unique name derived from `name_hint`
   // (FX style: "mul", "mul_1", ...); registers it as a user of its inputs.
@@ -200,6 +301,7 @@ class Graph {
   // Sets Node::order to the position of each node.
   void renumber();
   // Empty when every input of every node comes earlier; otherwise a description of the first violation.
+  // Renumbers the nodes (Node::order) to check.
   std::string topological_error() const;
   // Symbol ranges for proofs: each symbol's min/max (backed sizes default to min 0 when unspecified).
   sym::RangeMap ranges() const;
@@ -213,7 +315,23 @@ class Graph {
   void remove_uses(Node* n);
 
   std::list<Node> nodes_;
-  std::unordered_map<std::string_view, Node*> by_name_;
+  // Name -> node: open addressing with linear probing over (hash, node) slots; no allocation per node.
+  class NameIndex {
+   public:
+    Node* find(std::string_view name) const;
+    void insert(Node* n);  // the name must not be present
+    void erase(const Node* n);
+    void reserve(size_t n);
+
+   private:
+    struct Slot {
+      size_t hash = 0;
+      Node* node = nullptr;
+    };
+    std::vector<Slot> slots_;  // size a power of two (or empty)
+    size_t count_ = 0;
+  };
+  NameIndex by_name_;
   mutable std::unordered_map<std::string, size_t> next_suffix_;  // fresh_name: next suffix to try per base
 };
 

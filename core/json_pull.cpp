@@ -209,11 +209,26 @@ void append_utf8(std::string& out, uint32_t cp) {
 }
 }  // namespace
 
+// Skips 8 bytes at a time while none is '"', '\\', a control character or non-ASCII (SWAR: the bit tricks
+// find a zero byte in x ^ c and a byte below 0x20 without a branch per byte).
+inline void JsonPull::skip_plain_ascii() {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  while (end_ - p_ >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p_, 8);
+    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
+    const uint64_t special = ((q - k01) & ~q) | ((b - k01) & ~b) | (w - k01 * 0x20) | w;
+    if (special & k80) return;
+    p_ += 8;
+  }
+}
+
 void JsonPull::string(std::string& out) {
   expect('"', "a string");
   out.clear();
   while (true) {
     const char* run = p_;
+    skip_plain_ascii();
     while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
       if (static_cast<unsigned char>(*p_) < 0x80) { ++p_; continue; }
       const size_t bad = invalid_utf8_offset(std::string_view(p_, std::min<size_t>(4, end_ - p_)).substr(0, utf8_length(*p_)));

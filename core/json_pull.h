@@ -58,6 +58,7 @@ class JsonPull {
  private:
   void ws();
   void expect(char c, const char* what);
+  void skip_plain_ascii();
 
   const char* begin_;
   const char* p_;
