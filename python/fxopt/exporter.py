@@ -91,8 +91,24 @@ def resolve_target(text: str):
                           "Python callable") from None
 
 
+_TARGET_NAMES: dict = {}  # target -> its fxgraph name (resolving a name imports modules: once per target)
+
+
 def target_name(target) -> str:
     """How fxgraph spells a call_function target; raises LookupError when the name does not resolve back."""
+    try:
+        return _TARGET_NAMES[target]
+    except (KeyError, TypeError):
+        pass
+    name = _target_name(target)
+    try:
+        _TARGET_NAMES[target] = name
+    except TypeError:  # unhashable target
+        pass
+    return name
+
+
+def _target_name(target) -> str:
     if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
         return str(target)
     if isinstance(target, torch._ops.HigherOrderOperator):
@@ -128,6 +144,9 @@ class _Encoder:
         self.strict = strict
         self.problems: list[str] = []
         self.symbols: dict[str, tuple[Any, Any]] = {}   # name -> (sympy symbol, shape_env)
+        # (SymInt?, sympy expression) -> (text, problem or None): printing and checking an expression costs
+        # far more than a lookup, and a graph spells the same few sizes thousands of times.
+        self._sym_texts: dict = {}
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -139,10 +158,23 @@ class _Encoder:
         if expr is None:
             self.problem(path, f"symbolic value {s!r} has no expression")
             return str(s)
+        key = (isinstance(s, torch.SymInt), expr)
+        try:
+            text, problem = self._sym_texts[key]
+        except KeyError:
+            text, problem = self._sym_text(s, expr, node)
+            self._sym_texts[key] = (text, problem)
+        except TypeError:  # an unhashable expression
+            text, problem = self._sym_text(s, expr, node)
+        if problem is not None:
+            self.problem(path, problem)
+        return text
+
+    def _sym_text(self, s, expr, node):
         try:
             import sympy
             if isinstance(expr, sympy.Integer):
-                return int(expr)
+                return int(expr), None
         except ImportError:  # pragma: no cover - sympy ships with torch
             pass
         text = str(expr)
@@ -153,10 +185,9 @@ class _Encoder:
             try:
                 symexpr.parse(text)
             except symexpr.SymExprError as e:
-                self.problem(path, f"SymInt expression outside the fxgraph grammar: {e}")
-        else:
-            self.problem(path, f"{type(s).__name__} {text!r} is not a SymInt (fxgraph encodes SymInts only)")
-        return text
+                return text, f"SymInt expression outside the fxgraph grammar: {e}"
+            return text, None
+        return text, f"{type(s).__name__} {text!r} is not a SymInt (fxgraph encodes SymInts only)"
 
     # Argument values (node args/kwargs).
     def arg(self, v, path: str):

@@ -90,6 +90,11 @@ class _Builder:
         self.always_val = False                           # rebuild: every new node gets a val
         self.reserved = {d.get("name") for d in doc["nodes"]}
         self.helpers = 0
+        self.check = True                                 # recompute every meta.val (else: the document's)
+        self.encoder = exporter._Encoder(strict=False)    # one for all comparisons: it caches SymInt texts
+        self.targets: dict = {}                           # target text -> callable
+        self.symints: dict = {}                           # SymInt text -> SymInt (one per spelling)
+        self.hints = {name: (info or {}).get("hint") for name, info in doc.get("symbols", {}).items()}
 
     # -- placement: in rebuild mode nodes are moved right after the cursor, in doc order --
     def place(self, node: torch.fx.Node) -> None:
@@ -257,19 +262,25 @@ class _Builder:
     def symint(self, x, path: str):
         if isinstance(x, int):
             return x
+        cached = self.symints.get(x)
+        if cached is not None:
+            return cached
         expr = self.sympy_expr(x, path)
         hint = None
         try:
             hints = {}
-            for name in set(symexpr.symbols(symexpr.parse(x))):
-                h = self.doc.get("symbols", {}).get(name, {}).get("hint")
+            tree = symexpr.parse(x)
+            for name in set(symexpr.symbols(tree)):
+                h = self.hints.get(name)
                 if h is None:
                     raise KeyError(name)
                 hints[name] = h
-            hint = symexpr.evaluate(symexpr.parse(x), hints)
+            hint = symexpr.evaluate(tree, hints)
         except (KeyError, ZeroDivisionError):
             hint = None
-        return self.shape_env.create_symintnode(expr, hint=hint)
+        node = self.shape_env.create_symintnode(expr, hint=hint)
+        self.symints[x] = node
+        return node
 
     def val_from_doc(self, v, path: str):
         if v is None:
@@ -305,6 +316,14 @@ class _Builder:
         has_doc = doc_meta is not None and "val" in doc_meta
         doc_val = doc_meta.get("val") if has_doc else None
         val, err = _NO_VAL, None
+        if has_doc and not (self.check or force or self.always_val):
+            # Trusted document (load's default): its value, without running the op on fake tensors. Running
+            # every op costs far more per node, and more the larger the graph (the shape environment grows).
+            try:
+                node.meta["val"] = self.val_from_doc(doc_val, f"{path}: meta.val")
+            except LoadError as e:
+                self.problems.append(str(e))
+            return
         if node.op == "call_function":
             try:
                 args = map_arg(node.args, lambda n: n.meta["val"])
@@ -314,7 +333,7 @@ class _Builder:
             except Exception as e:  # noqa: BLE001 - any failure falls back to the document
                 err = e
         if val is not _NO_VAL and has_doc:
-            mine = exporter._Encoder(strict=False).val(val, "")
+            mine = self.encoder.val(val, "")
             if mine != doc_val:
                 keep = "recomputed" if self.always_val else "document's"
                 self.problems.append(f"{path}: recomputed meta.val {json.dumps(mine, default=repr)} differs "
@@ -339,10 +358,14 @@ class _Builder:
     # -- node bodies --
     def target(self, d: dict, path: str):
         if d["op"] == "call_function":
-            try:
-                return exporter.resolve_target(d["target"])
-            except LookupError as e:
-                raise LoadError(f"{path}: {e}") from None
+            text = d["target"]
+            fn = self.targets.get(text)
+            if fn is None:
+                try:
+                    fn = self.targets[text] = exporter.resolve_target(text)
+                except LookupError as e:
+                    raise LoadError(f"{path}: {e}") from None
+            return fn
         if d["op"] == "output":
             return "output"
         return d["target"]
@@ -417,11 +440,14 @@ def _fresh_fake_mode(doc: dict):
 
 
 def load(doc_or_path, *, root: Optional[torch.nn.Module] = None, fake: bool = True, fp8_dtype="auto",
-         strict: bool = False) -> torch.fx.GraphModule:
+         strict: bool = False, check: bool = False) -> torch.fx.GraphModule:
     """A new GraphModule from an fxgraph document (or a path to one).
 
     root: the module providing get_attr / call_module targets (default: an empty module).
-    fake: recompute meta['val'] on fake tensors in a shape environment built from `symbols`.
+    fake: give every node a meta['val'] of fake tensors in a shape environment built from `symbols`: the
+    document's value (one SymInt per spelling), recomputed by running the op only where the document has none.
+    check: also recompute every node's value on fake tensors and report where it differs from the
+    document's (the document's is kept). Costs a fake-tensor op per node, far more than the load itself.
     fp8_dtype: see apply_fp8_dtype(). strict: raise on any disagreement (default: warn; the list is
     kept in gm.meta['fxopt_load_problems']).
     """
@@ -434,6 +460,7 @@ def load(doc_or_path, *, root: Optional[torch.nn.Module] = None, fake: bool = Tr
     if fake:
         fake_mode, shape_env, symtab = _fresh_fake_mode(doc)
     b = _Builder(graph, doc, fake_mode, shape_env, symtab, root)
+    b.check = check
     for i, d in enumerate(doc["nodes"]):
         path = f"nodes[{i}] ({d.get('name')})"
         op = d["op"]
@@ -491,9 +518,8 @@ def _symtab_of(shape_env) -> dict:
     return table
 
 
-def _same_body(old: torch.fx.Node, d: dict, env: dict) -> bool:
+def _same_body(old: torch.fx.Node, d: dict, env: dict, enc) -> bool:
     """True when `old` already is document node `d`: same target and arguments, referring to the same nodes."""
-    enc = exporter._Encoder(strict=False)
     if old.op == "call_function":
         try:
             if exporter.target_name(old.target) != d["target"]:
@@ -549,7 +575,7 @@ def rebuild(graph_or_gm, doc_or_path, *, fp8_dtype="auto", strict: bool = False)
         if d["op"] == "placeholder":
             node = old
             keep.add(node)
-        elif old is not None and old.op == d["op"] and _same_body(old, d, b.env):
+        elif old is not None and old.op == d["op"] and _same_body(old, d, b.env, b.encoder):
             node = old
             b.place(node)
             keep.add(node)

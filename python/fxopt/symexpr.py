@@ -6,6 +6,7 @@ Tree nodes are tuples: ("int", n) ("sym", name) ("neg", e) ("add"|"sub"|"mul"|"f
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Iterator
 
@@ -107,6 +108,7 @@ class _Parser:
         raise SymExprError(f"{self.text!r}: unexpected {tok!r}")
 
 
+@functools.lru_cache(maxsize=4096)  # graphs repeat a few spellings thousands of times; trees are not mutated
 def parse(text: str):
     """The expression tree of `text`; SymExprError when it is outside the grammar."""
     if not isinstance(text, str) or not text.strip():

@@ -184,7 +184,7 @@ class LoadBehaviour(unittest.TestCase):
 
     def test_corpus_loads_with_recomputed_vals_equal_to_the_document(self):
         doc = self.corpus()
-        gm = fxopt.load(doc, strict=True)
+        gm = fxopt.load(doc, strict=True, check=True)
         again = fxopt.export(gm, producer=doc["producer"])
         self.assertEqual(fxgraph_json.dumps(again), fxgraph_json.dumps(doc))
 

@@ -156,7 +156,7 @@ def round_trip_doc(doc: dict, code: str, *, root=None, meta_keys=("val",), binar
         fmt_same = ours == theirs
     else:
         doc2 = doc
-    gm = fxopt.load(doc2, root=root)
+    gm = fxopt.load(doc2, root=root, check=True)  # recomputed values must agree with the document
     text2 = fxgraph_json.dumps(exporter.export(gm, meta_keys=meta_keys, producer=doc["producer"]))
     code2 = printed_code(gm.graph)
     return {"code_same": code == code2, "json_same": text == text2,

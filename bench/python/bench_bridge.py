@@ -1,0 +1,102 @@
+"""Benchmark: fxopt.export, fxopt.load and fxopt.rebuild time per node on ~300, 4k and 40k-node graphs.
+
+The graphs are a replicated transformer block (RMSNorm, gated MLP, residual) traced with make_fx in symbolic
+mode, so meta['val'] holds SymInt shapes as in a torch.compile graph. Prints microseconds per node for each
+step and size; a linear bridge shows the same figure at every size (target: each <= 50 us per node).
+
+    PYTHONPATH=python python3 bench/python/bench_bridge.py [--sizes 300,4000,40000] [--repeat 3] [--check]
+
+Writes the table to $OUT/bench_bridge.txt as well when OUT is set. Needs torch (CPU is enough).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.fx.experimental.proxy_tensor import make_fx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fxopt  # noqa: E402
+from fxopt import fxgraph_json, importer  # noqa: E402
+
+D, H = 64, 128
+
+
+def block(x, g, w1, w2, w3):
+    h = x.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-6)
+    h = (h * g).to(x.dtype)
+    y = (F.silu(h @ w1) * (h @ w2)) @ w3
+    return x + y.view(x.shape)
+
+
+def traced(layers: int):
+    def model(x, *ws):
+        for i in range(layers):
+            x = block(x, *ws[4 * i: 4 * i + 4])
+        return x
+
+    x = torch.randn(8, D, dtype=torch.bfloat16)
+    ws = []
+    for _ in range(layers):
+        ws += [torch.randn(D, dtype=torch.float32), torch.randn(D, H, dtype=torch.bfloat16),
+               torch.randn(D, H, dtype=torch.bfloat16), torch.randn(H, D, dtype=torch.bfloat16)]
+    return make_fx(model, tracing_mode="symbolic")(x, *ws)
+
+
+def best(fn, repeat):
+    out, t = None, float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        t = min(t, time.perf_counter() - t0)
+    return out, t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="300,4000,40000")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--check", action="store_true", help="also time load(check=True) (fake op per node)")
+    a = ap.parse_args()
+    per_layer = len(traced(1).graph.nodes) - len(traced(0).graph.nodes)  # block + its 4 weight placeholders
+    rows = []
+    header = (f"{'nodes':>7} {'trace s':>8} {'export us/node':>15} {'dumps us/node':>14} {'load us/node':>13} "
+              f"{'rebuild us/node':>16}" + (f" {'load check us/node':>19}" if a.check else ""))
+    print(header, flush=True)
+    for target in (int(s) for s in a.sizes.split(",")):
+        layers = max(1, round(target / per_layer))
+        t0 = time.perf_counter()
+        gm = traced(layers)
+        t_trace = time.perf_counter() - t0
+        n = len(gm.graph.nodes)
+        doc, t_export = best(lambda: fxopt.export(gm), a.repeat)
+        _, t_dumps = best(lambda: fxgraph_json.dumps(doc), a.repeat)
+        _, t_load = best(lambda: fxopt.load(doc, strict=True), a.repeat)
+        # rebuild: a fresh copy of the traced module each time (rebuild mutates it), identical document.
+        copies = [copy.deepcopy(gm) for _ in range(a.repeat)]
+        it = iter(copies)
+        stats, t_rebuild = best(lambda: importer.rebuild(next(it), doc, strict=True), a.repeat)
+        row = (f"{n:>7} {t_trace:>8.1f} {t_export / n * 1e6:>15.1f} {t_dumps / n * 1e6:>14.1f} "
+               f"{t_load / n * 1e6:>13.1f} {t_rebuild / n * 1e6:>16.1f}")
+        if a.check:
+            _, t_check = best(lambda: fxopt.load(doc, strict=True, check=True), 1)
+            row += f" {t_check / n * 1e6:>19.1f}"
+        print(row, flush=True)
+        rows.append(row)
+        assert stats["kept"] > 0 and not stats["problems"], stats
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, "bench_bridge.txt"), "w") as f:
+            f.write(f"torch {torch.__version__}\n{header}\n" + "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
