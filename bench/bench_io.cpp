@@ -68,8 +68,10 @@ int main(int argc, char** argv) {
     long rss = 0;
     std::sscanf(buf, "%zu %zu %lf %lf %ld", &nodes, &bytes, &load, &write, &rss);
     double mb = bytes / 1e6;
-    std::printf("%-9zu %9.1f %9.3f %9.3f %12.0f %9.1f %12.1f %12.1f %8.2f\n", nodes, mb, load, write, nodes / load,
-                mb / load, mb / write, rss / 1024.0, (rss * 1024.0) / bytes);
+    const double ratio = (rss * 1024.0) / bytes;
+    std::printf("%-9zu %9.1f %9.3f %9.3f %12.0f %9.1f %12.1f %12.1f %8.2f  (targets: load >= 300 MB/s %s, RSS <= 3x %s)\n",
+                nodes, mb, load, write, nodes / load, mb / load, mb / write, rss / 1024.0, ratio,
+                mb / load >= 300 ? "met" : "NOT met", ratio <= 3.0 ? "met" : "NOT met");
     std::remove(path.c_str());
     std::remove((path + ".out").c_str());
   }

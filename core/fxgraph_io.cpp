@@ -580,6 +580,12 @@ class Reader {
 
   // Path helpers: push a segment, return the mark to truncate back to.
   size_t push(std::string_view seg) { size_t m = path_.size(); path_ += seg; return m; }
+  size_t push_key(std::string_view key) {  // ".key"
+    size_t m = path_.size();
+    path_ += '.';
+    path_ += key;
+    return m;
+  }
   size_t push_index(size_t i) {
     size_t m = path_.size();
     char buf[24];
@@ -606,7 +612,7 @@ class Reader {
     in_.begin_object();
     std::string name, key;
     while (in_.next_key(name)) {
-      size_t m = push("." + name);
+      size_t m = push_key(name);
       bool ok = false;
       try {
         ok = sym::parse(name).as_symbol().has_value();
@@ -617,7 +623,7 @@ class Reader {
       in_.begin_object();
       SymbolInfo si;
       while (in_.next_key(key)) {
-        size_t m2 = push("." + key);
+        size_t m2 = push_key(key);
         if (key == "hint") si.hint = read_opt_int();
         else if (key == "min") si.min = read_opt_int();
         else if (key == "max") si.max = read_opt_int();
@@ -785,7 +791,7 @@ class Reader {
       in_.begin_object();
       std::string k;
       while (in_.next_key(k)) {
-        size_t m2 = push("." + k);
+        size_t m2 = push_key(k);
         Arg v = read_arg();
         a.dict.emplace_back(k, std::move(v));
         pop(m2);
@@ -838,7 +844,7 @@ class Reader {
     bool tensor = false, have_shape = false, have_sym = false, have_const = false, other = false;
     auto& t = v.tensor;
     while (in_.next_key(key)) {
-      size_t m = push("." + key);
+      size_t m = push_key(key);
       if (key == "dtype"sv) {
         if (!peek_is(JsonPull::Type::String)) fail_here("expected a dtype name string, got " + describe_value());
         t.dtype = read_string();
@@ -932,7 +938,7 @@ class Reader {
           in_.begin_object();
           std::string k;
           while (in_.next_key(k)) {
-            size_t m2 = push("." + k);
+            size_t m2 = push_key(k);
             Arg a = read_arg();
             node.kwargs.emplace_back(k, std::move(a));
             pop(m2);
@@ -1019,10 +1025,10 @@ Graph read_graph_file(const std::string& path) {
   } unmap{base, size};
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   size_t released = 0;
-  auto release = [&](size_t offset) {
-    if (offset < released + (16u << 20)) return;
+  auto release = [&](size_t offset) {  // every 2 MB: the text resident at a time stays small beside the graph
+    if (offset < released + (2u << 20)) return;
     size_t upto = (offset / page) * page;
-    ::madvise(base, upto, MADV_DONTNEED);
+    ::madvise(static_cast<char*>(base) + released, upto - released, MADV_DONTNEED);
     released = upto;
   };
   return Reader(std::string_view(static_cast<const char*>(base), size), path, release).read();

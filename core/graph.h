@@ -27,6 +27,41 @@ struct Node;
 // Thread-safe. For spellings that repeat across a graph (SymInt expressions such as "s68" or "32*s68").
 const std::string* intern_text(std::string_view s);
 
+// A string value held as 8 bytes: interned (intern_text), so equal strings share one copy and compare by
+// pointer. Reads like the const std::string it holds; assigning a string interns it. For argument texts
+// (dtype, device, layout names, string arguments) that a graph repeats on every node.
+class InternedStr {
+ public:
+  InternedStr() = default;
+  InternedStr(std::string_view s) : p_(s.empty() ? nullptr : intern_text(s)) {}  // NOLINT: like a string
+  InternedStr(const std::string& s) : InternedStr(std::string_view(s)) {}        // NOLINT
+  InternedStr(const char* s) : InternedStr(std::string_view(s)) {}               // NOLINT
+  const std::string& str() const { return p_ ? *p_ : empty_string(); }
+  operator const std::string&() const { return str(); }                         // NOLINT
+  operator std::string_view() const { return str(); }                           // NOLINT
+  bool empty() const { return !p_; }
+  size_t size() const { return str().size(); }
+  const char* c_str() const { return str().c_str(); }
+  const char* data() const { return str().data(); }
+
+  friend bool operator==(const InternedStr& a, const InternedStr& b) { return a.p_ == b.p_; }
+  friend bool operator==(const InternedStr& a, std::string_view b) { return a.str() == b; }
+  friend bool operator==(const InternedStr& a, const std::string& b) { return a.str() == b; }
+  friend bool operator==(const InternedStr& a, const char* b) { return a.str() == b; }
+  friend std::string operator+(const std::string& a, const InternedStr& b) { return a + b.str(); }
+  friend std::string operator+(const InternedStr& a, const std::string& b) { return a.str() + b; }
+  friend std::string operator+(const char* a, const InternedStr& b) { return a + b.str(); }
+  friend std::string operator+(const InternedStr& a, const char* b) { return a.str() + b; }
+  friend bool operator<(const InternedStr& a, const InternedStr& b) { return a.str() < b.str(); }
+
+ private:
+  static const std::string& empty_string() {
+    static const std::string kEmpty;
+    return kEmpty;
+  }
+  const std::string* p_ = nullptr;
+};
+
 // A size, stride or SymInt value: an integer or a symbolic expression. The spelling that was read is kept
 // (interned) so canonical input round-trips byte for byte; nodes fxopt creates get expr.str().
 struct SymDim {
@@ -84,6 +119,10 @@ class OutOfLineVector {
   T& emplace_back(A&&... a) { return vec().emplace_back(std::forward<A>(a)...); }
   void clear() { p_.reset(); }
   void reserve(size_t n) { vec().reserve(n); }
+  void resize(size_t n) {
+    if (n == 0) clear();
+    else vec().resize(n);
+  }
   operator std::vector<T>() const { return p_ ? *p_ : std::vector<T>(); }  // NOLINT: a copy, as a plain vector
   friend bool operator==(const OutOfLineVector& a, const OutOfLineVector& b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
@@ -101,9 +140,9 @@ class OutOfLineVector {
   std::unique_ptr<std::vector<T>> p_;
 };
 
-// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (112 bytes): bool, int and float
-// inline (i and f share storage: read the one `kind` names), strings and lists out of line, dict entries
-// behind one pointer; lists and dicts nest.
+// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (88 bytes): bool, int and float
+// inline (i and f share storage: read the one `kind` names), strings interned, list items and dict entries
+// out of line; lists and dicts nest.
 struct Arg {
   enum class Kind : uint8_t {
     None, Bool, Int, Float, Str, Node, List, Dict, Dtype, Device, Layout, MemoryFormat, Sym, Repr
@@ -114,7 +153,7 @@ struct Arg {
     int64_t i = 0;                                // Int
     double f;                                     // Float
   };
-  std::string s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr
+  InternedStr s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr
   fxopt::Node* node = nullptr;                    // Node
   std::vector<Arg> items;                         // List
   OutOfLineVector<std::pair<std::string, Arg>> dict;  // Dict
@@ -200,10 +239,10 @@ class UserList {
 
 // meta.val for a tensor.
 struct TensorMeta {
-  std::string dtype;
+  InternedStr dtype;
   std::vector<SymDim> shape;
   std::vector<SymDim> stride;
-  std::string device;
+  InternedStr device;
   OutOfLineVector<std::pair<std::string, std::string>> extra;  // unknown keys: raw canonical JSON text
 };
 
@@ -226,7 +265,7 @@ std::optional<OpKind> op_kind_from_string(std::string_view s);
 struct Node {
   std::string name;
   OpKind op = OpKind::CallFunction;
-  std::string target;
+  InternedStr target;  // graphs call a few dozen targets thousands of times
   std::vector<Arg> args;
   std::vector<std::pair<std::string, Arg>> kwargs;
   std::optional<ValMeta> val;                                   // meta.val; nullopt when absent

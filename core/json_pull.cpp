@@ -125,7 +125,18 @@ bool JsonPull::next_key(std::string& key) {
   first_ = false;
   ws();
   if (p_ >= end_ || *p_ != '"') syntax_error("expected a string key");
-  string(key);
+  // Keys are short plain ASCII: copy one directly; anything else (escapes, UTF-8) goes through string().
+  const char* k = p_ + 1;
+  const char* q = k;
+  while (q < end_ && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20 &&
+         static_cast<unsigned char>(*q) < 0x80)
+    ++q;
+  if (q < end_ && *q == '"') {
+    key.assign(k, q);
+    p_ = q + 1;
+  } else {
+    string(key);
+  }
   expect(':', "':'");
   return true;
 }
