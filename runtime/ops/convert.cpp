@@ -22,13 +22,13 @@ std::optional<Value> meta_to_dtype(const OpArgs& a) {
 
 const OpRow kRows[] = {
     {.target = "prims.convert_element_type.default", .schema = "convert_element_type(Tensor a, ScalarType dtype) -> Tensor",
-     .meta = meta_convert, .cpu = cpu::convert_element_type, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kAllDTypes},
+     .meta = meta_convert, .cpu = cpu::convert_element_type, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kGpuAllDTypes},
     {.target = "aten._to_copy.default",
      .schema = "_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor",
-     .meta = meta_to_copy, .cpu = cpu::convert_element_type, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kAllDTypes},
+     .meta = meta_to_copy, .cpu = cpu::convert_element_type, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kGpuAllDTypes},
     {.target = "aten.to.dtype",
      .schema = "to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)",
-     .meta = meta_to_dtype, .cpu = cpu::to_dtype, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kAllDTypes},
+     .meta = meta_to_dtype, .cpu = cpu::to_dtype, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kGpuAllDTypes},
     {.target = "aten.view.dtype", .schema = "view.dtype(Tensor(a) self, ScalarType dtype) -> Tensor(a)",
      .cpu = cpu::view_dtype, .shape_only = true},
 };

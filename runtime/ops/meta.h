@@ -13,6 +13,8 @@ using cpu::wrap_dim;
 
 // The dtypes the generic GPU float kernels take (float64 is not supported on the GPU).
 inline constexpr DTypeSet kGpuFloat{DType::F16, DType::BF16, DType::F32};
+// Every dtype the GPU data-movement kernels (convert, copy, reshape) take: all but float64.
+inline constexpr DTypeSet kGpuAllDTypes = kIntDTypes | kGpuFloat | kFp8DTypes;
 
 // The broadcast shape of the tensor operands among `vals` (numbers are 0-d).
 inline Shape broadcast_of(std::initializer_list<const Value*> vals) {
