@@ -11,29 +11,15 @@
 #include "runtime/cpu/heavy_ops.h"
 #include "runtime/executor.h"
 #include "runtime/op_registry.h"
+#include "tests/tensor_util.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
+using namespace fxopt::rt::test;
 namespace cpu = fxopt::rt::cpu;
 
 namespace {
 
-Tensor mk(DType d, Shape shape, const std::vector<double>& values) {
-  Tensor t = Tensor::empty(d, std::move(shape));
-  REQUIRE(static_cast<int64_t>(values.size()) == t.numel());
-  for (size_t i = 0; i < values.size(); ++i) {
-    std::byte* p = t.raw() + i * dtype_size(d);
-    if (is_integral(d)) store_elem<int64_t>(d, p, static_cast<int64_t>(values[i]));
-    else store_elem<double>(d, p, values[i]);
-  }
-  return t;
-}
-
-std::vector<double> vals(const Tensor& t) {
-  std::vector<double> out;
-  for (int64_t i = 0; i < t.numel(); ++i) out.push_back(t.value_at(i));
-  return out;
-}
 
 // The transpose of a 2-d tensor as a view (non-contiguous).
 Tensor tr(const Tensor& t) {
@@ -72,37 +58,37 @@ const double kInf = std::numeric_limits<double>::infinity();
 // ---------------------------------------------------------------------------------------------- index
 
 TEST_CASE("heavy: embedding picks rows; an index out of range is named with its position") {
-  const Tensor w = mk(DType::BF16, {3, 2}, {0, 1, 10, 11, 20, 21});
-  const Tensor ids = mk(DType::I64, {2, 2}, {2, 0, 1, 2});
+  const Tensor w = make(DType::BF16, {3, 2}, {0, 1, 10, 11, 20, 21});
+  const Tensor ids = make(DType::I64, {2, 2}, {2, 0, 1, 2});
   const Tensor e = cpu::embedding(w, ids);
   CHECK(e.shape() == Shape{2, 2, 2});
   CHECK(vals(e) == std::vector<double>{20, 21, 0, 1, 10, 11, 20, 21});
-  CHECK(cpu::embedding(w, mk(DType::I32, {0}, {})).shape() == Shape{0, 2});  // empty index
-  const std::string err = error_of([&] { cpu::embedding(w, mk(DType::I64, {2, 2}, {0, 1, 3, 0})); });
+  CHECK(cpu::embedding(w, make(DType::I32, {0}, {})).shape() == Shape{0, 2});  // empty index
+  const std::string err = error_of([&] { cpu::embedding(w, make(DType::I64, {2, 2}, {0, 1, 3, 0})); });
   CHECK(err == "embedding index value 3 at position [1, 0] is out of range for dimension 0 of size 3");
-  CHECK(error_of([&] { cpu::embedding(w, mk(DType::I64, {1}, {-1})); }).find("value -1") != std::string::npos);
-  CHECK_THROWS_AS(cpu::embedding(w, mk(DType::F32, {1}, {0})), InputError);
+  CHECK(error_of([&] { cpu::embedding(w, make(DType::I64, {1}, {-1})); }).find("value -1") != std::string::npos);
+  CHECK_THROWS_AS(cpu::embedding(w, make(DType::F32, {1}, {0})), InputError);
 }
 
 TEST_CASE("heavy: index_select and gather on non-contiguous inputs") {
-  const Tensor x = mk(DType::F32, {2, 3}, {0, 1, 2, 3, 4, 5});
+  const Tensor x = make(DType::F32, {2, 3}, {0, 1, 2, 3, 4, 5});
   const Tensor xt = tr(x);  // [[0, 3], [1, 4], [2, 5]]
-  CHECK(vals(cpu::index_select(xt, 0, mk(DType::I64, {3}, {2, 2, 0}))) == std::vector<double>{2, 5, 2, 5, 0, 3});
-  CHECK(vals(cpu::index_select(xt, 1, mk(DType::I32, {1}, {1}))) == std::vector<double>{3, 4, 5});
-  CHECK(cpu::index_select(x, 1, mk(DType::I64, {0}, {})).shape() == Shape{2, 0});
-  CHECK_THROWS_AS(cpu::index_select(x, 1, mk(DType::I64, {1}, {3})), InputError);
+  CHECK(vals(cpu::index_select(xt, 0, make(DType::I64, {3}, {2, 2, 0}))) == std::vector<double>{2, 5, 2, 5, 0, 3});
+  CHECK(vals(cpu::index_select(xt, 1, make(DType::I32, {1}, {1}))) == std::vector<double>{3, 4, 5});
+  CHECK(cpu::index_select(x, 1, make(DType::I64, {0}, {})).shape() == Shape{2, 0});
+  CHECK_THROWS_AS(cpu::index_select(x, 1, make(DType::I64, {1}, {3})), InputError);
   // gather(dim=1): out[i][j] = xt[i][idx[i][j]].
-  const Tensor idx = mk(DType::I64, {3, 1}, {1, 0, 1});
+  const Tensor idx = make(DType::I64, {3, 1}, {1, 0, 1});
   CHECK(vals(cpu::gather(xt, 1, idx)) == std::vector<double>{3, 1, 5});
-  CHECK(vals(cpu::gather(xt, 0, mk(DType::I64, {1, 2}, {2, 0}))) == std::vector<double>{2, 3});
-  CHECK(error_of([&] { cpu::gather(xt, 1, mk(DType::I64, {3, 1}, {1, 2, 0})); }) ==
+  CHECK(vals(cpu::gather(xt, 0, make(DType::I64, {1, 2}, {2, 0}))) == std::vector<double>{2, 3});
+  CHECK(error_of([&] { cpu::gather(xt, 1, make(DType::I64, {3, 1}, {1, 2, 0})); }) ==
         "gather index value 2 at position [1, 0] is out of range for dimension 1 of size 2");
 }
 
 TEST_CASE("heavy: scatter overwrite, add, amax, mean and include_self") {
-  const Tensor x = mk(DType::F32, {2, 3}, {1, 1, 1, 1, 1, 1});
-  const Tensor idx = mk(DType::I64, {2, 2}, {0, 0, 2, 1});
-  const Tensor src = mk(DType::F32, {2, 2}, {5, 6, 3, 4});
+  const Tensor x = make(DType::F32, {2, 3}, {1, 1, 1, 1, 1, 1});
+  const Tensor idx = make(DType::I64, {2, 2}, {0, 0, 2, 1});
+  const Tensor src = make(DType::F32, {2, 2}, {5, 6, 3, 4});
   CHECK(vals(cpu::scatter(x, 1, idx, &src, 0, "", true)) == std::vector<double>{6, 1, 1, 1, 4, 3});  // last write wins
   CHECK(vals(cpu::scatter(x, 1, idx, &src, 0, "sum", true)) == std::vector<double>{12, 1, 1, 1, 5, 4});
   CHECK(vals(cpu::scatter(x, 1, idx, &src, 0, "amax", false)) == std::vector<double>{6, 1, 1, 1, 4, 3});
@@ -110,10 +96,10 @@ TEST_CASE("heavy: scatter overwrite, add, amax, mean and include_self") {
   CHECK(vals(cpu::scatter(x, 1, idx, &src, 0, "mean", false)) == std::vector<double>{5.5, 1, 1, 1, 4, 3});
   CHECK(vals(cpu::scatter(x, 1, idx, nullptr, 9, "", true)) == std::vector<double>{9, 1, 1, 1, 9, 9});
   // Integer mean floors, as PyTorch.
-  const Tensor xi = mk(DType::I64, {1, 2}, {0, 0});
-  const Tensor si = mk(DType::I64, {1, 2}, {-4, 0});  // (0 - 4 + 0) / 3 floors to -2
-  CHECK(vals(cpu::scatter(xi, 1, mk(DType::I64, {1, 2}, {0, 0}), &si, 0, "mean", true)) == std::vector<double>{-2, 0});
-  CHECK_THROWS_AS(cpu::scatter(x, 1, mk(DType::I64, {1, 1}, {3}), &src, 0, "sum", true), InputError);
+  const Tensor xi = make(DType::I64, {1, 2}, {0, 0});
+  const Tensor si = make(DType::I64, {1, 2}, {-4, 0});  // (0 - 4 + 0) / 3 floors to -2
+  CHECK(vals(cpu::scatter(xi, 1, make(DType::I64, {1, 2}, {0, 0}), &si, 0, "mean", true)) == std::vector<double>{-2, 0});
+  CHECK_THROWS_AS(cpu::scatter(x, 1, make(DType::I64, {1, 1}, {3}), &src, 0, "sum", true), InputError);
   CHECK_THROWS_AS(cpu::scatter(x, 1, idx, &src, 0, "median", true), InputError);
   // The input is not modified.
   CHECK(vals(x) == std::vector<double>{1, 1, 1, 1, 1, 1});
@@ -123,72 +109,72 @@ TEST_CASE("heavy: index.Tensor: adjacent and separated index tensors, None, nega
   Tensor x = Tensor::empty(DType::I64, {2, 3, 4});
   for (int64_t i = 0; i < 24; ++i) x.data<int64_t>()[i] = i;
   // x[:, [2, 0]] -> (2, 2, 4)
-  Tensor r = cpu::index(x, {std::nullopt, mk(DType::I64, {2}, {2, -3})});
+  Tensor r = cpu::index(x, {std::nullopt, make(DType::I64, {2}, {2, -3})});
   CHECK(r.shape() == Shape{2, 2, 4});
   CHECK(vals(r)[0] == 8);
   CHECK(vals(r)[4] == 0);
   CHECK(vals(r)[8] == 20);
   // x[[1, 0], :, [3, 1]] -> separated: the broadcast dim goes first: (2, 3)
-  r = cpu::index(x, {mk(DType::I64, {2}, {1, 0}), std::nullopt, mk(DType::I64, {2}, {3, 1})});
+  r = cpu::index(x, {make(DType::I64, {2}, {1, 0}), std::nullopt, make(DType::I64, {2}, {3, 1})});
   CHECK(r.shape() == Shape{2, 3});
   CHECK(vals(r) == std::vector<double>{15, 19, 23, 1, 5, 9});
   // x[:, [[0], [2]], [1, 3]] -> adjacent, broadcast (2, 2) at dim 1: (2, 2, 2)
-  r = cpu::index(x, {std::nullopt, mk(DType::I64, {2, 1}, {0, 2}), mk(DType::I64, {2}, {1, 3})});
+  r = cpu::index(x, {std::nullopt, make(DType::I64, {2, 1}, {0, 2}), make(DType::I64, {2}, {1, 3})});
   CHECK(r.shape() == Shape{2, 2, 2});
   CHECK(vals(r) == std::vector<double>{1, 3, 9, 11, 13, 15, 21, 23});
   // A bool mask over the first two dims.
-  const Tensor m = mk(DType::Bool, {2, 3}, {0, 1, 0, 0, 0, 1});
+  const Tensor m = make(DType::Bool, {2, 3}, {0, 1, 0, 0, 0, 1});
   r = cpu::index(x, {m});
   CHECK(r.shape() == Shape{2, 4});
   CHECK(vals(r) == std::vector<double>{4, 5, 6, 7, 20, 21, 22, 23});
-  CHECK(error_of([&] { cpu::index(x, {std::nullopt, mk(DType::I64, {2}, {0, 3})}); }) ==
+  CHECK(error_of([&] { cpu::index(x, {std::nullopt, make(DType::I64, {2}, {0, 3})}); }) ==
         "index value 3 at position [1] is out of range for dimension 1 of size 3");
-  CHECK(cpu::index(x, {mk(DType::I64, {0}, {})}).shape() == Shape{0, 3, 4});
+  CHECK(cpu::index(x, {make(DType::I64, {0}, {})}).shape() == Shape{0, 3, 4});
 }
 
 TEST_CASE("heavy: index_put overwrites or accumulates duplicates in order") {
-  const Tensor x = mk(DType::F32, {4}, {0, 0, 0, 0});
-  const Tensor idx = mk(DType::I64, {3}, {1, 3, 1});
-  const Tensor v = mk(DType::F32, {3}, {1, 2, 4});
+  const Tensor x = make(DType::F32, {4}, {0, 0, 0, 0});
+  const Tensor idx = make(DType::I64, {3}, {1, 3, 1});
+  const Tensor v = make(DType::F32, {3}, {1, 2, 4});
   CHECK(vals(cpu::index_put(x, {idx}, v, true)) == std::vector<double>{0, 5, 0, 2});
   CHECK(vals(cpu::index_put(x, {idx}, v, false)) == std::vector<double>{0, 4, 0, 2});
   // A scalar value broadcasts; rows of a 2-d tensor.
-  const Tensor y = mk(DType::BF16, {3, 2}, {0, 0, 0, 0, 0, 0});
-  CHECK(vals(cpu::index_put(y, {mk(DType::I64, {1}, {-1})}, mk(DType::BF16, {}, {7}), false)) ==
+  const Tensor y = make(DType::BF16, {3, 2}, {0, 0, 0, 0, 0, 0});
+  CHECK(vals(cpu::index_put(y, {make(DType::I64, {1}, {-1})}, make(DType::BF16, {}, {7}), false)) ==
         std::vector<double>{0, 0, 0, 0, 7, 7});
   // bf16 accumulation rounds after every add: 1 + 2^-8 ties to 1, twice.
-  const Tensor one = mk(DType::BF16, {1}, {1});
-  CHECK(vals(cpu::index_put(one, {mk(DType::I64, {2}, {0, 0})}, mk(DType::BF16, {2}, {0.00390625, 0.00390625}), true)) ==
+  const Tensor one = make(DType::BF16, {1}, {1});
+  CHECK(vals(cpu::index_put(one, {make(DType::I64, {2}, {0, 0})}, make(DType::BF16, {2}, {0.00390625, 0.00390625}), true)) ==
         std::vector<double>{1});
-  CHECK_THROWS_AS(cpu::index_put(x, {mk(DType::I64, {1}, {4})}, mk(DType::F32, {1}, {1}), true), InputError);
-  CHECK_THROWS_AS(cpu::index_put(x, {idx}, mk(DType::F32, {2}, {1, 2}), true), InputError);  // values do not broadcast
+  CHECK_THROWS_AS(cpu::index_put(x, {make(DType::I64, {1}, {4})}, make(DType::F32, {1}, {1}), true), InputError);
+  CHECK_THROWS_AS(cpu::index_put(x, {idx}, make(DType::F32, {2}, {1, 2}), true), InputError);  // values do not broadcast
 }
 
 // ----------------------------------------------------------------------------------------------- scan
 
 TEST_CASE("heavy: cumsum accumulates in PyTorch's CPU accumulate type and promotes integers") {
   // bf16 accumulates in float: 1, 1+2^-8 (-> 1), 1+2^-7, 1+3*2^-8 (tie -> 1+2^-6); a bf16 sum would stay 1.
-  const Tensor b = mk(DType::BF16, {4}, {1, 0.00390625, 0.00390625, 0.00390625});
+  const Tensor b = make(DType::BF16, {4}, {1, 0.00390625, 0.00390625, 0.00390625});
   CHECK(vals(cpu::cumsum(b, 0, std::nullopt)) == std::vector<double>{1, 1, 1.0078125, 1.015625});
   // float32 accumulates in double: 1e8 + 1 - 1e8 = 1 (a float sum gives 0).
-  const Tensor f = mk(DType::F32, {3}, {1e8, 1, -1e8});
+  const Tensor f = make(DType::F32, {3}, {1e8, 1, -1e8});
   CHECK(vals(cpu::cumsum(f, 0, std::nullopt)) == std::vector<double>{1e8, 1e8, 1});
-  const Tensor i = mk(DType::I32, {2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor i = make(DType::I32, {2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor ci = cpu::cumsum(i, 1, std::nullopt);
   CHECK(ci.dtype() == DType::I64);
   CHECK(vals(ci) == std::vector<double>{1, 3, 6, 4, 9, 15});
   CHECK(vals(cpu::cumsum(tr(i), 0, std::nullopt)) == std::vector<double>{1, 4, 3, 9, 6, 15});
-  CHECK(cpu::cumsum(mk(DType::Bool, {3}, {1, 0, 1}), 0, std::nullopt).dtype() == DType::I64);
+  CHECK(cpu::cumsum(make(DType::Bool, {3}, {1, 0, 1}), 0, std::nullopt).dtype() == DType::I64);
   CHECK(cpu::cumsum(i, 0, DType::F32).dtype() == DType::F32);
-  CHECK(cpu::cumsum(mk(DType::F32, {0, 2}, {}), 0, std::nullopt).shape() == Shape{0, 2});
-  CHECK(vals(cpu::cumprod(mk(DType::I64, {4}, {1, 2, 3, 4}), 0, std::nullopt)) == std::vector<double>{1, 2, 6, 24});
+  CHECK(cpu::cumsum(make(DType::F32, {0, 2}, {}), 0, std::nullopt).shape() == Shape{0, 2});
+  CHECK(vals(cpu::cumprod(make(DType::I64, {4}, {1, 2, 3, 4}), 0, std::nullopt)) == std::vector<double>{1, 2, 6, 24});
   CHECK_THROWS_AS(cpu::cumsum(i, 2, std::nullopt), InputError);
 }
 
 // ----------------------------------------------------------------------------------------------- sort
 
 TEST_CASE("heavy: sort is stable, NaN sorts highest, -0 and +0 keep their order") {
-  const Tensor x = mk(DType::F32, {6}, {2, kNaN, -0.0, 1, 0.0, 1});
+  const Tensor x = make(DType::F32, {6}, {2, kNaN, -0.0, 1, 0.0, 1});
   cpu::SortResult r = cpu::sort(x, 0, false);
   CHECK(vals(r.indices) == std::vector<double>{2, 4, 3, 5, 0, 1});
   CHECK(std::signbit(r.values.value_at(0)));
@@ -196,15 +182,15 @@ TEST_CASE("heavy: sort is stable, NaN sorts highest, -0 and +0 keep their order"
   r = cpu::sort(x, 0, true);
   CHECK(vals(r.indices) == std::vector<double>{1, 0, 3, 5, 2, 4});
   // Along dim 0 of a transposed view.
-  const Tensor y = tr(mk(DType::I64, {2, 3}, {3, 1, 2, 0, 5, 4}));  // [[3, 0], [1, 5], [2, 4]]
+  const Tensor y = tr(make(DType::I64, {2, 3}, {3, 1, 2, 0, 5, 4}));  // [[3, 0], [1, 5], [2, 4]]
   r = cpu::sort(y, 0, false);
   CHECK(vals(r.values) == std::vector<double>{1, 0, 2, 4, 3, 5});
   CHECK(vals(r.indices) == std::vector<double>{1, 0, 2, 2, 0, 1});
-  CHECK(cpu::sort(mk(DType::F32, {2, 0}, {}), 1, false).values.shape() == Shape{2, 0});
+  CHECK(cpu::sort(make(DType::F32, {2, 0}, {}), 1, false).values.shape() == Shape{2, 0});
 }
 
 TEST_CASE("heavy: topk breaks ties by the lower index") {
-  const Tensor x = mk(DType::BF16, {2, 4}, {1, 3, 3, 2, -1, -1, -2, 5});
+  const Tensor x = make(DType::BF16, {2, 4}, {1, 3, 3, 2, -1, -1, -2, 5});
   cpu::SortResult r = cpu::topk(x, 2, -1, true, true);
   CHECK(vals(r.values) == std::vector<double>{3, 3, 5, -1});
   CHECK(vals(r.indices) == std::vector<double>{1, 2, 3, 0});
@@ -215,18 +201,18 @@ TEST_CASE("heavy: topk breaks ties by the lower index") {
 }
 
 TEST_CASE("heavy: histc bins with a closed last bin, ignoring outside values and NaN") {
-  const Tensor x = mk(DType::F32, {7}, {0, 0.5, 1, 2, -1, kNaN, 1.9});
+  const Tensor x = make(DType::F32, {7}, {0, 0.5, 1, 2, -1, kNaN, 1.9});
   CHECK(vals(cpu::histc(x, 4, 0, 2)) == std::vector<double>{1, 1, 1, 2});
   // min == max: the data's range (here [0, 3]), 3 bins.
-  CHECK(vals(cpu::histc(mk(DType::F32, {4}, {0, 1, 3, 3}), 3, 0, 0)) == std::vector<double>{1, 1, 2});
+  CHECK(vals(cpu::histc(make(DType::F32, {4}, {0, 1, 3, 3}), 3, 0, 0)) == std::vector<double>{1, 1, 2});
   // A flat input widens by 1 each side.
-  CHECK(vals(cpu::histc(mk(DType::F64, {2}, {5, 5}), 2, 0, 0)) == std::vector<double>{0, 2});
+  CHECK(vals(cpu::histc(make(DType::F64, {2}, {5, 5}), 2, 0, 0)) == std::vector<double>{0, 2});
   // Integer inputs (MoE expert counts): exact integer bins, counts in the input's dtype.
-  const Tensor experts = mk(DType::I32, {7}, {0, 3, 1, 1, 2, 3, 5});
+  const Tensor experts = make(DType::I32, {7}, {0, 3, 1, 1, 2, 3, 5});
   const Tensor h = cpu::histc(experts, 4, 0, 3);
   CHECK(h.dtype() == DType::I32);
   CHECK(vals(h) == std::vector<double>{1, 2, 1, 2});
-  CHECK_THROWS_AS(cpu::histc(mk(DType::Bool, {1}, {1}), 2, 0, 1), InputError);
+  CHECK_THROWS_AS(cpu::histc(make(DType::Bool, {1}, {1}), 2, 0, 1), InputError);
   CHECK_THROWS_AS(cpu::histc(x, 0, 0, 1), InputError);
 }
 
@@ -262,9 +248,9 @@ std::vector<double> conv_ref(const Tensor& x, const Tensor& w, const Tensor* b, 
 }  // namespace
 
 TEST_CASE("heavy: convolution by hand: 3x3 input, 2x2 ones kernel, bias") {
-  const Tensor x = mk(DType::F32, {1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
-  const Tensor w = mk(DType::F32, {1, 1, 2, 2}, {1, 1, 1, 1});
-  const Tensor b = mk(DType::F32, {1}, {0.5});
+  const Tensor x = make(DType::F32, {1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  const Tensor w = make(DType::F32, {1, 1, 2, 2}, {1, 1, 1, 1});
+  const Tensor b = make(DType::F32, {1}, {0.5});
   const Tensor y = cpu::convolution(x, w, &b, {{1}, {0}, {1}, false, {}, 1}, 2);
   CHECK(y.shape() == Shape{1, 1, 2, 2});
   CHECK(vals(y) == std::vector<double>{12.5, 16.5, 24.5, 28.5});
@@ -304,15 +290,15 @@ TEST_CASE("heavy: convolution matches a double reference over strides, padding, 
 
 TEST_CASE("heavy: convolution 1-d (depthwise causal, as Qwen3-Next's short conv), bf16, bad arguments") {
   // (N=1, C=2, L=4), kernel 3, padding 2, groups 2: out[t] = sum_k w[k] x[t + k - 2], length 6.
-  const Tensor x = mk(DType::BF16, {1, 2, 4}, {1, 2, 3, 4, 10, 20, 30, 40});
-  const Tensor w = mk(DType::BF16, {2, 1, 3}, {1, 0, 0, 0, 0, 1});
+  const Tensor x = make(DType::BF16, {1, 2, 4}, {1, 2, 3, 4, 10, 20, 30, 40});
+  const Tensor w = make(DType::BF16, {2, 1, 3}, {1, 0, 0, 0, 0, 1});
   const Tensor y = cpu::convolution(x, w, nullptr, {{1}, {2}, {1}, false, {}, 2}, 2);
   CHECK(y.dtype() == DType::BF16);
   CHECK(y.shape() == Shape{1, 2, 6});
   CHECK(vals(y) == std::vector<double>{0, 0, 1, 2, 3, 4, 10, 20, 30, 40, 0, 0});
   CHECK_THROWS_AS(cpu::convolution(x, w, nullptr, {{1}, {0}, {1}, false, {}, 3}, 1), InputError);  // groups
   CHECK_THROWS_AS(cpu::convolution(x, w, nullptr, {{1}, {0}, {1}, true, {}, 2}, 1), InputError);   // transposed
-  CHECK_THROWS_AS(cpu::convolution(x, mk(DType::BF16, {2, 1, 9}, std::vector<double>(18, 1)), nullptr,
+  CHECK_THROWS_AS(cpu::convolution(x, make(DType::BF16, {2, 1, 9}, std::vector<double>(18, 1)), nullptr,
                                    {{1}, {0}, {1}, false, {}, 2}, 1), InputError);  // kernel larger than the input
 }
 
@@ -320,7 +306,7 @@ TEST_CASE("heavy: convolution 1-d (depthwise causal, as Qwen3-Next's short conv)
 
 TEST_CASE("heavy: max_pool2d values, indices and low-memory offsets") {
   // 4x4 input, 2x2 windows, stride 2.
-  const Tensor x = mk(DType::F32, {1, 1, 4, 4}, {1, 5, 2, 0, 3, 4, 8, 8, 0, 0, -1, -2, 9, 0, -3, -4});
+  const Tensor x = make(DType::F32, {1, 1, 4, 4}, {1, 5, 2, 0, 3, 4, 8, 8, 0, 0, -1, -2, 9, 0, -3, -4});
   const cpu::PoolParams p{{2}, {2}, {0}, {1}, false};
   cpu::MaxPoolResult r = cpu::max_pool2d(x, p, false);
   CHECK(vals(r.values) == std::vector<double>{5, 8, 9, -1});
@@ -331,23 +317,23 @@ TEST_CASE("heavy: max_pool2d values, indices and low-memory offsets") {
   CHECK(vals(cpu::max_pool_offsets_to_indices(r.indices, {2, 2}, {4, 4}, {2, 2}, {0, 0}, {1, 1})) ==
         std::vector<double>{1, 6, 12, 10});
   // 3x3 stride 2 padding 1 (ResNet's stem pool) on 3x3: windows clipped by the padding; NaN wins.
-  const Tensor y = mk(DType::BF16, {1, 3, 3}, {1, 2, 3, 4, kNaN, 6, 7, 8, 9});
+  const Tensor y = make(DType::BF16, {1, 3, 3}, {1, 2, 3, 4, kNaN, 6, 7, 8, 9});
   r = cpu::max_pool2d(y, {{3}, {2}, {1}, {1}, false}, true);
   CHECK(r.values.shape() == Shape{1, 2, 2});
   CHECK(std::isnan(r.values.value_at(0)));
   CHECK(vals(r.indices) == std::vector<double>{8, 6, 2, 0});  // (1, 1) as an offset in each window
   // ceil_mode adds a last partial window.
-  CHECK(cpu::max_pool2d(mk(DType::F32, {1, 1, 5}, {1, 2, 3, 4, 5}), {{1, 2}, {1, 2}, {0}, {1}, true}, false).values.shape() ==
+  CHECK(cpu::max_pool2d(make(DType::F32, {1, 1, 5}, {1, 2, 3, 4, 5}), {{1, 2}, {1, 2}, {0}, {1}, true}, false).values.shape() ==
         Shape{1, 1, 3});
   // All -inf: the first in-bounds element's index, the value -inf.
-  r = cpu::max_pool2d(mk(DType::F32, {1, 1, 2}, {-kInf, -kInf}), {{1, 2}, {1, 2}, {0}, {1}, false}, false);
+  r = cpu::max_pool2d(make(DType::F32, {1, 1, 2}, {-kInf, -kInf}), {{1, 2}, {1, 2}, {0}, {1}, false}, false);
   CHECK(vals(r.indices) == std::vector<double>{0});
   CHECK(r.values.value_at(0) == -kInf);
   CHECK_THROWS_AS(cpu::max_pool2d(x, {{2}, {2}, {2}, {1}, false}, false), InputError);  // padding > half the kernel
 }
 
 TEST_CASE("heavy: avg_pool2d with and without counting the padding, adaptive_avg_pool2d") {
-  const Tensor x = mk(DType::F32, {1, 1, 2, 2}, {1, 2, 3, 4});
+  const Tensor x = make(DType::F32, {1, 1, 2, 2}, {1, 2, 3, 4});
   // 2x2 windows, stride 1, padding 1: a 3x3 output; the corner sees only x[0][0].
   Tensor y = cpu::avg_pool2d(x, {{2}, {1}, {1}, {1}, false}, true, std::nullopt);
   CHECK(y.shape() == Shape{1, 1, 3, 3});
@@ -471,7 +457,7 @@ TEST_CASE("heavy: attention edge cases: bf16 output, fully masked rows, weights,
 TEST_CASE("heavy: _grouped_mm in its four layouts against per-group matmuls") {
   const Tensor a = random_tensor(DType::F32, {5, 3}, 5, "a");
   const Tensor b3 = random_tensor(DType::F32, {3, 3, 4}, 5, "b3");
-  const Tensor offs = mk(DType::I32, {3}, {2, 2, 4});  // groups [0,2), [2,2) (empty), [2,4); row 4 unused
+  const Tensor offs = make(DType::I32, {3}, {2, 2, 4});  // groups [0,2), [2,2) (empty), [2,4); row 4 unused
   const Tensor y = cpu::grouped_mm(a, b3, &offs, nullptr, std::nullopt, 2);
   CHECK(y.shape() == Shape{5, 4});
   auto dot = [](const Tensor& x, int64_t r, const Tensor& w, int64_t wbase, int64_t c) {
@@ -486,15 +472,15 @@ TEST_CASE("heavy: _grouped_mm in its four layouts against per-group matmuls") {
   const Tensor a3 = random_tensor(DType::BF16, {2, 2, 3}, 6, "a3"), bb3 = random_tensor(DType::BF16, {2, 3, 2}, 6, "bb3");
   CHECK(cpu::grouped_mm(a3, bb3, nullptr, nullptr, std::nullopt, 1).shape() == Shape{2, 2, 2});
   const Tensor b2 = random_tensor(DType::BF16, {3, 5}, 6, "b2");
-  const Tensor cols = mk(DType::I32, {2}, {3, 5});
+  const Tensor cols = make(DType::I32, {2}, {3, 5});
   CHECK(cpu::grouped_mm(a3, b2, &cols, nullptr, std::nullopt, 1).shape() == Shape{2, 5});
   const Tensor a2 = random_tensor(DType::F32, {2, 4}, 7, "a2"), k2 = random_tensor(DType::F32, {4, 3}, 7, "k2");
-  const Tensor ks = mk(DType::I32, {2}, {1, 4});
+  const Tensor ks = make(DType::I32, {2}, {1, 4});
   const Tensor g = cpu::grouped_mm(a2, k2, &ks, nullptr, std::nullopt, 1);
   CHECK(g.shape() == Shape{2, 2, 3});
   CHECK(std::abs(g.value_at(0) - a2.value_at(0) * k2.value_at(0)) < 1e-6);
   // Bad offsets: decreasing, too large, wrong dtype; missing offsets.
-  const Tensor dec = mk(DType::I32, {3}, {2, 1, 4}), big = mk(DType::I32, {3}, {2, 2, 6}), i64 = mk(DType::I64, {3}, {2, 2, 4});
+  const Tensor dec = make(DType::I32, {3}, {2, 1, 4}), big = make(DType::I32, {3}, {2, 2, 6}), i64 = make(DType::I64, {3}, {2, 2, 4});
   CHECK(error_of([&] { cpu::grouped_mm(a, b3, &dec, nullptr, std::nullopt, 1); }) ==
         "_grouped_mm offs[1] = 1 is out of range (offsets must be non-decreasing and at most 5)");
   CHECK_THROWS_AS(cpu::grouped_mm(a, b3, &big, nullptr, std::nullopt, 1), InputError);
@@ -524,17 +510,17 @@ TEST_CASE("heavy rows: argsort, _unsafe_index, _unsafe_index_put and adaptive_av
   SymbolValues syms;
   ctx.symbols = &syms;
   ctx.threads = 1;
-  const Tensor x = mk(DType::F32, {5}, {3, 1, 2, 1, 0});
+  const Tensor x = make(DType::F32, {5}, {3, 1, 2, 1, 0});
   KernelArgs in;
   in.args = {Value::of(x)};
   in.kwargs = {{"stable", Value::boolean(true)}, {"descending", Value::boolean(true)}};
   CHECK(vals(call_op("aten.argsort.stable", in, ctx).tensor) == std::vector<double>{0, 2, 1, 3, 4});
   in = {{Value::of(x), Value::integer(0)}, {}};
   CHECK(vals(call_op("aten.argsort.default", in, ctx).tensor) == std::vector<double>{4, 1, 3, 2, 0});
-  const Tensor idx = mk(DType::I64, {2}, {4, -5});
+  const Tensor idx = make(DType::I64, {2}, {4, -5});
   in = {{Value::of(x), Value::list({Value::of(idx)})}, {}};
   CHECK(vals(call_op("aten._unsafe_index.Tensor", in, ctx).tensor) == std::vector<double>{0, 3});
-  in = {{Value::of(x), Value::list({Value::of(idx)}), Value::of(mk(DType::F32, {2}, {7, 8})), Value::boolean(true)}, {}};
+  in = {{Value::of(x), Value::list({Value::of(idx)}), Value::of(make(DType::F32, {2}, {7, 8})), Value::boolean(true)}, {}};
   CHECK(vals(call_op("aten._unsafe_index_put.default", in, ctx).tensor) == std::vector<double>{11, 1, 2, 1, 7});
   Tensor z = Tensor::empty(DType::F32, {1, 5, 5});
   for (int64_t i = 0; i < 25; ++i) z.data<float>()[i] = static_cast<float>(i);

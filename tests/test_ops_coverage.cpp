@@ -11,35 +11,14 @@
 #include "core/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/op_registry.h"
+#include "tests/tensor_util.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
+using namespace fxopt::rt::test;
 
 namespace {
 
-Tensor make(DType d, Shape shape, const std::vector<double>& values) {
-  Tensor t = Tensor::empty(d, std::move(shape));
-  REQUIRE(static_cast<int64_t>(values.size()) == t.numel());
-  for (size_t i = 0; i < values.size(); ++i) {
-    std::byte* p = t.raw() + i * dtype_size(d);
-    if (is_integral(d)) store_elem<int64_t>(d, p, static_cast<int64_t>(values[i]));
-    else store_elem<double>(d, p, values[i]);
-  }
-  return t;
-}
-
-std::vector<double> vals(const Tensor& t) {
-  std::vector<double> out;
-  for (int64_t i = 0; i < t.numel(); ++i) out.push_back(t.value_at(i));
-  return out;
-}
-
-Value T(const Tensor& t) { return Value::of(t); }
-Value I(int64_t v) { return Value::integer(v); }
-Value F(double v) { return Value::real(v); }
-Value B(bool v) { return Value::boolean(v); }
-Value N() { return Value::none(); }
-Value L(std::vector<Value> v) { return Value::list(std::move(v)); }
 Value S(const char* s) {
   Value v;
   v.kind = Value::Kind::Str;
