@@ -21,7 +21,7 @@ void setup_match(CLI::App& app, int& exit_code) {
   cmd->add_option("--explain", o->explain, "Try every pattern rooted at this node's op and say why it fails (repeatable)");
   cmd->add_option("--expect-matches", o->expect, "Exit 1 unless exactly this many matches are found (for CI)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--target", o->target, "Which fused ops exist: rocm-aiter (default), gfx942, gfx950, none");
+  cmd->add_option("--target", o->target, "Which fused ops exist: rocm-aiter (default), gfx942, gfx950, cuda, none");
   cmd->add_option("--patterns", o->patterns, "Comma-separated pattern names, or 'all' (default)");
   cmd->add_option("--pattern-file", o->pattern_files, "Load more patterns from a JSON file (repeatable)");
   cmd->add_option("--passes", o->passes, "Comma-separated normalisation passes (default: all, in order)");

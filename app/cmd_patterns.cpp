@@ -23,7 +23,7 @@ void setup_patterns(CLI::App& app, int& exit_code) {
   };
   auto o = std::make_shared<Opts>();
   add_format_option(cmd, o->format);
-  cmd->add_option("--target", o->target, "Target whose fused ops are checked: rocm-aiter (default), gfx942, gfx950, none");
+  cmd->add_option("--target", o->target, "Target whose fused ops are checked: rocm-aiter (default), gfx942, gfx950, cuda, none");
   cmd->add_flag("--lint", o->lint, "Check the pattern set (op names, variables, conditions, replacement types, "
                 "overlaps, rewrite loops); exit 1 on errors");
   cmd->add_option("--graph", o->graphs, "With --lint: a graph to look for overlapping matches and loops on (repeatable)")

@@ -28,7 +28,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<Opts>();
   add_graph_input(cmd, o->input);
   cmd->add_option("-o,--output", o->output, "Output file (default: stdout); written only on success");
-  cmd->add_option("--target", o->target, "Which fused ops exist: rocm-aiter (default), gfx942, gfx950, none");
+  cmd->add_option("--target", o->target, "Which fused ops exist: rocm-aiter (default), gfx942, gfx950, cuda, none");
   cmd->add_option("--patterns", o->patterns, "Comma-separated pattern names, or 'all' (default)");
   cmd->add_option("--pattern-file", o->pattern_files, "Load more patterns from a JSON file (repeatable)");
   cmd->add_option("--passes", o->passes, "Comma-separated normalisation passes (default: all, in order)");
@@ -119,7 +119,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     }
     write_graph_file(g, o->output);
     for (const auto& k : r.rewrite.skipped)
-      std::fprintf(stderr, "fxopt rewrite: skipped pattern %s: %s\n", k.pattern.c_str(), k.reason.c_str());
+      if (o->format != "json")  // stderr is then one JSON document (the verification report)
+        std::fprintf(stderr, "fxopt rewrite: skipped pattern %s: %s\n", k.pattern.c_str(), k.reason.c_str());
     if (r.rewrite.hit_cap)
       std::fprintf(stderr, "fxopt rewrite: stopped at the iteration cap (%zu); more matches may remain\n",
                    r.rewrite.iterations);

@@ -62,7 +62,7 @@ void hash_arg(Hasher& h, const Arg& a) {
     case Arg::Kind::Bool: h.add(a.b); break;
     case Arg::Kind::Float: h.add(float_bits(a.f)); break;
     case Arg::Kind::Str: case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout:
-    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: h.add_str(a.s); break;
+    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: case Arg::Kind::Op: h.add_str(a.s); break;
     case Arg::Kind::List:
       h.add(a.items.size());
       for (const auto& x : a.items) hash_arg(h, x);
@@ -417,6 +417,7 @@ void render_arg(const Arg& a, std::string& out) {
     case Arg::Kind::Device: out += "device(" + json_quote(a.s) + ")"; break;
     case Arg::Kind::Sym: out += a.sym.str(); break;
     case Arg::Kind::Repr: out += a.s; break;
+    case Arg::Kind::Op: out += "op(" + a.s + ")"; break;
   }
 }
 
@@ -524,7 +525,7 @@ class Comparer {
       case Arg::Kind::Bool: same = a.b == b.b; break;
       case Arg::Kind::Float: same = float_bits(a.f) == float_bits(b.f); break;
       case Arg::Kind::Str: case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout:
-      case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: same = a.s == b.s; break;
+      case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: case Arg::Kind::Op: same = a.s == b.s; break;
       case Arg::Kind::Sym: same = a.sym.expr == b.sym.expr; break;
       case Arg::Kind::Node:
         if (!same_input(a.node, b.node)) add(path, "input", render_arg(a), render_arg(b));

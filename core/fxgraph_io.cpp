@@ -190,6 +190,7 @@ void append_arg(const Arg& a, std::string& out) {
       out += '}';
       break;
     case Arg::Kind::Repr: append_tagged(out, "{\"repr\": ", a.s); break;
+    case Arg::Kind::Op: append_tagged(out, "{\"op\": ", a.s); break;
   }
 }
 
@@ -807,6 +808,11 @@ class Reader {
       a = Arg::tagged(Arg::Kind::MemoryFormat, need_string("a memory format"));
     } else if (tag == "repr"sv) {
       a = Arg::tagged(Arg::Kind::Repr, need_string("a repr"));
+    } else if (tag == "op"sv) {
+      std::string t = need_string("an operator name (namespace.name.overload)");
+      if (t.empty() || t.find('.') == std::string::npos)
+        fail(path_ + ".op", "expected an operator name such as \"_C.rms_norm.default\", got \"" + t + "\"");
+      a = Arg::op(std::move(t));
     } else if (tag == "sym"sv) {
       size_t m = push(".sym");
       if (!peek_is(JsonPull::Type::String)) fail_here("expected a SymInt expression string, got " + describe_value());
@@ -1048,7 +1054,7 @@ std::string arg_text(const Arg& a) {
       return s + "]";
     }
     case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
-    case Arg::Kind::Repr: return a.s;
+    case Arg::Kind::Repr: case Arg::Kind::Op: return a.s;
     default: return arg_to_json(a);
   }
 }

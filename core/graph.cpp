@@ -33,6 +33,7 @@ const char* to_string(Arg::Kind k) {
     case Arg::Kind::MemoryFormat: return "memory_format";
     case Arg::Kind::Sym: return "SymInt";
     case Arg::Kind::Repr: return "repr";
+    case Arg::Kind::Op: return "op";
   }
   return "?";
 }

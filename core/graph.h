@@ -145,7 +145,8 @@ class OutOfLineVector {
 // out of line; lists and dicts nest.
 struct Arg {
   enum class Kind : uint8_t {
-    None, Bool, Int, Float, Str, Node, List, Dict, Dtype, Device, Layout, MemoryFormat, Sym, Repr
+    None, Bool, Int, Float, Str, Node, List, Dict, Dtype, Device, Layout, MemoryFormat, Sym, Repr,
+    Op  // an operator passed as a value: {"op": "_C.rms_norm.default"} (the first argument of auto_functionalized)
   };
   Kind kind = Kind::None;
   bool b = false;
@@ -153,7 +154,7 @@ struct Arg {
     int64_t i = 0;                                // Int
     double f;                                     // Float
   };
-  InternedStr s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr
+  InternedStr s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr, Op
   fxopt::Node* node = nullptr;                    // Node
   std::vector<Arg> items;                         // List
   OutOfLineVector<std::pair<std::string, Arg>> dict;  // Dict
@@ -168,6 +169,7 @@ struct Arg {
   static Arg list(std::vector<Arg> v) { Arg a; a.kind = Kind::List; a.items = std::move(v); return a; }
   static Arg dtype(std::string v) { Arg a; a.kind = Kind::Dtype; a.s = std::move(v); return a; }
   static Arg symint(SymDim d) { Arg a; a.kind = Kind::Sym; a.sym = std::move(d); return a; }
+  static Arg op(std::string target) { Arg a; a.kind = Kind::Op; a.s = std::move(target); return a; }
   static Arg tagged(Kind k, std::string v) { Arg a; a.kind = k; a.s = std::move(v); return a; }
 
   bool is_node() const { return kind == Kind::Node; }

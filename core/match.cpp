@@ -222,6 +222,10 @@ bool Matcher::match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a
         add_int(p, n, what, idx, idx2, key, pa.expr, sym::Expr::constant(a.i));
         return true;
       }
+      if (a.kind == Arg::Kind::Bool && e.op == ScalarExpr::Op::Var && p_.vars[e.var].boolean) {
+        add_int(p, n, what, idx, idx2, key, pa.expr, sym::Expr::constant(a.b ? 1 : 0));
+        return true;
+      }
       if (a.kind == Arg::Kind::Sym) {
         add_int(p, n, what, idx, idx2, key, pa.expr, a.sym.expr);
         return true;

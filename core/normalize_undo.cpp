@@ -34,7 +34,7 @@ bool pair_args(const Arg& recorded, const Arg& now, LocalMap& local) {
     case Arg::Kind::Float:
       return recorded.f == now.f || (std::isnan(recorded.f) && std::isnan(now.f));
     case Arg::Kind::Str: case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout:
-    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr:
+    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: case Arg::Kind::Op:
       return recorded.s == now.s;
     case Arg::Kind::Sym: return recorded.sym.str() == now.sym.str();
     case Arg::Kind::Node: {

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fxgraph_io.h"
 #include "core/json_pull.h"
+#include "core/pattern_fragments.h"
 #include "patterns/builtin.h"
 
 namespace fxopt {
@@ -114,12 +115,23 @@ const std::vector<Target>& all_targets() {
   static const std::vector<std::string> kAiterOps = {
       "vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default",
       "vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default",
+      "vllm.rocm_aiter_rmsnorm_fused_add_dynamic_quant.default",
+      "vllm.rocm_aiter_rmsnorm_fp8_group_quant.default",
+      "vllm.rocm_aiter_rmsnorm_with_add_fp8_group_quant.default",
+  };
+  // vLLM's CUDA fused ops (csrc/), emitted in auto_functionalized form as vLLM's own passes do.
+  static const std::vector<std::string> kCudaOps = {
+      "_C.rms_norm_static_fp8_quant.default",
+      "_C.fused_add_rms_norm_static_fp8_quant.default",
+      "_C.rms_norm_dynamic_per_token_quant.default",
+      "_C.rms_norm_per_block_quant.default",
   };
   static const std::vector<Target> targets = {
       {"rocm-aiter", "vLLM's ROCm/AITER ops, any AMD GPU generation (both fp8 formats)", kAiterOps,
        {"float8_e4m3fn", "float8_e4m3fnuz"}},
       {"gfx942", "MI300X/MI325X: AITER ops, fp8 only as float8_e4m3fnuz", kAiterOps, {"float8_e4m3fnuz"}},
       {"gfx950", "MI350X/MI355X: AITER ops, fp8 only as float8_e4m3fn (OCP)", kAiterOps, {"float8_e4m3fn"}},
+      {"cuda", "vLLM's CUDA _C ops (auto_functionalized form), fp8 as float8_e4m3fn", kCudaOps, {"float8_e4m3fn"}},
       {"none", "no fused ops: every pattern is skipped (normalisation only)", {}, {}},
   };
   return targets;
@@ -509,23 +521,60 @@ class PatternReader {
       throw InputError(source_ + ": malformed JSON" + (at == std::string_view::npos ? "" : " at " + line_col(text, at)) + ": " + msg);
     }
     if (!doc.is_object()) err("", std::string("expected a JSON object, got ") + json_kind(doc));
-    check_keys(doc, "", {"format", "version", "description", "patterns"});
+    check_keys(doc, "", {"format", "version", "description", "fragments", "patterns"});
     if (!doc.contains("format") || doc["format"] != "fxopt-patterns")
       err("format", "expected \"fxopt-patterns\"");
     if (!doc.contains("version") || !doc["version"].is_number_integer()) err("version", "expected an integer");
     if (doc["version"].get<int64_t>() != 1)
       err("version", "unsupported version " + doc["version"].dump() + " (this fxopt reads version 1)");
     if (!doc.contains("patterns") || !doc["patterns"].is_array()) err("patterns", "expected an array");
+    // Fragments: the built-in library plus this file's own (a file may not redefine a built-in one).
+    Json fragments = fragments_;
+    if (doc.contains("fragments")) {
+      if (!doc["fragments"].is_object()) err("fragments", "expected an object: name -> fragment");
+      for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) {
+        if (fragments.contains(it.key()) && fragments[it.key()] != it.value())
+          err("fragments." + it.key(), "fragment '" + it.key() + "' is already defined differently");
+        fragments[it.key()] = it.value();
+      }
+    }
     std::vector<Pattern> out;
+    auto fail = [&](const std::string& w, const std::string& m) { err(w, m); };
     for (size_t i = 0; i < doc["patterns"].size(); ++i) {
       std::string where = "patterns[" + std::to_string(i) + "]";
       const Json& pj = doc["patterns"][i];
       if (pj.is_object() && pj.contains("name") && pj["name"].is_string())
         where += " (" + pj["name"].get<std::string>() + ")";
-      out.push_back(read_pattern(pj, where));
+      for (auto& e : expand_fragments(pj, fragments, where, fail)) {
+        std::string w = where;
+        if (!e.spelling.empty() || e.json.value("name", std::string()) != e.family)
+          w += " [" + e.json.value("name", std::string()) + "]";
+        Pattern p = read_pattern(e.json, w);
+        p.family = e.family.empty() ? p.name : e.family;
+        p.spelling = e.spelling;
+        p.reject = e.reject;
+        if (p.reject.empty() && e.json.contains("reject")) {
+          if (!e.json["reject"].is_string() || e.json["reject"].get<std::string>().empty())
+            err(w + ".reject", "expected the reason (a string) why this look-alike must not fuse");
+          p.reject = e.json["reject"].get<std::string>();
+        }
+        out.push_back(std::move(p));
+      }
     }
     return out;
   }
+
+  // The "fragments" of every built-in pattern file (each file may use the others').
+  static Json builtin_fragments() {
+    Json lib = Json::object();
+    for (const auto& f : builtin_pattern_files()) {
+      Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
+      if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object())
+        for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) lib[it.key()] = it.value();
+    }
+    return lib;
+  }
+  Json fragments_ = builtin_fragments();
 
  private:
   [[noreturn]] void err(const std::string& where, const std::string& msg) {
@@ -569,6 +618,7 @@ class PatternReader {
     switch (t) {
       case VarType::Int:
       case VarType::Sym:
+        if (j.is_boolean()) return Value::integer(sym::Expr::constant(j.get<bool>() ? 1 : 0));
         if (!j.is_number_integer()) err(where, std::string("expected an integer, got ") + json_kind(j));
         return Value::integer(sym::Expr::constant(j.get<int64_t>()));
       case VarType::Float:
@@ -597,13 +647,14 @@ class PatternReader {
         check_keys(it.value(), w, {"type", "value", "one_of", "doc"});
         tj = &need(it.value(), "type", w);
       }
-      if (!tj->is_string()) err(w, "expected a type: \"int\", \"sym\", \"float\" or \"dtype\"");
+      if (!tj->is_string()) err(w, "expected a type: \"int\", \"bool\", \"sym\", \"float\" or \"dtype\"");
       std::string ts = tj->get<std::string>();
       if (ts == "int") d.type = VarType::Int;
+      else if (ts == "bool") { d.type = VarType::Int; d.boolean = true; }
       else if (ts == "sym") d.type = VarType::Sym;
       else if (ts == "float") d.type = VarType::Float;
       else if (ts == "dtype") d.type = VarType::Dtype;
-      else err(w, "unknown variable type '" + ts + "' (expected int, sym, float or dtype)");
+      else err(w, "unknown variable type '" + ts + "' (expected int, bool, sym, float or dtype)");
       if (it.value().is_object()) {
         if (it.value().contains("value")) d.value = parse_value(it.value()["value"], d.type, w + ".value");
         if (it.value().contains("one_of")) {
@@ -683,8 +734,9 @@ class PatternReader {
     if (j.is_boolean()) { a.literal = Arg::boolean(j.get<bool>()); return a; }
     if (j.is_number_integer()) { a.literal = Arg::integer(j.get<int64_t>()); return a; }
     if (j.is_number()) { a.literal = Arg::real(j.get<double>()); return a; }
-    // Objects: {"dtype": "bfloat16" | "$FP8"}, {"str": "..."}, {"float": "inf"}.
-    if (j.size() != 1) err(where, "expected {\"dtype\": ...}, {\"str\": ...} or {\"float\": ...}");
+    // Objects: {"dtype": "bfloat16" | "$FP8"}, {"str": "..."}, {"float": "inf"}, {"op": "_C.rms_norm.default"},
+    // {"device": "$"} (in a replacement: the device of the pattern's first tensor input).
+    if (j.size() != 1) err(where, "expected {\"dtype\": ...}, {\"str\": ...}, {\"float\": ...}, {\"op\": ...} or {\"device\": \"$\"}");
     auto it = j.begin();
     if (!it.value().is_string()) err(where + "." + it.key(), "expected a string");
     std::string v = it.value().get<std::string>();
@@ -699,6 +751,17 @@ class PatternReader {
       return a;
     }
     if (it.key() == "str") { a.literal = Arg::str(v); return a; }
+    if (it.key() == "op") {
+      if (v.find('.') == std::string::npos) err(where, "expected an operator name such as \"_C.rms_norm.default\"");
+      a.literal = Arg::op(v);
+      return a;
+    }
+    if (it.key() == "layout") { a.literal = Arg::tagged(Arg::Kind::Layout, v); return a; }
+    if (it.key() == "device") {
+      if (v != "$") err(where, "only {\"device\": \"$\"} (the input's device) is supported");
+      a.literal = Arg::tagged(Arg::Kind::Device, v);
+      return a;
+    }
     if (it.key() == "float") {
       if (v == "inf") a.literal = Arg::real(INFINITY);
       else if (v == "-inf") a.literal = Arg::real(-INFINITY);
@@ -706,7 +769,7 @@ class PatternReader {
       else err(where, "expected inf, -inf or nan");
       return a;
     }
-    err(where, "unknown value object '" + it.key() + "' (expected dtype, str or float)");
+    err(where, "unknown value object '" + it.key() + "' (expected dtype, str, float, op or device)");
   }
 
   void read_args(Pattern& p, const Json& nj, const std::string& w, std::vector<PatternArg>& args,
@@ -756,14 +819,14 @@ class PatternReader {
   Pattern read_pattern(const Json& pj, const std::string& where) {
     if (!pj.is_object()) err(where, "expected an object");
     check_keys(pj, where, {"name", "description", "diagram", "benefit", "fused_op", "vars", "inputs", "nodes",
-                           "outputs", "root", "conditions", "replacement", "tolerance", "inf_nan"});
+                           "outputs", "root", "conditions", "replacement", "tolerance", "inf_nan", "reject"});
     Pattern p;
     p.source = source_;
     p.name = need_string(pj, "name", where);
     if (p.name.empty() || !std::all_of(p.name.begin(), p.name.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '@' || c == '/' || c == '+';
         }))
-      err(where + ".name", "a pattern name uses letters, digits, '_' and '-'");
+      err(where + ".name", "a pattern name uses letters, digits, '_' and '-' (expanded names add '@target' and '/spellings')");
     if (pj.contains("description")) p.description = need_string(pj, "description", where);
     if (pj.contains("diagram")) {
       const Json& d = pj["diagram"];
@@ -911,7 +974,8 @@ class PatternReader {
       const Json& vj = need(n, "val", w);
       if (vj.is_array()) {
         rn.tuple = true;
-        for (size_t k = 0; k < vj.size(); ++k) rn.vals.push_back(parse_type(p, vj[k], w + ".val[" + std::to_string(k) + "]"));
+        for (size_t k = 0; k < vj.size(); ++k)  // null: a None item (auto_functionalized's own result)
+          rn.vals.push_back(vj[k].is_null() ? TypeSpec{} : parse_type(p, vj[k], w + ".val[" + std::to_string(k) + "]"));
       } else {
         rn.vals.push_back(parse_type(p, vj, w + ".val"));
       }
@@ -936,7 +1000,13 @@ class PatternReader {
     }
     // The fused op must be called by the replacement.
     bool calls = false;
-    for (const auto& r : p.replacement) calls = calls || r.target == p.fused_op;
+    for (const auto& r : p.replacement) {
+      calls = calls || r.target == p.fused_op;
+      // or in functional form: auto_functionalized(_v2)({"op": fused_op}, ...), as vLLM emits its mutating _C ops
+      if ((r.target == "higher_order.auto_functionalized" || r.target == "higher_order.auto_functionalized_v2") &&
+          !r.args.empty() && r.args[0].kind == PatternArg::Kind::Literal && r.args[0].literal.kind == Arg::Kind::Op)
+        calls = calls || r.args[0].literal.s == p.fused_op;
+    }
     if (!calls) err(where, "no replacement node calls the fused_op '" + p.fused_op + "'");
   }
 
@@ -962,9 +1032,10 @@ class PatternReader {
         err(where, std::string(p.nodes[k].is_input ? "input" : "node") + " '" + p.nodes[k].name +
                        "' is not used by the region (and is not an output)");
     }
-    // Every output depends on every input (so the replacement can be placed before the first output).
+    // Every input reaches an output (a residual output need not depend on the weight; the rewriter places the
+    // replacement after every input and before every output's first use).
+    std::vector<bool> reach(p.nodes.size(), false);
     for (size_t o = 0; o < p.outputs.size(); ++o) {
-      std::vector<bool> reach(p.nodes.size(), false);
       std::function<void(int)> walk = [&](int k) {
         if (reach[k]) return;
         reach[k] = true;
@@ -976,11 +1047,9 @@ class PatternReader {
         for (const auto& [key, a] : p.nodes[k].kwargs) f(a);
       };
       walk(p.outputs[o]);
-      for (size_t k = 0; k < num_inputs; ++k)
-        if (!reach[k])
-          err(where + ".outputs." + p.output_names[o],
-              "output '" + p.nodes[p.outputs[o]].name + "' does not depend on input '" + p.nodes[k].name + "'");
     }
+    for (size_t k = 0; k < num_inputs; ++k)
+      if (!reach[k]) err(where + ".outputs", "no output depends on input '" + p.nodes[k].name + "'");
     // Every variable must be determined by the region (bound by a match) or fixed.
     std::vector<bool> bound(p.vars.size(), false);
     std::function<void(const PatternArg&)> bind = [&](const PatternArg& a) {
@@ -1040,13 +1109,19 @@ void PatternSet::select(const std::vector<std::string>& names) {
   if (names.empty() || (names.size() == 1 && names[0] == "all")) return;
   std::vector<Pattern> kept;
   for (const auto& n : names) {
-    auto it = std::find_if(patterns_.begin(), patterns_.end(), [&](const Pattern& p) { return p.name == n; });
-    if (it == patterns_.end()) {
+    // A name selects one pattern, or every variant of a family (the name as written in the file).
+    bool any = false;
+    for (const auto& p : patterns_) {
+      if (p.name != n && p.family != n) continue;
+      any = true;
+      if (std::none_of(kept.begin(), kept.end(), [&](const Pattern& q) { return q.name == p.name; })) kept.push_back(p);
+    }
+    if (!any) {
       std::string all;
-      for (const auto& p : patterns_) all += (all.empty() ? "" : ", ") + p.name;
+      for (const auto& p : patterns_)
+        if (all.find(p.family) == std::string::npos) all += (all.empty() ? "" : ", ") + p.family;
       throw InputError("unknown pattern '" + n + "' (known: " + all + ")");
     }
-    if (std::none_of(kept.begin(), kept.end(), [&](const Pattern& p) { return p.name == n; })) kept.push_back(*it);
   }
   patterns_ = std::move(kept);
   reindex();

@@ -55,6 +55,7 @@ struct VarDecl {
   VarType type = VarType::Int;
   std::optional<Value> value;   // fixed by the pattern ("G": {"type": "int", "value": 128})
   std::vector<Value> one_of;    // allowed values (empty = any)
+  bool boolean = false;         // "bool": an Int variable holding 0/1, matched against and emitted as a bool
 };
 
 // A pattern argument: a literal, a reference to a pattern/replacement node, a typed hole, or a list.
@@ -109,6 +110,9 @@ struct Tolerance {
 
 struct Pattern {
   std::string name;
+  std::string family;           // the pattern as written (name before fragment/target expansion)
+  std::string spelling;         // the spellings of its fragments: "norm=native, quant=af_v1" (empty = none)
+  std::string reject;           // non-empty: a look-alike that must not fuse; a match is a near miss with this reason
   std::string source;           // file it came from ("builtin:rms_gated_fp8.json", a path)
   std::string description;
   std::vector<std::string> diagram;

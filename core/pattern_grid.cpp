@@ -102,6 +102,10 @@ PatternGrid pattern_grid(const Pattern& p, const GridOptions& opt) {
   for (const auto& d : p.vars)
     if (d.value && d.value->is_int())
       if (auto c = as_int(*d.value); c && *c >= 4) consts.insert(*c);
+  for (const auto& d : p.vars)  // and the allowed values of a variable such as G in {64, 128}
+    for (const auto& o : d.one_of)
+      if (o.is_int())
+        if (auto c = as_int(o); c && *c >= 4) consts.insert(*c);
   std::vector<std::vector<Value>> cands(nv);
   for (size_t v = 0; v < nv; ++v) {
     const VarDecl& d = p.vars[v];

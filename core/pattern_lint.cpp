@@ -180,6 +180,7 @@ class PatternLinter {
       for (const auto& i : a.items) arg(i);
     };
     auto type = [&](const TypeSpec& t) {
+      if (t.dtype_expr < 0) return;  // a None item of a tuple
       std::vector<int> es = t.dims;
       es.push_back(t.dtype_expr);
       for (int e : es) {
@@ -325,6 +326,8 @@ class PatternLinter {
 
   // Whether two types agree for every tried assignment of their variables that satisfies the conditions.
   std::optional<std::string> type_mismatch(const TypeSpec& a, const TypeSpec& b) {
+    if (a.dtype_expr < 0 || b.dtype_expr < 0)  // None items of tuples
+      return a.dtype_expr < 0 && b.dtype_expr < 0 ? std::nullopt : std::optional<std::string>("None vs a tensor");
     if (a.dims.size() != b.dims.size())
       return "rank " + std::to_string(b.dims.size()) + " vs " + std::to_string(a.dims.size());
     std::set<int> vs;
@@ -379,6 +382,7 @@ class PatternLinter {
   }
 
   std::string type_str(const TypeSpec& t) const {
+    if (t.dtype_expr < 0) return "None";
     std::string s = p_.expr_str(t.dtype_expr) + " [";
     for (size_t k = 0; k < t.dims.size(); ++k) s += (k ? ", " : "") + p_.expr_str(t.dims[k]);
     return s + "]";
@@ -545,7 +549,7 @@ void lint_graph(const PatternSet& ps, const std::string& name, Graph& g, const T
     const std::vector<int>* list = ps.rooted_at(n.target);
     if (!list) continue;
     for (int pi : *list) {
-      if (!target.has_op(pats[pi].fused_op)) continue;
+      if (!target.has_op(pats[pi].fused_op) || !pats[pi].reject.empty()) continue;  // a look-alike never rewrites
       Match m;
       if (matchers[pi]->match(&n, m, nullptr))
         found.push_back({pi, n.name, std::set<const Node*>(m.region.begin(), m.region.end())});

@@ -114,7 +114,7 @@ const std::vector<ValMeta>& Rewriter::replacement_vals(const Match& m, const std
     if (r.tuple) {
       ValMeta t;
       t.kind = ValMeta::Kind::Tuple;
-      for (const auto& v : r.vals) t.items.push_back(make_tensor_val(p, v, m.bindings, device));
+      for (const auto& v : r.vals) t.items.push_back(v.dtype_expr < 0 ? ValMeta{} : make_tensor_val(p, v, m.bindings, device));
       vals.push_back(std::move(t));
     } else {
       vals.push_back(make_tensor_val(p, r.vals[0], m.bindings, device));
@@ -128,9 +128,27 @@ const std::vector<ValMeta>& Rewriter::replacement_vals(const Match& m, const std
 
 std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
   const Pattern& p = *m.pattern;
+  // The replacement goes before the first output, after every input (a residual output may come before a later
+  // input: then right after the last input, which must still precede every use of the outputs).
   Node* before = nullptr;
   for (int o : p.outputs)
     if (!before || m.nodes[o]->order < before->order) before = m.nodes[o];
+  Node* last_input = nullptr;
+  for (size_t k = 0; k < p.nodes.size() && p.outputs.size() > 1; ++k) {  // one output: it follows every input
+    if (!p.nodes[k].is_input) continue;
+    Node* in = rw.resolve(m.nodes[k]);  // an earlier match of this iteration may have replaced it (order 0: early)
+    if (in->order > before->order && (!last_input || in->order > last_input->order)) last_input = in;
+  }
+  if (last_input) {
+    auto& list = rw.graph().nodes();
+    auto it = std::find_if(list.begin(), list.end(), [&](const Node& n) { return &n == last_input; });
+    ++it;
+    before = it == list.end() ? nullptr : &*it;
+    for (int o : p.outputs)
+      for (const Node* u : m.nodes[o]->users)
+        FXOPT_CHECK(u->order > last_input->order || std::find(m.region.begin(), m.region.end(), u) != m.region.end(),
+                    "pattern '" + p.name + "': output " + m.nodes[o]->name + " is used before input " + last_input->name);
+  }
   std::string device;
   if (p.device_input >= 0) {
     const Node* d = m.nodes[p.device_input];
@@ -140,7 +158,9 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
   std::vector<Node*> created;
   std::function<Arg(const PatternArg&)> build = [&](const PatternArg& a) -> Arg {
     switch (a.kind) {
-      case PatternArg::Kind::Literal: return a.literal;
+      case PatternArg::Kind::Literal:
+        if (a.literal.kind == Arg::Kind::Device && a.literal.s == "$") return Arg::tagged(Arg::Kind::Device, device);
+        return a.literal;
       case PatternArg::Kind::Ref: return Arg::ref(a.ref >= 0 ? rw.resolve(m.nodes[a.ref]) : created[-a.ref - 1]);
       case PatternArg::Kind::List: {
         std::vector<Arg> items;
@@ -149,6 +169,8 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
       }
       case PatternArg::Kind::Expr: {
         Value v = must_eval(p, a.expr, m.bindings);
+        const ScalarExpr& e = p.exprs[a.expr];
+        if (e.op == ScalarExpr::Op::Var && p.vars[e.var].boolean) return Arg::boolean(v.i.as_constant().value_or(0) != 0);
         if (v.type == VarType::Float) return Arg::real(v.f);
         if (v.type == VarType::Dtype) return Arg::dtype(v.d);
         if (auto c = v.i.as_constant()) return Arg::integer(*c);
@@ -173,6 +195,19 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
   std::vector<Node*> region = m.region;
   std::sort(region.begin(), region.end(), [](const Node* a, const Node* b) { return a->order > b->order; });
   for (Node* n : region) rw.erase(n);
+  // Output buffers the region wrote (aten.empty* captured as inputs of an auto_functionalized spelling) are dead
+  // now: they go too, with a view of them (a column-major scale buffer is empty(...).permute(...)).
+  for (size_t k = 0; k < p.nodes.size(); ++k) {
+    if (!p.nodes[k].is_input) continue;
+    Node* n = rw.resolve(m.nodes[k]);
+    while (n && n->users.empty() && n->op == OpKind::CallFunction &&
+           (n->target == "aten.empty.memory_format" || n->target == "aten.empty_like.default" ||
+            n->target == "aten.empty_strided.default" || n->target == "aten.permute.default")) {
+      Node* src = n->target == "aten.permute.default" && !n->args.empty() && n->args[0].is_node() ? n->args[0].node : nullptr;
+      rw.erase(n);
+      n = src;
+    }
+  }
   return created;
 }
 
@@ -210,7 +245,23 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
   for (size_t i = 0; i < ps.size(); ++i) {
     report.stats[ps[i].name];
     if (target.has_op(ps[i].fused_op)) active[i] = 1;
-    else report.skipped.push_back({ps[i].name, "target " + target.name + " has no op " + ps[i].fused_op});
+    else {
+      // One line per family and missing op (a family expands to one pattern per spelling).
+      std::string reason = "target " + target.name + " has no op " + ps[i].fused_op;
+      bool seen = false;
+      for (const auto& s : report.skipped) seen = seen || (s.pattern == ps[i].family && s.reason == reason);
+      if (!seen) report.skipped.push_back({ps[i].family.empty() ? ps[i].name : ps[i].family, reason});
+    }
+  }
+  // A family with a variant for this target is not "skipped" (its other targets' variants are).
+  {
+    std::vector<SkippedPattern> kept;
+    for (auto& sk : report.skipped) {
+      bool family_active = false;
+      for (size_t i = 0; i < ps.size(); ++i) family_active = family_active || (active[i] && ps[i].family == sk.pattern);
+      if (!family_active) kept.push_back(std::move(sk));
+    }
+    report.skipped = std::move(kept);
   }
   std::vector<uint8_t> consumed;
   std::vector<const Node*> ahead;
@@ -259,12 +310,29 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
       if (n.op != OpKind::CallFunction) continue;
       const std::vector<int>* list = patterns.rooted_at(n.target);
       if (!list || consumed[n.order - base]) continue;
+      // One near miss per family at a node: the variant (spelling) that came closest.
+      struct NodeMiss { int pattern; size_t rank; NearMiss miss; };
+      std::vector<NodeMiss> node_misses;
+      auto add_miss = [&](int pi, size_t rank, NearMiss nm) {
+        for (auto& q : node_misses)
+          if (ps[q.pattern].family == ps[pi].family) {
+            if (rank > q.rank) q = NodeMiss{pi, rank, std::move(nm)};
+            return;
+          }
+        node_misses.push_back(NodeMiss{pi, rank, std::move(nm)});
+      };
       for (int pi : *list) {
         if (!active[pi]) continue;
         auto t0 = Clock::now();
         ++stats[pi]->candidates;
         bool ok = matchers[pi]->match(&n, m, nullptr);
         stats[pi]->seconds += seconds_since(t0);
+        if (ok && !ps[pi].reject.empty()) {
+          // A look-alike: never rewritten; a full match is the closest a near miss gets.
+          if (opt.near_misses) add_miss(pi, SIZE_MAX, {ps[pi].name, n.name, "spelling", ps[pi].reject, m.region.size()});
+          m = Match();
+          continue;
+        }
         if (ok) {
           ++stats[pi]->matches;
           for (Node* r : m.region) {
@@ -275,17 +343,22 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
           m = Match();
           break;
         }
-        if (opt.near_misses && matchers[pi]->is_near_miss(matchers[pi]->last_failure())) {
+        // A spelling variant is near only when its whole structure matched (a value, a guard or the closure
+        // failed): a structural failure of one spelling is just another spelling of the graph.
+        if (opt.near_misses && matchers[pi]->is_near_miss(matchers[pi]->last_failure()) &&
+            (ps[pi].spelling.empty() || !matchers[pi]->last_failure().structural)) {
           // Rare: run again with the failure text recorded.
           matchers[pi]->set_record_reasons(true);
           matchers[pi]->match(&n, m, nullptr);
           matchers[pi]->set_record_reasons(false);
           const MatchFailure& f = matchers[pi]->last_failure();
-          {
-            report.near_misses.push_back({ps[pi].name, n.name, f.where, f.reason, f.progress});
-            miss_roots.push_back(&n);
-          }
+          add_miss(pi, f.structural ? f.progress : f.progress + (size_t{1} << 32),
+                   {ps[pi].name, n.name, f.where, f.reason, f.progress});
         }
+      }
+      for (auto& q : node_misses) {
+        report.near_misses.push_back(std::move(q.miss));
+        miss_roots.push_back(&n);
       }
     }
     // A near miss whose root ended up inside a match is not interesting.
@@ -344,7 +417,9 @@ std::vector<std::string> explain_node(const Graph& g, const PatternSet& patterns
     Matcher mt(p, ctx);
     Match m;
     MatchFailure f;
-    if (mt.match(n, m, &f))
+    if (mt.match(n, m, &f) && !p.reject.empty())
+      out.push_back(p.name + " at " + node_name + ": a look-alike, not fused: " + p.reject);
+    else if (m.pattern == &p)
       out.push_back(p.name + " at " + node_name + ": matches (" + m.bindings_str() + ")");
     else
       out.push_back(p.name + " at " + node_name + ": no match: " + f.str() + " [" + std::to_string(f.progress) + "/" +

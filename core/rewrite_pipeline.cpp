@@ -211,6 +211,7 @@ std::string var_text(const VarDecl& v) {
   return s;
 }
 std::string type_text(const Pattern& p, const TypeSpec& t) {
+  if (t.dtype_expr < 0) return "None";
   std::vector<std::string> d;
   for (int e : t.dims) d.push_back(p.expr_str(e));
   return p.expr_str(t.dtype_expr) + " [" + join(d, ", ") + "]";

@@ -563,6 +563,105 @@ inline void rmsnorm_dynamic_quant(const uint16_t* x, const uint16_t* w, int64_t 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The vLLM RMSNorm (+ residual) -> FP8 quant family (runtime/cpu/rms_norm_quant.cpp, the fused ops
+// of patterns/rms_norm_quant.json, runtime/hip/rms_norm_quant.hip). vLLM's order (RMSNorm.forward_static):
+//   s = float(x) [+ float(residual)];  residual_out = bf16(s)
+//   rstd = rsqrt(mean(s^2) + eps);     y = bf16( float(bf16(s * rstd)) * float(w) )
+// i.e. the normed value is rounded to the model dtype BEFORE the weight multiply (a bf16 x bf16 op);
+// PyTorch's F.rms_norm multiplies in float32 and rounds once (rms_bf16 above): another function.
+// ---------------------------------------------------------------------------------------------
+
+FXOPT_HD inline uint16_t vllm_rms_bf16(float s, float rstd, uint16_t w) {
+  return f32_to_bf16(bf16_to_f32(f32_to_bf16(s * rstd)) * bf16_to_f32(w));
+}
+
+// q = fp8(clamp(y * inv, -FMAX, FMAX)): vLLM's native per-tensor / per-token quant and its static
+// kernels multiply by the reciprocal of the scale (inv = 1.0f / scale, float32).
+FXOPT_HD inline uint8_t quant_fp8_recip(float y, float inv, Fp8Format fmt) {
+  const float fmax = quant_fmax(fmt);
+  return f32_to_fp8(nan_clamp(y * inv, -fmax, fmax), fmt);
+}
+
+enum class QuantScheme : uint8_t { None, Static, PerToken, Group };
+
+// How one row is quantised. `divide`: q = y / s (group quant, the _C per-token kernels) instead of
+// q = y * (1/s) (vLLM's native per-tensor/per-token chains). `group_eps` > 0 selects the opaque
+// _C.per_token_group_fp8_quant scale: s = max(amax, group_eps) / qmax, clamped to [qmin, qmax], with
+// no 1/(FMAX*512) floor.
+struct QuantArgs {
+  QuantScheme scheme = QuantScheme::None;
+  Fp8Format fmt = Fp8Format::e4m3fn;
+  bool divide = false;
+  int64_t group = 0;                  // Group: G (divides D)
+  const float* static_scale = nullptr;  // Static: the (1,1) float32 scale
+  const float* scale_ub = nullptr;      // PerToken: optional upper bound of amax
+  float group_eps = 0.0f, qmin = 0.0f, qmax = 0.0f;
+};
+
+// One row of bf16 y (D values) -> q (D fp8 codes) and its scales (1 per token, D/G per group, none
+// for static).
+inline void quant_row(const uint16_t* y, int64_t D, const QuantArgs& a, uint8_t* q, float* scale) {
+  if (a.scheme == QuantScheme::Static) {
+    const float inv = 1.0f / a.static_scale[0];
+    for (int64_t j = 0; j < D; ++j) q[j] = quant_fp8_recip(bf16_to_f32(y[j]), inv, a.fmt);
+    return;
+  }
+  const int64_t G = a.scheme == QuantScheme::Group ? a.group : D;
+  for (int64_t g0 = 0, k = 0; g0 < D; g0 += G, ++k) {
+    float amax = 0.0f;
+    for (int64_t j = g0; j < g0 + G; ++j) amax = nan_max(amax, std::fabs(bf16_to_f32(y[j])));
+    if (a.scale_ub) amax = nan_min(amax, a.scale_ub[0]);
+    if (a.group_eps > 0.0f) {
+      const float s = nan_max(amax, a.group_eps) / a.qmax;
+      scale[k] = s;
+      for (int64_t j = g0; j < g0 + G; ++j) q[j] = f32_to_fp8(nan_clamp(bf16_to_f32(y[j]) / s, a.qmin, a.qmax), a.fmt);
+      continue;
+    }
+    const float s = quant_scale(amax, a.fmt);
+    scale[k] = s;
+    if (a.divide) {
+      for (int64_t j = g0; j < g0 + G; ++j) q[j] = quant_fp8(bf16_to_f32(y[j]), s, a.fmt);
+    } else {
+      const float inv = 1.0f / s;
+      for (int64_t j = g0; j < g0 + G; ++j) q[j] = quant_fp8_recip(bf16_to_f32(y[j]), inv, a.fmt);
+    }
+  }
+}
+
+// The scales one row gets: 1 per token, D/G per group, 0 for static or no quant.
+inline int64_t quant_scales_per_row(const QuantArgs& a, int64_t D) {
+  return a.scheme == QuantScheme::PerToken ? 1 : a.scheme == QuantScheme::Group ? D / a.group : 0;
+}
+
+// The family's reference on M rows of D: x, residual (nullable), w (nullable: no norm, y = x) ->
+// y (when y_out), residual_out (when residual), q and scale (when a.scheme != None).
+inline void rms_norm_quant_ref(const uint16_t* x, const uint16_t* res, const uint16_t* w, int64_t M, int64_t D,
+                               double eps, const QuantArgs& a, uint16_t* y_out, uint16_t* res_out, uint8_t* q,
+                               float* scale) {
+  const float eps_f = static_cast<float>(eps);
+  std::vector<uint16_t> yrow(static_cast<size_t>(D));
+  std::vector<float> srow(static_cast<size_t>(D));
+  const int64_t spr = quant_scales_per_row(a, D);
+  for (int64_t r = 0; r < M; ++r) {
+    const uint16_t* xr = x + r * D;
+    uint16_t* y = y_out ? y_out + r * D : yrow.data();
+    if (w) {
+      for (int64_t j = 0; j < D; ++j) {
+        const float xf = bf16_to_f32(xr[j]);
+        srow[j] = res ? xf + bf16_to_f32(res[r * D + j]) : xf;
+        if (res_out) res_out[r * D + j] = f32_to_bf16(srow[j]);
+      }
+      const float* sv = srow.data();
+      const float rstd = rms_rstd(row_sum_sq_f32(sv, D), D, eps_f);
+      for (int64_t j = 0; j < D; ++j) y[j] = vllm_rms_bf16(sv[j], rstd, w[j]);
+    } else {
+      for (int64_t j = 0; j < D; ++j) y[j] = xr[j];
+    }
+    if (a.scheme != QuantScheme::None) quant_row(y, D, a, q + r * D, scale ? scale + r * spr : nullptr);
+  }
+}
+
 // Matrix product order (mm, addmm; the GPU matmul kernel and the CPU reference agree on it):
 //   acc = 0; for k = 0..K-1 in order: acc = acc + float(a[i,k]) * float(b[k,j])   (no fma)
 //   mm: out = acc;  addmm(bias, a, b, beta, alpha): out = (alpha*acc) + (beta*float(bias[..j]))

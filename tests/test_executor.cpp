@@ -213,3 +213,63 @@ TEST_CASE("verify_rewrite: wrong replacements are caught") {
   const Graph l8 = read_graph_file(kL8);
   CHECK(verify_rewrite(l8, read_graph_file(kL8)).ok);
 }
+
+namespace {
+std::string tensor_val(const char* dtype, const std::string& shape) {
+  return std::string(R"({"val": {"dtype": ")") + dtype + R"(", "shape": )" + shape + R"(, "stride": [], "device": "cpu"}})";
+}
+std::string node_line(const std::string& name, const std::string& target, const std::string& args, const std::string& kwargs,
+                      const std::string& meta) {
+  return R"(  {"name": ")" + name + R"(", "op": "call_function", "target": ")" + target + R"(", "args": )" + args +
+         R"(, "kwargs": )" + kwargs + R"(, "meta": )" + meta + "},\n";
+}
+}  // namespace
+
+TEST_CASE("executor: auto_functionalized v1/v2 nodes run by the op's meaning, getitems through the schema") {
+  const std::string x = tensor_val("bfloat16", R"(["s0", 64])"), f32 = tensor_val("float32", R"(["s0", 64])");
+  std::string nodes =
+      R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": )" + x + "},\n" +
+      R"(  {"name": "w", "op": "placeholder", "target": "w", "args": [], "kwargs": {}, "meta": )" +
+      tensor_val("bfloat16", "[64]") + "},\n" +
+      // the native chain (vLLM order: round to bf16, then multiply by the weight)
+      node_line("c0", "prims.convert_element_type.default", R"([{"node": "x"}, {"dtype": "float32"}])", "{}", f32) +
+      node_line("p", "aten.pow.Tensor_Scalar", R"([{"node": "c0"}, 2])", "{}", f32) +
+      node_line("m", "aten.mean.dim", R"([{"node": "p"}, [-1], true])", "{}", tensor_val("float32", R"(["s0", 1])")) +
+      node_line("a", "aten.add.Tensor", R"([{"node": "m"}, 1e-06])", "{}", tensor_val("float32", R"(["s0", 1])")) +
+      node_line("r", "aten.rsqrt.default", R"([{"node": "a"}])", "{}", tensor_val("float32", R"(["s0", 1])")) +
+      node_line("y", "aten.mul.Tensor", R"([{"node": "c0"}, {"node": "r"}])", "{}", f32) +
+      node_line("yb", "prims.convert_element_type.default", R"([{"node": "y"}, {"dtype": "bfloat16"}])", "{}", x) +
+      node_line("native", "aten.mul.Tensor", R"([{"node": "yb"}, {"node": "w"}])", "{}", x) +
+      // the opaque spellings
+      node_line("ir", "vllm_ir.rms_norm.default", R"([{"node": "x"}, {"node": "w"}, 1e-06])", "{}", x) +
+      node_line("buf", "aten.empty.memory_format", R"([[{"sym": "s0"}, 64]])", R"({"dtype": {"dtype": "bfloat16"}})", x) +
+      node_line("af", "higher_order.auto_functionalized", R"([{"op": "_C.rms_norm.default"}])",
+                R"({"result": {"node": "buf"}, "input": {"node": "x"}, "weight": {"node": "w"}, "epsilon": 1e-06})", "{}") +
+      node_line("v1", "_operator.getitem", R"([{"node": "af"}, 1])", "{}", x) +
+      node_line("buf2", "aten.empty_like.default", R"([{"node": "x"}])", "{}", x) +
+      node_line("af2", "higher_order.auto_functionalized_v2", R"([{"op": "_C.rms_norm.default"}])",
+                R"({"input": {"node": "x"}, "weight": {"node": "w"}, "epsilon": 1e-06, "_result_base_index": 0, "_all_bases": [{"node": "buf2"}]})", "{}") +
+      node_line("v2", "_operator.getitem", R"([{"node": "af2"}, 1])", "{}", x) +
+      R"(  {"name": "output", "op": "output", "target": "output", "args": [[{"node": "native"}, {"node": "ir"}, {"node": "v1"}, {"node": "v2"}]], "kwargs": {}, "meta": {}})";
+  std::string text = "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"symbols\": {\"s0\": {\"hint\": 5, \"min\": 2, \"max\": null}},\n"
+                     " \"nodes\": [\n" + nodes + "\n ]\n}\n";
+  Graph g = read_graph_text(text, "af.json");
+  const SymbolValues s = bind_symbols(g, {});
+  const ExecResult r = run_graph(g, s, make_inputs(g, s, 3));
+  REQUIRE(r.outputs.size() == 4);
+  for (size_t i = 1; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(compare_values("o", r.outputs[0], r.outputs[i], {}).ok());
+  }
+  // An unknown mutating op and a view base are reported with the node.
+  std::string bad = text;
+  bad.replace(bad.find("_C.rms_norm.default"), 19, "_C.nope.default");
+  Graph gb = read_graph_text(bad, "af.json");
+  CHECK_THROWS_WITH_AS(run_graph(gb, s, make_inputs(gb, s, 3)),
+                       doctest::Contains("node 'af' (higher_order.auto_functionalized): no functional meaning is known for the operator _C.nope.default"),
+                       InputError);
+  std::string view = text;
+  view.replace(view.find("\"_result_base_index\": 0"), 23, "\"_result_base_index\": 0, \"_result_size\": [5, 64]");
+  Graph gv = read_graph_text(view, "af.json");
+  CHECK_THROWS_WITH_AS(run_graph(gv, s, make_inputs(gv, s, 3)), doctest::Contains("unexpected keyword argument '_result_size'"), InputError);
+}

@@ -12,8 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fxgraph_io.h"
+#include "core/region_graph.h"
 #include "core/rewrite_pipeline.h"
+#include "runtime/region_verify.h"
 
 using namespace fxopt;
 namespace fs = std::filesystem;
@@ -38,7 +42,8 @@ void spit(const fs::path& p, const std::string& text) {
 TEST_CASE("golden cases: rewrite output and match report") {
   fs::path dir = fs::path(FXOPT_TEST_DATA) / "golden";
   std::vector<fs::path> inputs;
-  for (const auto& e : fs::directory_iterator(dir)) {
+  // One folder per family (tests/golden/<family>/), plus the older cases at the top.
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
     std::string n = e.path().filename().string();
     if (n.size() > 11 && n.substr(n.size() - 11) == ".input.json") inputs.push_back(e.path());
   }
@@ -49,13 +54,20 @@ TEST_CASE("golden cases: rewrite output and match report") {
   for (const auto& in : inputs) {
     std::string name = in.filename().string();
     name = name.substr(0, name.size() - 11);
-    CAPTURE(name);
+    const fs::path case_dir = in.parent_path();
+    CAPTURE(in.string());
     Graph g = read_graph_file(in.string());
+    // A case may name its target and its number of fused regions (producer.fxopt_golden_target / _matches).
+    const nlohmann::json producer = nlohmann::json::parse(g.producer.empty() ? "{}" : g.producer);
     PipelineOptions o;
+    if (producer.contains("fxopt_golden_target")) o.target = producer["fxopt_golden_target"].get<std::string>();
+    const Graph original = read_graph_file(in.string());
+    std::vector<RegionPair> regions;
+    o.before_apply = [&](const Graph& cur, const Match& m, int id) { regions.push_back(cut_region(cur, m, id)); };
     PipelineReport r = run_pipeline(g, ps, o);
     std::string graph = write_graph_text(g);
     std::string report = report_text(r, true);
-    fs::path exp_graph = dir / (name + ".expected.json"), exp_report = dir / (name + ".expected.txt");
+    fs::path exp_graph = case_dir / (name + ".expected.json"), exp_report = case_dir / (name + ".expected.txt");
     if (update) {
       spit(exp_graph, graph);
       spit(exp_report, report);
@@ -65,9 +77,17 @@ TEST_CASE("golden cases: rewrite output and match report") {
     CHECK(report == slurp(exp_report));
     // The case's intent is in its name: positives fuse, negatives ("neg_") do not and say why.
     bool negative = name.rfind("neg_", 0) == 0;
-    CHECK(r.rewrite.matches.size() == (negative ? 0u : 1u));
+    const size_t want = producer.contains("fxopt_golden_matches") ? producer["fxopt_golden_matches"].get<size_t>()
+                                                                   : (negative ? 0u : 1u);
+    CHECK(negative == (want == 0));
+    CHECK(r.rewrite.matches.size() == want);
+    // Every fused region computes what it replaced (bit for bit unless its pattern declares a tolerance).
+    if (!regions.empty()) {
+      rt::RegionVerifyReport vr = rt::verify_regions(regions, {});
+      CHECK_MESSAGE(vr.ok, rt::region_report_text(vr));
+    }
     if (negative) {
-      CHECK(r.rewrite.near_misses.size() >= 1);
+      CHECK(r.rewrite.near_misses.size() + r.rewrite.skipped.size() >= 1);
       // Nothing fused: normalisation is undone, so the output is the input, byte for byte.
       CHECK(graph == write_graph_text(read_graph_file(in.string())));
     }

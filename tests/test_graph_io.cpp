@@ -75,6 +75,19 @@ TEST_CASE("unknown meta keys, producer, special floats and unknown top-level key
   CHECK(g.find("a")->meta("stack_trace") != nullptr);
 }
 
+TEST_CASE("an operator passed as a value ({\"op\": ...}) round-trips and is an argument of its own kind") {
+  std::string node =
+      R"(  {"name": "a", "op": "call_function", "target": "higher_order.auto_functionalized", "args": [{"op": "_C.rms_norm.default"}], "kwargs": {"input": {"node": "x"}, "epsilon": 1e-06}, "meta": {}})";
+  std::string text = doc(kX + ",\n" + node + ",\n" + kOut);
+  Graph g = read_graph_text(text, "g.json");
+  CHECK(write_graph_text(g) == text);
+  const Arg& op = g.find("a")->args[0];
+  CHECK(op.kind == Arg::Kind::Op);
+  CHECK(op.s == "_C.rms_norm.default");
+  CHECK(std::string(to_string(op.kind)) == "op");
+  CHECK(arg_to_json(op) == R"({"op": "_C.rms_norm.default"})");
+}
+
 TEST_CASE("bad input gets a precise error") {
   struct Case { std::string name, text, expected; };
   const std::string add_unknown = R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "nope"}], "kwargs": {}, "meta": {}})";
@@ -105,6 +118,10 @@ TEST_CASE("bad input gets a precise error") {
       {"size neither int nor expr", doc(R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [1.5, 4], "stride": [4, 1], "device": "cpu"}}},)" "\n" + kOut),
        "nodes[0] (x).meta.val.shape[0]: expected a size: an integer or a SymInt expression string, got the float 1.5"},
       {"bad symbols", doc(kX + ",\n" + kOut, R"({"s0": {"hint": "8"}})"), "symbols.s0.hint: expected an integer or null"},
+      {"op value not a name", doc(kX + ",\n" + R"(  {"name": "a", "op": "call_function", "target": "higher_order.auto_functionalized", "args": [{"op": "rms_norm"}], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "nodes[1] (a).args[0].op: expected an operator name such as \"_C.rms_norm.default\", got \"rms_norm\""},
+      {"op value not a string", doc(kX + ",\n" + R"(  {"name": "a", "op": "call_function", "target": "higher_order.auto_functionalized", "args": [{"op": 3}], "kwargs": {}, "meta": {}},)" "\n" + kOut),
+       "nodes[1] (a).args[0].op: expected an operator name (namespace.name.overload) string, got"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

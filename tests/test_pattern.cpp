@@ -76,7 +76,7 @@ TEST_CASE("pattern file: precise errors") {
   CHECK(error_of(file(with(kRelu2, "\"outputs\": {\"out\": \"relu2\"}", "\"outputs\": {}"))) ==
         "p.json: patterns[0] (relu_double).replacement.outputs: output 'out' has no replacement");
   CHECK(error_of(file(with(kRelu2, "\"type\": \"float\"", "\"type\": \"real\""))) ==
-        "p.json: patterns[0] (relu_double).vars.K: unknown variable type 'real' (expected int, sym, float or dtype)");
+        "p.json: patterns[0] (relu_double).vars.K: unknown variable type 'real' (expected int, bool, sym, float or dtype)");
   CHECK(error_of(file(with(kRelu2, "\"%r\", \"$K\"", "\"%r\", \"$K//2\""))).find("'//' needs integers") != std::string::npos);
 }
 
@@ -103,6 +103,9 @@ TEST_CASE("targets: ops and fp8 formats") {
   CHECK(find_target("rocm-aiter").has_op("vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default"));
   CHECK(find_target("gfx950").has_op("mylib.relu2.default"));  // a pattern file's own op
   CHECK_FALSE(find_target("none").has_op("mylib.relu2.default"));
-  CHECK_THROWS_WITH_AS(find_target("cuda"), "unknown target 'cuda' (valid: rocm-aiter, gfx942, gfx950, none)", InputError);
+  CHECK_THROWS_WITH_AS(find_target("xpu"), "unknown target 'xpu' (valid: rocm-aiter, gfx942, gfx950, cuda, none)", InputError);
+  CHECK(find_target("cuda").has_op("_C.rms_norm_per_block_quant.default"));
+  CHECK_FALSE(find_target("cuda").has_op("vllm.rocm_aiter_rmsnorm_fp8_group_quant.default"));
+  CHECK_FALSE(find_target("rocm-aiter").has_op("_C.rms_norm_static_fp8_quant.default"));
   CHECK(fp8_max("float8_e4m3fnuz") == 224.0);
 }

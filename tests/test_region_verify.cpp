@@ -212,12 +212,13 @@ TEST_CASE("patterns --check: every built-in pattern passes (its smallest grid po
   rt::PatternCheckOptions o;
   o.max_points = 12;
   for (const Pattern& p : ps.patterns()) {
+    if (!p.reject.empty()) continue;  // a declared look-alike never rewrites (its region differs on purpose)
     CAPTURE(p.name);
     const rt::PatternCheckResult r = rt::check_pattern(p, o);
     CHECK(r.ok);
     CHECK(r.problem.empty());
     CHECK(r.points > 0);
-    CHECK(r.stats.max_abs == 0.0);
+    if (!p.tolerance.any()) CHECK(r.stats.max_abs == 0.0);
   }
 }
 

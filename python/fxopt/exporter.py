@@ -212,6 +212,13 @@ class _Encoder:
             return {"dict": out}
         if isinstance(v, torch.dtype):
             return {"dtype": dtype_name(v)}
+        if isinstance(v, (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)):
+            # An operator passed as a value (auto_functionalized's first argument): spelled like a target.
+            try:
+                return {"op": target_name(v)}
+            except LookupError as e:
+                self.problem(path, f"operator value {v!r}: {e}; kept as opaque repr")
+                return {"repr": repr(v)}
         if isinstance(v, torch.device):
             return {"device": str(v)}
         if isinstance(v, torch.layout):

@@ -159,6 +159,13 @@ class _Builder:
             return obj
         if kind == "sym":
             return self.relink(x, path)
+        if kind == "op":
+            if not isinstance(x, str):
+                raise LoadError(f"{path}: an operator value must be a string, got {x!r}")
+            try:
+                return exporter.resolve_target(x)
+            except LookupError as e:
+                raise LoadError(f"{path}: {e}") from None
         if kind == "repr":
             raise LoadError(f"{path}: opaque value {x!r} cannot be reconstructed")
         raise LoadError(f"{path}: unknown value kind {kind!r}")

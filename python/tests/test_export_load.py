@@ -1,6 +1,7 @@
 """export -> load round trips on graphs from make_fx, a torch.compile backend, torch.export and Inductor's
 post-grad pass: same printed code, same document; plus what export reports and load refuses."""
 import json
+import operator
 import os
 import re
 import unittest
@@ -200,6 +201,29 @@ class LoadBehaviour(unittest.TestCase):
         self.assertIsInstance(helper, torch.fx.Node)
         self.assertEqual(str(helper.meta["val"]), "32*s68")
         self.assertEqual(nodes["view_1"].meta["val"].shape[0], helper.meta["val"])
+
+    def test_operator_values_round_trip_as_op_encoding(self):
+        # auto_functionalized(op, ...) passes an OpOverload as a value: {"op": "ns.name.overload"}.
+        lib = torch.library.Library("fxopt_t17", "FRAGMENT")
+        lib.define("scale_into(Tensor(a!) result, Tensor x, float s) -> ()")
+        op = torch.ops.fxopt_t17.scale_into.default
+        g = torch.fx.Graph()
+        x = g.placeholder("x")
+        buf = g.call_function(torch.ops.aten.empty_like.default, (x,))
+        af = g.call_function(torch.ops.higher_order.auto_functionalized, (op,),
+                             {"result": buf, "x": x, "s": 2.0})
+        out = g.call_function(operator.getitem, (af, 1))
+        g.output((out,))
+        doc = fxopt.export(g, meta_keys=())
+        node = next(n for n in doc["nodes"] if n["target"] == "higher_order.auto_functionalized")
+        self.assertEqual(node["args"], [{"op": "fxopt_t17.scale_into.default"}])
+        gm = fxopt.load(doc, strict=False)
+        again = next(n for n in gm.graph.nodes if n.target is torch.ops.higher_order.auto_functionalized)
+        self.assertIs(again.args[0], op)
+        bad = json.loads(json.dumps(doc))
+        next(n for n in bad["nodes"] if n["name"] == node["name"])["args"] = [{"op": "fxopt_t17.nope.default"}]
+        with self.assertRaisesRegex(importer.LoadError, "nope"):
+            fxopt.load(bad)
 
     def test_load_refuses_unknown_targets_and_forward_references(self):
         doc = self.corpus()

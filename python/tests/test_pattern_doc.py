@@ -484,11 +484,13 @@ class GeneratedPatternMatchesTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "gen.json")
             with open(path, "w") as f:
-                f.write(pd.dumps(pd.document([build_rms("py_rmsnorm_fp8_dynamic_quant")])))
+                # The built-in is now a declared look-alike ("reject": F.rms_norm order, not vLLM's): so is the copy.
+                gen = build_rms("py_rmsnorm_fp8_dynamic_quant")
+                gen["reject"] = builtin("rmsnorm_fp8_dynamic_quant")["reject"]
+                f.write(pd.dumps(pd.document([gen])))
             graphs = corpus_graphs(ROOT)
             diffs, counts = compare_with_builtin(optional_binary(), path, "py_", graphs)
             self.assertEqual(diffs, [])
-            self.assertGreater(counts["matches"], 0)
             self.assertGreater(counts["near_misses"], 0)
 
     def test_all_three_match_the_same_regions_as_builtin(self):
@@ -497,8 +499,10 @@ class GeneratedPatternMatchesTest(unittest.TestCase):
         from pattern_compare import compare_with_builtin, corpus_graphs
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "gen.json")
+            rms = build_rms("py_rmsnorm_fp8_dynamic_quant")
+            rms["reject"] = builtin("rmsnorm_fp8_dynamic_quant")["reject"]  # the built-in is a declared look-alike now
             pats = [build_gated("py_rms_gated_fp8_group_quant"), build_gated("py_rms_gated_fp8_group_quant_opaque", True),
-                    build_rms("py_rmsnorm_fp8_dynamic_quant")]
+                    rms]
             with open(path, "w") as f:
                 f.write(pd.dumps(pd.document(pats)))
             diffs, counts = compare_with_builtin(optional_binary(), path, "py_", corpus_graphs(ROOT))

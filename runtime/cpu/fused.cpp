@@ -85,6 +85,7 @@ Value group_quant(const OpArgs& in, ExecContext&) {
 }
 
 // rocm_aiter_rmsnorm_fused_dynamic_quant(x, weight, eps, quant_dtype) -> (q like x fp8, scale (M, 1) f32).
+// qa.fmt comes from q's dtype.
 std::optional<Value> meta_rmsnorm_dynamic_quant(const OpArgs& in) {
   const Tensor& x = bf16_arg(in, 0);
   const Tensor& w = bf16_arg(in, 1);
@@ -99,8 +100,13 @@ Value rmsnorm_dynamic_quant(const OpArgs& in, ExecContext&) {
   const int64_t d = x.shape().back();
   const int64_t m = x.numel() / std::max<int64_t>(d, 1);
   Tensor q = in.empty_out(0), scale = in.empty_out(1);
-  num::rmsnorm_dynamic_quant(x.data<uint16_t>(), w.data<uint16_t>(), m, d, in.f64(2), fp8_format(q.dtype()),
-                             q.data<uint8_t>(), scale.data<float>());
+  // vLLM's order (normed value rounded to bf16 before the weight multiply), per-token scale, multiply by the
+  // reciprocal (QuantFP8's native chain): the region patterns/rms_norm_quant.json replaces with this op.
+  num::QuantArgs qa;
+  qa.scheme = num::QuantScheme::PerToken;
+  qa.fmt = fp8_format(q.dtype());
+  num::rms_norm_quant_ref(x.data<uint16_t>(), nullptr, w.data<uint16_t>(), m, d, in.f64(2), qa, nullptr, nullptr,
+                          q.data<uint8_t>(), scale.data<float>());
   return Value::list({Value::of(q), Value::of(scale)});
 }
 

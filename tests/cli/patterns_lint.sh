@@ -3,7 +3,7 @@
 # its finding (the file's "description" says which), with exit 1 on errors and 0 with warnings only.
 . "$(dirname "$0")/../cli_lib.sh" "$@"
 L="$SRC/tests/data/lint"
-G="$SRC/tests/golden/rmsnorm_quant.input.json"
+G="$SRC/tests/golden/gated_l1.input.json"
 
 run patterns --lint
 expect_rc 0 "built-in patterns lint"
@@ -61,8 +61,8 @@ r = json.load(open(sys.argv[1]))
 assert r["errors"] == 0 and r["warnings"] == 1, r
 f = r["findings"][0]
 assert f["check"] == "overlap" and f["severity"] == "warning", f
-assert "rmsnorm_fp8_dynamic_quant (benefit 10" in f["message"] and "lint_overlap (benefit 5" in f["message"], f
-assert "the driver takes rmsnorm_fp8_dynamic_quant (higher benefit)" in f["message"], f
+assert "rms_gated_fp8_group_quant (benefit 20" in f["message"] and "lint_overlap (benefit 5" in f["message"], f
+assert "the driver takes rms_gated_fp8_group_quant (higher benefit)" in f["message"], f
 PY
 
 # A file that does not parse is an error finding; an unreadable graph is bad input.

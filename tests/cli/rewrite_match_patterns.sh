@@ -24,7 +24,7 @@ expect_err "skipped pattern rms_gated_fp8_group_quant: target none has no op" "t
 grep -q rocm_aiter_fused <<<"$out" && fail "target none fused something"
 run match "$L1" --target gfx942; expect_rc 0 "gfx942"; expect_out "target gfx942 has no float8_e4m3fn kernels" "gfx942"
 run match "$GOLD/gated_e4m3fnuz.input.json" --target gfx942 --expect-matches 1; expect_rc 0 "gfx942 fnuz"
-run rewrite "$L1" --target cuda; expect_rc 1 "bad target"; expect_err "fxopt: error: unknown target 'cuda'" "bad target"
+run rewrite "$L1" --target xpu; expect_rc 1 "bad target"; expect_err "fxopt: error: unknown target 'xpu'" "bad target"
 
 # match: bindings, near misses with both values, JSON arrays, --expect-matches for CI, --explain.
 run match "$L1"; expect_rc 0 "match L1"

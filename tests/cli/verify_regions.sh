@@ -64,8 +64,8 @@ expect_err "nothing was rewritten" "nothing matched, graph"
 # patterns --check: a built-in passes; JSON; names select; wrong files fail with a counterexample.
 run patterns --check rms_gated_fp8_group_quant; expect_rc 0 "check a built-in"  # all of them: patterns_check_repo.sh
 expect_out "ok      rms_gated_fp8_group_quant (builtin:" "check a built-in"; expect_out "1 of 1 patterns pass" "check a built-in"
-run patterns --check rmsnorm_fp8_dynamic_quant --format json; expect_rc 0 "check json"
-python3 -c "import json; d=json.load(open('$TMP/out')); assert d['ok'] and [p['pattern'] for p in d['patterns']] == ['rmsnorm_fp8_dynamic_quant'] and d['patterns'][0]['points'] > 0, d" || fail "check json"
+run patterns --check rms_gated_fp8_group_quant_opaque --format json; expect_rc 0 "check json"
+python3 -c "import json; d=json.load(open('$TMP/out')); assert d['ok'] and [p['pattern'] for p in d['patterns']] == ['rms_gated_fp8_group_quant_opaque'] and d['patterns'][0]['points'] > 0, d" || fail "check json"
 run patterns --check nope; expect_rc 1 "check unknown"; expect_err "unknown pattern 'nope'" "check unknown"
 run patterns nope; expect_rc 1 "names without --check"
 for f in wrong_operand_swap wrong_eps wrong_eps_variable wrong_group_size wrong_fp8_format wrong_missing_condition; do

@@ -269,9 +269,9 @@ def main():
     opaque_quant(g, 64)
 
     # ---- rmsnorm_fp8_dynamic_quant ----
-    g = case("rmsnorm_quant", "RMSNorm + per-token dynamic FP8 quant (e4m3fn): 1 match of the second pattern")
+    g = case("neg_rmsnorm_quant_fp32_weight_order", "F.rms_norm order (weight multiplied in float32) + dividing per-token quant: a declared look-alike of vLLM's order")
     ungated(g)
-    g = case("rmsnorm_quant_e4m3fnuz", "RMSNorm + per-token quant, MI300 format (FMAX 224)")
+    g = case("neg_rmsnorm_quant_fp32_weight_order_e4m3fnuz", "the same look-alike, MI300 format (FMAX 224)")
     ungated(g)
     set_fp8(g, "float8_e4m3fnuz", 224.0)
     g.set_val("convert_element_type_5", "float8_e4m3fnuz", ["32*s68", 128])

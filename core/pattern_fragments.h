@@ -1,0 +1,35 @@
+// Spelling fragments of the pattern format (docs/patterns.md, "Fragments"): a named sub-pattern with alternative
+// spellings (a native ATen chain | an opaque op | an auto_functionalized wrapper ...), written once and used by
+// every family pattern through a node {"op": "@name", "args": [...]}.
+//
+// A pattern that uses fragments stands for one concrete pattern per combination of spellings (and per entry of
+// its "targets"); expand_fragments() produces them, in order, as the JSON the reader already parses. Each variant
+// is tried by the matcher at its own root; the driver reports the closest variant of a family as the near miss,
+// naming its spellings. A spelling may be a "reject" (a different computation that looks alike, such as PyTorch's
+// F.rms_norm order): a variant with it never rewrites, and a full match is a near miss giving the reason.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace fxopt {
+
+using PatternJson = nlohmann::ordered_json;
+
+// One concrete pattern and what it came from.
+struct ExpandedPattern {
+  PatternJson json;        // the pattern as the reader parses it (no "@" nodes, one fused_op/replacement)
+  std::string family;      // the pattern's own name
+  std::string spelling;    // "norm=native, quant=af_v1" (empty without fragments)
+  std::string reject;      // non-empty: matches are reported with this reason instead of rewritten
+};
+
+// Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).
+// `err(where, message)` reports malformed input and does not return.
+std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
+                                              const std::string& where,
+                                              const std::function<void(const std::string&, const std::string&)>& err);
+
+}  // namespace fxopt
