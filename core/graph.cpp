@@ -295,6 +295,13 @@ void Graph::erase(Node* n) {
   nodes_.erase(n->self_);
 }
 
+void Graph::erase_into(Node* n, std::list<Node>& graveyard) {
+  FXOPT_CHECK(n->users.empty(), "erasing node '" + n->name + "' that still has users");
+  remove_uses(n);
+  by_name_.erase(n);
+  graveyard.splice(graveyard.end(), nodes_, n->self_);
+}
+
 void Graph::move_before(Node* n, Node* before) {
   nodes_.splice(before->self_, nodes_, n->self_);
 }

@@ -336,6 +336,9 @@ class Graph {
   void replace_input(Node* user, Node* old_node, Node* replacement);
   // Removes a node; it must have no users.
   void erase(Node* n);
+  // Like erase, but the node's memory moves to `graveyard` instead of being freed: a caller that keys maps by
+  // Node* (the rewriter's replaced-by map) must not see a new node reuse an erased node's address.
+  void erase_into(Node* n, std::list<Node>& graveyard);
   // Moves `n` right before `before`.
   void move_before(Node* n, Node* before);
 

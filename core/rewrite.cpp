@@ -51,7 +51,7 @@ void Rewriter::replace_all_uses(Node* old_node, Node* replacement) {
 
 void Rewriter::erase(Node* n) {
   FXOPT_CHECK(n->users.empty(), "rewriter: erasing '" + n->name + "' that still has users");
-  g_.erase(n);
+  g_.erase_into(n, erased_);
 }
 
 Node* Rewriter::resolve(Node* n) const {

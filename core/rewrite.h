@@ -101,6 +101,7 @@ class Rewriter {
   Graph& g_;
   std::unordered_map<std::string, size_t> next_suffix_;
   std::unordered_map<Node*, Node*> replaced_;
+  std::list<Node> erased_;  // erased nodes stay allocated while replaced_ may name them (no address reuse)
   std::unordered_map<const Pattern*, ValCache> val_cache_;
 };
 
