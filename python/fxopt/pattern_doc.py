@@ -494,9 +494,22 @@ def _source_names(nodes: Sequence[dict], source: Optional[str], taken: set) -> d
         if not m:
             continue
         var = m.group(1)
-        for n in group[:-1]:
-            wanted[n["name"]] = f"{var}_{n['target'].split('.')[1] if '.' in n['target'] else n['target']}"
-        wanted[group[-1]["name"]] = var
+        # A call returning a tuple is traced as the call and one getitem per element on the same line: the
+        # variable names the call (`quant = op(...)`: root="quant"), its getitems are var_0, var_1, ...
+        in_group = {n["name"] for n in group}
+
+        def unpacks(n):
+            a = n.get("args") or []
+            return n.get("target") == "_operator.getitem" and len(a) == 2 and isinstance(a[0], dict) and \
+                a[0].get("node") in in_group and isinstance(a[1], int)
+        main = next((n for n in reversed(group) if not unpacks(n)), group[-1])
+        for n in group:
+            if n is main:
+                wanted[n["name"]] = var
+            elif unpacks(n) and n["args"][0]["node"] == main["name"]:
+                wanted[n["name"]] = f"{var}_{n['args'][1]}"
+            else:
+                wanted[n["name"]] = f"{var}_{n['target'].split('.')[1] if '.' in n['target'] else n['target']}"
     return {n["name"]: _unique(wanted.get(n["name"], n["name"]), taken) for n in nodes}
 
 
