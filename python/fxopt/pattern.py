@@ -42,10 +42,10 @@ import warnings
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import binary as _binary
-from .pattern_doc import (FusedOp, PatternError, Trace, Var, as_var, build_pattern, check_var_name, document,
-                          dtype_var, dumps, float_var, int_var, source_lines, sym_dim)
+from .pattern_doc import (FusedOp, PatternError, Trace, Var, as_var, build_pattern, build_spelling, check_var_name,
+                          document, dtype_var, dumps, float_var, int_var, source_lines, sym_dim)
 
-__all__ = ["trace", "dump", "declare", "Pattern", "FusedOp", "PatternError", "Var", "sym_dim", "int_var",
+__all__ = ["trace", "trace_spelling", "dump", "declare", "Pattern", "FusedOp", "PatternError", "Var", "sym_dim", "int_var",
            "float_var", "dtype_var", "document", "main"]
 
 _FP8_ALTERNATIVES = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
@@ -485,6 +485,39 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
                          fused_op=fused_op, description=description, diagram=diagram)
 
 
+def trace_spelling(fragment, spelling, examples: Mapping[str, Any], *, binary=None, device: str = "cpu",
+                   normalize: bool = True) -> tuple[list, dict]:
+    """A fragment's traced spelling (fxopt.family) as pattern nodes and its outputs {fragment output: node}.
+
+    The function takes the fragment's inputs by name and scalars named in `examples` (the family's dims and
+    scalars with their example values, as sym_dims= / scalars= of trace()); its results are the fragment's
+    outputs in order. Traced twice like a search function: a float/dtype scalar becomes its $variable."""
+    fn = spelling.fn
+    name = f"{fragment.name}/{spelling.name}"
+    params = list(inspect.signature(fn).parameters)
+    variables: dict[str, Var] = {}
+    for var, spec in examples.items():
+        check_var_name(var)
+        variables[var] = as_var(var, _plain(spec), "int")
+    inputs = {k: t for k, t in fragment.inputs.items() if k in params}
+    missing = [k for k in fragment.inputs if k not in params]
+    if missing:
+        raise PatternError(f"pattern {name!r}: {fn.__name__} ({_where(fn)}) must take the fragment's inputs "
+                           f"{', '.join(fragment.inputs)} (missing {', '.join(missing)})")
+    tr = _Tracer(name, variables, [v for v, x in variables.items() if x.type == "sym"], device, inputs)
+    pair = []
+    for k in (0, 1):
+        ps, args = tr.args_for(fn, inputs, k, "spelling")
+        pair.append(tr.export(tr.make_fx(fn, args, "spelling")))
+        tr.check_specialisation(k, "spelling")
+    tr.warn_guards()
+    if normalize:
+        pair = _normalize(pair, binary, name)
+    doc = Trace(pair[0], ps, pair[1], inspect.getsourcefile(fn), fn.__name__, source_lines(fn))
+    return build_spelling(name, doc, inputs=list(inputs), variables=variables, sym_names=tr.sym_names,
+                          sentinels=tr.sentinels, outputs=list(fragment.outputs), root=spelling.root)
+
+
 def dump(patterns: Union[dict, Sequence[dict]], path: Union[str, os.PathLike], description: str = "") -> dict:
     """Writes one pattern or several as a pattern file; returns the file's document."""
     doc = document([patterns] if isinstance(patterns, dict) else list(patterns), description)
@@ -499,7 +532,7 @@ def dump(patterns: Union[dict, Sequence[dict]], path: Union[str, os.PathLike], d
 # ---------------------------------------------------------------------------------------------------------
 # Command line
 
-def _collect(spec: str) -> tuple[list, str]:
+def _collect(spec: str) -> tuple[list, str, Any]:
     module_name, _, attr = spec.partition(":")
     module = importlib.import_module(module_name)
     if attr:
@@ -511,13 +544,15 @@ def _collect(spec: str) -> tuple[list, str]:
         items = _DECLARED[module.__name__]
     elif hasattr(module, "PATTERNS"):
         items = module.PATTERNS
+    elif hasattr(module, "FAMILIES"):
+        items = []
     else:
-        raise PatternError(f"{module_name} declares no patterns (a list PATTERNS, @fxopt.pattern.declare, or "
-                           "MODULE:NAME)")
+        raise PatternError(f"{module_name} declares no patterns (a list PATTERNS, FRAGMENTS and FAMILIES, "
+                           "@fxopt.pattern.declare, or MODULE:NAME)")
     if isinstance(items, (Pattern, dict)):
         items = [items]
     doc = (module.__doc__ or "").strip().splitlines()
-    return list(items), doc[0] if doc else ""
+    return list(items), doc[0] if doc else "", module
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -531,7 +566,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = ap.parse_args(argv)
     sys.path[:0] = a.path
     try:
-        items, description = _collect(a.module)
+        items, description, module = _collect(a.module)
+        if hasattr(module, "FAMILIES") and not a.module.partition(":")[2]:
+            from . import family
+            examples = getattr(module, "EXAMPLES", {})
+            doc = family.document(getattr(module, "FRAGMENTS", []), module.FAMILIES,
+                                  getattr(module, "DESCRIPTION", description), a.name_prefix,
+                                  lambda frag, sp: trace_spelling(frag, sp, examples, binary=a.binary))
+            text = dumps(doc)
+            tmp = f"{a.output}.tmp{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, a.output)
+            print(f"wrote {len(doc['fragments'])} fragments and {len(doc['patterns'])} patterns to {a.output}")
+            return 0
         patterns = []
         for it in items:
             if isinstance(it, Pattern):

@@ -764,6 +764,18 @@ def build_pattern(name: str, search: Trace, replacement: Union[Trace, FusedOp], 
     return doc
 
 
+def build_spelling(name: str, search: Trace, *, inputs: Sequence[str], variables: Mapping[str, Var],
+                   sym_names: Mapping[str, str], sentinels: Sequence[Mapping[str, Any]] = ({}, {}),
+                   outputs: Sequence[str], root: Optional[str] = None) -> tuple[list, dict]:
+    """A fragment spelling's nodes and outputs {fragment output: node} from its trace (see build_pattern; the
+    variables are the family's: a spelling need not use them all)."""
+    b = _Builder(name, variables, sym_names, sentinels)
+    _, nodes, out_map = _region(b, search, inputs, outputs)
+    if root is not None and root not in {n["name"] for n in nodes}:
+        raise b.err(f"root {root!r} is not a node of the spelling ({', '.join(n['name'] for n in nodes)})")
+    return nodes, out_map
+
+
 def _used_vars(nodes, input_types, variables) -> set:
     """The variables the region mentions: in holes ("$H*D//G", {"dtype": "$FP8"}) and in types."""
     texts = [t for t in input_types.values() if t]
@@ -812,6 +824,20 @@ def dumps(doc: dict) -> str:
     out = ["{", f'  "format": "fxopt-patterns",', f'  "version": {doc["version"]},']
     if doc.get("description"):
         out.append(f'  "description": {json.dumps(doc["description"], ensure_ascii=False)},')
+    if doc.get("fragments"):
+        frags = []
+        for fname, f in doc["fragments"].items():
+            head = ",\n".join(f"      {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in f.items()
+                              if k != "spellings")
+            sps = []
+            for sp in f["spellings"]:
+                items = [f"          {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in sp.items()
+                         if k != "nodes"]
+                items.append(f'          "nodes": [\n{node_lines(sp["nodes"], "            ")}\n          ]')
+                sps.append("        {\n" + ",\n".join(items) + "\n        }")
+            frags.append(f"    {json.dumps(fname)}: {{\n{head},\n      \"spellings\": [\n" + ",\n".join(sps) +
+                         "\n      ]\n    }")
+        out.append('  "fragments": {\n' + ",\n".join(frags) + "\n  },")
     out.append('  "patterns": [')
     pats = []
     for p in doc["patterns"]:

@@ -11,7 +11,8 @@ def corpus_graphs(root):
     """The corpus graphs and every golden case input."""
     return (sorted(glob.glob(os.path.join(root, "examples", "*.fxgraph.json"))) +
             [os.path.join(root, "tests", "data", "qwen3next_gdn_L8.fxgraph.json")] +
-            sorted(glob.glob(os.path.join(root, "tests", "golden", "*.input.json"))))
+            sorted(glob.glob(os.path.join(root, "tests", "golden", "*.input.json"))) +
+            sorted(glob.glob(os.path.join(root, "tests", "golden", "*", "*.input.json"))))
 
 
 def _match(binary, graph, args):
@@ -35,22 +36,23 @@ def summary(report, rename=lambda n: n):
     return matches, misses
 
 
-def compare_with_builtin(binary, generated, prefix, graphs):
-    """(differences, counts): the generated file's patterns (named PREFIX + built-in name) against the built-ins."""
+def compare_with_builtin(binary, generated, prefix, graphs, targets=("rocm-aiter", "cuda")):
+    """(differences, counts): the generated file's patterns (named PREFIX + built-in name) against the built-ins,
+    on every graph for every target (a family's fused ops differ per target)."""
     with open(generated) as f:
         gen_names = [p["name"] for p in json.load(f)["patterns"]]
     ref_names = [n[len(prefix):] for n in gen_names]
     strip = lambda n: n[len(prefix):] if n.startswith(prefix) else n  # noqa: E731
     diffs, counts = [], {"graphs": 0, "matches": 0, "near_misses": 0}
-    for g in graphs:
-        gen = _match(binary, g, ["--pattern-file", generated, "--patterns", ",".join(gen_names)])
-        ref = _match(binary, g, ["--patterns", ",".join(ref_names)])
+    for g, target in ((g, t) for g in graphs for t in targets):
+        gen = _match(binary, g, ["--pattern-file", generated, "--patterns", ",".join(gen_names), "--target", target])
+        ref = _match(binary, g, ["--patterns", ",".join(ref_names), "--target", target])
         gm, gn = summary(gen, strip)
         rm, rn = summary(ref)
         counts["graphs"] += 1
         counts["matches"] += len(rm)
         counts["near_misses"] += len(rn)
-        name = os.path.basename(g)
+        name = f"{os.path.basename(g)} (--target {target})"
         if gm != rm:
             diffs.append(f"{name}: matches differ:\n  generated {gm}\n  built-in  {rm}")
         if gn != rn:
