@@ -77,6 +77,51 @@ class FamilyDocumentTest(unittest.TestCase):
         self.assertGreater(counts["near_misses"], 5)
 
 
+def _static_quant_trace(fmax, fp8):
+    """QuantFP8 static (scale already float32) as make_fx + normalisation spell it: s0 = N, s1 = H."""
+    from test_pattern_doc import CONV, Doc, tensor
+    d = Doc()
+    y = d.ph("arg0_1", tensor("bfloat16", ["s0", "s1"]))
+    scale = d.ph("arg1_1", tensor("float32", [1, 1]))
+    d.ph("arg2_1", None)  # FMAX
+    d.ph("arg3_1", None)  # FP8
+    for node in d.nodes[2:]:
+        node["meta"] = {}
+    code = "q = (y.to(torch.float32) * scale.reciprocal()).clamp(min=-FMAX, max=FMAX).to(FP8)"
+    f32 = tensor("float32", ["s0", "s1"])
+    cy = d.op("convert_element_type", CONV, [y, {"dtype": "float32"}], f32, 3, code)
+    inv = d.op("reciprocal", "aten.reciprocal.default", [scale], tensor("float32", [1, 1]), 3, code)
+    q0 = d.op("mul", "aten.mul.Tensor", [cy, inv], f32, 3, code)
+    qc = d.op("clamp", "aten.clamp.default", [q0, -fmax, fmax], f32, 3, code)
+    q = d.op("convert_element_type_1", CONV, [qc, {"dtype": fp8}], tensor(fp8, ["s0", "s1"]), 3, code)
+    return d.out(q)
+
+
+class BuildSpellingTest(unittest.TestCase):
+    def test_a_traced_spelling_becomes_nodes_over_the_family_variables(self):
+        from test_pattern_doc import SRC
+        variables = {"N": pattern_doc.sym_dim(8), "H": pattern_doc.int_var(256), "FMAX": pattern_doc.float_var(448.0),
+                     "FP8": pattern_doc.dtype_var("float8_e4m3fn", "float8_e4m3fnuz"),
+                     "eps": pattern_doc.float_var(1e-6)}  # a family variable the spelling does not use
+        sentinels = [{"FMAX": 448.0, "FP8": "float8_e4m3fn", "eps": 1e-6},
+                     {"FMAX": 616.0078125, "FP8": "float8_e4m3fnuz", "eps": 1.3828125e-06}]
+        trace = pattern_doc.Trace(_static_quant_trace(448.0, "float8_e4m3fn"), ["y", "scale", "FMAX", "FP8"],
+                                  _static_quant_trace(616.0078125, "float8_e4m3fnuz"), SRC, "static_quant_native")
+        nodes, outputs = pattern_doc.build_spelling("static_quant/native", trace, inputs=["y", "scale"],
+                                                    variables=variables, sym_names={"s0": "N", "s1": "H"},
+                                                    sentinels=sentinels, outputs=["q"])
+        self.assertEqual(outputs, {"q": "q"})
+        by_op = {n["op"]: n for n in nodes}
+        self.assertEqual(by_op["aten.clamp.default"]["args"][1:], ["$-FMAX", "$FMAX"])
+        self.assertEqual(nodes[-1]["args"][1], {"dtype": "$FP8"})
+        self.assertEqual(nodes[-1]["val"], "FP8 [N, H]")
+        self.assertEqual(by_op["aten.reciprocal.default"]["args"], ["%scale"])
+        with self.assertRaisesRegex(PatternError, "root 'nope' is not a node"):
+            pattern_doc.build_spelling("static_quant/native", trace, inputs=["y", "scale"], variables=variables,
+                                       sym_names={"s0": "N", "s1": "H"}, sentinels=sentinels, outputs=["q"],
+                                       root="nope")
+
+
 def _frag():
     f = family.Fragment("norm", {"x": "bfloat16 [N, H]"}, {"out": "bfloat16 [N, H]", "extra": "bfloat16 [N, H]"})
     f.spelling("op", nodes=[family.node("out", "vllm_ir.rms_norm.default", ["%x", None, "$eps"]),

@@ -263,7 +263,11 @@ def inputs(g, residual=False, static=False, wdt=BF):
 
 def case(name, why, target="cuda", matches=1, *, norm="native", add=False, quant="static", qs="native",
          fp8="float8_e4m3fn", G=128, colmajor=False, eps=1e-06, wdt=BF, fanout=False, second_user=False,
-         fmax=None, floor=None, ue8m0=False):
+         fmax=None, floor=None, ue8m0=False, hidden=None):
+    global H, ROW
+    saved = H, ROW
+    if hidden is not None:
+        H, ROW = hidden, ["s0", hidden]
     g = Graph()
     x, w, res, scale = inputs(g, add, quant == "static", wdt)
     if add:
@@ -281,6 +285,7 @@ def case(name, why, target="cuda", matches=1, *, norm="native", add=False, quant
     if second_user:
         g.outputs.append(y)
     g.write(name, why, target, matches)
+    H, ROW = saved
 
 
 def main():
@@ -341,6 +346,10 @@ def main():
     case("neg_ue8m0", "UE8M0 (power-of-two) group scales: no fused op", matches=0, norm="vllm_ir", quant="group",
          qs="af_v1", ue8m0=True)
     case("neg_static_on_aiter", "rocm-aiter has no RMSNorm + static FP8 op yet: reported as skipped", "rocm-aiter", 0)
+    case("neg_group96_aiter_ops", "G = 96: vLLM's group kernels take 64 or 128", "rocm-aiter", 0, norm="rocm_aiter",
+         quant="group", qs="rocm_aiter", G=96, hidden=384)
+    case("neg_group128_hidden320", "G = 128 does not divide the hidden size 320", matches=0, norm="vllm_ir",
+         quant="group", qs="rocm_aiter", hidden=320)
     case("neg_colmajor_aiter", "AITER's group op writes row-major scales only", "rocm-aiter", 0, norm="vllm_ir",
          quant="group", qs="af_v1", colmajor=True)
 
