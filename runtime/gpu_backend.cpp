@@ -254,16 +254,23 @@ Value group_quant(const OpArgs& a, ExecContext&) {
   return Value::list({Value::of(q), Value::of(s)});
 }
 
+// vLLM's order and per-token quant by the reciprocal (cpu::rmsnorm_dynamic_quant): the family's kernel.
 Value rmsnorm_quant(const OpArgs& a, ExecContext&) {
   const Tensor x = contiguous(a.tensor(0)), w = contiguous(a.tensor(1));
   Tensor q = device_out(a, 0), s = device_out(a, 1);
   const int64_t d = x.shape().back();
   const int64_t m = x.numel() / std::max<int64_t>(d, 1);
+  num::QuantArgs qa;
+  qa.scheme = num::QuantScheme::PerToken;
+  qa.fmt = fp8_format(q.dtype());
   if (m > 0)
-    gpu::rmsnorm_dynamic_quant(q.data<uint8_t>(), s.data<float>(), x.data<uint16_t>(), w.data<uint16_t>(), m, d,
-                               a.f64(2), fp8_format(q.dtype()));
+    gpu::rms_norm_quant(x.data<uint16_t>(), nullptr, w.data<uint16_t>(), m, d, a.f64(2), qa, nullptr, nullptr,
+                        q.data<uint8_t>(), s.data<float>());
   return Value::list({Value::of(q), Value::of(s)});
 }
+
+Tensor device_tensor(DType d, const Shape& shape) { return device_empty(d, shape); }
+Tensor device_contiguous(const Tensor& x) { return contiguous(x); }
 
 }  // namespace gpu_ops
 

@@ -4,6 +4,10 @@
 
 #include "runtime/op_registry.h"
 
+namespace fxopt::rt::cpu {
+struct RowsBackend;
+}
+
 namespace fxopt::rt::gpu_ops {
 
 Value add(const OpArgs& a, ExecContext& ctx);
@@ -46,6 +50,11 @@ Value bmm(const OpArgs& a, ExecContext& ctx);
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);
+// Device allocation and contiguity for computes outside runtime/gpu_backend.cpp.
+Tensor device_tensor(DType d, const Shape& shape);
+Tensor device_contiguous(const Tensor& x);
+// The vLLM RMSNorm + FP8 family on the GPU (runtime/gpu_rms_norm_quant.cpp; rows: runtime/ops/rms_norm_quant.cpp).
+const cpu::RowsBackend& rms_norm_quant_rows();
 
 }  // namespace fxopt::rt::gpu_ops
 

@@ -35,17 +35,17 @@ void check_keys(const MutatingOp& op, const KernelArgs& in, bool v2) {
   }
 }
 
-Value af_v1(const Node& node, const KernelArgs& in) {
+Value af_v1(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
   const MutatingOp& op = op_of(in);
   check_keys(op, in, false);
   KernelArgs call;
   call.kwargs = in.kwargs;
   std::vector<Value> out{Value::none()};
-  for (Value& v : op.run(node, call)) out.push_back(std::move(v));
+  for (Value& v : op.run(node, call, rb)) out.push_back(std::move(v));
   return Value::list(std::move(out));
 }
 
-Value af_v2(const Node& node, const KernelArgs& in) {
+Value af_v2(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
   const MutatingOp& op = op_of(in);
   check_keys(op, in, true);
   const Value* bases = in.get(SIZE_MAX, "_all_bases");
@@ -66,7 +66,7 @@ Value af_v2(const Node& node, const KernelArgs& in) {
     base_of[m] = idx->i;
     call.kwargs.emplace_back(op.mutated[m], bases->items[static_cast<size_t>(idx->i)]);
   }
-  std::vector<Value> updated = op.run(node, call);
+  std::vector<Value> updated = op.run(node, call, rb);
   std::vector<Value> out{Value::none()};
   for (const Value& b : bases->items) out.push_back(b);
   for (size_t m = 0; m < op.mutated.size(); ++m)
@@ -76,6 +76,8 @@ Value af_v2(const Node& node, const KernelArgs& in) {
 
 }  // namespace
 
-Value auto_functionalized(const Node& node, const KernelArgs& in, bool v2) { return v2 ? af_v2(node, in) : af_v1(node, in); }
+Value auto_functionalized(const Node& node, const KernelArgs& in, bool v2, const RowsBackend& rb) {
+  return v2 ? af_v2(node, in, rb) : af_v1(node, in, rb);
+}
 
 }  // namespace fxopt::rt::cpu

@@ -48,12 +48,12 @@ std::optional<DType> dtype_arg(const KernelArgs& in, size_t i, const char* name)
   return dtype_of_name(v->s);
 }
 
-Tensor bf16_tensor(const KernelArgs& in, size_t i, const char* name) {
+Tensor bf16_tensor(const KernelArgs& in, size_t i, const char* name, const RowsBackend& rb) {
   const Tensor& t = tensor_arg(in, i, name);
   if (t.dtype() != DType::BF16)
     throw InputError(std::string("argument '") + name + "' must be bfloat16, got " + dtype_name(t.dtype()));
   if (t.dim() < 1) throw InputError(std::string("argument '") + name + "' must have at least one dimension");
-  return t.contiguous();
+  return rb.contiguous(t);
 }
 
 const Value* optional_arg(const KernelArgs& in, size_t i, const char* name) {
@@ -68,9 +68,10 @@ struct Rows {
   int64_t m = 0, d = 0;
 };
 
-Rows rows_of(const KernelArgs& in, size_t xi, const char* xn, size_t wi, const char* wn, int ri, const char* rn) {
+Rows rows_of(const KernelArgs& in, size_t xi, const char* xn, size_t wi, const char* wn, int ri, const char* rn,
+             const RowsBackend& rb) {
   Rows r;
-  r.x = bf16_tensor(in, xi, xn);
+  r.x = bf16_tensor(in, xi, xn, rb);
   r.d = r.x.shape().back();
   r.m = r.x.numel() / std::max<int64_t>(r.d, 1);
   if (wn) {
@@ -78,14 +79,14 @@ Rows rows_of(const KernelArgs& in, size_t xi, const char* xn, size_t wi, const c
     if (w.dtype() != r.x.dtype())
       throw InputError(std::string("weight dtype ") + dtype_name(w.dtype()) + " differs from the input's " +
                        dtype_name(r.x.dtype()) + " (the fused kernels need one model dtype)");
-    r.w = w.contiguous();
+    r.w = rb.contiguous(w);
     if (r.w.numel() != r.d)
       throw InputError("weight " + shape_str(r.w.shape()) + " does not match the last dimension " + std::to_string(r.d));
   }
   if (ri >= 0) {
     if (const Value* v = optional_arg(in, static_cast<size_t>(ri), rn)) {
       if (!v->is_tensor()) throw InputError(std::string("argument '") + rn + "' must be a tensor, got " + describe(*v));
-      r.res = bf16_tensor(in, static_cast<size_t>(ri), rn);
+      r.res = bf16_tensor(in, static_cast<size_t>(ri), rn, rb);
       if (r.res.shape() != r.x.shape())
         throw InputError(std::string(rn) + " " + shape_str(r.res.shape()) + " differs from the input " + shape_str(r.x.shape()));
       r.has_res = true;
@@ -117,26 +118,36 @@ struct Outs {
 };
 
 // Runs the reference; allocates y (no quant), residual_out (with a residual), q and scale (with quant).
-Outs run_ref(const Rows& r, double eps, bool norm, num::QuantArgs qa, DType qd, const Shape& scale_shape) {
+Outs run_ref(const Rows& r, double eps, bool norm, num::QuantArgs qa, DType qd, const Shape& scale_shape,
+             const RowsBackend& rb) {
   Outs o;
   const bool quant = qa.scheme != num::QuantScheme::None;
   const bool has_scale = quant && qa.scheme != num::QuantScheme::Static;
-  if (qa.scheme == num::QuantScheme::None) o.y = Tensor::empty(DType::BF16, r.x.shape());
-  if (r.has_res) o.res = Tensor::empty(DType::BF16, r.x.shape());
+  if (qa.scheme == num::QuantScheme::None) o.y = rb.empty(DType::BF16, r.x.shape());
+  if (r.has_res) o.res = rb.empty(DType::BF16, r.x.shape());
   if (qa.scheme != num::QuantScheme::None) {
     qa.fmt = fp8_format(qd);
-    o.q = Tensor::empty(qd, r.x.shape());
+    o.q = rb.empty(qd, r.x.shape());
     if (qa.scheme != num::QuantScheme::Static) {
       int64_t want = num::quant_scales_per_row(qa, r.d) * r.m, have = 1;
       for (int64_t s : scale_shape) have *= s;
       if (have != want) throw InputError("the scale " + shape_str(scale_shape) + " should hold " + std::to_string(want) + " values");
-      o.scale = Tensor::empty(DType::F32, scale_shape);
+      o.scale = rb.empty(DType::F32, scale_shape);
     }
   }
-  num::rms_norm_quant_ref(r.x.data<uint16_t>(), r.has_res ? r.res.data<uint16_t>() : nullptr,
-                          norm ? r.w.data<uint16_t>() : nullptr, r.m, r.d, eps, qa,
-                          quant ? nullptr : o.y.data<uint16_t>(), r.has_res ? o.res.data<uint16_t>() : nullptr,
-                          quant ? o.q.data<uint8_t>() : nullptr, has_scale ? o.scale.data<float>() : nullptr);
+  RowsJob job;
+  job.x = r.x.data<uint16_t>();
+  job.res = r.has_res ? r.res.data<uint16_t>() : nullptr;
+  job.w = norm ? r.w.data<uint16_t>() : nullptr;
+  job.m = r.m;
+  job.d = r.d;
+  job.eps = eps;
+  job.qa = qa;
+  job.y = quant ? nullptr : o.y.data<uint16_t>();
+  job.res_out = r.has_res ? o.res.data<uint16_t>() : nullptr;
+  job.q = quant ? o.q.data<uint8_t>() : nullptr;
+  job.scale = has_scale ? o.scale.data<float>() : nullptr;
+  rb.run(job);
   return o;
 }
 
@@ -187,69 +198,69 @@ DType out_fp8(const Node& node, std::optional<DType> given) {
 // ---- functional ops ----
 
 // vllm_ir.rms_norm(x, weight, epsilon, variance_size=None); vllm.rocm_aiter_rms_norm(x, weight, variance_epsilon).
-Value rms_norm(const Node&, const KernelArgs& in, ExecContext&) {
+Value rms_norm(const Node&, const KernelArgs& in, const RowsBackend& rb) {
   if (const Value* vs = optional_arg(in, 3, "variance_size")) throw InputError("variance_size is not supported, got " + describe(*vs));
-  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr);
-  return Value::of(run_ref(r, number_arg(in, 2, "epsilon"), true, {}, DType::BF16, {}).y);
+  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr, rb);
+  return Value::of(run_ref(r, number_arg(in, 2, "epsilon"), true, {}, DType::BF16, {}, rb).y);
 }
 
 // vllm_ir.fused_add_rms_norm(x, x_residual, weight, epsilon, variance_size=None) -> (y, residual_out);
 // vllm.rocm_aiter_rmsnorm2d_fwd_with_add(x, residual, weight, variance_epsilon) -> (y, residual_out).
-Value fused_add_rms_norm(const Node&, const KernelArgs& in, ExecContext&) {
+Value fused_add_rms_norm(const Node&, const KernelArgs& in, const RowsBackend& rb) {
   if (const Value* vs = optional_arg(in, 4, "variance_size")) throw InputError("variance_size is not supported, got " + describe(*vs));
-  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual");
+  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual", rb);
   if (!r.has_res) throw InputError("the residual must be a tensor");
-  Outs o = run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {});
+  Outs o = run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {}, rb);
   return pair(o.y, o.res);
 }
 
 // vllm.rocm_aiter_per_token_quant(x, quant_dtype, scale=None) -> (q, scale (..., 1)): vLLM's native per-token
 // quant (multiply by the reciprocal).
-Value aiter_per_token_quant(const Node& node, const KernelArgs& in, ExecContext&) {
+Value aiter_per_token_quant(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
   if (const Value* s = optional_arg(in, 2, "scale")) throw InputError("a given scale is not supported, got " + describe(*s));
-  Rows r = rows_of(in, 0, "x", 0, nullptr, -1, nullptr);
+  Rows r = rows_of(in, 0, "x", 0, nullptr, -1, nullptr, rb);
   Tensor keep;
   Outs o = run_ref(r, 0.0, false, per_token_args(in, -1, false, keep), out_fp8(node, dtype_arg(in, 1, "quant_dtype")),
-                   with_last(r.x.shape(), 1));
+                   with_last(r.x.shape(), 1), rb);
   return pair(o.q, o.scale);
 }
 
 // vllm.rocm_aiter_rmsnorm_fused_dynamic_quant(x, weight, epsilon, quant_dtype) -> (q, scale (M, 1)).
-Value aiter_rms_per_token(const Node& node, const KernelArgs& in, ExecContext&) {
-  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr);
+Value aiter_rms_per_token(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr, rb);
   Tensor keep;
   Outs o = run_ref(r, number_arg(in, 2, "epsilon"), true, per_token_args(in, -1, false, keep),
-                   out_fp8(node, dtype_arg(in, 3, "quant_dtype")), {r.m, 1});
+                   out_fp8(node, dtype_arg(in, 3, "quant_dtype")), {r.m, 1}, rb);
   return pair(o.q, o.scale);
 }
 
 // vllm.rocm_aiter_rmsnorm_fused_add_dynamic_quant(x, residual, weight, epsilon, quant_dtype) -> (q, residual_out, scale).
-Value aiter_add_rms_per_token(const Node& node, const KernelArgs& in, ExecContext&) {
-  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual");
+Value aiter_add_rms_per_token(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual", rb);
   if (!r.has_res) throw InputError("the residual must be a tensor");
   Tensor keep;
   Outs o = run_ref(r, number_arg(in, 3, "epsilon"), true, per_token_args(in, -1, false, keep),
-                   out_fp8(node, dtype_arg(in, 4, "quant_dtype")), {r.m, 1});
+                   out_fp8(node, dtype_arg(in, 4, "quant_dtype")), {r.m, 1}, rb);
   return triple(o.q, o.res, o.scale);
 }
 
 // vllm.rocm_aiter_rmsnorm_fp8_group_quant(x, weight, variance_epsilon, group_size) -> (q, scale (M, D/G)).
-Value aiter_rms_group(const Node& node, const KernelArgs& in, ExecContext&) {
-  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr);
+Value aiter_rms_group(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "x", 1, "weight", -1, nullptr, rb);
   const int64_t g = group_of(in, 3, r.d);
   Outs o = run_ref(r, number_arg(in, 2, "variance_epsilon"), true, group_args(g), out_fp8(node, std::nullopt),
-                   with_last(r.x.shape(), r.d / g));
+                   with_last(r.x.shape(), r.d / g), rb);
   return pair(o.q, o.scale);
 }
 
 // vllm.rocm_aiter_rmsnorm_with_add_fp8_group_quant(x, residual, weight, variance_epsilon, group_size)
 // -> (q, residual_out, scale).
-Value aiter_add_rms_group(const Node& node, const KernelArgs& in, ExecContext&) {
-  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual");
+Value aiter_add_rms_group(const Node& node, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "x", 2, "weight", 1, "residual", rb);
   if (!r.has_res) throw InputError("the residual must be a tensor");
   const int64_t g = group_of(in, 4, r.d);
   Outs o = run_ref(r, number_arg(in, 3, "variance_epsilon"), true, group_args(g), out_fp8(node, std::nullopt),
-                   with_last(r.x.shape(), r.d / g));
+                   with_last(r.x.shape(), r.d / g), rb);
   return triple(o.q, o.res, o.scale);
 }
 
@@ -264,86 +275,86 @@ DType buffer_fp8(const KernelArgs& in, size_t i, const char* name) {
 }
 
 // _C.rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon)
-std::vector<Value> c_rms_norm(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 2, "weight", -1, nullptr);
-  return {Value::of(run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {}).y)};
+std::vector<Value> c_rms_norm(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 2, "weight", -1, nullptr, rb);
+  return {Value::of(run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {}, rb).y)};
 }
 
 // _C.fused_add_rms_norm(Tensor! input, Tensor! residual, Tensor weight, float epsilon)
-std::vector<Value> c_fused_add_rms_norm(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 0, "input", 2, "weight", 1, "residual");
+std::vector<Value> c_fused_add_rms_norm(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "input", 2, "weight", 1, "residual", rb);
   if (!r.has_res) throw InputError("the residual must be a tensor");
-  Outs o = run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {});
+  Outs o = run_ref(r, number_arg(in, 3, "epsilon"), true, {}, DType::BF16, {}, rb);
   return {Value::of(o.y), Value::of(o.res)};
 }
 
 // _C.static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale, int[]? group_shape=None)
-std::vector<Value> c_static_quant(const Node&, const KernelArgs& in) {
+std::vector<Value> c_static_quant(const Node&, const KernelArgs& in, const RowsBackend& rb) {
   if (const Value* gs = optional_arg(in, 3, "group_shape")) throw InputError("group_shape is not supported, got " + describe(*gs));
-  Rows r = rows_of(in, 1, "input", 0, nullptr, -1, nullptr);
+  Rows r = rows_of(in, 1, "input", 0, nullptr, -1, nullptr, rb);
   Tensor keep;
-  return {Value::of(run_ref(r, 0.0, false, static_args(in, 2, keep), buffer_fp8(in, 0, "result"), {}).q)};
+  return {Value::of(run_ref(r, 0.0, false, static_args(in, 2, keep), buffer_fp8(in, 0, "result"), {}, rb).q)};
 }
 
 // _C.dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub): the kernel
 // divides by the scale.
-std::vector<Value> c_per_token_quant(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 0, nullptr, -1, nullptr);
+std::vector<Value> c_per_token_quant(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 0, nullptr, -1, nullptr, rb);
   Tensor keep;
   Outs o = run_ref(r, 0.0, false, per_token_args(in, 3, true, keep), buffer_fp8(in, 0, "result"),
-                   tensor_arg(in, 2, "scale").shape());
+                   tensor_arg(in, 2, "scale").shape(), rb);
   return {Value::of(o.q), Value::of(o.scale)};
 }
 
 // _C.per_token_group_fp8_quant(Tensor input, Tensor! output_q, Tensor! output_s, int group_size, float eps,
 // float fp8_min, float fp8_max, bool scale_ue8m0, bool dummy_is_scale_transposed, bool dummy_is_tma_aligned)
-std::vector<Value> c_group_quant(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 0, "input", 0, nullptr, -1, nullptr);
+std::vector<Value> c_group_quant(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 0, "input", 0, nullptr, -1, nullptr, rb);
   if (bool_arg(in, 7, "scale_ue8m0", false)) throw InputError("scale_ue8m0=True is not supported");
   num::QuantArgs qa = group_args(group_of(in, 3, r.d));
   qa.group_eps = static_cast<float>(number_arg(in, 4, "eps"));
   qa.qmin = static_cast<float>(number_arg(in, 5, "fp8_min"));
   qa.qmax = static_cast<float>(number_arg(in, 6, "fp8_max"));
   if (!(qa.group_eps > 0.0f) || !(qa.qmax > 0.0f)) throw InputError("eps and fp8_max must be positive");
-  Outs o = run_ref(r, 0.0, false, qa, buffer_fp8(in, 1, "output_q"), with_last(r.x.shape(), r.d / qa.group));
+  Outs o = run_ref(r, 0.0, false, qa, buffer_fp8(in, 1, "output_q"), with_last(r.x.shape(), r.d / qa.group), rb);
   return {Value::of(o.q), Value::of(o.scale)};
 }
 
 // _C.rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor weight, Tensor scale, float epsilon)
-std::vector<Value> c_rms_static(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 2, "weight", -1, nullptr);
+std::vector<Value> c_rms_static(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 2, "weight", -1, nullptr, rb);
   Tensor keep;
-  return {Value::of(run_ref(r, number_arg(in, 4, "epsilon"), true, static_args(in, 3, keep), buffer_fp8(in, 0, "result"), {}).q)};
+  return {Value::of(run_ref(r, number_arg(in, 4, "epsilon"), true, static_args(in, 3, keep), buffer_fp8(in, 0, "result"), {}, rb).q)};
 }
 
 // _C.fused_add_rms_norm_static_fp8_quant(Tensor! result, Tensor input, Tensor! residual, Tensor weight, Tensor scale,
 // float epsilon)
-std::vector<Value> c_add_rms_static(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 3, "weight", 2, "residual");
+std::vector<Value> c_add_rms_static(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 3, "weight", 2, "residual", rb);
   if (!r.has_res) throw InputError("the residual must be a tensor");
   Tensor keep;
-  Outs o = run_ref(r, number_arg(in, 5, "epsilon"), true, static_args(in, 4, keep), buffer_fp8(in, 0, "result"), {});
+  Outs o = run_ref(r, number_arg(in, 5, "epsilon"), true, static_args(in, 4, keep), buffer_fp8(in, 0, "result"), {}, rb);
   return {Value::of(o.q), Value::of(o.res)};
 }
 
 // _C.rms_norm_dynamic_per_token_quant(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon,
 // Tensor? scale_ub, Tensor!? residual): the kernel divides by the scale.
-std::vector<Value> c_rms_per_token(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 2, "weight", 6, "residual");
+std::vector<Value> c_rms_per_token(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 2, "weight", 6, "residual", rb);
   Tensor keep;
   Outs o = run_ref(r, number_arg(in, 4, "epsilon"), true, per_token_args(in, 5, true, keep), buffer_fp8(in, 0, "result"),
-                   tensor_arg(in, 3, "scale").shape());
+                   tensor_arg(in, 3, "scale").shape(), rb);
   return {Value::of(o.q), Value::of(o.scale), r.has_res ? Value::of(o.res) : Value::none()};
 }
 
 // _C.rms_norm_per_block_quant(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon,
 // Tensor? scale_ub, Tensor!? residual, int group_size, bool is_scale_transposed): scales hold the same values in
 // either layout (the buffer's strides say which).
-std::vector<Value> c_rms_per_block(const Node&, const KernelArgs& in) {
-  Rows r = rows_of(in, 1, "input", 2, "weight", 6, "residual");
+std::vector<Value> c_rms_per_block(const Node&, const KernelArgs& in, const RowsBackend& rb) {
+  Rows r = rows_of(in, 1, "input", 2, "weight", 6, "residual", rb);
   if (optional_arg(in, 5, "scale_ub")) throw InputError("scale_ub is not supported with group quantisation");
   Outs o = run_ref(r, number_arg(in, 4, "epsilon"), true, group_args(group_of(in, 7, r.d)), buffer_fp8(in, 0, "result"),
-                   tensor_arg(in, 3, "scale").shape());
+                   tensor_arg(in, 3, "scale").shape(), rb);
   return {Value::of(o.q), Value::of(o.scale), r.has_res ? Value::of(o.res) : Value::none()};
 }
 
@@ -370,6 +381,16 @@ const MutatingOp kMutatingOps[] = {
 };
 
 }  // namespace
+
+const RowsBackend& cpu_rows() {
+  static const RowsBackend b{
+      [](DType d, const Shape& shape) { return Tensor::empty(d, shape); },
+      [](const Tensor& t) { return t.contiguous(); },
+      [](const RowsJob& j) {
+        num::rms_norm_quant_ref(j.x, j.res, j.w, j.m, j.d, j.eps, j.qa, j.y, j.res_out, j.q, j.scale);
+      }};
+  return b;
+}
 
 std::vector<const MutatingOp*> all_mutating_ops() {
   std::vector<const MutatingOp*> out;

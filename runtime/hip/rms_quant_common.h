@@ -46,6 +46,13 @@ struct RowArgs {
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xFFFF0000u); }
 
+// Word e (0..3) of a 16-byte chunk, and its element k (0..7) as a float (8 packed bf16, low half first).
+__device__ __forceinline__ uint32_t chunk_word(const uint4& v, int e) { return e == 0 ? v.x : e == 1 ? v.y : e == 2 ? v.z : v.w; }
+__device__ __forceinline__ float chunk_bf16(const uint4& v, int k) {
+  const uint32_t w = chunk_word(v, k / 2);
+  return k % 2 == 0 ? bf16_lo(w) : bf16_hi(w);
+}
+
 template <bool kHw>
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -189,6 +196,58 @@ __device__ __forceinline__ void fill_silu_table(const float* table, float* smem)
       if (idx < kVec) dst[idx] = t[i];
     }
   }
+}
+
+// numerics.h's canonical row sum, L lanes per row (4..32), lane `lane` owning chunks lane, lane+L, ...
+// (CPL of them, 8 addends each: term(c, k) is addend k of the lane's c-th chunk). With L < 32 a lane
+// holds the partials of its chunks and does the butterfly steps with offsets >= L itself, the steps
+// below L go through xor shuffles. Addends must never be -0 (squares): a partial then starts at its
+// first addend instead of +0 + addend, and partials of missing chunks (+0) are skipped. All L lanes
+// take part; every lane gets the sum.
+template <int L, int CPL, class Term>
+__device__ __forceinline__ float lanes_canonical_sum(Term term) {
+  constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
+  float part[kLocal];
+#pragma unroll
+  for (int k = 0; k < kLocal; ++k) part[k] = 0.0f;
+#pragma unroll
+  for (int c = 0; c < CPL; ++c) {
+    // With L = 32 the lane's later chunks continue the same partial.
+    const float t0 = term(c, 0);
+    float acc = L == 32 && c > 0 ? part[0] + t0 : t0;
+#pragma unroll
+    for (int k = 1; k < 8; ++k) acc = acc + term(c, k);
+    part[L < 32 ? c : 0] = acc;
+  }
+  // Local butterfly steps; slot k holds partial p[lane + k*L]. Slots >= CPL are +0, and p + (+0) is p
+  // for the partials here, so those additions are skipped.
+  constexpr int kLive = L < 32 ? CPL : 1;
+#pragma unroll
+  for (int off = 16; off >= L; off /= 2) {
+    float nxt[kLocal];
+#pragma unroll
+    for (int k = 0; k < kLocal; ++k) {
+      const int o = k ^ (off / L);
+      nxt[k] = k < kLive && o < kLive ? part[k] + part[o] : (k < kLive ? part[k] : part[o]);
+    }
+#pragma unroll
+    for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
+  }
+  float ss = part[0];
+#pragma unroll
+  for (int off = L / 2; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
+  return ss;
+}
+
+// The canonical row sum of term(j), j in [0, D), by the 32 lanes of a warp with scalar loads: lane t
+// adds the elements of chunks t, t+32, ... in order, then the xor butterfly. Every lane gets the sum.
+template <class Term>
+__device__ __forceinline__ float warp_canonical_sum(int lane, int D, Term term) {
+  float ss = 0.0f;
+  for (int chunk = lane; chunk * 8 < D; chunk += 32)
+    for (int j = chunk * 8; j < chunk * 8 + 8 && j < D; ++j) ss = ss + term(j);
+  for (int off = 16; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
+  return ss;
 }
 
 __device__ __forceinline__ uint32_t umax(uint32_t a, uint32_t b) { return a > b ? a : b; }

@@ -39,7 +39,6 @@ namespace fxopt::gpu::detail {
 template <RowMode kMode, int L, int CPL, num::Fp8Format F, SiluPath kSilu>
 __device__ __forceinline__ void process_row(const RowArgs& a, const uint4 (&xv)[CPL], const uint4 (&zv)[CPL],
                                             const float (&wf)[CPL][8], const float* tab, int64_t r, int lane) {
-  constexpr int kLocal = L < 32 ? 32 / L : 1;  // partial slots per lane for the local butterfly
   const int D = a.D;
   const int nchunks = D / 8;
   const int gc = 1 << a.gc_shift;  // chunks per quant group (a power of two)
@@ -60,44 +59,11 @@ __device__ __forceinline__ void process_row(const RowArgs& a, const uint4 (&xv)[
         silu_words<kSilu, 4>(zw, tab, sla[c]);
       }
     }
-    // Canonical sum of squares: per-chunk partials, local butterfly steps, then shuffles.
-    float part[kLocal];
-#pragma unroll
-    for (int k = 0; k < kLocal; ++k) part[k] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const uint32_t xw[4] = {xv[c].x, xv[c].y, xv[c].z, xv[c].w};
-      const int slot = L < 32 ? c : 0;
-      // A partial starts at +0 and 0 + lo*lo is lo*lo (a square is never -0); with L = 32 the lane's
-      // later chunks continue the same partial.
-      const float sq0 = bf16_lo(xw[0]) * bf16_lo(xw[0]);
-      float acc = L == 32 && c > 0 ? part[0] + sq0 : sq0;
-      acc = acc + bf16_hi(xw[0]) * bf16_hi(xw[0]);
-#pragma unroll
-      for (int e = 1; e < 4; ++e) {
-        const float lo = bf16_lo(xw[e]), hi = bf16_hi(xw[e]);
-        acc = acc + lo * lo;
-        acc = acc + hi * hi;
-      }
-      part[slot] = acc;
-    }
-    // Local butterfly steps; slot k holds partial p[lane + k*L]. Slots >= CPL are +0, and p + (+0)
-    // is p for the partials here (sums of squares: never -0), so those additions are skipped.
-    constexpr int kLive = L < 32 ? CPL : 1;
-#pragma unroll
-    for (int off = 16; off >= L; off /= 2) {
-      float nxt[kLocal];
-#pragma unroll
-      for (int k = 0; k < kLocal; ++k) {
-        const int o = k ^ (off / L);
-        nxt[k] = k < kLive && o < kLive ? part[k] + part[o] : (k < kLive ? part[k] : part[o]);
-      }
-#pragma unroll
-      for (int k = 0; k < kLocal; ++k) part[k] = nxt[k];
-    }
-    float ss = part[0];
-#pragma unroll
-    for (int off = L / 2; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
+    // Canonical sum of squares of x.
+    const float ss = lanes_canonical_sum<L, CPL>([&](int c, int k) {
+      const float v = chunk_bf16(xv[c], k);
+      return v * v;
+    });
     const float mean = a.inv_d != 0.0f ? ss * a.inv_d : ss / static_cast<float>(D);
     const float rstd = num::fx_rsqrtf(mean + a.eps);
 
@@ -330,13 +296,10 @@ __global__ void __launch_bounds__(256) rows_fallback_kernel(RowArgs a, num::Fp8F
     const uint16_t* xr = a.x + r * D;
     float rstd = 0.0f;
     if constexpr (kMode != RowMode::quant) {
-      float ss = 0.0f;
-      for (int chunk = lane; chunk * 8 < D; chunk += FXOPT_WARP_SIZE)
-        for (int j = chunk * 8; j < chunk * 8 + 8 && j < D; ++j) {
-          const float f = num::bf16_to_f32(xr[j]);
-          ss = ss + f * f;
-        }
-      for (int off = 16; off >= 1; off /= 2) ss = ss + __shfl_xor(ss, off, FXOPT_WARP_SIZE);
+      const float ss = warp_canonical_sum(lane, D, [&](int j) {
+        const float f = num::bf16_to_f32(xr[j]);
+        return f * f;
+      });
       rstd = num::rms_rstd(ss, D, a.eps);
     }
     auto y_at = [&](int j) -> uint16_t {

@@ -19,9 +19,8 @@ const OpRow kRows[] = {
      .meta = cpu::meta_group_quant, .cpu = cpu::group_quant, .gpu = FXOPT_GPU(group_quant), .gpu_dtypes = kFusedGpu},
     {.target = "vllm.rocm_aiter_rmsnorm_fused_dynamic_quant.default",
      .schema = "rocm_aiter_rmsnorm_fused_dynamic_quant(Tensor x, Tensor weight, float epsilon, ScalarType quant_dtype) -> (Tensor, Tensor)",
-     // No GPU compute until runtime/hip/rmsnorm_quant.hip follows vLLM's order (it still computes the fp32-weight
-     // order): the node runs on the CPU in a GPU run.
-     .meta = cpu::meta_rmsnorm_dynamic_quant, .cpu = cpu::rmsnorm_dynamic_quant},
+     .meta = cpu::meta_rmsnorm_dynamic_quant, .cpu = cpu::rmsnorm_dynamic_quant, .gpu = FXOPT_GPU(rmsnorm_quant),
+     .gpu_dtypes = kFusedGpu},
 };
 
 }  // namespace

@@ -668,3 +668,124 @@ TEST_CASE("gpu: --timing intervals sum each launch's own events, not the host wo
   CHECK(iv[0].ms < 2.0 * alone_ms * 1.5 + 0.02);
   CHECK(gpu::timing_collect().empty());
 }
+
+namespace {
+
+// One configuration of the vLLM RMSNorm + FP8 family (num::rms_norm_quant_ref) on the GPU and the host.
+struct FamilyCase {
+  const char* name;
+  num::QuantScheme scheme;
+  bool divide;
+  int64_t group;
+  bool scale_ub;
+};
+
+// Runs gpu::rms_norm_quant and num::rms_norm_quant_ref on the same rows and compares every output bit for bit
+// (NaNs as NaN).
+void check_family(const FamilyCase& fc, const std::vector<uint16_t>& x, const std::vector<uint16_t>* res,
+                  const std::vector<uint16_t>* w, int64_t M, int64_t D, Fp8Format fmt, bool fast, bool nan_aware) {
+  num::QuantArgs qa;
+  qa.scheme = fc.scheme;
+  qa.fmt = fmt;
+  qa.divide = fc.divide;
+  qa.group = fc.group;
+  const float static_scale = 0.0173f, ub = 0.09f;
+  if (fc.scheme == num::QuantScheme::Static) qa.static_scale = &static_scale;
+  if (fc.scale_ub) qa.scale_ub = &ub;
+  const bool quant = fc.scheme != num::QuantScheme::None;
+  const int64_t spr = num::quant_scales_per_row(qa, D);
+  std::vector<uint16_t> y_ref(quant ? 0 : M * D), r_ref(res && w ? M * D : 0);
+  std::vector<uint8_t> q_ref(quant ? M * D : 0);
+  std::vector<float> s_ref(M * spr);
+  num::rms_norm_quant_ref(x.data(), res ? res->data() : nullptr, w ? w->data() : nullptr, M, D, 1e-6, qa,
+                          quant ? nullptr : y_ref.data(), r_ref.empty() ? nullptr : r_ref.data(),
+                          quant ? q_ref.data() : nullptr, spr ? s_ref.data() : nullptr);
+  Buf dx(x), dres(res ? *res : std::vector<uint16_t>(1)), dw(w ? *w : std::vector<uint16_t>(8));
+  Buf dstat(std::vector<float>{static_scale}), dub(std::vector<float>{ub});
+  Buf dy(std::max<size_t>(y_ref.size(), 1) * 2), dr(std::max<size_t>(r_ref.size(), 1) * 2), dq(std::max<size_t>(q_ref.size(), 1)),
+      ds(std::max<size_t>(s_ref.size(), 1) * 4);
+  num::QuantArgs dqa = qa;
+  if (qa.static_scale) dqa.static_scale = dstat.as<float>();
+  if (qa.scale_ub) dqa.scale_ub = dub.as<float>();
+  gpu::FusedOptions o;
+  o.fast_paths = fast;
+  gpu::rms_norm_quant(dx.as<uint16_t>(), res ? dres.as<uint16_t>() : nullptr, w ? dw.as<uint16_t>() : nullptr, M, D, 1e-6,
+                      dqa, quant ? nullptr : dy.as<uint16_t>(), r_ref.empty() ? nullptr : dr.as<uint16_t>(),
+                      quant ? dq.as<uint8_t>() : nullptr, spr ? ds.as<float>() : nullptr, o);
+  const std::string what = std::string(fc.name) + (res ? " +res" : "") + (w ? "" : " no-norm") + " M=" + std::to_string(M) +
+                           " D=" + std::to_string(D) + " " + fmt_name(fmt) + (fast ? "" : " exact");
+  auto bf16_diff = [&](const std::vector<uint16_t>& got, const std::vector<uint16_t>& want) {
+    for (size_t i = 0; i < want.size(); ++i) {
+      const uint16_t a = got[i], b = want[i];
+      if (a == b || (nan_aware && (a & 0x7FFF) > 0x7F80 && (b & 0x7FFF) > 0x7F80)) continue;
+      return "element " + std::to_string(i) + ": gpu " + std::to_string(a) + ", ref " + std::to_string(b);
+    }
+    return std::string();
+  };
+  INFO(what);
+  if (!quant) {
+    const std::string d = bf16_diff(dy.download<uint16_t>(), y_ref);
+    CHECK_MESSAGE(d.empty(), "y " << d);
+  } else {
+    std::vector<float> s = ds.download<float>();
+    s.resize(s_ref.size());
+    check_equal(dq.download<uint8_t>(), q_ref, s, s_ref, fmt, what, nan_aware);
+  }
+  if (!r_ref.empty()) {
+    const std::string d = bf16_diff(dr.download<uint16_t>(), r_ref);
+    CHECK_MESSAGE(d.empty(), "residual_out " << d);
+  }
+}
+
+const FamilyCase kFamilyCases[] = {
+    {"rms_norm", num::QuantScheme::None, false, 0, false},
+    {"static", num::QuantScheme::Static, false, 0, false},
+    {"per-token (reciprocal)", num::QuantScheme::PerToken, false, 0, false},
+    {"per-token (divide)", num::QuantScheme::PerToken, true, 0, false},
+    {"per-token (divide, scale_ub)", num::QuantScheme::PerToken, true, 0, true},
+    {"group 64", num::QuantScheme::Group, true, 64, false},
+    {"group 128", num::QuantScheme::Group, true, 128, false},
+};
+
+}  // namespace
+
+TEST_CASE("gpu: the vLLM RMSNorm (+ residual) -> FP8 family is bit-identical to num::rms_norm_quant_ref") {
+  std::mt19937 rng(17);
+  struct Size { int64_t M, D; };
+  // D = 4096 (CPL 16, re-read passes), 1024 and 128 (held in registers), 2304 (CPL 16 with idle lanes), 192
+  // (groups of 64 only), 196 (fallback kernel); odd row counts.
+  for (Size sz : {Size{1, 4096}, Size{7, 4096}, Size{1024, 4096}, Size{7, 1024}, Size{1024, 128}, Size{1, 128},
+                  Size{7, 2304}, Size{7, 192}, Size{7, 196}}) {
+    const auto x = rows_bf16(sz.M, sz.D, rng);
+    const auto res = rows_bf16(sz.M, sz.D, rng);
+    const auto w = random_bf16(sz.D, rng, -1.5f, 1.5f);
+    for (const FamilyCase& fc : kFamilyCases) {
+      if (fc.scheme == num::QuantScheme::Group && sz.D % fc.group != 0) continue;
+      for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz})
+        for (bool fast : {true, false}) {
+          if (!fast && sz.M > 7) continue;
+          check_family(fc, x, nullptr, &w, sz.M, sz.D, fmt, fast, false);
+          check_family(fc, x, &res, &w, sz.M, sz.D, fmt, fast, false);
+          if (fc.scheme != num::QuantScheme::None && sz.M <= 7) check_family(fc, x, nullptr, nullptr, sz.M, sz.D, fmt, fast, false);
+        }
+    }
+  }
+}
+
+TEST_CASE("gpu: the RMSNorm + FP8 family with inf, NaN and huge inputs agrees (NaNs compared as NaN)") {
+  std::mt19937 rng(5);
+  const int64_t M = 7, D = 4096;
+  auto x = rows_bf16(M, D, rng);
+  const auto res = rows_bf16(M, D, rng);
+  const auto w = random_bf16(D, rng, -1.5f, 1.5f);
+  x[1 * D + 3] = num::f32_to_bf16(INFINITY);
+  x[2 * D + 100] = num::f32_to_bf16(NAN);
+  x[3 * D + 4095] = num::f32_to_bf16(-3.0e38f);
+  x[4 * D + 7] = num::f32_to_bf16(3.0e38f);
+  for (const FamilyCase& fc : kFamilyCases)
+    for (Fp8Format fmt : {Fp8Format::e4m3fn, Fp8Format::e4m3fnuz})
+      for (bool fast : {true, false}) {
+        check_family(fc, x, nullptr, &w, M, D, fmt, fast, true);
+        check_family(fc, x, &res, &w, M, D, fmt, fast, true);
+      }
+}
