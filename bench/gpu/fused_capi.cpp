@@ -1,7 +1,8 @@
-// C entry points into fxopt's GPU kernels for bench/gpu/bench_fused.py (ctypes), so PyTorch and the
+// C entry points into fxopt's GPU kernels for bench/gpu/bench_fused.py and bench_rms_norm_quant.py (ctypes), so PyTorch and the
 // fxopt kernels run in one process on the same device tensors.
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "runtime/hip/gpu_api.h"
@@ -30,6 +31,33 @@ int fxopt_gpu_fused_rms_gated(void* q, void* scale, const void* x, const void* w
         static_cast<uint8_t*>(q), static_cast<float*>(scale), static_cast<const uint16_t*>(x),
         static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(z), M, D, eps, G,
         fmt == 0 ? fxopt::num::Fp8Format::e4m3fn : fxopt::num::Fp8Format::e4m3fnuz, o);
+    return 0;
+  } catch (const std::exception& e) {
+    g_error = e.what();
+    return -1;
+  }
+}
+
+// The vLLM RMSNorm (+ residual) -> FP8 family (gpu::rms_norm_quant; bench/gpu/bench_rms_norm_quant.py). scheme: 0 none
+// (y written), 1 static (static_scale: a device float), 2 per-token, 3 group (group_size); divide: 0 multiply by
+// the scale's reciprocal, 1 divide; res, res_out, scale_ub, y may be null where unused. fmt: 0 e4m3fn, 1 e4m3fnuz.
+int fxopt_gpu_rms_norm_quant(const void* x, const void* res, const void* w, int64_t M, int64_t D, double eps, int scheme,
+                             int divide, int64_t group_size, const void* static_scale, const void* scale_ub, int fmt,
+                             void* y, void* res_out, void* q, void* scale, int fast_paths) {
+  try {
+    fxopt::num::QuantArgs qa;
+    if (scheme < 0 || scheme > 3) throw std::invalid_argument("scheme must be 0..3");
+    qa.scheme = static_cast<fxopt::num::QuantScheme>(scheme);
+    qa.fmt = fmt == 0 ? fxopt::num::Fp8Format::e4m3fn : fxopt::num::Fp8Format::e4m3fnuz;
+    qa.divide = divide != 0;
+    qa.group = group_size;
+    qa.static_scale = static_cast<const float*>(static_scale);
+    qa.scale_ub = static_cast<const float*>(scale_ub);
+    fxopt::gpu::FusedOptions o;
+    o.fast_paths = fast_paths != 0;
+    fxopt::gpu::rms_norm_quant(static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(res),
+                               static_cast<const uint16_t*>(w), M, D, eps, qa, static_cast<uint16_t*>(y),
+                               static_cast<uint16_t*>(res_out), static_cast<uint8_t*>(q), static_cast<float*>(scale), o);
     return 0;
   } catch (const std::exception& e) {
     g_error = e.what();

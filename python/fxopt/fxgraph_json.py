@@ -120,13 +120,24 @@ def decode_float(obj: dict) -> float:
     return float(text)
 
 
-def target_counts(doc: dict, prefix: str = "") -> Counter:
-    """How many call_function nodes call each target starting with `prefix`."""
-    return Counter(n["target"] for n in doc["nodes"]
-                   if n.get("op") == "call_function" and str(n.get("target", "")).startswith(prefix))
+def _called_ops(n: dict):
+    """The targets a call_function node calls: its own, plus the operator an auto_functionalized(_v2) node runs
+    (its first argument, {"op": "_C.x.default"})."""
+    yield str(n.get("target", ""))
+    if str(n.get("target", "")).startswith("higher_order.auto_functionalized"):
+        args = n.get("args") or []
+        if args and isinstance(args[0], dict) and isinstance(args[0].get("op"), str):
+            yield args[0]["op"]
 
 
-def fused_gain(before: dict, after: dict, prefix: str = "vllm.") -> int:
+def target_counts(doc: dict, prefix="") -> Counter:
+    """How many call_function nodes call each target starting with `prefix` (a string or a tuple of them); the
+    operator inside an auto_functionalized node counts as called too."""
+    return Counter(t for n in doc["nodes"] if n.get("op") == "call_function"
+                   for t in _called_ops(n) if t.startswith(prefix))
+
+
+def fused_gain(before: dict, after: dict, prefix="vllm.") -> int:
     """How many more calls `after` has than `before` of the ops under `prefix`, counted op by op (a fused
     op replacing an opaque quant op of the same namespace is a gain, although the total stays the same)."""
     b, a = target_counts(before, prefix), target_counts(after, prefix)

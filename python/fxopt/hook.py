@@ -53,14 +53,19 @@ def find_binary(binary: Union[str, Sequence[str], None] = None) -> list[str]:
         raise FxoptPassError(str(e)) from None
 
 
-def count_targets(graph: torch.fx.Graph, prefix: str = ops.NAMESPACE + ".") -> dict[str, int]:
-    """How many call_function nodes call each op whose fxgraph target starts with `prefix`."""
+def count_targets(graph: torch.fx.Graph, prefix=ops.FUSED_PREFIXES) -> dict[str, int]:
+    """How many call_function nodes call each op whose fxgraph target starts with `prefix` (a string or a tuple);
+    the operator an auto_functionalized node runs (`_C.rms_norm_per_block_quant.default`) counts too."""
     counts: Counter = Counter()
     for n in graph.nodes:
-        if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload):
-            name = str(n.target)
-            if name.startswith(prefix):
-                counts[name] += 1
+        if n.op != "call_function":
+            continue
+        called = [n.target]
+        if isinstance(n.target, torch._ops.HigherOrderOperator) and n.args:
+            called.append(n.args[0])
+        for t in called:
+            if isinstance(t, torch._ops.OpOverload) and str(t).startswith(prefix):
+                counts[str(t)] += 1
     return dict(counts)
 
 
@@ -182,7 +187,7 @@ class PostGradPass(_PassBase):
             if not os.path.exists(dst):
                 raise FxoptPassError(f"`{' '.join(map(str, cmd))}` exited 0 but wrote no {dst}")
             out = fxgraph_json.read(dst)
-            gained = fxgraph_json.fused_gain(doc, out, ops.NAMESPACE + ".")
+            gained = fxgraph_json.fused_gain(doc, out, ops.FUSED_PREFIXES)
             record["fused_gained"] = gained
             if gained <= 0 and self.swap == "when-fused":
                 record["swapped"] = False

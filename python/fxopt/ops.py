@@ -1,9 +1,13 @@
 """Reference implementations of the fused vLLM ops fxopt emits, so a rewritten graph runs in plain PyTorch.
 
-Registered as `torch.library` ops in the `vllm` namespace (with fake functions for tracing and Inductor)
-only where vLLM has not registered them already; import vLLM first if it is to provide the real kernels.
-The math is fxopt's bit-exact definition (spec/fusion-rms-gated-fp8.md): the normalised, gated value is
-rounded to the input dtype (bf16) before it is quantised, exactly like the decomposed graph.
+Registered as `torch.library` ops in the `vllm` namespace (the AITER ops, functional) and the `_C` namespace
+(vLLM's CUDA ops of the RMSNorm + FP8 family, mutating: `--target cuda` emits them in auto_functionalized form),
+with fake functions for tracing and Inductor, only where vLLM has not registered them already; import vLLM first
+if it is to provide the real kernels. The math is fxopt's bit-exact definition (spec/fusion-rms-gated-fp8.md,
+runtime/numerics.h): the normalised, gated value is rounded to the input dtype (bf16) before it is quantised,
+exactly like the decomposed graph; the RMSNorm + FP8 family follows vLLM's order (the normed value rounded to
+bf16 before the weight multiply; per-tensor and AITER per-token quant multiply by the reciprocal of the scale,
+the _C per-token kernel and group quant divide).
 
 The fp8 dtype is not in the signatures (vLLM takes it from the platform): it is
 `torch.float8_e4m3fnuz` on ROCm builds, else `torch.float8_e4m3fn`, and `set_fp8_dtype()` overrides it
@@ -27,6 +31,16 @@ NAMESPACE = "vllm"
 FUSED_RMS_GATED = "rocm_aiter_fused_rms_gated_fp8_group_quant"
 GROUP_QUANT = "rocm_aiter_group_fp8_quant"
 RMSNORM_DYNAMIC_QUANT = "rocm_aiter_rmsnorm_fused_dynamic_quant"
+# The RMSNorm (+ residual) -> FP8 family (patterns/rms_norm_quant.json): AITER ops (functional, `vllm`) ...
+ADD_RMSNORM_DYNAMIC_QUANT = "rocm_aiter_rmsnorm_fused_add_dynamic_quant"
+RMSNORM_GROUP_QUANT = "rocm_aiter_rmsnorm_fp8_group_quant"
+ADD_RMSNORM_GROUP_QUANT = "rocm_aiter_rmsnorm_with_add_fp8_group_quant"
+# ... and vLLM's _C ops (mutating; `Tensor!` arguments are written in place).
+C_NAMESPACE = "_C"
+C_RMS_STATIC = "rms_norm_static_fp8_quant"
+C_ADD_RMS_STATIC = "fused_add_rms_norm_static_fp8_quant"
+C_RMS_PER_TOKEN = "rms_norm_dynamic_per_token_quant"
+C_RMS_PER_BLOCK = "rms_norm_per_block_quant"
 
 SCHEMAS = {
     FUSED_RMS_GATED: (f"{FUSED_RMS_GATED}(Tensor x, Tensor weight, Tensor? bias, Tensor z, float eps, "
@@ -34,15 +48,34 @@ SCHEMAS = {
     GROUP_QUANT: f"{GROUP_QUANT}(Tensor x, int group_size) -> (Tensor, Tensor)",
     RMSNORM_DYNAMIC_QUANT: (f"{RMSNORM_DYNAMIC_QUANT}(Tensor x, Tensor weight, float epsilon, "
                             "ScalarType quant_dtype) -> (Tensor, Tensor)"),
+    ADD_RMSNORM_DYNAMIC_QUANT: (f"{ADD_RMSNORM_DYNAMIC_QUANT}(Tensor x, Tensor residual, Tensor weight, float epsilon, "
+                                "ScalarType quant_dtype) -> (Tensor, Tensor, Tensor)"),
+    RMSNORM_GROUP_QUANT: (f"{RMSNORM_GROUP_QUANT}(Tensor x, Tensor weight, float variance_epsilon, int group_size) "
+                          "-> (Tensor, Tensor)"),
+    ADD_RMSNORM_GROUP_QUANT: (f"{ADD_RMSNORM_GROUP_QUANT}(Tensor x, Tensor residual, Tensor weight, "
+                              "float variance_epsilon, int group_size) -> (Tensor, Tensor, Tensor)"),
+}
+# vLLM's _C schemas (csrc/torch_bindings.cpp), as runtime/cpu/rms_norm_quant.cpp runs them.
+C_SCHEMAS = {
+    C_RMS_STATIC: f"{C_RMS_STATIC}(Tensor! result, Tensor input, Tensor weight, Tensor scale, float epsilon) -> ()",
+    C_ADD_RMS_STATIC: (f"{C_ADD_RMS_STATIC}(Tensor! result, Tensor input, Tensor! residual, Tensor weight, "
+                       "Tensor scale, float epsilon) -> ()"),
+    C_RMS_PER_TOKEN: (f"{C_RMS_PER_TOKEN}(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon, "
+                      "Tensor? scale_ub, Tensor!? residual) -> ()"),
+    C_RMS_PER_BLOCK: (f"{C_RMS_PER_BLOCK}(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon, "
+                      "Tensor? scale_ub, Tensor!? residual, int group_size, bool is_scale_transposed) -> ()"),
 }
 # Ops whose fp8 output dtype comes from the platform setting rather than from an argument.
-PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT)
+PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT, RMSNORM_GROUP_QUANT, ADD_RMSNORM_GROUP_QUANT)
+# Target prefixes of the fused ops (a `_C` op appears as the operator argument of auto_functionalized).
+FUSED_PREFIXES = (NAMESPACE + ".", C_NAMESPACE + ".")
 
 # FMAX per fp8 format; vLLM uses 224 (not the format's 240) for e4m3fnuz.
 _FMAX = {"float8_e4m3fn": 448.0, "float8_e4m3fnuz": 224.0}
 
 _lock = threading.Lock()
 _lib: Optional[torch.library.Library] = None
+_c_lib: Optional[torch.library.Library] = None
 _owner: dict[str, str] = {}          # op name -> "fxopt" | "vllm"
 _fp8_override: Optional[torch.dtype] = None
 _impl = "eager"
@@ -124,11 +157,49 @@ def _group_quant_math(x, group_size, dtype, fmax):
     return _quantize_groups(x, group_size, dtype, fmax)
 
 
+# ---- the RMSNorm (+ residual) -> FP8 family (num::rms_norm_quant_ref) ----
+
+def _vllm_rms_norm(x, residual, weight, eps: float):
+    """vLLM's RMSNorm.forward_static: s = float(x) [+ residual], residual_out = s.to(x.dtype),
+    y = (s * rsqrt(mean(s^2) + eps)).to(x.dtype) * weight: rounded to bf16 BEFORE the weight multiply."""
+    s = x.float()
+    if residual is not None:
+        s = s + residual.float()
+    res_out = s.to(x.dtype) if residual is not None else None
+    y = (s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
+    return y, res_out
+
+
+def _quant_rows(y, scheme: str, dtype, fmax: float, *, scale=None, scale_ub=None, group: int = 0,
+                divide: bool = False):
+    """FP8 quant of y (M, D) in vLLM's native forms -> (q, scale or None). scheme "static": scale (1,1) given,
+    q = y * (1/scale); "token": per-row scale (M, 1), multiply by its reciprocal, or divide (`divide`, the _C
+    kernel); "group": scales (M, D/group), divide."""
+    if scheme == "static":
+        q = y.float() * scale.float().reciprocal()
+        return q.clamp(-fmax, fmax).to(dtype), None
+    floor = 1.0 / (fmax * 512.0)
+    if scheme == "token":
+        amax = y.abs().amax(-1, keepdim=True).float()                # exact, on the 16-bit values
+        if scale_ub is not None:
+            amax = torch.minimum(amax, scale_ub.float().reshape(()))
+        s = (amax / fmax).clamp_min(floor)
+        q = y.float() / s if divide else y.float() * s.reciprocal()
+        return q.clamp(-fmax, fmax).to(dtype), s
+    q, s = _quantize_groups(y, group, dtype, fmax)
+    return q, s
+
+
+def _rms_quant_math(x, residual, weight, eps, scheme, dtype, fmax, scale, scale_ub, group, divide):
+    """The family's reference: (q, scale or None, residual_out or None)."""
+    y, res_out = _vllm_rms_norm(x, residual, weight, eps)
+    q, s = _quant_rows(y, scheme, dtype, fmax, scale=scale, scale_ub=scale_ub, group=group, divide=divide)
+    return q, s, res_out
+
+
 def _rms_dynamic_math(x, weight, epsilon, dtype, fmax):
-    xf = x.float()
-    var = xf.pow(2).mean(-1, keepdim=True)
-    y = ((xf * torch.rsqrt(var + epsilon)) * weight.float()).to(x.dtype)
-    return _quantize_groups(y, y.shape[-1], dtype, fmax)
+    q, s, _ = _rms_quant_math(x, None, weight, epsilon, "token", dtype, fmax, None, None, 0, False)
+    return q, s
 
 
 # ---- the "inductor" implementation: one compiled copy per math function ------------------------------
@@ -206,6 +277,97 @@ def _rms_dynamic_fake(x, weight, epsilon, quant_dtype):
     return x.new_empty(x.shape, dtype=quant_dtype), x.new_empty((*x.shape[:-1], 1), dtype=torch.float32)
 
 
+def _flat_rows(t):
+    return t.contiguous().reshape(-1, t.shape[-1])
+
+
+def _family(x, residual, weight, eps, scheme, dtype, *, scale=None, scale_ub=None, group=0, divide=False):
+    """Runs the family's math on x viewed as (M, D) rows (the "inductor" impl compiles it; rows dynamic)."""
+    if weight.dtype != x.dtype:
+        raise ValueError(f"weight dtype {weight.dtype} differs from the input's {x.dtype} "
+                         "(the fused kernels need one model dtype)")
+    xs = _flat_rows(x)
+    rs = _flat_rows(residual) if residual is not None else None
+    rows = (xs,) if rs is None else (xs, rs)
+    q, s, res_out = _run(_rms_quant_math, rows, xs, rs, weight.contiguous(), eps, scheme, dtype, fp8_max(dtype),
+                         scale, scale_ub, group, divide)
+    q = q.reshape(x.shape)
+    if res_out is not None:
+        res_out = res_out.reshape(x.shape)
+    if s is not None:
+        s = s.reshape(*x.shape[:-1], s.shape[-1])
+    return q, s, res_out
+
+
+def _add_rms_dynamic_impl(x, residual, weight, epsilon, quant_dtype):
+    q, s, r = _family(x, residual, weight, epsilon, "token", quant_dtype)
+    return q, r, s
+
+
+def _add_rms_dynamic_fake(x, residual, weight, epsilon, quant_dtype):
+    fp8_max(quant_dtype)
+    return (x.new_empty(x.shape, dtype=quant_dtype), x.new_empty(x.shape),
+            x.new_empty((*x.shape[:-1], 1), dtype=torch.float32))
+
+
+def _rms_group_impl(x, weight, variance_epsilon, group_size):
+    _check_group(RMSNORM_GROUP_QUANT, x.shape[-1], group_size)
+    q, s, _ = _family(x, None, weight, variance_epsilon, "group", fp8_dtype(), group=group_size)
+    return q, s
+
+
+def _rms_group_fake(x, weight, variance_epsilon, group_size):
+    return _group_quant_fake(x, group_size)
+
+
+def _add_rms_group_impl(x, residual, weight, variance_epsilon, group_size):
+    _check_group(ADD_RMSNORM_GROUP_QUANT, x.shape[-1], group_size)
+    q, s, r = _family(x, residual, weight, variance_epsilon, "group", fp8_dtype(), group=group_size)
+    return q, r, s
+
+
+def _add_rms_group_fake(x, residual, weight, variance_epsilon, group_size):
+    q, s = _group_quant_fake(x, group_size)
+    return q, x.new_empty(x.shape), s
+
+
+# The _C ops write their results into the `Tensor!` arguments; fp8 format from the result buffer.
+
+def _c_rms_static_impl(result, input, weight, scale, epsilon):
+    q, _, _ = _family(input, None, weight, epsilon, "static", result.dtype, scale=scale)
+    result.copy_(q)
+
+
+def _c_add_rms_static_impl(result, input, residual, weight, scale, epsilon):
+    q, _, r = _family(input, residual, weight, epsilon, "static", result.dtype, scale=scale)
+    result.copy_(q)
+    residual.copy_(r)
+
+
+def _c_rms_per_token_impl(result, input, weight, scale, epsilon, scale_ub, residual):
+    # The _C kernel divides by the scale (the native chain multiplies by its reciprocal: one fp8 code apart on ties).
+    q, s, r = _family(input, residual, weight, epsilon, "token", result.dtype, scale_ub=scale_ub, divide=True)
+    result.copy_(q)
+    scale.copy_(s.reshape(scale.shape))
+    if residual is not None:
+        residual.copy_(r)
+
+
+def _c_rms_per_block_impl(result, input, weight, scale, epsilon, scale_ub, residual, group_size, is_scale_transposed):
+    if scale_ub is not None:
+        raise ValueError(f"{C_RMS_PER_BLOCK}: scale_ub is not supported with group quantisation")
+    _check_group(C_RMS_PER_BLOCK, input.shape[-1], group_size)
+    q, s, r = _family(input, residual, weight, epsilon, "group", result.dtype, group=group_size)
+    result.copy_(q)
+    scale.copy_(s.reshape(scale.shape))     # either layout: the buffer's strides say which
+    if residual is not None:
+        residual.copy_(r)
+
+
+def _c_fake(*args, **kwargs):
+    return None
+
+
 def _check_group(op: str, k, group_size: int) -> None:
     if group_size <= 0:
         raise ValueError(f"{op}: group_size {group_size} must be positive")
@@ -217,20 +379,30 @@ _BODIES = {
     FUSED_RMS_GATED: (_fused_impl, _fused_fake),
     GROUP_QUANT: (_group_quant_impl, _group_quant_fake),
     RMSNORM_DYNAMIC_QUANT: (_rms_dynamic_impl, _rms_dynamic_fake),
+    ADD_RMSNORM_DYNAMIC_QUANT: (_add_rms_dynamic_impl, _add_rms_dynamic_fake),
+    RMSNORM_GROUP_QUANT: (_rms_group_impl, _rms_group_fake),
+    ADD_RMSNORM_GROUP_QUANT: (_add_rms_group_impl, _add_rms_group_fake),
+}
+_C_BODIES = {
+    C_RMS_STATIC: _c_rms_static_impl,
+    C_ADD_RMS_STATIC: _c_add_rms_static_impl,
+    C_RMS_PER_TOKEN: _c_rms_per_token_impl,
+    C_RMS_PER_BLOCK: _c_rms_per_block_impl,
 }
 
 
-def _exists(name: str) -> bool:
+def _exists(name: str, namespace: str = NAMESPACE) -> bool:
     try:
-        getattr(getattr(torch.ops, NAMESPACE), name)
+        getattr(getattr(torch.ops, namespace), name)
         return True
     except (AttributeError, RuntimeError):
         return False
 
 
 def register() -> dict[str, str]:
-    """Registers each op vLLM has not registered; returns {op name: "fxopt" | "vllm"}. Idempotent."""
-    global _lib
+    """Registers each op vLLM has not registered; returns {op name: "fxopt" | "vllm"} (the `_C` ops under
+    "_C.<name>"). Idempotent."""
+    global _lib, _c_lib
     with _lock:
         for name, schema in SCHEMAS.items():
             if name in _owner:
@@ -245,6 +417,19 @@ def register() -> dict[str, str]:
             _lib.impl(name, impl, "CompositeExplicitAutograd")
             torch.library.register_fake(f"{NAMESPACE}::{name}", fake, lib=_lib)
             _owner[name] = "fxopt"
+        for name, schema in C_SCHEMAS.items():
+            key = f"{C_NAMESPACE}.{name}"
+            if key in _owner:
+                continue
+            if _exists(name, C_NAMESPACE):
+                _owner[key] = "vllm"
+                continue
+            if _c_lib is None:
+                _c_lib = torch.library.Library(C_NAMESPACE, "FRAGMENT")
+            _c_lib.define(schema)
+            _c_lib.impl(name, _C_BODIES[name], "CompositeExplicitAutograd")
+            torch.library.register_fake(f"{C_NAMESPACE}::{name}", _c_fake, lib=_c_lib)
+            _owner[key] = "fxopt"
         return dict(_owner)
 
 
@@ -254,5 +439,7 @@ def owner(name: str) -> Optional[str]:
 
 
 def qualified(name: str) -> str:
-    """The target string fxgraph uses for the op's default overload."""
+    """The target string fxgraph uses for the op's default overload ("_C.<name>" keys: the `_C` op's)."""
+    if name.startswith(C_NAMESPACE + "."):
+        return f"{name}.default"
     return f"{NAMESPACE}.{name}.default"

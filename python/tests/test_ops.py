@@ -10,6 +10,7 @@ if common.torch_ok():
 
     import models
     import tutil
+    import vllm_native
     from fxopt import ops
 
 DEVICES = ["cpu"] + (["cuda"] if common.cuda_ok() else [])
@@ -74,12 +75,12 @@ class ReferenceOps(unittest.TestCase):
                     self.assertTrue(tutil.same_bits(q, q_ref))
                     self.assertTrue(tutil.same_bits(s, s_ref))
                 if self.owner[ops.RMSNORM_DYNAMIC_QUANT] == "fxopt":
+                    # vLLM's order (normed value rounded to bf16 before the weight multiply), per-token scale,
+                    # multiply by its reciprocal: the native chain the op replaces.
                     w = rand(512, device=device, seed=5)
                     q, s = torch.ops.vllm.rocm_aiter_rmsnorm_fused_dynamic_quant(y, w, 1e-5,
                                                                                 torch.float8_e4m3fnuz)
-                    yf = y.float()
-                    n = (yf * torch.rsqrt(yf.pow(2).mean(-1, keepdim=True) + 1e-5) * w.float()).to(y.dtype)
-                    q_ref, s_ref = models.per_token_quant(n, torch.float8_e4m3fnuz)
+                    q_ref, s_ref = vllm_native.per_token_quant(vllm_native.rms_norm(y, w, 1e-5), torch.float8_e4m3fnuz)
                     self.assertEqual(tuple(s.shape), (9, 1))
                     self.assertTrue(tutil.same_bits(q, q_ref))
                     self.assertTrue(tutil.same_bits(s, s_ref))
@@ -137,6 +138,159 @@ class ReferenceOps(unittest.TestCase):
                                  tutil.differing_fraction(s.view(tokens, 32), s_c))
             print(f"\n[ops] tokens={tokens}: differing fraction vs compiled graph (q, scale): {results}")
             self.assertEqual(results["inductor"], (0.0, 0.0))
+
+
+@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
+class RmsNormQuantFamilyOps(unittest.TestCase):
+    """The RMSNorm (+ residual) -> FP8 family: fxopt.ops's _C and AITER reference ops compute vLLM's native forms
+    (python/tests/vllm_native.py), bit for bit, except the _C per-token kernel's division (one fp8 code)."""
+
+    FAMILY = (ops.ADD_RMSNORM_DYNAMIC_QUANT, ops.RMSNORM_GROUP_QUANT, ops.ADD_RMSNORM_GROUP_QUANT) if common.torch_ok() else ()
+    C_OPS = tuple(f"_C.{n}" for n in ops.C_SCHEMAS) if common.torch_ok() else ()
+
+    def setUp(self):
+        self.owner = ops.register()
+        ops.set_fp8_dtype(None)
+        ops.set_impl("eager")
+
+    def tearDown(self):
+        ops.set_fp8_dtype(None)
+
+    def need(self, key):
+        if self.owner.get(key) != "fxopt":
+            self.skipTest(f"vLLM provides {key}")
+
+    def inputs(self, device, tokens=7, hidden=512, seed=0):
+        x = rand(tokens, hidden, device=device, seed=seed, scale=2)
+        r = rand(tokens, hidden, device=device, seed=seed + 1, scale=2)
+        w = rand(hidden, device=device, seed=seed + 2)
+        return x, r, w
+
+    def test_registered_once_with_vllms_schemas(self):
+        for name in self.FAMILY:
+            self.assertIn(self.owner[name], ("fxopt", "vllm"))
+        for key in self.C_OPS:
+            self.assertIn(self.owner[key], ("fxopt", "vllm"))
+            op = getattr(torch.ops._C, key.split(".")[1]).default
+            self.assertEqual(str(op), ops.qualified(key))
+            if self.owner[key] == "fxopt":
+                self.assertTrue(op._schema.is_mutable)
+        self.assertEqual(ops.register(), self.owner)   # idempotent: no second registration
+        self.assertEqual(ops.qualified("_C.rms_norm_per_block_quant"), "_C.rms_norm_per_block_quant.default")
+
+    def test_c_static_ops_equal_the_native_chain(self):
+        self.need("_C.rms_norm_static_fp8_quant")
+        for device in DEVICES:
+            for fp8 in (torch.float8_e4m3fn, torch.float8_e4m3fnuz):
+                with self.subTest(device=device, fp8=fp8):
+                    x, r, w = self.inputs(device)
+                    scale = torch.full((1, 1), 0.0123, device=device)
+                    q = torch.empty(x.shape, dtype=fp8, device=device)
+                    torch.ops._C.rms_norm_static_fp8_quant(q, x, w, scale, 1e-6)
+                    q_ref = vllm_native.static_quant(vllm_native.rms_norm(x, w, 1e-6), scale, fp8)
+                    self.assertTrue(tutil.same_bits(q, q_ref))
+                    res = r.clone()
+                    torch.ops._C.fused_add_rms_norm_static_fp8_quant(q, x, res, w, scale, 1e-5)
+                    y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r, w, 1e-5)
+                    self.assertTrue(tutil.same_bits(q, vllm_native.static_quant(y_ref, scale, fp8)))
+                    self.assertTrue(tutil.same_bits(res, r_ref))    # the residual argument is written in place
+
+    def test_c_per_token_divides_within_one_code_of_the_native_chain(self):
+        self.need("_C.rms_norm_dynamic_per_token_quant")
+        for device in DEVICES:
+            x, r, w = self.inputs(device, tokens=33, hidden=1024)
+            q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=device)
+            s = torch.empty(33, 1, device=device)
+            res = r.clone()
+            torch.ops._C.rms_norm_dynamic_per_token_quant(q, x, w, s, 1e-6, None, res)
+            y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r, w, 1e-6)
+            q_ref, s_ref = vllm_native.per_token_quant(y_ref, torch.float8_e4m3fn)
+            self.assertTrue(tutil.same_bits(s, s_ref))
+            self.assertTrue(tutil.same_bits(res, r_ref))
+            step = (q.view(torch.uint8).int() - q_ref.view(torch.uint8).int()).abs().max()
+            self.assertLessEqual(int(step), 1)
+            # exactly the division: q = fp8(clamp(y / s))
+            q_div = (y_ref.float() / s_ref).clamp(-448, 448).to(torch.float8_e4m3fn)
+            self.assertTrue(tutil.same_bits(q, q_div))
+            # scale_ub bounds amax before the scale
+            ub = torch.full((1,), 0.5, device=device)
+            torch.ops._C.rms_norm_dynamic_per_token_quant(q, x, w, s, 1e-6, ub, None)
+            amax = vllm_native.rms_norm(x, w, 1e-6).abs().amax(-1, keepdim=True).float()
+            self.assertTrue(tutil.same_bits(s, (torch.minimum(amax, ub) / 448.0).clamp_min(1 / (448.0 * 512))))
+
+    def test_c_per_block_and_aiter_group_ops_equal_the_native_chain(self):
+        self.need("_C.rms_norm_per_block_quant")
+        for device in DEVICES:
+            for group in (64, 128):
+                with self.subTest(device=device, group=group):
+                    x, r, w = self.inputs(device, tokens=5, hidden=1024, seed=group)
+                    y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r, w, 1e-6)
+                    q_ref, s_ref = vllm_native.group_quant(y_ref, group, torch.float8_e4m3fn)
+                    q = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=device)
+                    s = torch.empty(1024 // group, 5, device=device).t()        # column-major scales
+                    res = r.clone()
+                    torch.ops._C.rms_norm_per_block_quant(q, x, w, s, 1e-6, None, res, group, True)
+                    self.assertTrue(tutil.same_bits(q, q_ref))
+                    self.assertTrue(tutil.same_bits(s.contiguous(), s_ref))
+                    self.assertTrue(tutil.same_bits(res, r_ref))
+                    if self.owner[ops.ADD_RMSNORM_GROUP_QUANT] == "fxopt":
+                        ops.set_fp8_dtype(torch.float8_e4m3fnuz)
+                        q2, r2, s2 = torch.ops.vllm.rocm_aiter_rmsnorm_with_add_fp8_group_quant(x, r, w, 1e-6, group)
+                        q2_ref, s2_ref = vllm_native.group_quant(y_ref, group, torch.float8_e4m3fnuz)
+                        self.assertTrue(tutil.same_bits(q2, q2_ref) and tutil.same_bits(s2, s2_ref))
+                        self.assertTrue(tutil.same_bits(r2, r_ref))
+                        q3, s3 = torch.ops.vllm.rocm_aiter_rmsnorm_fp8_group_quant(x, w, 1e-6, group)
+                        q3_ref, s3_ref = vllm_native.group_quant(vllm_native.rms_norm(x, w, 1e-6), group,
+                                                                 torch.float8_e4m3fnuz)
+                        self.assertTrue(tutil.same_bits(q3, q3_ref) and tutil.same_bits(s3, s3_ref))
+                        ops.set_fp8_dtype(None)
+
+    def test_aiter_fused_add_per_token_multiplies_by_the_reciprocal(self):
+        self.need(ops.ADD_RMSNORM_DYNAMIC_QUANT)
+        x, r, w = self.inputs("cpu", tokens=9, hidden=768)
+        q, r_out, s = torch.ops.vllm.rocm_aiter_rmsnorm_fused_add_dynamic_quant(x, r, w, 1e-6, torch.float8_e4m3fnuz)
+        y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r, w, 1e-6)
+        q_ref, s_ref = vllm_native.per_token_quant(y_ref, torch.float8_e4m3fnuz)
+        self.assertTrue(tutil.same_bits(q, q_ref) and tutil.same_bits(s, s_ref) and tutil.same_bits(r_out, r_ref))
+
+    def test_auto_functionalized_runs_the_c_ops_without_touching_the_inputs(self):
+        self.need("_C.fused_add_rms_norm_static_fp8_quant")
+        x, r, w = self.inputs("cpu")
+        scale = torch.full((1, 1), 0.02)
+        buf = torch.empty(x.shape, dtype=torch.float8_e4m3fn)
+        r_before = r.clone()
+        out = torch.ops.higher_order.auto_functionalized(
+            torch.ops._C.fused_add_rms_norm_static_fp8_quant.default, result=buf, input=x, residual=r, weight=w,
+            scale=scale, epsilon=1e-6)
+        y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r_before, w, 1e-6)
+        self.assertTrue(tutil.same_bits(out[1], vllm_native.static_quant(y_ref, scale, torch.float8_e4m3fn)))
+        self.assertTrue(tutil.same_bits(out[2], r_ref))
+        self.assertTrue(tutil.same_bits(r, r_before))        # functional: the residual argument is unchanged
+
+    def test_fake_functions_give_shapes_and_dtypes(self):
+        mode = FakeTensorMode(shape_env=ShapeEnv())
+        x = mode.from_tensor(torch.empty(64, 256, dtype=torch.bfloat16))
+        w = mode.from_tensor(torch.empty(256, dtype=torch.bfloat16))
+        q = mode.from_tensor(torch.empty(64, 256, dtype=torch.float8_e4m3fn))
+        s = mode.from_tensor(torch.empty(64, 2, dtype=torch.float32))
+        with mode:
+            ops.set_fp8_dtype(torch.float8_e4m3fnuz)
+            outs = torch.ops.vllm.rocm_aiter_rmsnorm_with_add_fp8_group_quant(x, x, w, 1e-6, 128)
+            outs2 = torch.ops.vllm.rocm_aiter_rmsnorm_fused_add_dynamic_quant(x, x, w, 1e-6, torch.float8_e4m3fn)
+            self.assertIsNone(torch.ops._C.rms_norm_per_block_quant(q, x, w, s, 1e-6, None, x, 128, False))
+        self.assertEqual([o.dtype for o in outs], [torch.float8_e4m3fnuz, torch.bfloat16, torch.float32])
+        self.assertEqual(tuple(outs[2].shape), (64, 2))
+        self.assertEqual([tuple(o.shape) for o in outs2], [(64, 256), (64, 256), (64, 1)])
+        self.assertEqual(outs2[0].dtype, torch.float8_e4m3fn)
+
+    def test_refuses_mixed_weight_dtype_and_bad_groups(self):
+        self.need("_C.rms_norm_static_fp8_quant")
+        x, r, w = self.inputs("cpu")
+        q = torch.empty(x.shape, dtype=torch.float8_e4m3fn)
+        with self.assertRaisesRegex(Exception, "weight dtype"):
+            torch.ops._C.rms_norm_static_fp8_quant(q, x, w.float(), torch.ones(1, 1), 1e-6)
+        with self.assertRaisesRegex(Exception, "multiple of group_size"):
+            torch.ops._C.rms_norm_per_block_quant(q, x, w, torch.empty(7, 5), 1e-6, None, None, 96, False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""vLLM's native forms of RMSNorm (+ residual) and FP8 quant, transcribed line by line (spec vllm-fusions.md
+sections 5.1, 5.3 and 9.1: RMSNorm.forward_static, QuantFP8.forward_native, _quantize_group_native), and a
+several-layer model built from them (the residual chain of a Llama-style decoder), for the RMSNorm + FP8 family's
+torch.compile end-to-end check (python/tools/e2e_rms_norm_quant.py) and the reference-op tests."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+FMAX = {torch.float8_e4m3fn: 448.0, torch.float8_e4m3fnuz: 224.0}
+
+
+def rms_norm(x, weight, eps):
+    """RMSNorm.forward_static without residual (= the vllm_ir.rms_norm native form)."""
+    orig_dtype = x.dtype
+    x = x.to(torch.float32)
+    variance = x.pow(2).mean(dim=-1, keepdim=True)
+    x = x * torch.rsqrt(variance + eps)
+    x = x.to(orig_dtype)
+    if weight is not None:
+        x = x * weight
+    return x
+
+
+def fused_add_rms_norm(x, residual, weight, eps):
+    """RMSNorm.forward_static with residual: the residual is promoted by the add, not cast."""
+    orig_dtype = x.dtype
+    x = x.to(torch.float32)
+    x = x + residual
+    residual = x.to(orig_dtype)
+    variance = x.pow(2).mean(dim=-1, keepdim=True)
+    x = x * torch.rsqrt(variance + eps)
+    x = x.to(orig_dtype)
+    if weight is not None:
+        x = x * weight
+    return x, residual
+
+
+def static_quant(x, scale, fp8):
+    """QuantFP8 static per-tensor: multiply by the reciprocal of the (1, 1) float32 scale."""
+    fmax = FMAX[fp8]
+    out = x.to(torch.float32) * scale.to(torch.float32).reciprocal()
+    return out.clamp(-fmax, fmax).to(fp8)
+
+
+def per_token_quant(x, fp8, scale_ub=None):
+    """QuantFP8 dynamic per-token: amax in the model dtype, scale (M, 1), multiply by its reciprocal."""
+    fmax = FMAX[fp8]
+    x_max, _ = x.abs().max(dim=-1)
+    x_max = x_max.unsqueeze(-1).to(torch.float32)
+    if scale_ub is not None:
+        x_max = x_max.clamp(max=scale_ub)
+    scale = (x_max / fmax).clamp(min=1.0 / (fmax * 512.0))
+    out = x.to(torch.float32) * scale.reciprocal()
+    return out.clamp(-fmax, fmax).to(fp8), scale
+
+
+def group_quant(x, group_size, fp8):
+    """QuantFP8._quantize_group_native: pads to a multiple of the group, divides by the group scale."""
+    fmax = FMAX[fp8]
+    orig_shape = x.shape
+    hidden_dim = x.shape[-1]
+    num_groups = (hidden_dim + group_size - 1) // group_size
+    padded_dim = num_groups * group_size
+    if padded_dim != hidden_dim:
+        x = torch.nn.functional.pad(x, (0, padded_dim - hidden_dim), mode="constant", value=0.0)
+    x_grouped = x.view(-1, num_groups, group_size)
+    absmax = x_grouped.abs().max(dim=-1, keepdim=True)[0].float()
+    scales = (absmax / fmax).clamp(min=1.0 / (fmax * 512.0))
+    x_scaled = x_grouped / scales
+    x_quant = x_scaled.clamp(-fmax, fmax).to(fp8)
+    x_quant = x_quant.view(-1, padded_dim)
+    if padded_dim != hidden_dim:
+        x_quant = x_quant[..., :hidden_dim]
+    x_quant = x_quant.view(orig_shape)
+    scales = scales.squeeze(-1)
+    scales = scales.reshape(orig_shape[:-1] + (num_groups,))
+    return x_quant, scales
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One model: `layers` decoder layers, layer 0 plain RMSNorm, the others fused-add RMSNorm on the residual
+    chain, each followed by `quant` ("static" | "token" | "group" | "token+group": two quants of one normed
+    tensor, a fan-out) of the normed value, dequantised into a bf16 projection that feeds the next layer."""
+    name: str
+    quant: str
+    fp8: torch.dtype = torch.float8_e4m3fn
+    target: str = "cuda"
+    group: int = 128
+    hidden: int = 2048
+    layers: int = 4
+    eps: float = 1e-6
+    weight_dtype: torch.dtype = torch.bfloat16
+    expected: tuple = ()          # ((fused op target, count), ...); empty: nothing may fuse
+    exact: bool = True            # outputs bit-identical with the hook (else: at most one fp8 code, see tolerance)
+
+
+def dequant(q, s, group):
+    k = q.shape[-1]
+    g = group if s.shape[-1] != 1 else k
+    pad = (-k) % g
+    deq = q.to(torch.bfloat16)
+    if pad:
+        deq = torch.nn.functional.pad(deq, (0, pad))
+    deq = deq.view(-1, (k + pad) // g, g) * s.to(torch.bfloat16).unsqueeze(-1)
+    return deq.view(-1, k + pad)[..., :k]
+
+
+class Decoder(torch.nn.Module):
+    """The residual chain of a Llama-style decoder reduced to its norms, quants and one projection per layer."""
+
+    def __init__(self, v: Variant, device="cuda", seed: int = 0):
+        super().__init__()
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        self.v = v
+        h = v.hidden
+        self.weights = torch.nn.ParameterList(
+            torch.nn.Parameter((1.0 + 0.2 * torch.randn(h, generator=g)).to(v.weight_dtype).to(device), requires_grad=False)
+            for _ in range(v.layers))
+        self.projs = torch.nn.ParameterList(
+            torch.nn.Parameter((torch.randn(h, h, generator=g) / h ** 0.5).to(torch.bfloat16).to(device), requires_grad=False)
+            for _ in range(v.layers))
+        self.register_buffer("scales", (0.01 + 0.02 * torch.rand(v.layers, 1, 1, generator=g)).to(device))
+
+    def forward(self, x):
+        v = self.v
+        outs = []
+        residual = None
+        for i in range(v.layers):
+            if residual is None:
+                y = rms_norm(x, self.weights[i], v.eps)
+                residual = x
+            else:
+                y, residual = fused_add_rms_norm(x, residual, self.weights[i], v.eps)
+            if v.quant == "static":
+                q = static_quant(y, self.scales[i], v.fp8)
+                s = self.scales[i].reshape(1, 1)
+                deq = dequant(q, s.expand(q.shape[0], 1), v.hidden)
+                outs += [q]
+            elif v.quant == "token":
+                q, s = per_token_quant(y, v.fp8)
+                deq = dequant(q, s, v.hidden)
+                outs += [q, s]
+            elif v.quant == "group":
+                q, s = group_quant(y, v.group, v.fp8)
+                deq = dequant(q, s, v.group)
+                outs += [q, s]
+            elif v.quant == "token+group":
+                q, s = per_token_quant(y, v.fp8)
+                q2, s2 = group_quant(y, v.group, v.fp8)
+                deq = dequant(q, s, v.hidden) + dequant(q2, s2, v.group)
+                outs += [q, s, q2, s2]
+            else:
+                raise ValueError(v.quant)
+            x = deq @ self.projs[i]
+        return (x, residual, *outs)
+
+
+def inputs(v: Variant, tokens: int, device="cuda", seed: int = 1):
+    g = torch.Generator(device="cpu").manual_seed(seed + tokens)
+    return torch.randn(tokens, v.hidden, generator=g).to(torch.bfloat16).to(device)
