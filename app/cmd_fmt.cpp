@@ -11,7 +11,9 @@ void setup_fmt(CLI::App& app, int& exit_code) {
   add_graph_input(cmd, opts->input);
   cmd->add_option("-o,--output", opts->output, "Output file (default: stdout); written only on success");
   cmd->callback([opts, &exit_code] {
-    write_graph_file(read_graph_file(opts->input), opts->output);
+    Graph g = read_graph_file(opts->input);
+    write_graph_file(g, opts->output);
+    keep_until_exit(std::move(g));
     exit_code = kExitOk;
   });
 }

@@ -127,6 +127,9 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     if (o->stats)
       std::fprintf(stderr, "%s%s%s", report_text(r, false).c_str(), stats_text(r).c_str(),
                    dr ? denormalize_stats_text(*dr).c_str() : "");
+    keep_until_exit(std::move(g));
+    keep_until_exit(std::move(r));
+    keep_until_exit(std::move(ps));
     exit_code = kExitOk;
   });
 }

@@ -757,7 +757,26 @@ class Reader {
         }
         return Arg::list(take_args(items));
       }
-      case JsonPull::Type::Object: return read_tagged();
+      case JsonPull::Type::Object: {
+        // Fast path for the commonest argument, {"node": "name"} written canonically; anything else (or a
+        // name with escapes) is read again by read_tagged.
+        const size_t start = in_.offset();
+        if (in_.try_literal("{\"node\": \"")) {
+          std::string_view rest = in_.rest();
+          size_t q = 0;
+          while (q < rest.size() && rest[q] != '"' && rest[q] != '\\' && static_cast<unsigned char>(rest[q]) >= 0x20 &&
+                 static_cast<unsigned char>(rest[q]) < 0x80)
+            ++q;
+          if (q > 0 && q + 1 < rest.size() && rest[q] == '"' && rest[q + 1] == '}') {
+            if (Node* n = g_.find(rest.substr(0, q))) {
+              in_.rewind(start + 10 + q + 2);
+              return Arg::ref(n);
+            }
+          }
+          in_.rewind(start);
+        }
+        return read_tagged();
+      }
       case JsonPull::Type::End: in_.syntax_error("unexpected end of input");
     }
     fail_here("unsupported value");
@@ -890,6 +909,33 @@ class Reader {
     fail_here("expected a tensor {\"dtype\", \"shape\", ...}, {\"sym\": ...} or {\"const\": ...}");
   }
 
+  // meta.val through a cache keyed by its exact text: the nodes of replicated layers repeat a few hundred
+  // distinct values, so most are copied instead of parsed. Only texts parsed successfully before are cached,
+  // so a hit needs no checking; values that could refer to nodes ({"const": ...}) are never cached.
+  static bool cacheable(const ValMeta& v) {
+    switch (v.kind) {
+      case ValMeta::Kind::Null: case ValMeta::Kind::Tensor: case ValMeta::Kind::Sym: return true;
+      case ValMeta::Kind::Const: return false;
+      case ValMeta::Kind::Tuple:
+        return std::all_of(v.items.begin(), v.items.end(), [](const ValMeta& i) { return cacheable(i); });
+    }
+    return false;
+  }
+  ValMeta read_val_cached() {
+    constexpr size_t kMaxEntries = 1 << 14, kMaxText = 1024;
+    const size_t start = in_.offset();
+    const std::string_view text = in_.scan_container();
+    if (text.empty() || text.size() > kMaxText) {
+      in_.rewind(start);
+      return read_val();
+    }
+    if (auto it = val_cache_.find(text); it != val_cache_.end()) return it->second;
+    in_.rewind(start);
+    ValMeta v = read_val();
+    if (val_cache_.size() < kMaxEntries && cacheable(v)) val_cache_.emplace(std::string(text), v);
+    return v;
+  }
+
   void read_nodes() {
     path_ = "nodes";
     if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
@@ -910,7 +956,9 @@ class Reader {
           node.name = read_string();
           if (node.name.empty()) fail(path_ + ".name", "expected a non-empty string");
           have_name = true;
-          path_ += " (" + node.name + ")";
+          path_ += " (";
+          path_ += node.name;
+          path_ += ')';
           base = path_.size();
         } else if (key == "op"sv) {
           size_t m = push(".op");
@@ -958,7 +1006,7 @@ class Reader {
           while (in_.next_key(k)) {
             if (k == "val"sv) {
               size_t m2 = push(".val");
-              node.val = read_val();
+              node.val = read_val_cached();
               pop(m2);
             } else {
               std::string raw;
@@ -981,15 +1029,32 @@ class Reader {
           fail_here("a second output node (the graph must have exactly one, '" + output->name + "')");
         fail_here("node after the output node '" + output->name + "' (output must be last)");
       }
-      if (g_.find(node.name)) fail_here("duplicate node name '" + node.name + "'");
-      Node* n = g_.append_named(std::move(node));
+      Node* n = nullptr;
+      try {
+        n = g_.append_named(std::move(node));
+      } catch (const InputError&) {
+        fail_here("duplicate node name '" + node.name + "'");  // append_named moves nothing when it throws
+      }
+      // Users in the order rebuild_users() gives: node by node, each node's inputs once, in argument order.
+      add_uses(n);
       if (n->op == OpKind::Output) output = n;
       if (consumed_) consumed_(in_.offset());
     }
     path_ = "nodes";
     if (!output) fail_here("the graph has no output node");
-    g_.rebuild_users();
     path_.clear();
+  }
+
+  // Registers `n` as a user of each of its inputs once (a node has a handful: a linear scan finds repeats).
+  void add_uses(Node* n) {
+    inputs_.clear();
+    auto add = [this, n](Node* in) {
+      if (std::find(inputs_.begin(), inputs_.end(), in) != inputs_.end()) return;
+      inputs_.push_back(in);
+      in->users.push_back(n);
+    };
+    for (const auto& a : n->args) a.visit_nodes(add);
+    for (const auto& kv : n->kwargs) kv.second.visit_nodes(add);
   }
 
   JsonPull in_;
@@ -1003,6 +1068,12 @@ class Reader {
   std::deque<std::vector<Arg>> arg_buffers_;  // per nesting level (a deque: references stay valid as it grows)
   size_t arg_level_ = 0;
   std::unordered_map<int64_t, sym::Expr> const_cache_;
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, ValMeta, TextHash, std::equal_to<>> val_cache_;
+  std::vector<Node*> inputs_;  // add_uses scratch
 };
 
 }  // namespace

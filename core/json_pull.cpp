@@ -337,6 +337,30 @@ void JsonPull::canonical_value(std::string& out) {
   }
 }
 
+std::string_view JsonPull::scan_container() {
+  ws();
+  if (p_ >= end_ || (*p_ != '{' && *p_ != '[')) return {};
+  const char* q = p_;
+  int depth = 0;
+  while (q < end_) {
+    const char c = *q++;
+    if (c == '"') {
+      while (q < end_ && *q != '"') q += *q == '\\' ? 2 : 1;
+      if (q >= end_) return {};
+      ++q;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) {
+        std::string_view s(p_, static_cast<size_t>(q - p_));
+        p_ = q;
+        return s;
+      }
+    }
+  }
+  return {};
+}
+
 void JsonPull::finish() {
   ws();
   if (p_ != end_) syntax_error("unexpected text after the JSON value");

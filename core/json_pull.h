@@ -49,6 +49,20 @@ class JsonPull {
   // Expects the end of the text (only whitespace left).
   void finish();
 
+  // Fast paths for the graph reader. scan_container() skips the next array or object by bracket matching
+  // alone (strings skipped whole, nothing else checked) and returns its text; empty (and nothing consumed)
+  // when the next value is not a container or the text ends first. Only for text known to be valid (the
+  // caller compares it with text it parsed before) or that it will rewind and parse properly.
+  std::string_view scan_container();
+  // Consumes `lit` when the text continues with exactly it (no whitespace skipped); false otherwise.
+  bool try_literal(std::string_view lit) {
+    if (static_cast<size_t>(end_ - p_) < lit.size() || std::string_view(p_, lit.size()) != lit) return false;
+    p_ += lit.size();
+    return true;
+  }
+  // Goes back to an earlier offset() within the same value (after a fast path gave up).
+  void rewind(size_t offset) { p_ = begin_ + offset; }
+
   // Line and column (1-based) of a byte offset, and the current offset.
   std::string position_of(size_t offset) const;
   size_t offset() const { return static_cast<size_t>(p_ - begin_); }

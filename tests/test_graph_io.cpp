@@ -88,6 +88,42 @@ TEST_CASE("an operator passed as a value ({\"op\": ...}) round-trips and is an a
   CHECK(arg_to_json(op) == R"({"op": "_C.rms_norm.default"})");
 }
 
+TEST_CASE("the reader's fast paths (node references, repeated meta.val texts) read what the general path reads") {
+  // Node references written canonically, with other spacing, and with an escaped name; meta.val texts that
+  // repeat exactly (copied from the first), repeat with other spacing, and differ in one size.
+  const std::string val = R"({"dtype": "float32", "shape": ["s0", 4], "stride": [4, 1], "device": "cpu"})";
+  auto node = [](const std::string& name, const std::string& ref, const std::string& v) {
+    return R"(  {"name": ")" + name + R"(", "op": "call_function", "target": "aten.relu.default", "args": [)" + ref +
+           R"(], "kwargs": {}, "meta": {"val": )" + v + "}}";
+  };
+  const std::string nodes =
+      kX + ",\n" + node("a", R"({"node": "x"})", val) + ",\n" + node("b", R"({ "node" :"a" })", val) + ",\n" +
+      node("c", R"({"node": "\u0062"})", R"({"dtype":"float32","shape":["s0",4],"stride":[4,1],"device":"cpu"})") +
+      ",\n" + node("d", R"({"node": "c"})", R"({"dtype": "float32", "shape": ["s0", 5], "stride": [5, 1], "device": "cpu"})") +
+      ",\n" + node("e", R"({"node": "d"})", val) + ",\n" +
+      R"(  {"name": "output", "op": "output", "target": "output", "args": [[{"node": "e"}]], "kwargs": {}, "meta": {}})";
+  Graph g = read_graph_text(doc(nodes), "g.json");
+  const char* chain[][2] = {{"a", "x"}, {"b", "a"}, {"c", "b"}, {"d", "c"}, {"e", "d"}};
+  for (const auto& [name, input] : chain) {
+    CAPTURE(name);
+    const Node* n = g.find(name);
+    REQUIRE(n);
+    REQUIRE(n->args.size() == 1);
+    CHECK(n->args[0].node == g.find(input));
+    CHECK(g.find(input)->users.size() == 1);
+    CHECK(n->val->tensor.shape[1].expr.as_constant() == (std::string(name) == "d" ? 5 : 4));
+    CHECK(n->val->tensor.shape[0].text() == "s0");
+    CHECK(n->val->tensor.dtype == "float32");
+  }
+  // The canonical text comes back the same whichever way it was read.
+  const std::string canonical = write_graph_text(g);
+  CHECK(write_graph_text(read_graph_text(canonical, "g.json")) == canonical);
+  CHECK(canonical.find(R"({"node": "b"})") != std::string::npos);
+  // A reference to a name defined later still gets its own error through the fast path.
+  CHECK(error_of(doc(kX + ",\n" + node("a", R"({"node": "z"})", val) + ",\n" + kOut)) ==
+        "g.json: nodes[1] (a).args[0]: unknown node 'z'");
+}
+
 TEST_CASE("bad input gets a precise error") {
   struct Case { std::string name, text, expected; };
   const std::string add_unknown = R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "nope"}], "kwargs": {}, "meta": {}})";
