@@ -457,8 +457,13 @@ class Normalizer {
     for (size_t i = 0; i < selected.size(); ++i) {
       const PassInfo& pass = *selected[i];
       if (pass.kind == PassKind::Dce) dce_ = i;
-      for (const Rule& r : kRules)
-        if (r.pass == pass.name) by_root_[r.root].push_back({&r, i});
+      for (const Rule& r : kRules) {
+        if (r.pass != pass.name) continue;
+        const std::string* root = intern_text(r.root);
+        auto it = std::find_if(by_root_.begin(), by_root_.end(), [root](const auto& e) { return e.first == root; });
+        if (it == by_root_.end()) it = by_root_.insert(by_root_.end(), {root, {}});
+        it->second.push_back({&r, i});
+      }
     }
   }
 
@@ -490,11 +495,11 @@ class Normalizer {
       // A plan erases only the root and its inputs, all at or before `it`; new nodes go right before the root.
       ++it;
       if (n->op != OpKind::CallFunction) continue;
-      auto found = by_root_.find(n->target);
-      for (int applied = 0; found != by_root_.end() && applied < kMaxInPlacePerNode; ++applied) {
+      const std::vector<SelectedRule>* found = rules_for(*n);
+      for (int applied = 0; found && applied < kMaxInPlacePerNode; ++applied) {
         std::optional<Plan> plan;
         const SelectedRule* chosen = nullptr;
-        for (const SelectedRule& sr : found->second) {
+        for (const SelectedRule& sr : *found) {
           auto start = Clock::now();
           plan = sr.rule->fn(ctx_, n);
           seconds_[sr.pass_index] += seconds_since(start);
@@ -510,10 +515,19 @@ class Normalizer {
         seconds_[chosen->pass_index] += seconds_since(start);
         ++changes;
         if (!stays) break;  // the root is gone; its replacement is looked at in the next round
-        found = by_root_.find(n->target);
+        found = rules_for(*n);
       }
     }
     return changes;
+  }
+
+  // The rules rooted at n's target: targets are interned, so this compares a pointer with each of the few
+  // rule roots (no hashing of the target text at every node of every sweep).
+  const std::vector<SelectedRule>* rules_for(const Node& n) const {
+    const std::string* t = &n.target.str();
+    for (const auto& [root, rules] : by_root_)
+      if (root == t) return &rules;
+    return nullptr;
   }
 
   size_t run_dce(std::string_view pass) {
@@ -528,7 +542,6 @@ class Normalizer {
         undo->kind = NormalizeUndo::Kind::Dce;
         undo->erased.push_back(snapshot(*undo, n, it == nodes.end() ? nullptr : &*it));
         record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
-        if (!pos_.empty()) pos_.erase(n);
         g_.erase(n);  // `it` still points past it
         ++changes;
       } else {
@@ -576,7 +589,6 @@ class Normalizer {
         Node* n = g_.create_node(OpKind::CallFunction, std::move(*plan.target), std::move(*plan.args),
                                  std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
         last = n->name;
-        if (!pos_.empty()) pos_.emplace(n, std::prev(pos_.at(root)));
         n->val = root->val;
         n->meta_extra = root->meta_extra;
         g_.replace_all_uses(root, n);
@@ -592,9 +604,7 @@ class Normalizer {
     for (Node* d : plan.dead) {
       if (!d->users.empty()) continue;
       erased += (erased.empty() ? "; erased " : ", ") + d->name;
-      auto next = std::next(position(d));
-      undo->erased.push_back(snapshot(*undo, d, next == g_.nodes().end() ? nullptr : &*next));
-      pos_.erase(d);
+      undo->erased.push_back(snapshot(*undo, d, g_.next(d)));
       g_.erase(d);
     }
     record(pass, description + erased, std::move(undo));
@@ -625,23 +635,13 @@ class Normalizer {
     return s;
   }
 
-  // The list position of a node (built on first use, kept up to date by apply_plan/run_dce).
-  std::list<Node>::iterator position(Node* n) {
-    if (pos_.empty()) {
-      pos_.reserve(g_.size());
-      for (auto it = g_.nodes().begin(); it != g_.nodes().end(); ++it) pos_.emplace(&*it, it);
-    }
-    return pos_.at(n);
-  }
-
   Graph& g_;
   NormalizeReport& report_;
   RuleContext ctx_;
   std::vector<double> seconds_;                                                // per selected pass
   std::optional<size_t> dce_;                                                  // index of dce when selected
-  std::unordered_map<std::string_view, std::vector<SelectedRule>> by_root_;    // root target -> rules, pass order
+  std::vector<std::pair<const std::string*, std::vector<SelectedRule>>> by_root_;  // interned root -> rules, pass order
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
-  std::unordered_map<const Node*, std::list<Node>::iterator> pos_;             // node -> position (when built)
 };
 
 }  // namespace
