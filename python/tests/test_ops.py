@@ -293,5 +293,30 @@ class RmsNormQuantFamilyOps(unittest.TestCase):
             torch.ops._C.rms_norm_per_block_quant(q, x, w, torch.empty(7, 5), 1e-6, None, None, 96, False)
 
 
+@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
+class E2eModels(unittest.TestCase):
+    """The decoders of python/tools/e2e_rms_norm_quant.py run eagerly (small hidden sizes, CPU)."""
+
+    def test_every_variant_runs_eagerly(self):
+        import dataclasses
+        import importlib.util
+        import os
+        path = os.path.join(common.PYTHON_DIR, "tools", "e2e_rms_norm_quant.py")
+        spec = importlib.util.spec_from_file_location("e2e_rms_norm_quant", path)
+        e2e = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(e2e)
+        for v in e2e.variants():
+            with self.subTest(variant=v.name):
+                small = dataclasses.replace(v, hidden=v.hidden // 8 if v.hidden % 1024 == 0 else v.hidden)
+                model = vllm_native.Decoder(small, device="cpu")
+                with torch.no_grad():
+                    outs = model(vllm_native.inputs(small, 5, device="cpu"))
+                per_layer = {"static": 1, "token": 2, "group": 2, "token+group": 4}[v.quant]
+                self.assertEqual(len(outs), 2 + per_layer * v.layers)
+                self.assertEqual(tuple(outs[0].shape), (5, small.hidden))
+                self.assertEqual(outs[2].dtype, v.fp8)
+                self.assertTrue(all(bool(torch.isfinite(o.float()).all()) for o in outs[:2]))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -131,6 +131,8 @@ def run_variant(v, binary, tokens, device, verify):
     pairs = [(a, b) for xs, ys in zip(base, hooked) for a, b in zip(xs, ys)]
     row["bit_identical"] = all(tutil.same_bits(a, b) for a, b in pairs)
     row["differing_fraction"] = max(tutil.differing_fraction(a, b) for a, b in pairs)
+    # Outputs: x, residual, then each layer's q (and scale): where the two compiles first part.
+    row["differing_by_output"] = [round(tutil.differing_fraction(a, b), 6) for a, b in zip(base[0], hooked[0])]
     row["eager_impl_differing_fraction"] = max(tutil.differing_fraction(a, b) for a, b in zip(base[0], hooked_eager))
     if not v.exact:
         # Layer 0 (its inputs are the same in both): q within one fp8 code, scale and residual exact. Later layers
