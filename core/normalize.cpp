@@ -76,10 +76,31 @@ class RuleContext {
     if (!ranges_) ranges_ = g_.ranges();
     return *ranges_;
   }
+  // sym::prove_equal under the graph's ranges, remembered per pair of expressions: the reader shares one
+  // expression among equal spellings, so replicated layers ask the same few questions over and over. The
+  // cache holds the expressions, so their addresses (the key) cannot be reused by others meanwhile.
+  sym::Truth prove_equal(const sym::Expr& a, const sym::Expr& b) const {
+    const std::pair<const void*, const void*> key{a.impl().get(), b.impl().get()};
+    auto it = proofs_.find(key);
+    if (it != proofs_.end()) return it->second.truth;
+    const sym::Truth t = sym::prove_equal(a, b, ranges());
+    proofs_.emplace(key, Proof{a, b, t});
+    return t;
+  }
 
  private:
+  struct PairHash {
+    size_t operator()(const std::pair<const void*, const void*>& p) const {
+      return std::hash<const void*>()(p.first) * 31 + std::hash<const void*>()(p.second);
+    }
+  };
+  struct Proof {
+    sym::Expr a, b;
+    sym::Truth truth;
+  };
   const Graph& g_;
   mutable std::optional<sym::RangeMap> ranges_;
+  mutable std::unordered_map<std::pair<const void*, const void*>, Proof, PairHash> proofs_;
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -184,7 +205,7 @@ std::optional<Plan> remove_identity_reshape(const RuleContext& ctx, Node* r) {
   for (size_t i = 0; i < in->shape.size(); ++i) {
     const sym::Expr& a = in->shape[i].expr;
     const sym::Expr& b = out->shape[i].expr;
-    if (a != b && sym::prove_equal(a, b, ctx.ranges()) != sym::Truth::True) return std::nullopt;
+    if (a != b && ctx.prove_equal(a, b) != sym::Truth::True) return std::nullopt;
   }
   return use_existing(x, {r}, r->name + " reshapes " + x->name + " to its own shape " + shape_text(*out) +
                                   "; its users now read " + x->name);

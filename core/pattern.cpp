@@ -1085,23 +1085,39 @@ std::vector<Pattern> parse_pattern_file(std::string_view text, const std::string
 // Registry
 // ---------------------------------------------------------------------------------------------------------
 
+namespace {
+// Appends `p` unless its name is taken (InputError); the caller reindexes once after a batch (reindexing
+// after each of a family's hundred-odd variants made loading quadratic).
+void add_unindexed(std::vector<Pattern>& patterns, Pattern p) {
+  for (const auto& q : patterns)
+    if (q.name == p.name)
+      throw InputError(p.source + ": pattern '" + p.name + "' is already defined (in " + q.source + ")");
+  patterns.push_back(std::move(p));
+}
+}  // namespace
+
 PatternSet PatternSet::builtin() {
   PatternSet s;
   for (const auto& f : builtin_pattern_files())
-    for (auto& p : parse_pattern_file(f.text, "builtin:" + std::string(f.name))) s.add(std::move(p));
+    for (auto& p : parse_pattern_file(f.text, "builtin:" + std::string(f.name))) add_unindexed(s.patterns_, std::move(p));
+  s.reindex();
   return s;
 }
 
 void PatternSet::load_file(const std::string& path) {
   std::string text = read_text_file(path);
-  for (auto& p : parse_pattern_file(text, path)) add(std::move(p));
+  std::vector<Pattern> parsed = parse_pattern_file(text, path);
+  try {
+    for (auto& p : parsed) add_unindexed(patterns_, std::move(p));
+  } catch (...) {
+    reindex();
+    throw;
+  }
+  reindex();
 }
 
 void PatternSet::add(Pattern p) {
-  for (const auto& q : patterns_)
-    if (q.name == p.name)
-      throw InputError(p.source + ": pattern '" + p.name + "' is already defined (in " + q.source + ")");
-  patterns_.push_back(std::move(p));
+  add_unindexed(patterns_, std::move(p));
   reindex();
 }
 
