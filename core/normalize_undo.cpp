@@ -22,7 +22,37 @@ namespace fxopt {
 namespace {
 
 using Kwargs = std::vector<std::pair<std::string, Arg>>;
-using LocalMap = std::unordered_map<const Node*, Node*>;
+// Recorded identity -> the node it stands for now, for one undo entry. An entry names a handful of nodes, so
+// the pairs sit in a vector searched linearly (no hash table built and freed per entry); past 16 pairs a hash
+// index takes over, so a record naming many nodes stays linear.
+class LocalMap {
+ public:
+  using value_type = std::pair<const Node*, Node*>;
+  using const_iterator = std::vector<value_type>::const_iterator;
+
+  std::pair<const_iterator, bool> emplace(const Node* key, Node* value) {
+    if (auto it = find(key); it != end()) return {it, false};
+    v_.emplace_back(key, value);
+    if (v_.size() > kLinear) index_.emplace(key, v_.size() - 1);
+    if (v_.size() == kLinear + 1)
+      for (size_t i = 0; i < kLinear; ++i) index_.emplace(v_[i].first, i);
+    return {v_.end() - 1, true};
+  }
+  const_iterator find(const Node* key) const {
+    if (v_.size() > kLinear) {
+      auto it = index_.find(key);
+      return it == index_.end() ? end() : v_.begin() + static_cast<std::ptrdiff_t>(it->second);
+    }
+    return std::find_if(v_.begin(), v_.end(), [key](const value_type& e) { return e.first == key; });
+  }
+  const_iterator begin() const { return v_.begin(); }
+  const_iterator end() const { return v_.end(); }
+
+ private:
+  static constexpr size_t kLinear = 16;
+  std::vector<value_type> v_;
+  std::unordered_map<const Node*, size_t> index_;  // once there are more than kLinear pairs
+};
 
 // Same value, node references aside (those are paired into `local`). False when the shapes differ.
 bool pair_args(const Arg& recorded, const Arg& now, LocalMap& local) {
