@@ -43,7 +43,7 @@ def apply_fp8_dtype(doc: dict, fp8_dtype="auto", problems: Optional[list] = None
 
     "auto": from the fused nodes' meta.val (q's dtype); a torch.dtype: that; None: leave the setting alone.
     """
-    if any(t.startswith(ops.FUSED_PREFIXES) for t in fxgraph_json.target_counts(doc)):
+    if any(t.startswith(ops.FUSED_PREFIXES + (ops.IR_NAMESPACE + ".",)) for t in fxgraph_json.target_counts(doc)):
         ops.register()
     if fp8_dtype is None:
         return None

@@ -41,6 +41,15 @@ C_RMS_STATIC = "rms_norm_static_fp8_quant"
 C_ADD_RMS_STATIC = "fused_add_rms_norm_static_fp8_quant"
 C_RMS_PER_TOKEN = "rms_norm_dynamic_per_token_quant"
 C_RMS_PER_BLOCK = "rms_norm_per_block_quant"
+# The unfused ops of the family's opaque spellings (custom ops on, vLLM IR), so a model written with them traces:
+# vLLM's _C norms and quants (mutating) and the vllm_ir norms (functional).
+C_RMS = "rms_norm"
+C_ADD_RMS = "fused_add_rms_norm"
+C_STATIC_QUANT = "static_scaled_fp8_quant"
+C_PER_TOKEN_QUANT = "dynamic_per_token_scaled_fp8_quant"
+IR_NAMESPACE = "vllm_ir"
+IR_RMS = "rms_norm"
+IR_ADD_RMS = "fused_add_rms_norm"
 
 SCHEMAS = {
     FUSED_RMS_GATED: (f"{FUSED_RMS_GATED}(Tensor x, Tensor weight, Tensor? bias, Tensor z, float eps, "
@@ -64,6 +73,16 @@ C_SCHEMAS = {
                       "Tensor? scale_ub, Tensor!? residual) -> ()"),
     C_RMS_PER_BLOCK: (f"{C_RMS_PER_BLOCK}(Tensor! result, Tensor input, Tensor weight, Tensor! scale, float epsilon, "
                       "Tensor? scale_ub, Tensor!? residual, int group_size, bool is_scale_transposed) -> ()"),
+    C_RMS: f"{C_RMS}(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
+    C_ADD_RMS: f"{C_ADD_RMS}(Tensor! input, Tensor! residual, Tensor weight, float epsilon) -> ()",
+    C_STATIC_QUANT: f"{C_STATIC_QUANT}(Tensor! result, Tensor input, Tensor scale, int[]? group_shape=None) -> ()",
+    C_PER_TOKEN_QUANT: f"{C_PER_TOKEN_QUANT}(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()",
+}
+# vLLM IR's norms (vllm/ir/ops/layernorm.py), functional.
+IR_SCHEMAS = {
+    IR_RMS: f"{IR_RMS}(Tensor x, Tensor? weight, float epsilon, int? variance_size=None) -> Tensor",
+    IR_ADD_RMS: (f"{IR_ADD_RMS}(Tensor x, Tensor x_residual, Tensor? weight, float epsilon, int? variance_size=None) "
+                 "-> (Tensor, Tensor)"),
 }
 # Ops whose fp8 output dtype comes from the platform setting rather than from an argument.
 PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT, RMSNORM_GROUP_QUANT, ADD_RMSNORM_GROUP_QUANT)
@@ -76,6 +95,7 @@ _FMAX = {"float8_e4m3fn": 448.0, "float8_e4m3fnuz": 224.0}
 _lock = threading.Lock()
 _lib: Optional[torch.library.Library] = None
 _c_lib: Optional[torch.library.Library] = None
+_ir_lib: Optional[torch.library.Library] = None
 _owner: dict[str, str] = {}          # op name -> "fxopt" | "vllm"
 _fp8_override: Optional[torch.dtype] = None
 _impl = "eager"
@@ -166,15 +186,19 @@ def _vllm_rms_norm(x, residual, weight, eps: float):
     if residual is not None:
         s = s + residual.float()
     res_out = s.to(x.dtype) if residual is not None else None
-    y = (s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
+    y = (s * torch.rsqrt(s.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    if weight is not None:
+        y = y * weight
     return y, res_out
 
 
 def _quant_rows(y, scheme: str, dtype, fmax: float, *, scale=None, scale_ub=None, group: int = 0,
                 divide: bool = False):
-    """FP8 quant of y (M, D) in vLLM's native forms -> (q, scale or None). scheme "static": scale (1,1) given,
-    q = y * (1/scale); "token": per-row scale (M, 1), multiply by its reciprocal, or divide (`divide`, the _C
-    kernel); "group": scales (M, D/group), divide."""
+    """FP8 quant of y (M, D) in vLLM's native forms -> (q, scale or None). scheme "none": (y, None); "static":
+    scale (1,1) given, q = y * (1/scale); "token": per-row scale (M, 1), multiply by its reciprocal, or divide
+    (`divide`, the _C kernel); "group": scales (M, D/group), divide."""
+    if scheme == "none":
+        return y, None
     if scheme == "static":
         q = y.float() * scale.float().reciprocal()
         return q.clamp(-fmax, fmax).to(dtype), None
@@ -190,9 +214,9 @@ def _quant_rows(y, scheme: str, dtype, fmax: float, *, scale=None, scale_ub=None
     return q, s
 
 
-def _rms_quant_math(x, residual, weight, eps, scheme, dtype, fmax, scale, scale_ub, group, divide):
-    """The family's reference: (q, scale or None, residual_out or None)."""
-    y, res_out = _vllm_rms_norm(x, residual, weight, eps)
+def _rms_quant_math(x, residual, weight, eps, scheme, dtype, fmax, scale, scale_ub, group, divide, norm=True):
+    """The family's reference: (q (y for scheme "none"), scale or None, residual_out or None); norm=False quantises x."""
+    y, res_out = _vllm_rms_norm(x, residual, weight, eps) if norm else (x, None)
     q, s = _quant_rows(y, scheme, dtype, fmax, scale=scale, scale_ub=scale_ub, group=group, divide=divide)
     return q, s, res_out
 
@@ -281,16 +305,19 @@ def _flat_rows(t):
     return t.contiguous().reshape(-1, t.shape[-1])
 
 
-def _family(x, residual, weight, eps, scheme, dtype, *, scale=None, scale_ub=None, group=0, divide=False):
+def _family(x, residual, weight, eps, scheme, dtype, *, scale=None, scale_ub=None, group=0, divide=False, norm=True):
     """Runs the family's math on x viewed as (M, D) rows (the "inductor" impl compiles it; rows dynamic)."""
-    if weight.dtype != x.dtype:
+    if weight is not None and weight.dtype != x.dtype:
         raise ValueError(f"weight dtype {weight.dtype} differs from the input's {x.dtype} "
                          "(the fused kernels need one model dtype)")
+    if residual is not None and residual.shape != x.shape:
+        raise ValueError(f"residual {tuple(residual.shape)} differs from the input {tuple(x.shape)}")
     xs = _flat_rows(x)
     rs = _flat_rows(residual) if residual is not None else None
     rows = (xs,) if rs is None else (xs, rs)
-    q, s, res_out = _run(_rms_quant_math, rows, xs, rs, weight.contiguous(), eps, scheme, dtype, fp8_max(dtype),
-                         scale, scale_ub, group, divide)
+    fmax = fp8_max(dtype) if scheme != "none" else 0.0
+    q, s, res_out = _run(_rms_quant_math, rows, xs, rs, weight.contiguous() if weight is not None else None, eps, scheme,
+                         dtype, fmax, scale, scale_ub, group, divide, norm)
     q = q.reshape(x.shape)
     if res_out is not None:
         res_out = res_out.reshape(x.shape)
@@ -364,6 +391,55 @@ def _c_rms_per_block_impl(result, input, weight, scale, epsilon, scale_ub, resid
         residual.copy_(r)
 
 
+def _c_rms_impl(result, input, weight, epsilon):
+    y, _, _ = _family(input, None, weight, epsilon, "none", input.dtype)
+    result.copy_(y)
+
+
+def _c_add_rms_impl(input, residual, weight, epsilon):
+    y, _, r = _family(input, residual, weight, epsilon, "none", input.dtype)
+    input.copy_(y)                          # the normed value, in place
+    residual.copy_(r)                       # x + residual, in place
+
+
+def _c_static_quant_impl(result, input, scale, group_shape=None):
+    if group_shape is not None:
+        raise ValueError(f"{C_STATIC_QUANT}: group_shape is not supported, got {group_shape}")
+    q, _, _ = _family(input, None, None, 0.0, "static", result.dtype, scale=scale, norm=False)
+    result.copy_(q)
+
+
+def _c_per_token_quant_impl(result, input, scale, scale_ub):
+    # vLLM's kernel divides by the scale (the native chain multiplies by its reciprocal).
+    q, s, _ = _family(input, None, None, 0.0, "token", result.dtype, scale_ub=scale_ub, divide=True, norm=False)
+    result.copy_(q)
+    scale.copy_(s.reshape(scale.shape))
+
+
+def _no_variance_size(variance_size):
+    if variance_size is not None:
+        raise ValueError(f"vllm_ir norms: variance_size is not supported, got {variance_size}")
+
+
+def _ir_rms_impl(x, weight, epsilon, variance_size=None):
+    _no_variance_size(variance_size)
+    return _family(x, None, weight, epsilon, "none", x.dtype)[0]
+
+
+def _ir_rms_fake(x, weight, epsilon, variance_size=None):
+    return x.new_empty(x.shape)
+
+
+def _ir_add_rms_impl(x, x_residual, weight, epsilon, variance_size=None):
+    _no_variance_size(variance_size)
+    y, _, r = _family(x, x_residual, weight, epsilon, "none", x.dtype)
+    return y, r
+
+
+def _ir_add_rms_fake(x, x_residual, weight, epsilon, variance_size=None):
+    return x.new_empty(x.shape), x.new_empty(x.shape)
+
+
 def _c_fake(*args, **kwargs):
     return None
 
@@ -388,6 +464,14 @@ _C_BODIES = {
     C_ADD_RMS_STATIC: _c_add_rms_static_impl,
     C_RMS_PER_TOKEN: _c_rms_per_token_impl,
     C_RMS_PER_BLOCK: _c_rms_per_block_impl,
+    C_RMS: _c_rms_impl,
+    C_ADD_RMS: _c_add_rms_impl,
+    C_STATIC_QUANT: _c_static_quant_impl,
+    C_PER_TOKEN_QUANT: _c_per_token_quant_impl,
+}
+_IR_BODIES = {
+    IR_RMS: (_ir_rms_impl, _ir_rms_fake),
+    IR_ADD_RMS: (_ir_add_rms_impl, _ir_add_rms_fake),
 }
 
 
@@ -400,9 +484,9 @@ def _exists(name: str, namespace: str = NAMESPACE) -> bool:
 
 
 def register() -> dict[str, str]:
-    """Registers each op vLLM has not registered; returns {op name: "fxopt" | "vllm"} (the `_C` ops under
-    "_C.<name>"). Idempotent."""
-    global _lib, _c_lib
+    """Registers each op vLLM has not registered; returns {op name: "fxopt" | "vllm"} (the `_C` and `vllm_ir` ops
+    under "_C.<name>" and "vllm_ir.<name>"). Idempotent."""
+    global _lib, _c_lib, _ir_lib
     with _lock:
         for name, schema in SCHEMAS.items():
             if name in _owner:
@@ -430,6 +514,20 @@ def register() -> dict[str, str]:
             _c_lib.impl(name, _C_BODIES[name], "CompositeExplicitAutograd")
             torch.library.register_fake(f"{C_NAMESPACE}::{name}", _c_fake, lib=_c_lib)
             _owner[key] = "fxopt"
+        for name, schema in IR_SCHEMAS.items():
+            key = f"{IR_NAMESPACE}.{name}"
+            if key in _owner:
+                continue
+            if _exists(name, IR_NAMESPACE):
+                _owner[key] = "vllm"
+                continue
+            if _ir_lib is None:
+                _ir_lib = torch.library.Library(IR_NAMESPACE, "FRAGMENT")
+            impl, fake = _IR_BODIES[name]
+            _ir_lib.define(schema)
+            _ir_lib.impl(name, impl, "CompositeExplicitAutograd")
+            torch.library.register_fake(f"{IR_NAMESPACE}::{name}", fake, lib=_ir_lib)
+            _owner[key] = "fxopt"
         return dict(_owner)
 
 
@@ -440,6 +538,6 @@ def owner(name: str) -> Optional[str]:
 
 def qualified(name: str) -> str:
     """The target string fxgraph uses for the op's default overload ("_C.<name>" keys: the `_C` op's)."""
-    if name.startswith(C_NAMESPACE + "."):
+    if name.startswith((C_NAMESPACE + ".", IR_NAMESPACE + ".")):
         return f"{name}.default"
     return f"{NAMESPACE}.{name}.default"

@@ -267,6 +267,32 @@ class RmsNormQuantFamilyOps(unittest.TestCase):
         self.assertTrue(tutil.same_bits(out[2], r_ref))
         self.assertTrue(tutil.same_bits(r, r_before))        # functional: the residual argument is unchanged
 
+    def test_unfused_opaque_ops_equal_the_native_forms(self):
+        self.need("_C.rms_norm")
+        x, r, w = self.inputs("cpu")
+        out = torch.empty_like(x)
+        torch.ops._C.rms_norm(out, x, w, 1e-6)
+        self.assertTrue(tutil.same_bits(out, vllm_native.rms_norm(x, w, 1e-6)))
+        xi, ri = x.clone(), r.clone()
+        torch.ops._C.fused_add_rms_norm(xi, ri, w, 1e-6)          # both written in place
+        y_ref, r_ref = vllm_native.fused_add_rms_norm(x, r, w, 1e-6)
+        self.assertTrue(tutil.same_bits(xi, y_ref) and tutil.same_bits(ri, r_ref))
+        if self.owner.get("vllm_ir.rms_norm") == "fxopt":
+            self.assertTrue(tutil.same_bits(torch.ops.vllm_ir.rms_norm(x, w, 1e-6), vllm_native.rms_norm(x, w, 1e-6)))
+            y2, r2 = torch.ops.vllm_ir.fused_add_rms_norm(x, r, w, 1e-6)
+            self.assertTrue(tutil.same_bits(y2, y_ref) and tutil.same_bits(r2, r_ref))
+            with self.assertRaisesRegex(Exception, "variance_size"):
+                torch.ops.vllm_ir.rms_norm(x, w, 1e-6, 64)
+        fp8 = torch.float8_e4m3fn
+        q, s = torch.empty(x.shape, dtype=fp8), torch.empty(7, 1)
+        torch.ops._C.dynamic_per_token_scaled_fp8_quant(q, y_ref, s, None)
+        q_ref, s_ref = vllm_native.per_token_quant(y_ref, fp8)
+        self.assertTrue(tutil.same_bits(s, s_ref))
+        self.assertLessEqual(int((q.view(torch.uint8).int() - q_ref.view(torch.uint8).int()).abs().max()), 1)
+        scale = torch.full((1, 1), 0.03)
+        torch.ops._C.static_scaled_fp8_quant(q, y_ref, scale)
+        self.assertTrue(tutil.same_bits(q, vllm_native.static_quant(y_ref, scale, fp8)))
+
     def test_fake_functions_give_shapes_and_dtypes(self):
         mode = FakeTensorMode(shape_env=ShapeEnv())
         x = mode.from_tensor(torch.empty(64, 256, dtype=torch.bfloat16))
@@ -305,6 +331,7 @@ class E2eModels(unittest.TestCase):
         spec = importlib.util.spec_from_file_location("e2e_rms_norm_quant", path)
         e2e = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(e2e)
+        ops.register()                        # the custom-op spellings call the _C / vllm_ir reference ops
         for v in e2e.variants():
             with self.subTest(variant=v.name):
                 small = dataclasses.replace(v, hidden=v.hidden // 8 if v.hidden % 1024 == 0 else v.hidden)

@@ -79,11 +79,42 @@ def group_quant(x, group_size, fp8):
     return x_quant, scales
 
 
+# The opaque spellings (vLLM with custom ops on, or vLLM IR): fxopt.ops registers these ops where vLLM is absent.
+
+def rms_norm_custom(x, weight, eps):
+    """RMSNorm.forward_cuda (custom op on): _C.rms_norm into an empty buffer (auto_functionalized once traced)."""
+    out = torch.empty_like(x)
+    torch.ops._C.rms_norm(out, x, weight, eps)
+    return out
+
+
+def fused_add_rms_norm_custom(x, residual, weight, eps):
+    """_C.fused_add_rms_norm: x becomes the normed value and residual x + residual, in place."""
+    torch.ops._C.fused_add_rms_norm(x, residual, weight, eps)
+    return x, residual
+
+
+def static_quant_custom(x, scale, fp8):
+    q = torch.empty(x.shape, dtype=fp8, device=x.device)
+    torch.ops._C.static_scaled_fp8_quant(q, x.contiguous(), scale)
+    return q
+
+
+def per_token_quant_custom(x, fp8):
+    """_C.dynamic_per_token_scaled_fp8_quant: the kernel divides by the scale."""
+    q = torch.empty(x.shape, dtype=fp8, device=x.device)
+    s = torch.empty((x.shape[0], 1), dtype=torch.float32, device=x.device)
+    torch.ops._C.dynamic_per_token_scaled_fp8_quant(q, x.contiguous(), s, None)
+    return q, s
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One model: `layers` decoder layers, layer 0 plain RMSNorm, the others fused-add RMSNorm on the residual
     chain, each followed by `quant` ("static" | "token" | "group" | "token+group": two quants of one normed
-    tensor, a fan-out) of the normed value, dequantised into a bf16 projection that feeds the next layer."""
+    tensor, a fan-out) of the normed value, dequantised into a bf16 projection that feeds the next layer.
+    spelling: "native" (forward_native), "custom" (the _C norm and quant ops: auto_functionalized once traced) or
+    "vllm_ir" (vllm_ir norms, _C quant ops); the group quant is native in every spelling."""
     name: str
     quant: str
     fp8: torch.dtype = torch.float8_e4m3fn
@@ -93,6 +124,7 @@ class Variant:
     layers: int = 4
     eps: float = 1e-6
     weight_dtype: torch.dtype = torch.bfloat16
+    spelling: str = "native"
     expected: tuple = ()          # ((fused op target, count), ...); empty: nothing may fuse
     exact: bool = True            # outputs bit-identical with the hook (else: at most one fp8 code, see tolerance)
 
@@ -128,19 +160,26 @@ class Decoder(torch.nn.Module):
         v = self.v
         outs = []
         residual = None
+        custom = v.spelling != "native"
         for i in range(v.layers):
             if residual is None:
-                y = rms_norm(x, self.weights[i], v.eps)
-                residual = x
+                if v.spelling == "vllm_ir":
+                    y = torch.ops.vllm_ir.rms_norm(x, self.weights[i], v.eps)
+                else:
+                    y = (rms_norm_custom if custom else rms_norm)(x, self.weights[i], v.eps)
+                residual = x.clone() if custom else x    # _C.fused_add_rms_norm must not write the input
+            elif v.spelling == "vllm_ir":
+                y, residual = torch.ops.vllm_ir.fused_add_rms_norm(x, residual, self.weights[i], v.eps)
             else:
-                y, residual = fused_add_rms_norm(x, residual, self.weights[i], v.eps)
+                add_norm = fused_add_rms_norm_custom if custom else fused_add_rms_norm
+                y, residual = add_norm(x, residual, self.weights[i], v.eps)
             if v.quant == "static":
-                q = static_quant(y, self.scales[i], v.fp8)
+                q = (static_quant_custom if custom else static_quant)(y, self.scales[i], v.fp8)
                 s = self.scales[i].reshape(1, 1)
                 deq = dequant(q, s.expand(q.shape[0], 1), v.hidden)
                 outs += [q]
             elif v.quant == "token":
-                q, s = per_token_quant(y, v.fp8)
+                q, s = per_token_quant_custom(y, v.fp8) if custom else per_token_quant(y, v.fp8)
                 deq = dequant(q, s, v.hidden)
                 outs += [q, s]
             elif v.quant == "group":

@@ -43,6 +43,17 @@ def variants():
                 expected=((C.format("rms_norm_static_fp8_quant"), 1),
                           (C.format("fused_add_rms_norm_static_fp8_quant"), L - 1))),
         Variant("token_e4m3fn_cuda", "token", expected=((C.format("rms_norm_dynamic_per_token_quant"), L),), exact=False),
+        # the opaque spellings: _C ops (auto_functionalized_v2 once traced) and vllm_ir norms; the _C per-token quant
+        # divides like the fused op, so that one is exact too
+        Variant("static_custom_ops_cuda", "static", spelling="custom",
+                expected=((C.format("rms_norm_static_fp8_quant"), 1),
+                          (C.format("fused_add_rms_norm_static_fp8_quant"), L - 1))),
+        Variant("token_custom_ops_cuda", "token", spelling="custom",
+                expected=((C.format("rms_norm_dynamic_per_token_quant"), L),)),
+        Variant("token_vllm_ir_cuda", "token", spelling="vllm_ir",
+                expected=((C.format("rms_norm_dynamic_per_token_quant"), L),)),
+        Variant("group128_vllm_ir_cuda", "group", spelling="vllm_ir",
+                expected=((C.format("rms_norm_per_block_quant"), L),)),
         Variant("group128_e4m3fn_cuda", "group", group=128, expected=((C.format("rms_norm_per_block_quant"), L),)),
         Variant("group64_e4m3fn_cuda", "group", group=64, expected=((C.format("rms_norm_per_block_quant"), L),)),
         Variant("group128_h4096_cuda", "group", group=128, hidden=4096,
@@ -84,7 +95,8 @@ def run_variant(v, binary, tokens, device, verify):
     import tutil
     import vllm_native
     from fxopt import ops
-    row = {"variant": v.name, "quant": v.quant, "target": v.target, "fp8": str(v.fp8).replace("torch.", ""),
+    row = {"variant": v.name, "quant": v.quant, "spelling": v.spelling, "target": v.target,
+           "fp8": str(v.fp8).replace("torch.", ""),
            "group": v.group if "group" in v.quant else None, "hidden": v.hidden, "layers": v.layers,
            "weight": str(v.weight_dtype).replace("torch.", ""), "expected": {k: n for k, n in v.expected},
            "exact": v.exact, "device": device}
