@@ -59,7 +59,8 @@ def main():
     ap.add_argument("--lib", required=True, help="libfxopt_gpu_capi.so of a GPU build")
     ap.add_argument("--tokens", default="1,32,1024,8192")
     ap.add_argument("--hidden", type=int, default=4096)
-    ap.add_argument("--regions", default=",".join(REGIONS))
+    ap.add_argument("--regions", default="add+static,add+per-token,add+group128",
+                    help=f"comma-separated, of {', '.join(REGIONS)} (default: %(default)s)")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--json", default="")
     args = ap.parse_args()
