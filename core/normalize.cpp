@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/error.h"
@@ -511,10 +512,17 @@ class Normalizer {
   size_t sweep_rules() {
     size_t changes = 0;
     auto& nodes = g_.nodes();
+    // The sweep also numbers the nodes and gathers dce's seeds (see run_dce), so dce needs no walk of its own.
+    seeds_.clear();
+    erased_.clear();
+    seeded_ = true;
+    size_t seq = 0;
     for (auto it = nodes.begin(); it != nodes.end();) {
       Node* n = &*it;
       // A plan erases only the root and its inputs, all at or before `it`; new nodes go right before the root.
       ++it;
+      n->order = seq++;
+      if (n->users.empty()) seeds_.push_back(n);
       if (n->op != OpKind::CallFunction) continue;
       const std::vector<SelectedRule>* found = rules_for(*n);
       for (int applied = 0; found && applied < kMaxInPlacePerNode; ++applied) {
@@ -551,19 +559,60 @@ class Normalizer {
     return nullptr;
   }
 
+  bool dce_candidate(const Node& n) const {
+    return n.op == OpKind::CallFunction && n.users.empty() && is_side_effect_free(n);
+  }
+
+  // Erases `n` (a dce candidate), recording the change; `next` is the node after it.
+  void dce_erase(std::string_view pass, Node* n, Node* next) {
+    auto undo = std::make_shared<NormalizeUndo>();
+    undo->kind = NormalizeUndo::Kind::Dce;
+    undo->erased.push_back(snapshot(*undo, n, next));
+    record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
+    g_.erase(n);
+  }
+
+  // dce. After a rule sweep it works from the sweep's seeds: every node that had no users when the sweep
+  // reached it, or may have lost users after (the inputs of what a plan changed or erased, the plan's roots and
+  // dead nodes, the nodes it created). Nothing else can have become dead, and the candidates are taken highest
+  // position first, an erased node's inputs joining them, which is the order of a backward sweep: the same
+  // changes in the same order, without walking the whole graph again. Without a rule sweep: a backward sweep.
   size_t run_dce(std::string_view pass) {
     size_t changes = 0;
+    if (seeded_) {
+      seeded_ = false;
+      std::vector<std::pair<size_t, Node*>> heap;  // (position, node), largest position first
+      for (Node* n : seeds_)  // only the seeds that are candidates now: nearly always none or a few
+        if (!erased_.count(n) && dce_candidate(*n)) heap.emplace_back(n->order, n);
+      seeds_.clear();
+      std::make_heap(heap.begin(), heap.end());
+      Node* last = nullptr;
+      while (!heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end());
+        Node* n = heap.back().second;
+        heap.pop_back();
+        if (n == last || erased_.count(n) || !dce_candidate(*n)) continue;
+        last = n;
+        auto push = [&heap](Node* in) {
+          heap.emplace_back(in->order, in);
+          std::push_heap(heap.begin(), heap.end());
+        };
+        for (const auto& a : n->args) a.visit_nodes(push);
+        for (const auto& kv : n->kwargs) kv.second.visit_nodes(push);
+        erased_.insert(n);
+        dce_erase(pass, n, g_.next(n));
+        ++changes;
+      }
+      erased_.clear();
+      return changes;
+    }
     auto& nodes = g_.nodes();
     // Backwards, so a node's users are gone before it is looked at: whole dead chains go in one sweep.
     for (auto it = nodes.end(); it != nodes.begin();) {
       auto cur = std::prev(it);
       Node* n = &*cur;
-      if (n->op == OpKind::CallFunction && n->users.empty() && is_side_effect_free(*n)) {
-        auto undo = std::make_shared<NormalizeUndo>();
-        undo->kind = NormalizeUndo::Kind::Dce;
-        undo->erased.push_back(snapshot(*undo, n, it == nodes.end() ? nullptr : &*it));
-        record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
-        g_.erase(n);  // `it` still points past it
+      if (dce_candidate(*n)) {
+        dce_erase(pass, n, it == nodes.end() ? nullptr : &*it);  // `it` still points past it
         ++changes;
       } else {
         it = cur;
@@ -576,6 +625,11 @@ class Normalizer {
   void apply_plan(std::string_view pass, Node* root, Plan plan) {
     std::string description = std::move(plan.description);
     auto undo = std::make_shared<NormalizeUndo>();
+    // dce's seeds: nodes this change may leave without users (the root's inputs, the root, the dead nodes).
+    auto seed = [this](Node* in) { seeds_.push_back(in); };
+    for (const Arg& a : root->args) a.visit_nodes(seed);
+    for (const auto& [k, a] : root->kwargs) a.visit_nodes(seed);
+    seeds_.push_back(root);
     switch (plan.kind) {
       case Plan::Kind::InPlace:
         undo->kind = NormalizeUndo::Kind::InPlace;
@@ -610,6 +664,9 @@ class Normalizer {
         Node* n = g_.create_node(OpKind::CallFunction, std::move(*plan.target), std::move(*plan.args),
                                  std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
         last = n->name;
+        n->order = root->order;  // root's place: root itself is erased below (its users are n's now)
+        erased_.erase(n);        // the address may be an erased node's
+        seeds_.push_back(n);
         n->val = root->val;
         n->meta_extra = root->meta_extra;
         g_.replace_all_uses(root, n);
@@ -623,9 +680,13 @@ class Normalizer {
     }
     std::string erased;
     for (Node* d : plan.dead) {
+      seeds_.push_back(d);
       if (!d->users.empty()) continue;
       erased += (erased.empty() ? "; erased " : ", ") + d->name;
       undo->erased.push_back(snapshot(*undo, d, g_.next(d)));
+      for (const Arg& a : d->args) a.visit_nodes(seed);
+      for (const auto& [k, a] : d->kwargs) a.visit_nodes(seed);
+      erased_.insert(d);
       g_.erase(d);
     }
     record(pass, description + erased, std::move(undo));
@@ -662,6 +723,11 @@ class Normalizer {
   std::vector<double> seconds_;                                                // per selected pass
   std::optional<size_t> dce_;                                                  // index of dce when selected
   std::vector<std::pair<const std::string*, std::vector<SelectedRule>>> by_root_;  // interned root -> rules, pass order
+  // dce's worklist from the last rule sweep (run_dce): candidates, and the nodes erased since they were gathered
+  // (their addresses must not be read; a node created at such an address is taken out again).
+  bool seeded_ = false;
+  std::vector<Node*> seeds_;
+  std::unordered_set<const Node*> erased_;
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 

@@ -437,6 +437,49 @@ TEST_CASE("normalize: dce: unused pure nodes go, whole chains at once; effects, 
   CHECK(r.report.changes[0].description == "erased g = _operator.getitem (no users)");
 }
 
+TEST_CASE("normalize: dce after a rule sweep erases what a backward sweep erases, in the same order") {
+  // With rule passes selected, dce works from the nodes the rule sweep saw without users or changed; without,
+  // it sweeps the graph backwards. Both must give the same changes in the same order: here two dead chains,
+  // a reshape that a fold leaves with a dead user only, and a dead node after the fold's root.
+  const std::string text =
+      doc({placeholder("x"),
+           call("a1", "aten.relu.default", ref("x")), call("a2", "aten.neg.default", ref("a1")),
+           call("r1", "aten.reshape.default", ref("x") + ", [-1, 4]"),
+           call("d", "aten.exp.default", ref("r1")),
+           call("r2", "aten.reshape.default", ref("r1") + ", [-1, 4]"),
+           call("b1", "aten.relu.default", ref("r2")), call("b2", "aten.neg.default", ref("b1")),
+           call("b3", "aten.exp.default", ref("b1")),
+           output({"r2"})});
+  auto dce_of = [](const NormalizeReport& r) {
+    std::vector<std::string> out;
+    for (const auto& c : r.changes)
+      if (c.pass == "dce") out.push_back(c.description);
+    return out;
+  };
+  auto with_rules = run(text, {"fold_reshape_chains", "dce"});
+  CHECK(with_rules.listing ==
+        "r2 = aten.reshape.default(x, [-1, 4])\n"
+        "output([r2])\n");
+  CHECK(dce_of(with_rules.report) == std::vector<std::string>{
+                                         "erased b3 = aten.exp.default (no users)",
+                                         "erased b2 = aten.neg.default (no users)",
+                                         "erased b1 = aten.relu.default (no users)",
+                                         "erased d = aten.exp.default (no users)",
+                                         "erased r1 = aten.reshape.default (no users)",
+                                         "erased a2 = aten.neg.default (no users)",
+                                         "erased a1 = aten.relu.default (no users)"});
+  // The same graph after the fold, by dce alone (a backward sweep): the same changes.
+  auto folded = run(text, {"fold_reshape_chains"});
+  auto swept = run(write_graph_text(folded.graph), {"dce"});
+  CHECK(swept.listing == with_rules.listing);
+  CHECK(dce_of(swept.report) == dce_of(with_rules.report));
+  // And the undo puts every dead node back where it was.
+  Graph g = read_graph_text(text, "t.json");
+  NormalizeReport r = normalize(g, {"fold_reshape_chains", "dce"});
+  denormalize(g, r);
+  CHECK(write_graph_text(g) == write_graph_text(read_graph_text(text, "t.json")));
+}
+
 TEST_CASE("normalize: keyword and Scalar spellings of the same ops are accepted") {
   auto r = run(doc({placeholder("x"),
                     call("n", "aten.neg.default", ref("x")), call("e", "aten.exp.default", ref("n")),
