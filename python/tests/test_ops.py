@@ -334,7 +334,7 @@ class E2eModels(unittest.TestCase):
         ops.register()                        # the custom-op spellings call the _C / vllm_ir reference ops
         for v in e2e.variants():
             with self.subTest(variant=v.name):
-                small = dataclasses.replace(v, hidden=v.hidden // 8 if v.hidden % 1024 == 0 else v.hidden)
+                small = dataclasses.replace(v, hidden=v.hidden // 4 if v.hidden % 1024 == 0 else v.hidden)
                 model = vllm_native.Decoder(small, device="cpu")
                 with torch.no_grad():
                     outs = model(vllm_native.inputs(small, 5, device="cpu"))
