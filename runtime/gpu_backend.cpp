@@ -7,9 +7,11 @@
 
 #if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "runtime/cpu/heavy_ops.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/gpu_ops.h"
 #include "runtime/hip/gpu_api.h"
@@ -31,9 +33,10 @@ gpu::DType gdt(DType d) {
     case DType::I8: return gpu::DType::i8;
     case DType::U8: return gpu::DType::u8;
     case DType::Bool: return gpu::DType::b8;
-    case DType::F64: break;
+    case DType::F64:
+    case DType::U64: break;
   }
-  throw InputError("float64 is not supported on the GPU");
+  throw InputError(std::string(dtype_name(d)) + " is not supported on the GPU");
 }
 
 gpu::TensorRef ref(const Tensor& t) {
@@ -135,6 +138,107 @@ Value reduce(const OpArgs& a, gpu::ReduceOp op, std::optional<std::vector<int64_
   return Value::of(shaped(values));
 }
 
+
+// Refuses an index tensor with a value outside its range, with the CPU kernels' error text.
+void check_indices(const Tensor& idx, int64_t size, bool allow_negative, const char* what, int64_t dim) {
+  int64_t v = 0;
+  const int64_t pos = gpu::first_bad_index(ref(idx), size, allow_negative, &v);
+  if (pos >= 0) throw InputError(cpu::index_out_of_range(what, v, idx.shape(), pos, dim, size));
+}
+
+// One index tensor of a gather plan: `idx` read with `strides` over the output dims, indexing x's dim `xd`.
+void add_index(gpu::GatherPlan& p, const Tensor& idx, const std::vector<int64_t>& strides, const Tensor& x, int64_t xd) {
+  const int k = p.nidx++;
+  p.idx[k] = idx.raw();
+  p.idx_dtype[k] = gdt(idx.dtype());
+  for (size_t d = 0; d < strides.size(); ++d) p.idx_strides[k][d] = strides[d];
+  p.idx_size[k] = x.shape()[xd];
+  p.idx_x_stride[k] = x.strides()[xd];
+}
+
+// Runs a gather plan into a new contiguous device tensor shaped like the meta result.
+Value run_gather(const OpArgs& a, const Tensor& x, gpu::GatherPlan& p) {
+  Tensor out = device_out(a);
+  const Shape& s = out.shape();
+  if (s.size() > static_cast<size_t>(gpu::kMaxDims)) throw InputError("more than 6 dimensions are not supported on the GPU");
+  p.ndim = static_cast<int>(s.size());
+  for (size_t d = 0; d < s.size(); ++d) p.shape[d] = s[d];
+  if (out.numel() > 0) gpu::gather(out.raw(), x.raw(), dtype_size(x.dtype()), p);
+  return Value::of(out);
+}
+
+// ---- attention: the arguments checked as the CPU kernel checks them, then one kernel launch ----
+
+// A 3-d (H, L, E) device tensor read as (1, H, L, E).
+Tensor attn_4d(const Tensor& t) {
+  if (t.dim() == 4) return t;
+  return t.as_strided({1, t.shape()[0], t.shape()[1], t.shape()[2]}, {0, t.strides()[0], t.strides()[1], t.strides()[2]},
+                      t.offset());
+}
+
+// A zero-filled device tensor shaped like a meta item (the CUDA variants' seeds, offsets, cumulative lengths).
+Value device_zeros_like(const Value& m) {
+  if (!m.is_tensor()) return m;
+  Tensor t = device_empty(m.tensor.dtype(), m.tensor.shape());
+  if (t.storage()->bytes) gpu::fill_bytes(t.raw(), 0, t.storage()->bytes);
+  return Value::of(t);
+}
+
+struct GpuAttention {
+  Tensor out;      // the meta's shape (3-d or 4-d), q's dtype
+  Tensor lse;      // shaped like `lse_meta` when asked for
+  Tensor weights;  // when asked for
+};
+
+// out/lse/weights of attention over device tensors; lse_meta: the lse item of the meta result (its shape
+// may pad L to a multiple of 32, filled with +inf, or add a trailing 1), nullptr when not wanted.
+GpuAttention run_gpu_attention(const OpArgs& a, const Tensor* mask, double dropout, bool causal, std::optional<double> scale,
+                               bool gqa, bool want_weights, const Tensor* lse_meta) {
+  if (dropout != 0.0) throw InputError("attention dropout is not supported (inference graphs have dropout_p = 0)");
+  const Tensor q = attn_4d(a.tensor(0)), k = attn_4d(a.tensor(1)), v = attn_4d(a.tensor(2));
+  const int64_t B = q.shape()[0], Hq = q.shape()[1], L = q.shape()[2], E = q.shape()[3];
+  const int64_t Hk = k.shape()[1], S = k.shape()[2], Ev = v.shape()[3];
+  if (k.shape()[0] != B || v.shape()[0] != B || v.shape()[1] != Hk || v.shape()[2] != S || k.shape()[3] != E)
+    throw InputError("attention shapes do not fit: query " + shape_str(q.shape()) + ", key " + shape_str(k.shape()) +
+                     ", value " + shape_str(v.shape()));
+  if (Hq != Hk && !(gqa && Hk > 0 && Hq % Hk == 0))
+    throw InputError("attention: " + std::to_string(Hq) + " query heads and " + std::to_string(Hk) + " key/value heads" +
+                     (gqa ? " (query heads must be a multiple)" : " need enable_gqa=True"));
+  const float sc = scale ? static_cast<float>(*scale) : 1.0f / std::sqrt(static_cast<float>(E));
+  const bool batched = a.tensor(0).dim() == 4;
+  GpuAttention r;
+  r.out = device_empty(q.dtype(), {B, Hq, L, Ev});
+  gpu::TensorRef mref, lref, wref;
+  if (mask) {
+    const Shape full{B, Hq, L, S};
+    if (cpu::broadcast_shapes({full, mask->shape()}) != full)
+      throw InputError("attention mask of shape " + shape_str(mask->shape()) + " cannot be broadcast to " + shape_str(full));
+    mref = ref(mask->as_strided(full, cpu::broadcast_strides(*mask, full), mask->offset()));
+  }
+  if (lse_meta) {
+    const Shape& ls = lse_meta->shape();
+    r.lse = device_empty(DType::F32, ls);
+    const int64_t lx = ls[batched ? 2 : 1];  // L, or L padded to a multiple of 32
+    if (lx != L && r.lse.numel() > 0) {       // the padding is +inf (PyTorch's efficient kernel leaves it so)
+      Tensor h = Tensor::empty(DType::F32, ls);
+      std::fill(h.data<float>(), h.data<float>() + h.numel(), std::numeric_limits<float>::infinity());
+      gpu::copy_to_device(r.lse.raw(), h.raw(), static_cast<size_t>(h.numel()) * 4);
+    }
+    if (r.lse.numel() > 0) lref = ref(r.lse.as_strided({B, Hq, L}, {Hq * lx, lx, 1}, r.lse.offset()));
+  }
+  if (want_weights) {
+    r.weights = device_empty(q.dtype(), {B, Hq, L, S});
+    wref = ref(r.weights);
+  }
+  if (L > 0 && B * Hq > 0)
+    gpu::attention(ref(r.out), lse_meta && lse_meta->numel() > 0 ? &lref : nullptr, want_weights ? &wref : nullptr, ref(q),
+                   ref(k), ref(v), mask ? &mref : nullptr, causal, sc);
+  if (!batched) {
+    r.out = r.out.as_strided({Hq, L, Ev}, {L * Ev, Ev, 1}, r.out.offset());
+    if (want_weights) r.weights = r.weights.as_strided({Hq, L, S}, {L * S, S, 1}, r.weights.offset());
+  }
+  return r;
+}
 }  // namespace
 
 // ---- the computes the op rows name (runtime/gpu_ops.h); arguments were checked by the meta rules ----
@@ -231,6 +335,130 @@ Value bmm(const OpArgs& a, ExecContext&) {
     gpu::matmul(ref(oi), ref(xi), ref(yi));
   }
   return Value::of(out);
+}
+
+// ---- indexing: every index value checked first (an error naming the index, as the CPU), then one gather ----
+
+// embedding(weight (V, D), indices): out[..., :] = weight[indices[...], :].
+Value embedding(const OpArgs& a, ExecContext&) {
+  const Tensor &w = a.tensor(0), &idx = a.tensor(1);
+  check_indices(idx, w.shape()[0], false, "embedding index", 0);
+  gpu::GatherPlan p;
+  std::vector<int64_t> st(idx.strides().begin(), idx.strides().end());
+  st.push_back(0);
+  add_index(p, idx, st, w, 0);
+  p.x_strides[idx.dim()] = w.strides()[1];
+  return run_gather(a, w, p);
+}
+
+// index_select(x, dim, index (0-d or 1-d)).
+Value index_select(const OpArgs& a, ExecContext&) {
+  const Tensor &x = a.tensor(0), &idx = a.tensor(2);
+  const int64_t nd = x.dim(), dim = cpu::wrap_dim(a.i64(1), nd);
+  check_indices(idx, x.shape()[dim], false, "index_select index", dim);
+  gpu::GatherPlan p;
+  std::vector<int64_t> st(static_cast<size_t>(nd), 0);
+  st[dim] = idx.dim() == 1 ? idx.strides()[0] : 0;
+  add_index(p, idx, st, x, dim);
+  for (int64_t d = 0; d < nd; ++d) p.x_strides[d] = d == dim ? 0 : x.strides()[d];
+  return run_gather(a, x, p);
+}
+
+// gather(x, dim, index): out has index's shape; out[pos] = x[pos with pos[dim] = index[pos]].
+Value gather(const OpArgs& a, ExecContext&) {
+  const Tensor &x = a.tensor(0), &idx = a.tensor(2);
+  const int64_t nd = x.dim(), dim = cpu::wrap_dim(a.i64(1), nd);
+  if (idx.dim() != nd)
+    throw InputError("gather index must have as many dims as the input (" + std::to_string(nd) + "), got " +
+                     shape_str(idx.shape()));
+  for (int64_t d = 0; d < nd; ++d)
+    if (d != dim && idx.shape()[d] > x.shape()[d])
+      throw InputError("gather index shape " + shape_str(idx.shape()) + " exceeds the input shape " + shape_str(x.shape()) +
+                       " in dimension " + std::to_string(d));
+  if (idx.dtype() != DType::I64) throw InputError(std::string("gather index must be int64, got ") + dtype_name(idx.dtype()));
+  check_indices(idx, x.shape()[dim], false, "gather index", dim);
+  gpu::GatherPlan p;
+  add_index(p, idx, std::vector<int64_t>(idx.strides().begin(), idx.strides().end()), x, dim);
+  for (int64_t d = 0; d < nd; ++d) p.x_strides[d] = d == dim ? 0 : x.strides()[d];
+  return run_gather(a, x, p);
+}
+
+// index.Tensor(x, indices) with integer index tensors (the row's gpu_when excludes masks): the indexed dims
+// are replaced by the indices' broadcast shape, in place when they are adjacent, else in front.
+Value index(const OpArgs& a, ExecContext&) {
+  const Tensor& x = a.tensor(0);
+  const std::vector<const Tensor*> idx = a.tensors(1);
+  std::vector<int64_t> idims;
+  std::vector<Shape> ishapes;
+  for (size_t d = 0; d < idx.size(); ++d)
+    if (idx[d]) {
+      idims.push_back(static_cast<int64_t>(d));
+      ishapes.push_back(idx[d]->shape());
+    }
+  for (size_t k = 0; k < idims.size(); ++k) check_indices(*idx[idims[k]], x.shape()[idims[k]], true, "index", idims[k]);
+  const Shape b = idims.empty() ? Shape{} : cpu::broadcast_shapes(ishapes);
+  bool adjacent = true;
+  for (size_t k = 1; k < idims.size(); ++k) adjacent = adjacent && idims[k] == idims[k - 1] + 1;
+  auto kept = [&](int64_t d) { return std::find(idims.begin(), idims.end(), d) == idims.end(); };
+  // The output dims in order: (false, x dim) or (true, broadcast dim).
+  std::vector<std::pair<bool, int64_t>> rd;
+  const int64_t insert_at = idims.empty() ? x.dim() : adjacent ? idims.front() : 0;
+  for (int64_t d = 0; d < insert_at; ++d)
+    if (kept(d)) rd.emplace_back(false, d);
+  for (size_t j = 0; j < b.size() && !idims.empty(); ++j) rd.emplace_back(true, static_cast<int64_t>(j));
+  for (int64_t d = insert_at; d < x.dim(); ++d)
+    if (kept(d)) rd.emplace_back(false, d);
+  gpu::GatherPlan p;
+  for (size_t r = 0; r < rd.size() && r < static_cast<size_t>(gpu::kMaxDims); ++r)
+    p.x_strides[r] = rd[r].first ? 0 : x.strides()[rd[r].second];
+  for (size_t k = 0; k < idims.size(); ++k) {
+    const Tensor& t = *idx[idims[k]];
+    std::vector<int64_t> st(rd.size(), 0);
+    const size_t lead = b.size() - static_cast<size_t>(t.dim());
+    for (size_t r = 0; r < rd.size(); ++r) {
+      if (!rd[r].first || static_cast<size_t>(rd[r].second) < lead) continue;
+      const size_t td = static_cast<size_t>(rd[r].second) - lead;
+      st[r] = t.shape()[td] == 1 ? 0 : t.strides()[td];
+    }
+    add_index(p, t, st, x, idims[k]);
+  }
+  return run_gather(a, x, p);
+}
+
+// ---- attention variants: the CPU rows' argument positions (runtime/ops/heavy.cpp), auxiliary outputs zeroed ----
+
+// The meta result's items, with the computed tensors at their positions and zero-filled device tensors elsewhere.
+Value attention_result(const OpArgs& a, std::vector<std::pair<size_t, Value>> given) {
+  std::vector<Value> items;
+  for (size_t i = 0; i < a.meta()->items.size(); ++i) {
+    auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == i; });
+    items.push_back(it != given.end() ? it->second : device_zeros_like(a.meta()->items[i]));
+  }
+  return Value::list(std::move(items));
+}
+
+Value sdpa(const OpArgs& a, ExecContext&) {
+  return Value::of(run_gpu_attention(a, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(6), a.flag(7), false, nullptr).out);
+}
+Value sdpa_math(const OpArgs& a, ExecContext&) {
+  GpuAttention r = run_gpu_attention(a, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(7), a.flag(8), true, nullptr);
+  return Value::list({Value::of(r.out), Value::of(r.weights)});
+}
+Value sdpa_flash(const OpArgs& a, ExecContext&) {
+  GpuAttention r = run_gpu_attention(a, nullptr, a.f64(3), a.flag(4), a.opt_f64(6), false, false, &a.out_meta(1));
+  return attention_result(a, {{0, Value::of(r.out)}, {1, Value::of(r.lse)}});
+}
+Value sdpa_flash_cpu(const OpArgs& a, ExecContext&) {
+  GpuAttention r = run_gpu_attention(a, a.opt_tensor(5), a.f64(3), a.flag(4), a.opt_f64(6), false, false, &a.out_meta(1));
+  return Value::list({Value::of(r.out), Value::of(r.lse)});
+}
+Value sdpa_efficient(const OpArgs& a, ExecContext&) {
+  GpuAttention r = run_gpu_attention(a, a.opt_tensor(3), a.f64(5), a.flag(6), a.opt_f64(7), false, false, &a.out_meta(1));
+  return attention_result(a, {{0, Value::of(r.out)}, {1, Value::of(r.lse)}});
+}
+Value sdpa_cudnn(const OpArgs& a, ExecContext&) {
+  GpuAttention r = run_gpu_attention(a, a.opt_tensor(3), a.f64(5), a.flag(6), a.opt_f64(8), false, false, &a.out_meta(1));
+  return attention_result(a, {{0, Value::of(r.out)}, {1, Value::of(r.lse)}});
 }
 
 // The fused ops on contiguous buffers (their meta rules checked the arguments).

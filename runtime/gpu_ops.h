@@ -47,6 +47,16 @@ Value min_dim(const OpArgs& a, ExecContext& ctx);
 Value mm(const OpArgs& a, ExecContext& ctx);
 Value addmm(const OpArgs& a, ExecContext& ctx);
 Value bmm(const OpArgs& a, ExecContext& ctx);
+Value embedding(const OpArgs& a, ExecContext& ctx);
+Value index_select(const OpArgs& a, ExecContext& ctx);
+Value gather(const OpArgs& a, ExecContext& ctx);
+Value index(const OpArgs& a, ExecContext& ctx);  // index.Tensor / _unsafe_index.Tensor with integer indices
+Value sdpa(const OpArgs& a, ExecContext& ctx);            // scaled_dot_product_attention
+Value sdpa_math(const OpArgs& a, ExecContext& ctx);       // _scaled_dot_product_attention_math (out, weights)
+Value sdpa_flash(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product_flash_attention
+Value sdpa_flash_cpu(const OpArgs& a, ExecContext& ctx);  // _scaled_dot_product_flash_attention_for_cpu
+Value sdpa_efficient(const OpArgs& a, ExecContext& ctx);  // _scaled_dot_product_efficient_attention
+Value sdpa_cudnn(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product_cudnn_attention
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

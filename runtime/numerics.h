@@ -293,6 +293,40 @@ FXOPT_HD inline float fx_expf(float x) {
   return fx_expf_core(x);
 }
 
+// ln(x) using only +,-,*,/ and bit manipulation (fdlibm's logf: x = 2^k * m, m in [sqrt(2)/2, sqrt(2)),
+// log(m) = f - (hfsq - s * (hfsq + R(s^2))) with f = m - 1, s = f / (2 + f), hfsq = f^2 / 2), so host and
+// device agree bit for bit. Max error ~1 ulp (tests/test_numerics.cpp measures it); log(+-0) = -inf,
+// log(inf) = inf, log(x < 0) and log(NaN) = NaN.
+FXOPT_HD inline float fx_logf(float x) {
+  if (is_nan(x)) return x;
+  if (x < 0.0f) return f32_from_bits(0x7FC00000u);
+  if (x == 0.0f) return f32_from_bits(0xFF800000u);
+  if (f32_bits(x) == 0x7F800000u) return x;
+  int k = 0;
+  if (x < f32_from_bits(0x00800000u)) {  // subnormal: scale by 2^25 into the normal range
+    x = x * 33554432.0f;
+    k = -25;
+  }
+  const uint32_t b = f32_bits(x);
+  k += static_cast<int>(b >> 23) - 127;
+  float m = f32_from_bits((b & 0x007FFFFFu) | 0x3F800000u);  // [1, 2)
+  if (m > 1.41421354f) {
+    m = m * 0.5f;
+    ++k;
+  }
+  const float f = m - 1.0f;
+  const float s = f / (2.0f + f);
+  const float z = s * s, w = z * z;
+  const float t1 = w * (f32_from_bits(0x3ECCCCCDu) + w * (f32_from_bits(0x3E638E29u) + w * f32_from_bits(0x3E1CD04Fu)));
+  const float t2 = z * (f32_from_bits(0x3F2AAAABu) +
+                        w * (f32_from_bits(0x3E924925u) + w * (f32_from_bits(0x3E3A3325u) + w * f32_from_bits(0x3E178897u))));
+  const float r = t2 + t1;
+  const float hfsq = 0.5f * f * f;
+  const float dk = static_cast<float>(k);
+  const float kLn2Hi = f32_from_bits(0x3F317180u), kLn2Lo = f32_from_bits(0x3717F7D1u);
+  return dk * kLn2Hi - ((hfsq - (s * (hfsq + r) + dk * kLn2Lo)) - f);
+}
+
 // 1/sqrt(x) as two correctly rounded IEEE operations (what torch.rsqrt computes on the CPU).
 FXOPT_HD inline float fx_rsqrtf(float x) { return 1.0f / sqrtf(x); }
 
@@ -329,7 +363,7 @@ enum class UnaryOp : uint8_t {
   rsqrt,       // 1 / sqrtf(v)
   sqrt,        // sqrtf(v)
   reciprocal,  // 1 / v
-  relu,        // v > 0 ? v : 0 (NaN stays NaN)
+  relu,        // v < 0 ? 0 : v (PyTorch's clamp_min(v, 0): NaN stays NaN, -0 stays -0)
   sigmoid,     // 1 / (fx_expf(-v) + 1)
   silu,        // v / (fx_expf(-v) + 1)
   square,      // v * v (pow(v, 2))
@@ -353,7 +387,7 @@ FXOPT_HD inline float apply_unary(UnaryOp op, float v, float lo = 0.0f, float hi
     case UnaryOp::rsqrt: return fx_rsqrtf(v);
     case UnaryOp::sqrt: return sqrtf(v);
     case UnaryOp::reciprocal: return 1.0f / v;
-    case UnaryOp::relu: return (v > 0.0f || is_nan(v)) ? v : 0.0f;
+    case UnaryOp::relu: return v < 0.0f ? 0.0f : v;
     case UnaryOp::sigmoid: return 1.0f / (fx_expf(-v) + 1.0f);
     case UnaryOp::silu: return fx_silu(v);
     case UnaryOp::square: return v * v;

@@ -17,7 +17,7 @@ constexpr std::pair<DType, const char*> kCodes[] = {
     {DType::Bool, "BOOL"}, {DType::U8, "U8"},     {DType::I8, "I8"},     {DType::I16, "I16"},
     {DType::I32, "I32"},   {DType::I64, "I64"},   {DType::F16, "F16"},   {DType::BF16, "BF16"},
     {DType::F32, "F32"},   {DType::F64, "F64"},   {DType::F8E4M3FN, "F8_E4M3"}, {DType::F8E5M2, "F8_E5M2"},
-    {DType::F8E4M3FNUZ, "F8_E4M3FNUZ"},
+    {DType::F8E4M3FNUZ, "F8_E4M3FNUZ"}, {DType::U64, "U64"},
 };
 const char* code_of(DType d) {
   for (const auto& [t, c] : kCodes)

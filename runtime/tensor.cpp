@@ -20,6 +20,7 @@ constexpr DTypeInfo kDTypes[] = {
     {DType::F16, "float16", 2},        {DType::BF16, "bfloat16", 2},     {DType::F32, "float32", 4},
     {DType::F64, "float64", 8},        {DType::F8E4M3FN, "float8_e4m3fn", 1},
     {DType::F8E4M3FNUZ, "float8_e4m3fnuz", 1},                           {DType::F8E5M2, "float8_e5m2", 1},
+    {DType::U64, "uint64", 8},
 };
 }  // namespace
 

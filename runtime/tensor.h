@@ -18,7 +18,8 @@
 namespace fxopt::rt {
 
 // The dtypes the executor computes with (spec/fxgraph.md names; float8_e5m2fnuz is not supported).
-enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64, F8E4M3FN, F8E4M3FNUZ, F8E5M2 };
+// U64 only carries the uint64 outputs PyTorch declares (flash attention's rng_state); no kernel computes in it.
+enum class DType : uint8_t { Bool, U8, I8, I16, I32, I64, F16, BF16, F32, F64, F8E4M3FN, F8E4M3FNUZ, F8E5M2, U64 };
 
 const char* dtype_name(DType d);                              // torch's name: "bfloat16", "float8_e4m3fn"
 std::optional<DType> dtype_from_name(std::string_view name);  // nullopt for names the executor lacks
@@ -117,6 +118,7 @@ inline C load_elem(DType d, const std::byte* p) {
     case DType::F8E4M3FN: return static_cast<C>(num::fp8e4m3fn_to_f32(*reinterpret_cast<const uint8_t*>(p)));
     case DType::F8E4M3FNUZ: return static_cast<C>(num::fp8e4m3fnuz_to_f32(*reinterpret_cast<const uint8_t*>(p)));
     case DType::F8E5M2: return static_cast<C>(num::fp8e5m2_to_f32(*reinterpret_cast<const uint8_t*>(p)));
+    case DType::U64: return static_cast<C>(*reinterpret_cast<const uint64_t*>(p));
   }
   return C{};
 }
@@ -154,6 +156,7 @@ inline void store_elem(DType d, std::byte* p, C v) {
     case DType::F8E4M3FN: *reinterpret_cast<uint8_t*>(p) = num::f32_to_fp8e4m3fn(static_cast<float>(v)); break;
     case DType::F8E4M3FNUZ: *reinterpret_cast<uint8_t*>(p) = num::f32_to_fp8e4m3fnuz(static_cast<float>(v)); break;
     case DType::F8E5M2: *reinterpret_cast<uint8_t*>(p) = num::f32_to_fp8e5m2(static_cast<float>(v)); break;
+    case DType::U64: *reinterpret_cast<uint64_t*>(p) = static_cast<uint64_t>(to_int<int64_t>(v)); break;
   }
 }
 

@@ -130,6 +130,41 @@ TEST_CASE("cpu: unary ops") {
   CHECK(vals(callt("aten.pow.Tensor_Scalar", {T(make(DType::I64, {2}, {3, -2})), I(3)})) == std::vector<double>{27, -8});
 }
 
+TEST_CASE("cpu: relu and sign at -0 and NaN follow PyTorch's CPU kernels") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+    CAPTURE(dtype_name(d));
+    const Tensor x = make(d, {5}, {-0.0, 0.0, nan, -3, 2});
+    // relu = clamp_min(x, 0): -0 stays -0 (not below 0), NaN stays NaN.
+    const std::vector<double> r = vals(callt("aten.relu.default", {T(x)}));
+    CHECK((r[0] == 0 && std::signbit(r[0])));
+    CHECK((r[1] == 0 && !std::signbit(r[1])));
+    CHECK(std::isnan(r[2]));
+    CHECK(r[3] == 0);
+    CHECK(r[4] == 2);
+    // sign = (0 < x) - (x < 0): sign(-0) = +0, sign(NaN) = 0.
+    const std::vector<double> sg = vals(callt("aten.sign.default", {T(x)}));
+    CHECK((sg[0] == 0 && !std::signbit(sg[0])));
+    CHECK(sg[2] == 0);
+    CHECK(sg[3] == -1);
+    CHECK(sg[4] == 1);
+  }
+}
+
+TEST_CASE("cpu: _safe_softmax gives zeros for a fully masked row, softmax elsewhere") {
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor x = make(DType::F32, {3, 3}, {-inf, -inf, -inf, 0, -inf, 0, 1, 2, 3});
+  const std::vector<double> got = vals(callt("aten._safe_softmax.default", {T(x), I(-1)}));
+  const std::vector<double> soft = vals(callt("aten._softmax.default", {T(x), I(-1), B(false)}));
+  for (int i = 0; i < 3; ++i) CHECK(got[i] == 0);
+  for (int i = 3; i < 9; ++i) CHECK(got[i] == soft[i]);
+  CHECK(got[3] == 0.5);
+  // dtype= converts first: bf16 in, float32 out.
+  const Tensor y = callt("aten._safe_softmax.default", {T(x.to(DType::BF16)), I(1)}, {{"dtype", DT("float32")}});
+  CHECK(y.dtype() == DType::F32);
+  CHECK(vals(y)[0] == 0);
+}
+
 TEST_CASE("cpu: clamp, clamp_min, clamp_max propagate NaN") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const Tensor x = make(DType::F32, {4}, {-500, 1, 500, nan});

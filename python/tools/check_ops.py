@@ -23,6 +23,7 @@ tests/test_op_fixtures.cpp checks in CI (no torch there). Needs torch (and numpy
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -600,7 +601,7 @@ def heavy_cases():
                                (lambda causal: lambda q, k, v, m=None: tuple(aten._scaled_dot_product_efficient_attention.default(
                                    q, k, v, None if m is None else _bias(m, q), True, 0.0, causal)[:1]))(causal),
                                inputs, [("bound",)], ref=aref, n=n, device="cuda"))
-                if m is None:
+                if m is None and dt != torch.float32:  # flash attention takes fp16 and bf16 only
                     cs.append(Case("aten._scaled_dot_product_flash_attention.default", f"sdpa_flash/{tag}/{dname(dt)}",
                                    (lambda causal: lambda q, k, v: (aten._scaled_dot_product_flash_attention.default(
                                        q, k, v, 0.0, causal)[0],))(causal), inputs, [("bound",)], ref=aref, n=n, device="cuda"))
@@ -608,10 +609,17 @@ def heavy_cases():
 
 
 def _bias(m, q):
-    """An attention mask as the additive bias the fused CUDA variants take (q's dtype, expanded)."""
+    """An attention mask as the additive bias the fused CUDA variants take: q's dtype, (B, H, L, S), its rows 16
+    elements aligned (the efficient kernel refuses "attn_bias is not correctly aligned"): a padded buffer, sliced."""
     if m.dtype == torch.bool:
         m = torch.zeros(m.shape, dtype=q.dtype, device=q.device).masked_fill(~m, -math.inf)
-    return m.to(q.dtype).expand(q.shape[0], q.shape[1], m.shape[-2], m.shape[-1])
+    b, h, l, s = q.shape[0], q.shape[1], m.shape[-2], m.shape[-1]
+    full = m.to(q.dtype).expand(b, h, l, s)
+    pad = (s + 15) // 16 * 16 - s
+    if pad == 0:
+        return full
+    padded = torch.cat([full, torch.zeros(b, h, l, pad, dtype=q.dtype, device=q.device)], -1)
+    return padded[..., :s]
 
 
 # ---- running one case -------------------------------------------------------------------------------------
@@ -640,11 +648,24 @@ def output_names(doc):
     return names
 
 
+def exact_arity(fn, n):
+    """fn as a function of exactly n positional tensors: make_fx traces every parameter of the signature it sees
+    (optional ones and bound defaults included: "Tracing expected 7 arguments but got 3"), so a function with
+    defaults is called through *args (make_fx fakes a signature of the given arity for varargs)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    if len(params) == n and all(p.default is inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD for p in params):
+        return fn
+    return lambda *xs: fn(*xs)
+
+
 def prepare_case(case, stem):
     """Traces and exports the case and runs it in PyTorch; writes stem.fxgraph.json and stem.inputs.safetensors.
     Returns (output names, PyTorch's outputs on the CPU)."""
     dev_inputs = [t.to(case.device) for t in case.inputs]
-    gm = make_fx(case.fn, tracing_mode="real")(*dev_inputs)
+    gm = make_fx(exact_arity(case.fn, len(dev_inputs)), tracing_mode="real")(*dev_inputs)
     problems = []
     doc = fxopt.export(gm, strict=False, problems=problems,
                        producer={"source": "python/tools/check_ops.py", "torch": torch.__version__})
@@ -671,6 +692,29 @@ def run_fxopt(args, stem, device):
     return load_safetensors(stem + f".{device}.safetensors"), None
 
 
+def worst_element(case, want, got):
+    """' (first differing element i: input x, torch y, fxopt z)' for a failed comparison (shapes equal)."""
+    try:
+        if got.shape != want.shape or want.numel() == 0:
+            return ""
+        w, g = want.reshape(-1), got.reshape(-1)
+        if want.dtype.is_floating_point:
+            wb, gb = ordered_bits(w), ordered_bits(g)
+            bad = ((wb != gb) | (torch.signbit(w.double()) != torch.signbit(g.double()))) & ~(torch.isnan(w.double()) & torch.isnan(g.double()))
+        else:
+            bad = w != g
+        idx = bad.nonzero()
+        if idx.numel() == 0:
+            return ""
+        i = int(idx[0])
+        x = ""
+        if case.inputs and case.inputs[0].numel() == want.numel() and case.name.endswith("/contig"):
+            x = f"input {case.inputs[0].reshape(-1)[i].item()!r}, "
+        return f" (first differing element {i}: {x}torch {w[i].item()!r}, fxopt {g[i].item()!r})"
+    except Exception as e:  # a diagnostic only
+        return f" (no element detail: {e})"
+
+
 def finish_case(case, onames, want, got_map, err):
     """The row of one device run: status PASS / FAIL / UNSUPPORTED / ERROR, detail, and the torch column."""
     if got_map is None:
@@ -687,6 +731,8 @@ def finish_case(case, onames, want, got_map, err):
             continue
         ex, ab = refs[i] if refs[i] is not None else (None, None)
         ok, det = compare(w, g, rule, ex, ab, case.n, case.eps)
+        if not ok:
+            det += worst_element(case, w, g)
         oks.append(ok)
         details.append(det)
         if rule[0] == "bound":

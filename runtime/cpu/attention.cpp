@@ -2,6 +2,16 @@
 // mask, grouped-query heads, a softmax with num::fx_expf, and the log-sum-exp the fused variants return.
 // Rows (batch, head, query) are independent and each is computed in one fixed order, so the result is the
 // same for any thread count.
+//
+// The contract (runtime/hip/attention.hip computes the same bits; README "Attention"), per row (b, h, i),
+// everything in float32 with separate IEEE multiplies and adds:
+//   s_j   = ((0 + q_0 k_j0) + q_1 k_j1) + ... in increasing e             (inputs converted to float32)
+//   x_j   = -inf if causal and j > i, else s_j * scale (+ mask_ij: a float mask converted to float32, a
+//           bool mask as 0 / -inf); scale = the given scale, else 1 / sqrtf(E)
+//   m     = max_j x_j (NaN-propagating); when m == -inf (every key masked): out = 0, lse = +inf, weights = 0
+//   p_j   = num::fx_expf(x_j - m);  l = ((0 + p_0) + p_1) + ... in increasing j
+//   acc_c = ((0 + p_j0 v_j0c) + ...) over increasing j, skipping p_j == 0;  out_c = acc_c / l
+//   lse   = m + num::fx_logf(l);  weights_j = p_j / l
 #include <cmath>
 
 #include "runtime/cpu/heavy_ops.h"
@@ -107,7 +117,7 @@ AttentionResult attention(const Tensor& q_in, const Tensor& k_in, const Tensor& 
       for (int64_t c = 0; c < Ev; ++c)
         store_elem<float>(r.out.dtype(), r.out.raw() + (obase + c) * static_cast<int64_t>(dtype_size(r.out.dtype())),
                           empty ? 0.0f : acc[c] / l);
-      lse[row] = empty ? INFINITY : m + std::log(l);
+      lse[row] = empty ? INFINITY : m + num::fx_logf(l);
       if (p.want_weights) {
         const int64_t wbase = ((b * Hq + h) * L + i) * S;
         const int64_t es = static_cast<int64_t>(dtype_size(r.weights.dtype()));

@@ -402,7 +402,7 @@ Value unary_same(const OpArgs& a, F f) {
 
 Value neg(const OpArgs& a, ExecContext&) { return unary_same(a, [](auto x) { return -x; }); }
 // Floats follow num::apply_unary bit for bit (the GPU kernels' contract): abs clears the sign bit,
-// relu maps -0 to +0 and keeps NaN.
+// relu keeps NaN and -0 (PyTorch's clamp_min(x, 0)).
 Value abs_op(const OpArgs& a, ExecContext&) {
   return unary_same(a, [](auto x) {
     using C = decltype(x);
@@ -415,13 +415,14 @@ Value relu(const OpArgs& a, ExecContext&) {
   return unary_same(a, [](auto x) {
     using C = decltype(x);
     if constexpr (std::is_same_v<C, float>) return num::apply_unary(num::UnaryOp::relu, x);
-    else return (x > 0 || x != x) ? x : C{0};
+    else return x < C{0} ? C{0} : x;
   });
 }
+// sign as PyTorch's CPU kernel: (0 < x) - (x < 0), so sign(NaN) = 0 and sign(-0) = +0.
 Value sign(const OpArgs& a, ExecContext&) {
   return unary_same(a, [](auto x) {
     using C = decltype(x);
-    return x != x ? x : static_cast<C>((C{0} < x) - (x < C{0}));
+    return static_cast<C>((C{0} < x) - (x < C{0}));
   });
 }
 template <int kOp>

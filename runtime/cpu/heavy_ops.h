@@ -95,6 +95,10 @@ Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype);
 Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype);
 
 // ---- index.cpp ----
+// The error text of an out-of-range index (the GPU kernels report the same): "<what> value V at position
+// [i, j] is out of range for dimension D of size S"; `linear` is the row-major position in index_shape.
+std::string index_out_of_range(const char* what, int64_t value, const Shape& index_shape, int64_t linear, int64_t dim,
+                               int64_t size);
 // weight[indices]: (V, D) rows picked by an integer tensor of any shape.
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);

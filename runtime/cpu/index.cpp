@@ -41,15 +41,19 @@ std::vector<int64_t> index_values(const Tensor& idx, const char* what, bool allo
 // Checks v in [-size, size) (negatives wrap) or [0, size) and returns the wrapped index.
 int64_t checked_index(int64_t v, int64_t size, bool allow_negative, const char* what, const Shape& where_shape,
                       int64_t where, int64_t dim) {
-  if (v >= size || v < (allow_negative ? -size : 0))
-    throw InputError(std::string(what) + " value " + std::to_string(v) + " at position " + position(where_shape, where) +
-                     " is out of range for dimension " + std::to_string(dim) + " of size " + std::to_string(size));
+  if (v >= size || v < (allow_negative ? -size : 0)) throw InputError(index_out_of_range(what, v, where_shape, where, dim, size));
   return v < 0 ? v + size : v;
 }
 
 void copy_elem(std::byte* dst, const std::byte* src, size_t es) { std::memcpy(dst, src, es); }
 
 }  // namespace
+
+std::string index_out_of_range(const char* what, int64_t value, const Shape& index_shape, int64_t linear, int64_t dim,
+                               int64_t size) {
+  return std::string(what) + " value " + std::to_string(value) + " at position " + position(index_shape, linear) +
+         " is out of range for dimension " + std::to_string(dim) + " of size " + std::to_string(size);
+}
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   if (weight.dim() != 2) throw InputError("embedding weight must be 2-d, got " + shape_str(weight.shape()));

@@ -92,6 +92,7 @@ template <bool kMax> Value argmax(const OpArgs& a, ExecContext& ctx);
 template <bool kAny> Value any_all(const OpArgs& a, ExecContext& ctx);
 template <int kOp> Value var_like(const OpArgs& a, ExecContext& ctx);  // var std var_mean
 template <bool kLog> Value softmax(const OpArgs& a, ExecContext& ctx);
+Value safe_softmax(const OpArgs& a, ExecContext& ctx);
 Value prepare_softmax_online(const OpArgs& a, ExecContext& ctx);
 Value logsumexp(const OpArgs& a, ExecContext& ctx);
 

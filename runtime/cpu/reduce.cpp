@@ -4,6 +4,7 @@
 // uses; variances accumulate in float64. Output dtype and shape come from the meta rules
 // (runtime/ops/reduce.cpp); reduce_plan is shared with them.
 #include <cmath>
+#include <limits>
 
 #include "runtime/cpu/ops.h"
 
@@ -331,6 +332,33 @@ Value softmax(const OpArgs& a, ExecContext&) {
 }
 template Value softmax<false>(const OpArgs&, ExecContext&);
 template Value softmax<true>(const OpArgs&, ExecContext&);
+
+// _safe_softmax(x, dim, dtype=None): softmax of x converted to dtype, with zeros for a row whose every
+// element is -inf (PyTorch: where(all(x == -inf, dim), 0, softmax(x))); other rows as _softmax.
+Value safe_softmax(const OpArgs& a, ExecContext&) {
+  const Tensor x = a.opt_dtype(2) ? a.tensor(0).to(*a.opt_dtype(2)) : a.tensor(0);
+  Tensor o = a.empty_out();
+  if (o.numel() == 0) return Value::of(o);
+  auto run = [&](auto tag) {
+    using C = decltype(tag);
+    softmax_rows<C>(x, a.i64(1), o, [](const C* v, int64_t n, C* out) {
+      bool masked = true;
+      for (int64_t j = 0; j < n && masked; ++j) masked = v[j] == -std::numeric_limits<C>::infinity();
+      if (masked) {
+        std::fill(out, out + n, C{0});
+        return;
+      }
+      C mx = v[0];
+      for (int64_t j = 1; j < n; ++j) mx = (v[j] != v[j] || v[j] > mx) ? v[j] : mx;
+      for (int64_t j = 0; j < n; ++j) out[j] = exp_c<C>(v[j] - mx);
+      const C s = row_sum<C>(out, n);
+      for (int64_t j = 0; j < n; ++j) out[j] = out[j] / s;
+    });
+  };
+  if (o.dtype() == DType::F64) run(0.0);
+  else run(0.0f);
+  return Value::of(o);
+}
 
 // prims.prepare_softmax_online(x, dim) -> (amax keepdim, sum(exp(x - amax)) keepdim), in x's dtype.
 Value prepare_softmax_online(const OpArgs& a, ExecContext&) {

@@ -152,6 +152,25 @@ struct AllocStats {
   size_t bytes_cached = 0;     // idle blocks held for reuse
 };
 
+// A gather: out (contiguous, row-major over shape, elem_size bytes per element) at position pos is the
+// element of x at offset sum_d pos[d] * x_strides[d] + sum_k wrap(idx_k(pos)) * idx_x_stride[k], where
+// idx_k(pos) is index tensor k (int64 or int32) read at sum_d pos[d] * idx_strides[k][d] and a negative
+// value wraps by idx_size[k]. Callers check the index values first (first_bad_index): the kernel does not.
+struct GatherPlan {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t x_strides[kMaxDims] = {};  // 0 on the dims an index tensor supplies
+  int nidx = 0;
+  const void* idx[kMaxDims] = {};
+  DType idx_dtype[kMaxDims] = {};
+  int64_t idx_strides[kMaxDims][kMaxDims] = {};
+  int64_t idx_size[kMaxDims] = {};
+  int64_t idx_x_stride[kMaxDims] = {};
+};
+
+// The attention kernel keeps a query row and the row's scores in shared memory: E + S floats at most.
+inline constexpr int64_t kAttentionMaxSharedFloats = 11776;  // 46 KiB
+
 #if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
 
 // --- device and memory ---
@@ -212,6 +231,19 @@ void reduce_last_dim(const TensorRef& values, const TensorRef* indices, const Te
 void matmul(const TensorRef& out, const TensorRef& a, const TensorRef& b, const TensorRef* bias = nullptr,
             float alpha = 1.0f, float beta = 1.0f);
 
+// --- indexing (index.hip): data movement, the same bytes as the CPU kernels for every dtype ---
+void gather(void* out, const void* x, size_t elem_size, const GatherPlan& plan);
+// The first row-major position of `index` (int64 or int32, any strides) whose value lies outside
+// [allow_negative ? -size : 0, size), or -1 when all are in range; synchronises. value_out gets the value.
+int64_t first_bad_index(const TensorRef& index, int64_t size, bool allow_negative, int64_t* value_out);
+
+// --- attention (attention.hip): runtime/cpu/attention.cpp's contract, bit for bit ---
+// q (B, Hq, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev): 4-d views of f32/bf16/f16 (any strides; Hq a multiple
+// of Hk); mask: null, or a bool or float view broadcast to (B, Hq, L, S) (0 strides). out (B, Hq, L, Ev);
+// lse (B, Hq, L) float32 or null; weights (B, Hq, L, S) or null. Requires E + S <= kAttentionMaxSharedFloats.
+void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weights, const TensorRef& q, const TensorRef& k,
+               const TensorRef& v, const TensorRef* mask, bool causal, float scale);
+
 // --- fused ops (contiguous row-major buffers, 16-byte aligned for the fast paths) ---
 // See num::fused_rms_gated_fp8_group_quant. x, z: (M, D) bf16; w: (D) bf16; q: (M, D) fp8;
 // scale: (M, D/G) float32. Requires D % G == 0.
@@ -264,6 +296,10 @@ inline void where(const TensorRef&, const TensorRef&, const Operand&, const Oper
 inline void reduce_last_dim(const TensorRef&, const TensorRef*, const TensorRef&, ReduceOp) { no_gpu(); }
 inline void matmul(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef* = nullptr,
                    float = 1.0f, float = 1.0f) { no_gpu(); }
+inline void gather(void*, const void*, size_t, const GatherPlan&) { no_gpu(); }
+inline int64_t first_bad_index(const TensorRef&, int64_t, bool, int64_t*) { no_gpu(); }
+inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, const TensorRef&, const TensorRef&,
+                      const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
 inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, const uint16_t*,
                                             const uint16_t*, int64_t, int64_t, double, int64_t,
                                             num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "runtime/cpu/heavy_ops.h"
+#include "runtime/gpu_ops.h"
+#include "runtime/hip/gpu_api.h"
 #include "runtime/ops/meta.h"
 
 namespace fxopt::rt::ops {
@@ -230,8 +232,19 @@ Tensor reshape_lse(const Tensor& lse, const Shape& want) {
   cpu::fill_value(out, Value::real(INFINITY));
   const int64_t l = lse.shape().back(), lp = want.back(), rows = l ? lse.numel() / l : 0;
   const Tensor c = lse.contiguous();
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(out.data<float>() + r * lp, c.data<float>() + r * l, static_cast<size_t>(l) * 4);
+  const int64_t n = std::min(l, lp);  // lp is 0 when compute_log_sumexp is false
+  for (int64_t r = 0; r < rows && n > 0; ++r) std::memcpy(out.data<float>() + r * lp, c.data<float>() + r * l, static_cast<size_t>(n) * 4);
   return out;
+}
+
+// The CUDA variants' auxiliary outputs may be uint64 (flash's rng_state: uint64 [2]), zero-filled here.
+constexpr DTypeSet kAttnDTypes = kAllDTypes | DTypeSet{DType::U64};
+// The GPU kernel: float16/bfloat16/float32 inputs, a bool or float mask, float32 lse, int64/uint64 auxiliaries;
+// a query row and its scores fit in shared memory (longer rows run on the CPU).
+constexpr DTypeSet kGpuAttnDTypes = kGpuFloat | DTypeSet{DType::Bool, DType::I64, DType::U64};
+bool gpu_attn_when(const OpArgs& a) {
+  const Tensor &q = a.tensor(0), &k = a.tensor(1);
+  return q.shape().back() + k.shape()[k.dim() - 2] <= gpu::kAttentionMaxSharedFloats;
 }
 
 // scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0, is_causal=False, *, scale=None, enable_gqa=False)
@@ -459,6 +472,8 @@ Value index_put_inplace(const OpArgs& a, ExecContext&) {
   return Value::of(self);
 }
 
+constexpr int64_t gpu_max_dims = 6;  // gpu::kMaxDims
+
 // ---- _grouped_mm ----
 
 std::optional<Value> meta_grouped_mm(const OpArgs& a) {
@@ -478,6 +493,28 @@ std::optional<Value> meta_grouped_mm(const OpArgs& a) {
 }
 Value grouped_mm(const OpArgs& a, ExecContext& ctx) {
   return Value::of(cpu::grouped_mm(a.tensor(0), a.tensor(1), a.opt_tensor(2), a.opt_tensor(3), a.opt_dtype(4), ctx.threads));
+}
+
+// What the GPU gather kernels take: at most 6 dims in and out, integer (not mask) index tensors.
+bool gpu_embedding_when(const OpArgs& a) { return a.tensor(1).dim() < gpu_max_dims; }
+bool gpu_select_when(const OpArgs& a) { return a.tensor(0).dim() > 0 && a.tensor(0).dim() <= gpu_max_dims; }
+bool gpu_index_when(const OpArgs& a) {
+  const Tensor& x = a.tensor(0);
+  if (x.dim() > gpu_max_dims) return false;
+  std::vector<Shape> shapes;
+  int64_t n = 0;
+  for (const Tensor* t : a.tensors(1)) {
+    if (!t) continue;
+    if (t->dtype() != DType::I64 && t->dtype() != DType::I32) return false;
+    shapes.push_back(t->shape());
+    ++n;
+  }
+  if (n == 0) return true;
+  try {
+    return x.dim() - n + static_cast<int64_t>(cpu::broadcast_shapes(shapes).size()) <= gpu_max_dims;
+  } catch (const InputError&) {
+    return false;  // the CPU kernel reports the shapes
+  }
 }
 
 #define SCATTER_ROW(tgt, sch) {.target = tgt, .schema = sch, .meta = meta_like_self, .cpu = scatter_op}
@@ -510,33 +547,39 @@ const OpRow kRows[] = {
     {.target = "aten.scaled_dot_product_attention.default",
      .schema = "scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, float dropout_p=0.0, "
                "bool is_causal=False, *, float? scale=None, bool enable_gqa=False) -> Tensor",
-     .meta = meta_sdpa, .cpu = sdpa},
+     .meta = meta_sdpa, .cpu = sdpa,
+     .gpu = FXOPT_GPU(sdpa), .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten._scaled_dot_product_attention_math.default",
      .schema = "_scaled_dot_product_attention_math(Tensor query, Tensor key, Tensor value, Tensor? attn_mask=None, "
                "float dropout_p=0.0, bool is_causal=False, Tensor? dropout_mask=None, *, float? scale=None, "
                "bool enable_gqa=False) -> (Tensor, Tensor)",
-     .meta = meta_sdpa_math, .cpu = sdpa_math},
+     .meta = meta_sdpa_math, .cpu = sdpa_math,
+     .gpu = FXOPT_GPU(sdpa_math), .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten._scaled_dot_product_flash_attention.default",
      .schema = "_scaled_dot_product_flash_attention(Tensor query, Tensor key, Tensor value, float dropout_p=0.0, "
                "bool is_causal=False, bool return_debug_mask=False, *, float? scale=None) -> (Tensor output, "
                "Tensor logsumexp, Tensor cum_seq_q, Tensor cum_seq_k, SymInt max_q, SymInt max_k, Tensor rng_state, "
                "Tensor unused, Tensor debug_attn_mask)",
-     .meta = meta_flash, .cpu = flash},
+     .meta = meta_flash, .cpu = flash,
+     .gpu = FXOPT_GPU(sdpa_flash), .cpu_dtypes = kAttnDTypes, .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten._scaled_dot_product_flash_attention_for_cpu.default",
      .schema = "_scaled_dot_product_flash_attention_for_cpu(Tensor query, Tensor key, Tensor value, float dropout_p=0.0, "
                "bool is_causal=False, *, Tensor? attn_mask=None, float? scale=None) -> (Tensor output, Tensor logsumexp)",
-     .meta = meta_flash_cpu, .cpu = flash_cpu},
+     .meta = meta_flash_cpu, .cpu = flash_cpu,
+     .gpu = FXOPT_GPU(sdpa_flash_cpu), .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten._scaled_dot_product_efficient_attention.default",
      .schema = "_scaled_dot_product_efficient_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_bias, "
                "bool compute_log_sumexp, float dropout_p=0.0, bool is_causal=False, *, float? scale=None) -> "
                "(Tensor output, Tensor log_sumexp, Tensor philox_seed, Tensor philox_offset)",
-     .meta = meta_efficient, .cpu = efficient},
+     .meta = meta_efficient, .cpu = efficient,
+     .gpu = FXOPT_GPU(sdpa_efficient), .cpu_dtypes = kAttnDTypes, .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten._scaled_dot_product_cudnn_attention.default",
      .schema = "_scaled_dot_product_cudnn_attention(Tensor query, Tensor key, Tensor value, Tensor? attn_bias, "
                "bool compute_log_sumexp, float dropout_p=0.0, bool is_causal=False, bool return_debug_mask=False, *, "
                "float? scale=None) -> (Tensor output, Tensor logsumexp, Tensor cum_seq_q, Tensor cum_seq_k, "
                "SymInt max_q, SymInt max_k, Tensor philox_seed, Tensor philox_offset, Tensor debug_attn_mask)",
-     .meta = meta_cudnn, .cpu = cudnn},
+     .meta = meta_cudnn, .cpu = cudnn,
+     .gpu = FXOPT_GPU(sdpa_cudnn), .cpu_dtypes = kAttnDTypes, .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten.sort.default",
      .schema = "sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
      .meta = meta_sort, .cpu = sort_default},
@@ -560,12 +603,14 @@ const OpRow kRows[] = {
     {.target = "aten.embedding.default",
      .schema = "embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, "
                "bool sparse=False) -> Tensor",
-     .meta = meta_embedding, .cpu = embedding},
+     .meta = meta_embedding, .cpu = embedding, .gpu = FXOPT_GPU(embedding), .gpu_dtypes = kGpuAllDTypes,
+     .gpu_when = gpu_embedding_when},
     {.target = "aten.index_select.default", .schema = "index_select(Tensor self, int dim, Tensor index) -> Tensor",
-     .meta = meta_index_select, .cpu = index_select},
+     .meta = meta_index_select, .cpu = index_select, .gpu = FXOPT_GPU(index_select), .gpu_dtypes = kGpuAllDTypes,
+     .gpu_when = gpu_select_when},
     {.target = "aten.gather.default",
      .schema = "gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor", .meta = meta_gather,
-     .cpu = gather_op},
+     .cpu = gather_op, .gpu = FXOPT_GPU(gather), .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_select_when},
     SCATTER_ROW("aten.scatter.src", "scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor"),
     SCATTER_ROW("aten.scatter.value", "scatter.value(Tensor self, int dim, Tensor index, Scalar value) -> Tensor"),
     SCATTER_ROW("aten.scatter.reduce", "scatter.reduce(Tensor self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor"),
@@ -575,9 +620,9 @@ const OpRow kRows[] = {
     SCATTER_ROW("aten.scatter_reduce.two",
                 "scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor"),
     {.target = "aten.index.Tensor", .schema = "index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
-     .meta = meta_index, .cpu = index_op},
+     .meta = meta_index, .cpu = index_op, .gpu = FXOPT_GPU(index), .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_index_when},
     {.target = "aten._unsafe_index.Tensor", .schema = "_unsafe_index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
-     .meta = meta_index, .cpu = index_op},
+     .meta = meta_index, .cpu = index_op, .gpu = FXOPT_GPU(index), .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_index_when},
     {.target = "aten._unsafe_index_put.default",
      .schema = "_unsafe_index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
      .meta = meta_like_self, .cpu = index_put},

@@ -85,6 +85,15 @@ std::optional<Value> meta_softmax(const OpArgs& a) {
   const bool to_float = a.flag(2) && (x.dtype() == DType::F16 || x.dtype() == DType::BF16);
   return meta_tensor(to_float ? DType::F32 : x.dtype(), x.shape());
 }
+std::optional<Value> meta_safe_softmax(const OpArgs& a) {
+  const Tensor& x = a.tensor(0);
+  wrap_dim(a.i64(1), x.dim());
+  const DType d = a.opt_dtype(2).value_or(x.dtype());
+  if (!is_floating(d) || is_fp8(d) || !is_floating(x.dtype()))
+    throw InputError(std::string("_safe_softmax needs a floating tensor and dtype, got ") + dtype_name(x.dtype()) + " -> " +
+                     dtype_name(d));
+  return meta_tensor(d, x.shape());
+}
 std::optional<Value> meta_online(const OpArgs& a) {
   const Tensor& x = a.tensor(0);
   if (!is_floating(x.dtype()) || is_fp8(x.dtype()))
@@ -152,6 +161,9 @@ const OpRow kRows[] = {
      .meta = meta_var2, .cpu = cpu::var_like<2>},
     {.target = "aten._softmax.default", .schema = "_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
      .meta = meta_softmax, .cpu = cpu::softmax<false>},
+    {.target = "aten._safe_softmax.default",
+     .schema = "_safe_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", .meta = meta_safe_softmax,
+     .cpu = cpu::safe_softmax},
     {.target = "aten._log_softmax.default", .schema = "_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
      .meta = meta_softmax, .cpu = cpu::softmax<true>},
     {.target = "prims.prepare_softmax_online.default",

@@ -46,6 +46,13 @@ Value S(const char* s) {
   v.s = s;
   return v;
 }
+// An index tensor with the given values (int64, or converted to `d`).
+Value ix(Shape s, std::vector<int64_t> v, DType d = DType::I64) {
+  Tensor x = Tensor::empty(DType::I64, std::move(s));
+  REQUIRE(static_cast<size_t>(x.numel()) == v.size());
+  if (!v.empty()) std::memcpy(x.raw(), v.data(), v.size() * sizeof(int64_t));
+  return Value::of(d == DType::I64 ? x : x.to(d));
+}
 KernelArgs args(std::vector<Value> a, std::vector<std::pair<std::string, Value>> kw = {}) { return {std::move(a), std::move(kw)}; }
 
 const std::vector<Shape> kShapes{{}, {1}, {7}, {3, 5}, {2, 0, 3}, {2, 3, 33}, {1, 4, 1, 130}};
@@ -243,6 +250,110 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
                                return std::optional(args({t(d, {33, 1}, "c"), tt(d, 33, 17, "a"), t(d, {17, 9}, "b")},
                                                          {{"beta", F(0.5)}, {"alpha", F(2.0)}}));
                              }};
+  // Indexing: index tensors of fixed values (int64 and int32), data of every dtype the row takes.
+  c["aten.embedding.default"] = {
+      [](DType d) { return std::optional(args({t(d, {11, 5}, "w"), ix({2, 3}, {0, 10, 3, 3, 7, 1})})); },
+      [](DType d) { return std::optional(args({tt(d, 9, 4, "w"), ix({5}, {8, 0, 2, 2, 4}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {4, 130}, "w"), ix({1, 2, 1}, {3, 1})})); },
+      [](DType d) { return std::optional(args({t(d, {3, 2}, "w"), ix({0}, {})})); }};
+  c["aten.index_select.default"] = {
+      [](DType d) { return std::optional(args({t(d, {4, 6, 5}, "x"), I(1), ix({4}, {5, 0, 2, 2})})); },
+      [](DType d) { return std::optional(args({tt(d, 5, 7, "x"), I(-1), ix({3}, {6, 0, 1}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {3, 33}, "x"), I(0), ix({}, {2})})); },
+      [](DType d) { return std::optional(args({t(d, {3, 4}, "x"), I(0), ix({0}, {})})); }};
+  c["aten.gather.default"] = {
+      [](DType d) { return std::optional(args({t(d, {4, 5}, "x"), I(1), ix({4, 3}, {0, 4, 4, 1, 2, 3, 0, 0, 1, 4, 3, 2})})); },
+      [](DType d) { return std::optional(args({tt(d, 4, 6, "x"), I(0), ix({2, 5}, {3, 0, 1, 2, 3, 0, 0, 1, 2, 3})})); },
+      [](DType d) { return std::optional(args({t(d, {2, 3, 4}, "x"), I(-1), ix({2, 2, 1}, {3, 0, 1, 2})})); }};
+  for (const char* k : {"aten.index.Tensor", "aten._unsafe_index.Tensor"})
+    c[k] = {[](DType d) { return std::optional(args({t(d, {5, 6, 4}, "x"), L({ix({3}, {4, -1, 0})})})); },
+            [](DType d) {  // adjacent indexed dims 1, 2: broadcast (2, 3) in place
+              return std::optional(args({t(d, {5, 6, 4}, "x"),
+                                         L({Value::none(), ix({2, 1}, {5, -6}), ix({3}, {0, 3, -4}, DType::I32)})}));
+            },
+            [](DType d) {  // dims 0 and 2 (not adjacent): the broadcast dims go first
+              return std::optional(args({t(d, {3, 4, 5}, "x"), L({ix({2}, {2, 0}), Value::none(), ix({2}, {4, -5})})}));
+            },
+            [](DType d) { return std::optional(args({tt(d, 7, 3, "x"), L({ix({2, 2}, {6, 0, 1, -7})})})); },
+            [](DType d) { return std::optional(args({t(d, {4, 3}, "x"), L({ix({0}, {})})})); }};
+  // Attention: plain, causal (L < S and L > S), bool and float masks (a fully masked row), GQA, 3-d inputs, an
+  // explicit scale, a transposed query view, long key rows (more keys than threads), an empty query.
+  struct Attn {
+    Shape q, k;  // q (.., Hq, L, E); k = v (.., Hk, S, E)
+    bool causal;
+    int mask;  // 0 none, 1 bool (row 0 fully masked), 2 float
+    bool gqa;
+  };
+  const std::vector<Attn> attn{{{1, 2, 5, 8}, {1, 2, 7, 8}, false, 0, false}, {{1, 2, 9, 16}, {1, 2, 9, 16}, true, 0, false},
+                               {{2, 2, 7, 8}, {2, 2, 4, 8}, true, 0, false},  {{2, 3, 5, 8}, {2, 3, 6, 8}, false, 1, false},
+                               {{1, 2, 4, 8}, {1, 2, 6, 8}, false, 2, false}, {{2, 4, 3, 16}, {2, 2, 6, 16}, false, 0, true},
+                               {{2, 5, 8}, {2, 5, 8}, true, 0, false},        {{1, 1, 3, 64}, {1, 1, 300, 64}, false, 2, false},
+                               {{1, 2, 0, 8}, {1, 2, 3, 8}, false, 0, false}};
+  auto attn_qkv = [](DType d, const Attn& x) {
+    Shape v = x.k;
+    return std::vector<Value>{t(d, x.q, "q"), t(d, x.k, "k"), t(d, v, "v")};
+  };
+  auto attn_mask = [](DType d, const Attn& x) -> Value {
+    const int64_t L = x.q[x.q.size() - 2], S = x.k[x.k.size() - 2];
+    if (x.mask == 0) return Value::none();
+    if (x.mask == 2) return t(d, {1, 1, L, S}, "m");
+    Tensor m = random_tensor(DType::Bool, {L, S}, 5, "m");
+    for (int64_t j = 0; j < S; ++j) m.data<uint8_t>()[j] = 0;  // query 0 attends to nothing
+    return Value::of(m);
+  };
+  for (const Attn& at : attn) {
+    c["aten.scaled_dot_product_attention.default"].push_back([=](DType d) {
+      std::vector<Value> a = attn_qkv(d, at);
+      a.push_back(attn_mask(d, at));
+      a.push_back(F(0.0));
+      a.push_back(B(at.causal));
+      return std::optional(args(a, {{"enable_gqa", B(at.gqa)}}));
+    });
+    c["aten._scaled_dot_product_attention_math.default"].push_back([=](DType d) {
+      std::vector<Value> a = attn_qkv(d, at);
+      a.push_back(attn_mask(d, at));
+      a.push_back(F(0.0));
+      a.push_back(B(at.causal));
+      return std::optional(args(a, {{"enable_gqa", B(at.gqa)}, {"scale", F(0.3)}}));
+    });
+    if (at.gqa) continue;
+    c["aten._scaled_dot_product_flash_attention_for_cpu.default"].push_back([=](DType d) {
+      std::vector<Value> a = attn_qkv(d, at);
+      a.push_back(F(0.0));
+      a.push_back(B(at.causal));
+      return std::optional(args(a, {{"attn_mask", attn_mask(d, at)}}));
+    });
+    if (at.q.size() != 4) continue;
+    if (at.mask == 0)
+      c["aten._scaled_dot_product_flash_attention.default"].push_back([=](DType d) {
+        std::vector<Value> a = attn_qkv(d, at);
+        a.push_back(F(0.0));
+        a.push_back(B(at.causal));
+        return std::optional(args(a));
+      });
+    for (bool lse : {true, false})
+      c["aten._scaled_dot_product_efficient_attention.default"].push_back([=](DType d) {
+        std::vector<Value> a = attn_qkv(d, at);
+        a.push_back(attn_mask(d, at));
+        a.push_back(B(lse));
+        a.push_back(F(0.0));
+        a.push_back(B(at.causal));
+        return std::optional(args(a));
+      });
+    c["aten._scaled_dot_product_cudnn_attention.default"].push_back([=](DType d) {
+      std::vector<Value> a = attn_qkv(d, at);
+      a.push_back(attn_mask(d, at));
+      a.push_back(B(true));
+      a.push_back(F(0.0));
+      a.push_back(B(at.causal));
+      return std::optional(args(a, {{"scale", F(0.125)}}));
+    });
+  }
+  c["aten.scaled_dot_product_attention.default"].push_back([](DType d) {  // a transposed query view
+    const Tensor qs = random_tensor(d, {1, 2, 8, 6}, 3, "q");
+    const Value q = Value::of(qs.as_strided({1, 2, 6, 8}, {96, 48, 1, 6}, 0));
+    return std::optional(args({q, t(d, {1, 2, 5, 8}, "k"), t(d, {1, 2, 5, 8}, "v")}));
+  });
   // The fused ops: bf16 inputs only (their other dtypes are the outputs').
   auto bf16_only = [](DType d) { return d == DType::BF16; };
   c["vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default"] = {[=](DType d) -> std::optional<KernelArgs> {
@@ -328,6 +439,13 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
         } catch (const InputError&) {
           continue;  // not a valid call for this dtype (e.g. promotion with fp8): nothing to compare
         }
+        // Skip (cleanly) what the row's GPU compute does not take: its dtype set (float64, ...) and gpu_when.
+        {
+          const OpArgs ha = decode_args(e->schema, node, *in);
+          const std::optional<Value> hm = e->run_meta(ha);
+          if (!dtypes_supported(row.gpu_dtypes, ha, hm ? &*hm : nullptr, nullptr) || (row.gpu_when && !row.gpu_when(ha)))
+            continue;
+        }
         // The same call on the device: inputs uploaded, the GPU compute when the row takes the arguments.
         KernelArgs din = *in;
         for (Value& v : din.args) v = map_tensors(v, [&](const Tensor& x) { return dev.upload(x); });
@@ -336,7 +454,13 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
         const std::optional<Value> m = e->run_meta(a);  // none for rows whose compute gives the shapes
         if (m) a.set_meta(&*m);
         if (!dtypes_supported(row.gpu_dtypes, a, m ? &*m : nullptr, nullptr) || (row.gpu_when && !row.gpu_when(a))) continue;
-        const Value got = map_tensors(row.gpu(a, ctx), [&](const Tensor& x) { return dev.download(x); });
+        Value got;
+        try {
+          got = map_tensors(row.gpu(a, ctx), [&](const Tensor& x) { return dev.download(x); });
+        } catch (const std::exception& ex) {
+          FAIL_CHECK("the GPU compute threw: " << ex.what());
+          continue;
+        }
         const std::string why = differ(want, got);
         CHECK_MESSAGE(why.empty(), why);
         ++ran;
@@ -347,4 +471,52 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
   }
   const std::string summary = std::to_string(rows) + " GPU rows, " + std::to_string(runs) + " cases compared with the CPU";
   MESSAGE(summary);
+}
+
+TEST_CASE("backend ops: an out-of-range index on the GPU is the CPU's error, naming the index") {
+  if (!gpu::device_available()) {
+    MESSAGE("no GPU device: skipped");
+    return;
+  }
+  const Backend& dev = backend_for_device("gpu");
+  struct Bad {
+    const char* target;
+    KernelArgs in;
+  };
+  const std::vector<Bad> bad{
+      {"aten.embedding.default", args({t(DType::F32, {4, 3}, "w"), ix({2, 2}, {0, 1, 4, 2})})},
+      {"aten.embedding.default", args({t(DType::BF16, {4, 3}, "w"), ix({3}, {0, -1, 2}, DType::I32)})},
+      {"aten.index_select.default", args({t(DType::F16, {2, 5}, "x"), I(1), ix({3}, {0, 5, 9})})},
+      {"aten.gather.default", args({t(DType::F32, {2, 3}, "x"), I(1), ix({2, 2}, {0, 1, 2, -1})})},
+      {"aten.index.Tensor", args({t(DType::I64, {3, 4}, "x"), L({Value::none(), ix({2}, {-4, -5})})})},
+  };
+  const Node node;
+  for (const Bad& b : bad) {
+    CAPTURE(b.target);
+    ExecContext ctx;
+    std::string cpu_error;
+    try {
+      call_op(b.target, b.in, ctx);
+    } catch (const InputError& e) {
+      cpu_error = e.what();
+    }
+    REQUIRE_MESSAGE(!cpu_error.empty(), "the CPU kernel accepted the bad index");
+    const OpEntry* e = find_op(b.target);
+    REQUIRE(e);
+    KernelArgs din = b.in;
+    for (Value& v : din.args) v = map_tensors(v, [&](const Tensor& x) { return dev.upload(x); });
+    OpArgs a = decode_args(e->schema, node, din);
+    const std::optional<Value> m = e->run_meta(a);
+    REQUIRE(m);
+    a.set_meta(&*m);
+    const bool has_gpu = e->row->gpu != nullptr;
+    REQUIRE_MESSAGE(has_gpu, "no GPU compute");
+    std::string gpu_error;
+    try {
+      e->row->gpu(a, ctx);
+    } catch (const InputError& ex) {
+      gpu_error = ex.what();
+    }
+    CHECK(gpu_error == cpu_error);
+  }
 }
