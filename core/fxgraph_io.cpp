@@ -946,11 +946,22 @@ class Reader {
       path_ = "nodes";
       push_index(index);
       if (!peek_is(JsonPull::Type::Object)) fail_here("expected a node object, got " + describe_value());
-      in_.begin_object();
       Node node;
       bool have_name = false, have_op = false, have_target = false, have_args = false;
       size_t base = path_.size();
-      while (in_.next_key(key)) {
+      bool key_pending = read_node_head(node);  // then "args" is the next key, its ':' read
+      if (key_pending) {
+        have_name = have_op = have_target = true;
+        path_ += " (";
+        path_ += node.name;
+        path_ += ')';
+        base = path_.size();
+        key = "args";
+      } else {
+        in_.begin_object();
+      }
+      while (key_pending || in_.next_key(key)) {
+        key_pending = false;
         if (key == "name"sv) {
           if (!peek_is(JsonPull::Type::String)) fail(path_ + ".name", "expected a non-empty string, got " + describe_value());
           node.name = read_string();
@@ -1043,6 +1054,27 @@ class Reader {
     path_ = "nodes";
     if (!output) fail_here("the graph has no output node");
     path_.clear();
+  }
+
+  // Fast path for a node's canonical head, {"name": "n", "op": "o", "target": "t", "args": with plain ASCII
+  // strings: read straight from the text. Anything else (other key order or spacing, escapes, an unknown op, an
+  // empty name) is read again, with its errors, by the general loop.
+  bool read_node_head(Node& node) {
+    const size_t start = in_.offset();
+    std::string_view name, op, target;
+    if (in_.try_literal("{\"name\": \"") && in_.try_plain_string_rest(name) && in_.try_literal(", \"op\": \"") &&
+        in_.try_plain_string_rest(op) && in_.try_literal(", \"target\": \"") && in_.try_plain_string_rest(target) &&
+        in_.try_literal(", \"args\": ") && !name.empty()) {
+      const auto kind = op_kind_from_string(op);
+      if (kind && in_.resume_object()) {
+        node.name.assign(name);
+        node.op = *kind;
+        node.target = target;
+        return true;
+      }
+    }
+    in_.rewind(start);
+    return false;
   }
 
   // Registers `n` as a user of each of its inputs once (a node has a handful: a linear scan finds repeats).

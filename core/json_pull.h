@@ -62,6 +62,26 @@ class JsonPull {
   }
   // Goes back to an earlier offset() within the same value (after a fast path gave up).
   void rewind(size_t offset) { p_ = begin_ + offset; }
+  // A fast path consumed an object's '{' and its first keys and values itself, up to a key's ':': carry on as
+  // if begin_object() and next_key() had read them. False (nothing changed) at the nesting limit.
+  bool resume_object() {
+    if (depth_ >= kMaxNesting) return false;
+    ++depth_;
+    first_ = false;
+    return true;
+  }
+  // Consumes plain printable ASCII up to a '"' (no escapes) and the quote; the text before it goes to `out`.
+  // False (nothing consumed) when anything else comes first.
+  bool try_plain_string_rest(std::string_view& out) {
+    const char* q = p_;
+    while (q < end_ && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20 &&
+           static_cast<unsigned char>(*q) < 0x80)
+      ++q;
+    if (q >= end_ || *q != '"') return false;
+    out = std::string_view(p_, static_cast<size_t>(q - p_));
+    p_ = q + 1;
+    return true;
+  }
 
   // Line and column (1-based) of a byte offset, and the current offset.
   std::string position_of(size_t offset) const;

@@ -119,6 +119,17 @@ TEST_CASE("the reader's fast paths (node references, repeated meta.val texts) re
   const std::string canonical = write_graph_text(g);
   CHECK(write_graph_text(read_graph_text(canonical, "g.json")) == canonical);
   CHECK(canonical.find(R"({"node": "b"})") != std::string::npos);
+  // A node head in another key order or with an escaped name is read by the general loop, to the same graph.
+  const std::string other_order =
+      R"(  {"op": "call_function", "name": "\u0061", "target": "aten.relu.default", "args": [{"node": "x"}], "kwargs": {}, "meta": {"val": )" +
+      val + "}}";
+  Graph h = read_graph_text(doc(kX + ",\n" + other_order + ",\n" + kOut), "g.json");
+  REQUIRE(h.find("a"));
+  CHECK(h.find("a")->op == OpKind::CallFunction);
+  CHECK(h.find("a")->target == "aten.relu.default");
+  CHECK(h.find("a")->args[0].node == h.find("x"));
+  CHECK(error_of(doc(kX + ",\n" + R"(  {"name": "a", "op": "call_fn", "target": "t", "args": [], "kwargs": {}, "meta": {}})" + ",\n" + kOut))
+            .find("nodes[1] (a).op: expected one of placeholder") != std::string::npos);
   // A reference to a name defined later still gets its own error through the fast path.
   CHECK(error_of(doc(kX + ",\n" + node("a", R"({"node": "z"})", val) + ",\n" + kOut)) ==
         "g.json: nodes[1] (a).args[0]: unknown node 'z'");
