@@ -27,7 +27,9 @@ void setup_match(CLI::App& app, int& exit_code) {
   cmd->add_option("--passes", o->passes, "Comma-separated normalisation passes (default: all, in order)");
   cmd->add_flag("--no-normalize", o->no_normalize, "Skip the normalisation passes");
   cmd->callback([o, &exit_code] {
-    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns));
+    // --explain lists every variant rooted at a node, the other targets' too; otherwise build this target's only.
+    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns),
+                                  o->explain.empty() ? &find_target(o->target) : nullptr);
     Graph g = read_graph_file(o->input);
     PipelineOptions po;
     po.target = o->target;

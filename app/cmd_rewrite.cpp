@@ -52,7 +52,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   add_format_option(cmd, o->format)->description("Verification report format on stderr: text or json");
   cmd->add_flag("--print-after-change", o->print_after_change, "Print the graph to stderr after each change");
   cmd->callback([o, &exit_code] {
-    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns));
+    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns), &find_target(o->target));
     Graph g = read_graph_file(o->input);
     rt::RegionVerifyOptions vo;
     vo.trials = o->verify_trials;

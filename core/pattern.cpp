@@ -499,7 +499,8 @@ const char* json_kind(const Json& j) {
 
 class PatternReader {
  public:
-  explicit PatternReader(std::string source) : source_(std::move(source)) {}
+  explicit PatternReader(std::string source, const Target* only = nullptr, std::vector<PrunedPattern>* pruned = nullptr)
+      : source_(std::move(source)), only_(only), pruned_(pruned) {}
 
   std::vector<Pattern> read(std::string_view text) {
     Json doc;
@@ -545,7 +546,13 @@ class PatternReader {
       const Json& pj = doc["patterns"][i];
       if (pj.is_object() && pj.contains("name") && pj["name"].is_string())
         where += " (" + pj["name"].get<std::string>() + ")";
-      for (auto& e : expand_fragments(pj, fragments, where, fail)) {
+      std::function<bool(const std::string&)> keep;
+      if (only_) keep = [this](const std::string& op) { return only_->has_op(op); };
+      for (auto& e : expand_fragments(pj, fragments, where, fail, keep)) {
+        if (e.pruned) {
+          if (pruned_) pruned_->push_back({e.family, e.json["fused_op"].get<std::string>()});
+          continue;
+        }
         std::string w = where;
         if (!e.spelling.empty() || e.json.value("name", std::string()) != e.family)
           w += " [" + e.json.value("name", std::string()) + "]";
@@ -1072,6 +1079,8 @@ class PatternReader {
       if (p.nodes[k].type) { p.device_input = static_cast<int>(k); break; }
   }
 
+  const Target* only_ = nullptr;             // build only the variants whose fused op this target has
+  std::vector<PrunedPattern>* pruned_ = nullptr;  // ... and list the others here
   std::string source_;
 };
 
@@ -1081,52 +1090,61 @@ std::vector<Pattern> parse_pattern_file(std::string_view text, const std::string
   return PatternReader(source).read(text);
 }
 
+PatternSet PatternSet::builtin(const Target& only) {
+  PatternSet s;
+  for (const auto& f : builtin_pattern_files())
+    s.add(PatternReader("builtin:" + std::string(f.name), &only, &s.pruned_).read(f.text));
+  return s;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Registry
 // ---------------------------------------------------------------------------------------------------------
 
-namespace {
-// Appends `p` unless its name is taken (InputError); the caller reindexes once after a batch (reindexing
-// after each of a family's hundred-odd variants made loading quadratic).
-void add_unindexed(std::vector<Pattern>& patterns, Pattern p) {
-  for (const auto& q : patterns)
-    if (q.name == p.name)
-      throw InputError(p.source + ": pattern '" + p.name + "' is already defined (in " + q.source + ")");
-  patterns.push_back(std::move(p));
-}
-}  // namespace
-
 PatternSet PatternSet::builtin() {
   PatternSet s;
-  for (const auto& f : builtin_pattern_files())
-    for (auto& p : parse_pattern_file(f.text, "builtin:" + std::string(f.name))) add_unindexed(s.patterns_, std::move(p));
-  s.reindex();
+  for (const auto& f : builtin_pattern_files()) s.add(parse_pattern_file(f.text, "builtin:" + std::string(f.name)));
   return s;
 }
 
 void PatternSet::load_file(const std::string& path) {
   std::string text = read_text_file(path);
-  std::vector<Pattern> parsed = parse_pattern_file(text, path);
-  try {
-    for (auto& p : parsed) add_unindexed(patterns_, std::move(p));
-  } catch (...) {
-    reindex();
-    throw;
-  }
-  reindex();
+  add(parse_pattern_file(text, path));
 }
 
 void PatternSet::add(Pattern p) {
-  add_unindexed(patterns_, std::move(p));
+  std::vector<Pattern> one;
+  one.push_back(std::move(p));
+  add(std::move(one));
+}
+
+// A file's patterns at once: one pass for duplicate names and one reindex (a family expands to hundreds).
+void PatternSet::add(std::vector<Pattern> ps) {
+  std::unordered_map<std::string_view, const Pattern*> seen;
+  seen.reserve(patterns_.size() + ps.size());
+  for (const auto& q : patterns_) seen.emplace(q.name, &q);
+  for (const auto& p : ps) {
+    auto [it, fresh] = seen.emplace(p.name, &p);
+    if (!fresh)
+      throw InputError(p.source + ": pattern '" + p.name + "' is already defined (in " + it->second->source + ")");
+  }
+  patterns_.reserve(patterns_.size() + ps.size());
+  for (auto& p : ps) patterns_.push_back(std::move(p));
   reindex();
 }
 
 void PatternSet::select(const std::vector<std::string>& names) {
   if (names.empty() || (names.size() == 1 && names[0] == "all")) return;
   std::vector<Pattern> kept;
+  std::vector<PrunedPattern> kept_pruned;
   for (const auto& n : names) {
     // A name selects one pattern, or every variant of a family (the name as written in the file).
     bool any = false;
+    for (const auto& p : pruned_)
+      if (p.family == n) {
+        any = true;
+        kept_pruned.push_back(p);
+      }
     for (const auto& p : patterns_) {
       if (p.name != n && p.family != n) continue;
       any = true;
@@ -1136,10 +1154,13 @@ void PatternSet::select(const std::vector<std::string>& names) {
       std::string all;
       for (const auto& p : patterns_)
         if (all.find(p.family) == std::string::npos) all += (all.empty() ? "" : ", ") + p.family;
+      for (const auto& p : pruned_)
+        if (all.find(p.family) == std::string::npos) all += (all.empty() ? "" : ", ") + p.family;
       throw InputError("unknown pattern '" + n + "' (known: " + all + ")");
     }
   }
   patterns_ = std::move(kept);
+  pruned_ = std::move(kept_pruned);
   reindex();
 }
 

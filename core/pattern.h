@@ -177,15 +177,26 @@ const Target& find_target(std::string_view name);
 // Parses a pattern file (JSON text). `source` names it in errors: "F: patterns[0] (name): nodes[3]: ...".
 std::vector<Pattern> parse_pattern_file(std::string_view text, const std::string& source);
 
+// A family's variants for a target whose fused op the target lacks, left unbuilt (PatternSet::builtin(target)).
+struct PrunedPattern {
+  std::string family;
+  std::string fused_op;
+};
+
 class PatternSet {
  public:
   // The built-in patterns (embedded in the binary).
   static PatternSet builtin();
+  // The same, building only the variants whose fused op `only` has (the rest are listed in pruned(), for the
+  // report's "skipped" lines): a rewrite for one target does not parse the others' hundreds of variants.
+  static PatternSet builtin(const Target& only);
   void load_file(const std::string& path);         // throws InputError
   void add(Pattern p);                              // throws InputError on a duplicate name
+  void add(std::vector<Pattern> ps);                // the same for several, indexed once
   // Keeps only the named patterns ("all" keeps everything). Throws InputError for an unknown name.
   void select(const std::vector<std::string>& names);
   const std::vector<Pattern>& patterns() const { return patterns_; }
+  const std::vector<PrunedPattern>& pruned() const { return pruned_; }
   // Pattern indices rooted at `target` (aliases included), highest benefit first, then by name.
   const std::vector<int>* rooted_at(std::string_view target) const;
 
@@ -196,6 +207,7 @@ class PatternSet {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::vector<Pattern> patterns_;
+  std::vector<PrunedPattern> pruned_;
   std::unordered_map<std::string, std::vector<int>, StrHash, std::equal_to<>> by_root_;
   std::vector<std::pair<std::string, std::vector<int>>> few_roots_;  // linear scan when there are few
 };

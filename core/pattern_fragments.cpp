@@ -82,7 +82,8 @@ void check_fragment(const Json& f, const std::string& w, const Err& err) {
 }  // namespace
 
 std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
-                                              const std::string& where, const Err& err) {
+                                              const std::string& where, const Err& err,
+                                              const std::function<bool(const std::string&)>& keep_op) {
   std::vector<ExpandedPattern> out;
   if (!pattern.is_object() || !pattern.contains("nodes") || !pattern["nodes"].is_array()) {
     out.push_back({pattern, pattern.is_object() && pattern.contains("name") && pattern["name"].is_string()
@@ -153,6 +154,13 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
                                            ? (*target)["fused_op"].get<std::string>() : "")
                                     : (pattern.contains("fused_op") && pattern["fused_op"].is_string()
                                            ? pattern["fused_op"].get<std::string>() : "");
+      if (keep_op && !fused_op.empty() && !keep_op(fused_op)) {
+        ExpandedPattern stub{Json::object(), family, "", ""};
+        stub.json["fused_op"] = fused_op;
+        stub.pruned = true;
+        out.push_back(std::move(stub));
+        break;
+      }
       // Family-level reference map: "call" / "call.out" -> the chosen spelling's node.
       std::map<std::string, std::string> outs;
       std::map<std::string, std::string> call_root;

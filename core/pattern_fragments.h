@@ -24,12 +24,16 @@ struct ExpandedPattern {
   std::string family;      // the pattern's own name
   std::string spelling;    // "norm=native, quant=af_v1" (empty without fragments)
   std::string reject;      // non-empty: matches are reported with this reason instead of rewritten
+  bool pruned = false;     // a target entry the caller does not want: json is {"fused_op": ...} only
 };
 
 // Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).
 // `err(where, message)` reports malformed input and does not return.
+// `keep_op(fused_op)`, when given, prunes a target entry whose fused op it rejects: one stub (pruned = true) stands
+// for all of its spelling variants, which are never built.
 std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
                                               const std::string& where,
-                                              const std::function<void(const std::string&, const std::string&)>& err);
+                                              const std::function<void(const std::string&, const std::string&)>& err,
+                                              const std::function<bool(const std::string&)>& keep_op = {});
 
 }  // namespace fxopt

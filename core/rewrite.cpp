@@ -242,6 +242,14 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
   report.nodes_before = g.size();
   const auto& ps = patterns.patterns();
   std::vector<char> active(ps.size(), 0);
+  // Variants never built (their fused op is not on the target the built-ins were loaded for) come first: the
+  // built-in files come before any other, so the lines keep the order of a full load.
+  for (const auto& pr : patterns.pruned()) {
+    std::string reason = "target " + target.name + " has no op " + pr.fused_op;
+    bool seen = false;
+    for (const auto& s : report.skipped) seen = seen || (s.pattern == pr.family && s.reason == reason);
+    if (!seen) report.skipped.push_back({pr.family, reason});
+  }
   for (size_t i = 0; i < ps.size(); ++i) {
     report.stats[ps[i].name];
     if (target.has_op(ps[i].fused_op)) active[i] = 1;

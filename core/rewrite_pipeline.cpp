@@ -24,8 +24,9 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select) {
-  PatternSet ps = PatternSet::builtin();
+PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
+                         const Target* only) {
+  PatternSet ps = only ? PatternSet::builtin(*only) : PatternSet::builtin();
   for (const auto& f : files) ps.load_file(f);
   ps.select(select);
   return ps;

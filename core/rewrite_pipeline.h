@@ -40,7 +40,9 @@ struct PipelineReport {
 };
 
 // Built-in patterns plus `files`, then `select` (empty/"all" = all). Throws InputError.
-PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select);
+// `only`: build the built-in families' variants for this target alone (the others are listed as pruned).
+PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
+                         const Target* only = nullptr);
 
 // Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& s);

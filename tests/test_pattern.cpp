@@ -109,3 +109,28 @@ TEST_CASE("targets: ops and fp8 formats") {
   CHECK_FALSE(find_target("rocm-aiter").has_op("_C.rms_norm_static_fp8_quant.default"));
   CHECK(fp8_max("float8_e4m3fnuz") == 224.0);
 }
+
+TEST_CASE("pattern registry: loading for one target builds only its variants and lists the rest") {
+  PatternSet all = PatternSet::builtin();
+  for (const char* t : {"rocm-aiter", "cuda", "none"}) {
+    const Target& target = find_target(t);
+    PatternSet one = PatternSet::builtin(target);
+    size_t expected = 0;
+    for (const auto& p : all.patterns()) expected += target.has_op(p.fused_op) || p.family == p.name;
+    // Every variant for the target is built (plain patterns always are); the others stand as one entry per
+    // family and fused op.
+    size_t kept = 0;
+    for (const auto& p : one.patterns()) kept += target.has_op(p.fused_op) || p.family == p.name;
+    CHECK(kept == expected);
+    CHECK(kept == one.patterns().size());
+    for (const auto& pr : one.pruned()) CHECK_FALSE(target.has_op(pr.fused_op));
+  }
+  CHECK(PatternSet::builtin(find_target("rocm-aiter")).patterns().size() < all.patterns().size() / 2);
+  // A family with no variant for the target can still be selected (the report says it was skipped).
+  PatternSet aiter = PatternSet::builtin(find_target("rocm-aiter"));
+  aiter.select({"rms_norm_static_fp8_quant"});
+  CHECK(aiter.patterns().empty());
+  REQUIRE(aiter.pruned().size() == 1);
+  CHECK(aiter.pruned()[0].fused_op == "_C.rms_norm_static_fp8_quant.default");
+  CHECK_THROWS_AS(aiter.select({"no_such_family"}), InputError);
+}

@@ -138,6 +138,15 @@ TEST_CASE("targets: a missing fused op is a graceful no-op with the reason; fp8 
   CHECK(std::any_of(r.rewrite.skipped.begin(), r.rewrite.skipped.end(), [](const SkippedPattern& s) {
     return s.reason == "target none has no op vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default";
   }));
+  {  // Loaded for the target (nothing built for it), the report says the same.
+    Graph gp = read_graph_file(l1);
+    PipelineReport rp = run_pipeline(gp, load_patterns({}, {}, &find_target("none")), o);
+    REQUIRE(rp.rewrite.skipped.size() == r.rewrite.skipped.size());
+    for (size_t i = 0; i < rp.rewrite.skipped.size(); ++i) {
+      CHECK(rp.rewrite.skipped[i].pattern == r.rewrite.skipped[i].pattern);
+      CHECK(rp.rewrite.skipped[i].reason == r.rewrite.skipped[i].reason);
+    }
+  }
   Graph g2 = read_graph_file(l1);
   o.target = "gfx942";  // MI300: e4m3fnuz only; the corpus is e4m3fn
   r = run_pipeline(g2, load_patterns({}, {}), o);
