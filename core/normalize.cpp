@@ -9,7 +9,6 @@
 #include <optional>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "core/error.h"
@@ -497,6 +496,9 @@ class Normalizer {
       changes += run_dce(selected[*dce_]->name);
       seconds_[*dce_] += seconds_since(start);
     }
+    seeded_ = false;
+    seeds_.clear();
+    graveyard_.clear();
     return changes;
   }
 
@@ -514,7 +516,6 @@ class Normalizer {
     auto& nodes = g_.nodes();
     // The sweep also numbers the nodes and gathers dce's seeds (see run_dce), so dce needs no walk of its own.
     seeds_.clear();
-    erased_.clear();
     seeded_ = true;
     size_t seq = 0;
     for (auto it = nodes.begin(); it != nodes.end();) {
@@ -569,7 +570,14 @@ class Normalizer {
     undo->kind = NormalizeUndo::Kind::Dce;
     undo->erased.push_back(snapshot(*undo, n, next));
     record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
-    g_.erase(n);
+    bury(n);
+  }
+
+  // Erases `n` from the graph but keeps its memory until the round ends (graveyard_), marked by its order: dce's
+  // seeds may name it, and no node created meanwhile can take its address.
+  void bury(Node* n) {
+    g_.erase_into(n, graveyard_);
+    n->order = kBuried;
   }
 
   // dce. After a rule sweep it works from the sweep's seeds: every node that had no users when the sweep
@@ -583,7 +591,7 @@ class Normalizer {
       seeded_ = false;
       std::vector<std::pair<size_t, Node*>> heap;  // (position, node), largest position first
       for (Node* n : seeds_)  // only the seeds that are candidates now: nearly always none or a few
-        if (!erased_.count(n) && dce_candidate(*n)) heap.emplace_back(n->order, n);
+        if (n->order != kBuried && dce_candidate(*n)) heap.emplace_back(n->order, n);
       seeds_.clear();
       std::make_heap(heap.begin(), heap.end());
       Node* last = nullptr;
@@ -591,7 +599,7 @@ class Normalizer {
         std::pop_heap(heap.begin(), heap.end());
         Node* n = heap.back().second;
         heap.pop_back();
-        if (n == last || erased_.count(n) || !dce_candidate(*n)) continue;
+        if (n == last || n->order == kBuried || !dce_candidate(*n)) continue;
         last = n;
         auto push = [&heap](Node* in) {
           heap.emplace_back(in->order, in);
@@ -599,11 +607,9 @@ class Normalizer {
         };
         for (const auto& a : n->args) a.visit_nodes(push);
         for (const auto& kv : n->kwargs) kv.second.visit_nodes(push);
-        erased_.insert(n);
         dce_erase(pass, n, g_.next(n));
         ++changes;
       }
-      erased_.clear();
       return changes;
     }
     auto& nodes = g_.nodes();
@@ -665,7 +671,6 @@ class Normalizer {
                                  std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
         last = n->name;
         n->order = root->order;  // root's place: root itself is erased below (its users are n's now)
-        erased_.erase(n);        // the address may be an erased node's
         seeds_.push_back(n);
         n->val = root->val;
         n->meta_extra = root->meta_extra;
@@ -686,8 +691,7 @@ class Normalizer {
       undo->erased.push_back(snapshot(*undo, d, g_.next(d)));
       for (const Arg& a : d->args) a.visit_nodes(seed);
       for (const auto& [k, a] : d->kwargs) a.visit_nodes(seed);
-      erased_.insert(d);
-      g_.erase(d);
+      bury(d);
     }
     record(pass, description + erased, std::move(undo));
   }
@@ -723,11 +727,11 @@ class Normalizer {
   std::vector<double> seconds_;                                                // per selected pass
   std::optional<size_t> dce_;                                                  // index of dce when selected
   std::vector<std::pair<const std::string*, std::vector<SelectedRule>>> by_root_;  // interned root -> rules, pass order
-  // dce's worklist from the last rule sweep (run_dce): candidates, and the nodes erased since they were gathered
-  // (their addresses must not be read; a node created at such an address is taken out again).
+  // dce's worklist from the last rule sweep (run_dce), and the nodes erased this round (freed when it ends).
+  static constexpr size_t kBuried = SIZE_MAX;
   bool seeded_ = false;
   std::vector<Node*> seeds_;
-  std::unordered_set<const Node*> erased_;
+  std::list<Node> graveyard_;
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 
