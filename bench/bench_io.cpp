@@ -1,5 +1,6 @@
 // Benchmark: fxgraph load and write throughput and peak memory on the corpus L8 graph replicated to
 // about 20k, 200k and 1M nodes. Each measurement runs in a fresh child process so peak RSS is its own.
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,12 +28,14 @@ static long peak_rss_kib() {
 }
 
 int main(int argc, char** argv) {
+  mallopt(M_MXFAST, 0);  // as the fxopt command does (app/main.cpp)
   std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
   const size_t sizes[] = {20000, 200000, 1000000};
   std::printf("%-9s %9s %9s %9s %12s %9s %12s %12s %8s\n", "nodes", "file MB", "load s", "write s", "load nodes/s",
               "load MB/s", "write MB/s", "peak RSS MB", "RSS/file");
   for (size_t target : sizes) {
-    std::string path = "/tmp/fxopt_bench_io_" + std::to_string(target) + ".json";
+    // The pid keeps two runs at once (several people share a machine) from deleting each other's files.
+    std::string path = "/tmp/fxopt_bench_io_" + std::to_string(getpid()) + "_" + std::to_string(target) + ".json";
     if (pid_t pid = fork(); pid == 0) {  // generate in a child so its memory does not count
       write_graph_file(bench::replicate_corpus(corpus, target), path);
       _exit(0);

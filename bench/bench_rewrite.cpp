@@ -2,6 +2,9 @@
 // matching alone (dry run on the normalised graph), match + rewrite to the fixed point (no I/O), normalisation,
 // and end to end (read file, normalise, rewrite, write file; its phases are those of the best end-to-end run).
 // Times are the best of several runs.
+#include <malloc.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 int main(int argc, char** argv) {
+  mallopt(M_MXFAST, 0);  // as the fxopt command does (app/main.cpp)
   std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
   Graph tmpl = read_graph_file(corpus);
   size_t fixed = 0, compute = 0;
@@ -32,7 +36,8 @@ int main(int argc, char** argv) {
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (size_t target : targets) {
     std::string text = write_graph_text(bench::replicate_graph(tmpl, target));
-    std::string path = "/tmp/fxopt_bench_rewrite_" + std::to_string(target) + ".json";
+    // The pid keeps two runs at once (several people share a machine) from deleting each other's files.
+    std::string path = "/tmp/fxopt_bench_rewrite_" + std::to_string(getpid()) + "_" + std::to_string(target) + ".json";
     write_text_atomic(path, text);
     int reps = target < 10000 ? 20 : target < 100000 ? 5 : 3;
     double t_norm = 1e9, t_match = 1e9, t_rw = 1e9, t_e2e = 1e9;
