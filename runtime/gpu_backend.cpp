@@ -461,6 +461,87 @@ Value sdpa_cudnn(const OpArgs& a, ExecContext&) {
   return attention_result(a, {{0, Value::of(r.out)}, {1, Value::of(r.lse)}});
 }
 
+// _grouped_mm: offs copied to the host (a few int32) and checked as the CPU checks it, then one matmul launch per
+// group on slices, the CPU's groups; output rows/columns no group covers are zero, as on the CPU.
+Value grouped_mm(const OpArgs& a, ExecContext&) {
+  const Tensor &x = a.tensor(0), &w = a.tensor(1);
+  const Tensor* offs = a.opt_tensor(2);
+  Tensor hoffs;
+  if (offs) {
+    const Tensor c = contiguous(*offs);
+    hoffs = Tensor::empty(c.dtype(), c.shape());
+    if (c.numel() > 0) gpu::copy_to_host(hoffs.raw(), c.raw(), static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
+  }
+  const std::vector<int64_t> ends = cpu::grouped_mm_ends(x, w, offs ? &hoffs : nullptr, a.opt_tensor(3), a.opt_dtype(4));
+  Tensor out = device_out(a);
+  if (out.numel() == 0) return Value::of(out);
+  gpu::fill_bytes(out.raw(), 0, static_cast<size_t>(out.numel()) * dtype_size(out.dtype()));
+  auto slice = [](const Tensor& t, int64_t d, int64_t lo, int64_t hi) {
+    Shape shape = t.shape();
+    shape[d] = hi - lo;
+    return t.as_strided(shape, t.strides(), t.offset() + lo * t.strides()[d]);
+  };
+  auto pick = [](const Tensor& t, int64_t i) {
+    return t.as_strided({t.shape()[1], t.shape()[2]}, {t.strides()[1], t.strides()[2]}, t.offset() + i * t.strides()[0]);
+  };
+  auto mm = [](const Tensor& o, const Tensor& p, const Tensor& q) {
+    if (o.numel() > 0 && p.shape()[1] > 0) gpu::matmul(ref(o), ref(p), ref(q));
+  };
+  const bool a2 = x.dim() == 2, b2 = w.dim() == 2;
+  int64_t start = 0;
+  if (a2 && !b2) {  // (M, K) x (G, K, N): row groups of x
+    for (size_t g = 0; g < ends.size(); start = ends[g], ++g)
+      if (ends[g] > start) mm(slice(out, 0, start, ends[g]), slice(x, 0, start, ends[g]), pick(w, static_cast<int64_t>(g)));
+  } else if (!a2 && b2) {  // (G, M, K) x (K, N): column groups of w
+    for (size_t g = 0; g < ends.size(); start = ends[g], ++g)
+      if (ends[g] > start) mm(slice(out, 1, start, ends[g]), pick(x, static_cast<int64_t>(g)), slice(w, 1, start, ends[g]));
+  } else if (a2 && b2) {  // (M, K) x (K, N): k groups, one (M, N) result each
+    for (size_t g = 0; g < ends.size(); start = ends[g], ++g)
+      mm(pick(out, static_cast<int64_t>(g)), slice(x, 1, start, ends[g]), slice(w, 0, start, ends[g]));
+  } else {  // batched
+    for (int64_t g = 0; g < x.shape()[0]; ++g) mm(pick(out, g), pick(x, g), pick(w, g));
+  }
+  return Value::of(out);
+}
+
+// convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups): checked as the
+// CPU checks it (cpu::conv_geometry), then one direct kernel over 4-d views (1-d and unbatched calls get
+// size-1 dims with stride 0).
+Value convolution(const OpArgs& a, ExecContext&) {
+  const Tensor &x = a.tensor(0), &w = a.tensor(1);
+  const Tensor* bias = a.opt_tensor(2);
+  cpu::ConvParams p;
+  p.stride = a.ints(3);
+  p.padding = a.ints(4);
+  p.dilation = a.ints(5);
+  p.transposed = a.flag(6);
+  p.output_padding = a.ints(7);
+  p.groups = a.i64(8);
+  const cpu::ConvGeometry g = cpu::conv_geometry(x, w, bias, p);
+  Tensor out = device_out(a);
+  if (out.numel() == 0) return Value::of(out);
+  const Shape& xs = x.strides();
+  Tensor x4 = x;
+  if (g.sd == 1) x4 = g.batched ? x.as_strided({g.n, g.c, 1, g.w}, {xs[0], xs[1], 0, xs[2]}, x.offset())
+                                : x.as_strided({1, g.c, 1, g.w}, {0, xs[0], 0, xs[1]}, x.offset());
+  else if (!g.batched) x4 = x.as_strided({1, g.c, g.h, g.w}, {0, xs[0], xs[1], xs[2]}, x.offset());
+  const Tensor w4 = g.sd == 2 ? w
+                              : w.as_strided({g.o, w.shape()[1], 1, g.kw}, {w.strides()[0], w.strides()[1], 0, w.strides()[2]},
+                                             w.offset());
+  const Tensor o4 = out.as_strided({g.n, g.o, g.oh, g.ow}, {g.o * g.oh * g.ow, g.oh * g.ow, g.ow, 1}, out.offset());
+  gpu::ConvSpec spec;
+  spec.stride[0] = g.sh;
+  spec.stride[1] = g.sw;
+  spec.padding[0] = g.ph;
+  spec.padding[1] = g.pw;
+  spec.dilation[0] = g.dh;
+  spec.dilation[1] = g.dw;
+  spec.groups = g.groups;
+  const gpu::TensorRef bref = bias ? ref(*bias) : gpu::TensorRef{};
+  gpu::convolution(ref(o4), ref(x4), ref(w4), bias ? &bref : nullptr, spec);
+  return Value::of(out);
+}
+
 // The fused ops on contiguous buffers (their meta rules checked the arguments).
 Value fused_rms_gated(const OpArgs& a, ExecContext&) {
   const Tensor x = contiguous(a.tensor(0)), w = contiguous(a.tensor(1)), z = contiguous(a.tensor(3));

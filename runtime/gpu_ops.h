@@ -57,6 +57,8 @@ Value sdpa_flash(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product
 Value sdpa_flash_cpu(const OpArgs& a, ExecContext& ctx);  // _scaled_dot_product_flash_attention_for_cpu
 Value sdpa_efficient(const OpArgs& a, ExecContext& ctx);  // _scaled_dot_product_efficient_attention
 Value sdpa_cudnn(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product_cudnn_attention
+Value grouped_mm(const OpArgs& a, ExecContext& ctx);      // _grouped_mm
+Value convolution(const OpArgs& a, ExecContext& ctx);     // convolution (1-d, 2-d)
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

@@ -17,17 +17,8 @@ std::vector<int64_t> per_dim(const std::vector<int64_t>& v, size_t n, int64_t fa
   return v;
 }
 
-struct Geometry {
-  int64_t n, c, h, w;      // input (N, C, H, W); 1-d inputs have H = 1
-  int64_t o, kh, kw;       // weight (O, C / groups, KH, KW)
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t oh, ow, groups;
-  int64_t cg() const { return c / groups; }
-  int64_t og() const { return o / groups; }
-  int64_t k() const { return cg() * kh * kw; }
-};
+using Geometry = ConvGeometry;
 
-// Input value at (n, channel, row, col), zero outside (padding).
 inline float at(const float* x, const Geometry& g, int64_t n, int64_t ch, int64_t row, int64_t col) {
   if (row < 0 || row >= g.h || col < 0 || col >= g.w) return 0.0f;
   return x[((n * g.c + ch) * g.h + row) * g.w + col];
@@ -48,7 +39,7 @@ void im2col(const float* x, const Geometry& g, int64_t n, int64_t grp, float* co
 
 }  // namespace
 
-Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvParams& p, int threads) {
+ConvGeometry conv_geometry(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvParams& p) {
   if (p.transposed) throw InputError("transposed convolution is not supported");
   const int64_t sd = weight.dim() - 2;  // spatial dims
   if (sd != 1 && sd != 2)
@@ -64,7 +55,7 @@ Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias
   const size_t nsd = static_cast<size_t>(sd);
   const auto stride = per_dim(p.stride, nsd, 1, "stride"), pad = per_dim(p.padding, nsd, 0, "padding"),
              dil = per_dim(p.dilation, nsd, 1, "dilation");
-  Geometry g{};
+  ConvGeometry g{};
   const Shape& is = input.shape();
   const int64_t lead = batched ? 1 : 0;
   g.n = batched ? is[0] : 1;
@@ -93,6 +84,15 @@ Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias
   if (g.oh <= 0 || g.ow <= 0 || g.h + 2 * g.ph < g.dh * (g.kh - 1) + 1 || g.w + 2 * g.pw < g.dw * (g.kw - 1) + 1)
     throw InputError("convolution: input " + shape_str(is) + " (padded) is smaller than the kernel " +
                      shape_str(weight.shape()));
+  g.sd = sd;
+  g.batched = batched;
+  return g;
+}
+
+Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvParams& p, int threads) {
+  const ConvGeometry g = conv_geometry(input, weight, bias, p);
+  const int64_t sd = g.sd;
+  const bool batched = g.batched;
   Shape oshape;
   if (batched) oshape.push_back(g.n);
   oshape.push_back(g.o);

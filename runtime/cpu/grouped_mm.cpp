@@ -27,8 +27,8 @@ void put(float* base, int64_t ld, int64_t r0, int64_t c0, const Tensor& c) {
 
 }  // namespace
 
-Tensor grouped_mm(const Tensor& a, const Tensor& b, const Tensor* offs, const Tensor* bias, std::optional<DType> out_dtype,
-                  int threads) {
+std::vector<int64_t> grouped_mm_ends(const Tensor& a, const Tensor& b, const Tensor* offs, const Tensor* bias,
+                                     std::optional<DType> out_dtype) {
   for (const Tensor* t : {&a, &b})
     if (t->dtype() != DType::BF16 && t->dtype() != DType::F16 && t->dtype() != DType::F32)
       throw InputError(std::string("_grouped_mm takes float32, bfloat16 or float16 matrices, got ") + dtype_name(t->dtype()));
@@ -66,6 +66,16 @@ Tensor grouped_mm(const Tensor& a, const Tensor& b, const Tensor* offs, const Te
       throw InputError("_grouped_mm: " + std::to_string(groups) + " offsets for " +
                        std::to_string(a2 ? b.shape()[0] : a.shape()[0]) + " matrices");
   }
+  if (!a2 && !b2 && a.shape()[0] != b.shape()[0])
+    throw InputError("_grouped_mm batch sizes differ: " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
+  return ends;
+}
+
+Tensor grouped_mm(const Tensor& a, const Tensor& b, const Tensor* offs, const Tensor* bias, std::optional<DType> out_dtype,
+                  int threads) {
+  const std::vector<int64_t> ends = grouped_mm_ends(a, b, offs, bias, out_dtype);
+  const DType od = out_dtype ? *out_dtype : a.dtype();
+  const bool a2 = a.dim() == 2, b2 = b.dim() == 2;
   Tensor res;
   if (a2 && !b2) {  // (M, K) x (G, K, N): row groups of a
     const int64_t M = a.shape()[0], N = b.shape()[2];
@@ -95,8 +105,6 @@ Tensor grouped_mm(const Tensor& a, const Tensor& b, const Tensor* offs, const Te
       start = ends[gi];
     }
   } else {  // (G, M, K) x (G, K, N): batched
-    if (a.shape()[0] != b.shape()[0])
-      throw InputError("_grouped_mm batch sizes differ: " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
     const int64_t G = a.shape()[0], M = a.shape()[1], N = b.shape()[2];
     res = Tensor::empty(DType::F32, {G, M, N});
     for (int64_t gi = 0; gi < G; ++gi) {

@@ -23,6 +23,9 @@ Tensor matmul_f32(const Tensor& a, const Tensor& b, int threads);
 // (PyTorch leaves them uninitialised).
 Tensor grouped_mm(const Tensor& a, const Tensor& b, const Tensor* offs, const Tensor* bias, std::optional<DType> out_dtype,
                   int threads);
+// _grouped_mm's argument checks (shapes, dtypes, offs on the host): the groups' end offsets (empty without offs).
+std::vector<int64_t> grouped_mm_ends(const Tensor& a, const Tensor& b, const Tensor* offs, const Tensor* bias,
+                                     std::optional<DType> out_dtype);
 
 // ---- conv.cpp ----
 struct ConvParams {
@@ -31,6 +34,20 @@ struct ConvParams {
   std::vector<int64_t> output_padding;
   int64_t groups = 1;
 };
+// A convolution's geometry as (N, C, H, W) x (O, C / groups, KH, KW) (1-d: H = KH = 1), checked.
+struct ConvGeometry {
+  int64_t n, c, h, w;      // input (N, C, H, W); 1-d inputs have H = 1
+  int64_t o, kh, kw;       // weight (O, C / groups, KH, KW)
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t oh, ow, groups;
+  int64_t sd = 2;          // spatial dims of the call (1 or 2)
+  bool batched = true;     // the input has a batch dim
+  int64_t cg() const { return c / groups; }
+  int64_t og() const { return o / groups; }
+  int64_t k() const { return cg() * kh * kw; }
+};
+// Checks a convolution's arguments (dims, dtypes, groups, bias, sizes) as aten.convolution does: InputError.
+ConvGeometry conv_geometry(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvParams& p);
 // aten.convolution for 1-d and 2-d inputs ((N, C, L) / (N, C, H, W), or unbatched): float32 accumulation,
 // each output the sum over (input channel, kernel row, kernel column) in that order, plus the bias.
 Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor* bias, const ConvParams& p, int threads);

@@ -171,6 +171,12 @@ struct GatherPlan {
 // The attention kernel keeps a query row and the row's scores in shared memory: E + S floats at most.
 inline constexpr int64_t kAttentionMaxSharedFloats = 11776;  // 46 KiB
 
+// A 2-d convolution's stride, padding, dilation ([0] rows, [1] columns) and groups.
+struct ConvSpec {
+  int64_t stride[2] = {1, 1}, padding[2] = {0, 0}, dilation[2] = {1, 1};
+  int64_t groups = 1;
+};
+
 #if defined(FXOPT_HAVE_GPU) && FXOPT_HAVE_GPU
 
 // --- device and memory ---
@@ -244,6 +250,12 @@ int64_t first_bad_index(const TensorRef& index, int64_t size, bool allow_negativ
 void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weights, const TensorRef& q, const TensorRef& k,
                const TensorRef& v, const TensorRef* mask, bool causal, float scale);
 
+// --- convolution (conv.hip): runtime/cpu/conv.cpp's order, bit for bit ---
+// out (N, O, OH, OW) = x (N, C, H, W) * w (O, C / groups, KH, KW) + bias (O): 4-d views of f32/bf16/f16 (any
+// strides; a 1-d convolution is H = KH = 1); each output summed over (channel, kernel row, kernel column) in
+// that order from 0 in float32 (padding reads 0), then the bias added, rounded once to out's dtype.
+void convolution(const TensorRef& out, const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ConvSpec& spec);
+
 // --- fused ops (contiguous row-major buffers, 16-byte aligned for the fast paths) ---
 // See num::fused_rms_gated_fp8_group_quant. x, z: (M, D) bf16; w: (D) bf16; q: (M, D) fp8;
 // scale: (M, D/G) float32. Requires D % G == 0.
@@ -300,6 +312,7 @@ inline void gather(void*, const void*, size_t, const GatherPlan&) { no_gpu(); }
 inline int64_t first_bad_index(const TensorRef&, int64_t, bool, int64_t*) { no_gpu(); }
 inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, const TensorRef&, const TensorRef&,
                       const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
+inline void convolution(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef*, const ConvSpec&) { no_gpu(); }
 inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, const uint16_t*,
                                             const uint16_t*, int64_t, int64_t, double, int64_t,
                                             num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }

@@ -523,7 +523,7 @@ const OpRow kRows[] = {
     {.target = "aten.convolution.default",
      .schema = "convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, SymInt[] dilation, "
                "bool transposed, SymInt[] output_padding, SymInt groups) -> Tensor",
-     .meta = meta_conv, .cpu = conv},
+     .meta = meta_conv, .cpu = conv, .gpu = FXOPT_GPU(convolution), .gpu_dtypes = kGpuFloat},
     {.target = "prims._low_memory_max_pool_with_offsets.default",
      .schema = "_low_memory_max_pool_with_offsets(Tensor self, SymInt[2] kernel_size, SymInt[2] stride, SymInt[2] padding, "
                "SymInt[2] dilation, bool ceil_mode) -> (Tensor, Tensor)",
@@ -634,7 +634,8 @@ const OpRow kRows[] = {
      .meta = meta_like_self, .cpu = index_put_inplace},
     {.target = "aten._grouped_mm.default",
      .schema = "_grouped_mm(Tensor self, Tensor mat2, Tensor? offs=None, Tensor? bias=None, ScalarType? out_dtype=None) -> Tensor",
-     .meta = meta_grouped_mm, .cpu = grouped_mm},
+     .meta = meta_grouped_mm, .cpu = grouped_mm, .gpu = FXOPT_GPU(grouped_mm),
+     .gpu_dtypes = kGpuFloat | DTypeSet{DType::I32}},
 };
 #undef SCATTER_ROW
 

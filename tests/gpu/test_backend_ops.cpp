@@ -354,6 +354,46 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
     const Value q = Value::of(qs.as_strided({1, 2, 6, 8}, {96, 48, 1, 6}, 0));
     return std::optional(args({q, t(d, {1, 2, 5, 8}, "k"), t(d, {1, 2, 5, 8}, "v")}));
   });
+  // _grouped_mm in its four layouts: empty groups, rows/columns no group covers, an empty k group.
+  c["aten._grouped_mm.default"] = {
+      [](DType d) { return std::optional(args({t(d, {9, 16}, "a"), t(d, {3, 16, 8}, "w"), ix({3}, {4, 4, 9}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {9, 16}, "a"), t(d, {3, 16, 8}, "w"), ix({3}, {2, 5, 7}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {3, 5, 16}, "a"), t(d, {16, 12}, "w"), ix({3}, {4, 8, 11}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {5, 12}, "a"), t(d, {12, 7}, "w"), ix({3}, {4, 4, 12}, DType::I32)})); },
+      [](DType d) { return std::optional(args({t(d, {2, 5, 8}, "a"), t(d, {2, 8, 3}, "w")})); },
+      [](DType d) { return std::optional(args({tt(d, 33, 17, "a"), t(d, {2, 17, 65}, "w"), ix({2}, {20, 33}, DType::I32)})); }};
+  // Convolution: ResNet's stem (stride 2, padding 3, bias), 3x3, groups with dilation, 1x1 stride 2 (the matmul
+  // path on the CPU), depthwise 1-d (Qwen3-Next), unbatched, a transposed input view.
+  struct Conv {
+    Shape x, w;
+    std::vector<int64_t> stride, pad, dil;
+    int64_t groups;
+    bool bias;
+  };
+  const std::vector<Conv> convs{{{2, 3, 17, 15}, {8, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, 1, true},
+                                {{1, 8, 9, 9}, {8, 8, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, false},
+                                {{1, 4, 10, 11}, {6, 2, 3, 3}, {1, 2}, {2, 2}, {2, 2}, 2, true},
+                                {{2, 16, 8, 8}, {32, 16, 1, 1}, {2, 2}, {0, 0}, {1, 1}, 1, false},
+                                {{1, 12, 10}, {12, 1, 4}, {1}, {3}, {1}, 12, true},
+                                {{3, 6, 5}, {4, 3, 2, 2}, {1, 1}, {0, 1}, {1, 1}, 1, true},
+                                {{2, 4, 33}, {5, 4, 3}, {2}, {1}, {1}, 1, false}};
+  auto ints = [](const std::vector<int64_t>& v) {
+    std::vector<Value> out;
+    for (int64_t x : v) out.push_back(I(x));
+    return L(out);
+  };
+  for (const Conv& cv : convs)
+    c["aten.convolution.default"].push_back([=](DType d) {
+      std::vector<int64_t> zeros(cv.stride.size(), 0);
+      return std::optional(args({t(d, cv.x, "x"), t(d, cv.w, "w"), cv.bias ? t(d, {cv.w[0]}, "b") : Value::none(), ints(cv.stride),
+                                 ints(cv.pad), ints(cv.dil), B(false), ints(zeros), I(cv.groups)}));
+    });
+  c["aten.convolution.default"].push_back([=](DType d) {  // a transposed (non-contiguous) input
+    const Tensor xs = random_tensor(d, {1, 3, 9, 7}, 4, "x");
+    const Value x = Value::of(xs.as_strided({1, 3, 7, 9}, {189, 63, 1, 7}, 0));
+    return std::optional(args({x, t(d, {4, 3, 3, 3}, "w"), t(d, {4}, "b"), ints({1, 1}), ints({1, 1}), ints({1, 1}), B(false),
+                               ints({0, 0}), I(1)}));
+  });
   // The fused ops: bf16 inputs only (their other dtypes are the outputs').
   auto bf16_only = [](DType d) { return d == DType::BF16; };
   c["vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default"] = {[=](DType d) -> std::optional<KernelArgs> {
