@@ -98,7 +98,9 @@ bool pair_all(const std::vector<Arg>& ra, const Kwargs& rk, const std::vector<Ar
 
 class Denormalizer {
  public:
-  Denormalizer(Graph& g, DenormalizeReport& r) : g_(g), r_(r) {}
+  Denormalizer(Graph& g, DenormalizeReport& r, size_t changes) : g_(g), r_(r) {
+    binding_.reserve(2 * changes);  // about one entry per erased or recreated node: no rehashing on the way
+  }
 
   void undo(const PassChange& c) {
     if (!c.undo) {
@@ -162,15 +164,19 @@ class Denormalizer {
     return n == id ? n : nullptr;
   }
 
-  // Every node reference of `a` can be resolved, or is one of `pending` (recreated by this entry first).
-  bool resolvable(const NormalizeUndo& u, const Arg& a, const LocalMap& local,
-                  const std::unordered_set<const Node*>& pending) const {
-    if (a.is_node()) return pending.count(a.node) || resolve(u, a.node, local);
+  // One of the nodes the entry erased (recreated by the entry first): a handful, searched in place.
+  static bool pending(const NormalizeUndo& u, const Node* id) {
+    return std::any_of(u.erased.begin(), u.erased.end(), [id](const NodeSnapshot& s) { return s.id == id; });
+  }
+
+  // Every node reference of `a` can be resolved, or is one the entry erased (pending).
+  bool resolvable(const NormalizeUndo& u, const Arg& a, const LocalMap& local) const {
+    if (a.is_node()) return pending(u, a.node) || resolve(u, a.node, local);
     if (a.kind == Arg::Kind::List)
-      return std::all_of(a.items.begin(), a.items.end(), [&](const Arg& i) { return resolvable(u, i, local, pending); });
+      return std::all_of(a.items.begin(), a.items.end(), [&](const Arg& i) { return resolvable(u, i, local); });
     if (a.kind == Arg::Kind::Dict)
       return std::all_of(a.dict.begin(), a.dict.end(),
-                         [&](const auto& kv) { return resolvable(u, kv.second, local, pending); });
+                         [&](const auto& kv) { return resolvable(u, kv.second, local); });
     return true;
   }
 
@@ -207,13 +213,11 @@ class Denormalizer {
 
   // The erased nodes can all come back: each reference resolves or is another erased node of this entry.
   bool erased_resolvable(const NormalizeUndo& u, const LocalMap& local) const {
-    std::unordered_set<const Node*> pending;
-    for (const NodeSnapshot& s : u.erased) pending.insert(s.id);
     for (const NodeSnapshot& s : u.erased) {
       for (const Arg& a : s.args)
-        if (!resolvable(u, a, local, pending)) return false;
+        if (!resolvable(u, a, local)) return false;
       for (const auto& [k, a] : s.kwargs)
-        if (!resolvable(u, a, local, pending)) return false;
+        if (!resolvable(u, a, local)) return false;
     }
     return true;
   }
@@ -240,12 +244,10 @@ class Denormalizer {
     if (n->target != u.post_target || !pair_all(u.post_args, u.post_kwargs, n->args, n->kwargs, local))
       return kept(n->name + " changed since");
     if (!erased_resolvable(u, local)) return kept("an input of a skipped reshape is gone");
-    std::unordered_set<const Node*> pending;
-    for (const NodeSnapshot& s : u.erased) pending.insert(s.id);
     for (const Arg& a : u.pre_args)
-      if (!resolvable(u, a, local, pending)) return kept("an input is gone");
+      if (!resolvable(u, a, local)) return kept("an input is gone");
     for (const auto& [k, a] : u.pre_kwargs)
-      if (!resolvable(u, a, local, pending)) return kept("an input is gone");
+      if (!resolvable(u, a, local)) return kept("an input is gone");
     recreate_erased(u, local, n);
     n->target = u.pre_target;
     g_.set_args(n, rebuild(u, u.pre_args, local));
@@ -359,7 +361,7 @@ class Denormalizer {
 DenormalizeReport denormalize(Graph& g, const NormalizeReport& report) {
   auto start = std::chrono::steady_clock::now();
   DenormalizeReport r;
-  Denormalizer d(g, r);
+  Denormalizer d(g, r, report.changes.size());
   for (auto it = report.changes.rbegin(); it != report.changes.rend(); ++it) d.undo(*it);
   std::reverse(r.kept.begin(), r.kept.end());
   if (r.restored > 0) {
