@@ -69,6 +69,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     RegionCollector regions(input_copy ? &*input_copy : nullptr);
     PipelineOptions po;
     po.target = o->target;
+    po.time_patterns = o->stats;
     po.normalize = !o->no_normalize;
     po.passes = split_list(o->passes);
     po.max_iterations = o->max_iterations;

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   }
   // 6 copies of the 8-layer graph = 48 layers (the Inductor comparison point), then ~20k and ~200k nodes.
   const size_t targets[] = {fixed + 1 + 6 * compute, 20000, 200000};
-  PatternSet ps = load_patterns({}, {});
+  PatternSet ps = load_patterns({}, {}, &find_target("rocm-aiter"));  // what `fxopt rewrite` loads (default target)
   std::printf("| nodes | layers (matches) | normalise | matching (dry run) | match + rewrite | per match | end to end (file in, file out) |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (size_t target : targets) {

@@ -331,14 +331,16 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
       };
       // One clock read per attempt: each attempt's time runs from the previous read (a node tries dozens of
       // spelling variants; two reads each were a tenth of a 200k-node rewrite).
-      auto t_prev = Clock::now();
+      auto t_prev = opt.time_patterns ? Clock::now() : Clock::time_point();
       for (int pi : *list) {
         if (!active[pi]) continue;
         ++stats[pi]->candidates;
         bool ok = matchers[pi]->match(&n, m, nullptr);
-        const auto t_now = Clock::now();
-        stats[pi]->seconds += std::chrono::duration<double>(t_now - t_prev).count();
-        t_prev = t_now;
+        if (opt.time_patterns) {
+          const auto t_now = Clock::now();
+          stats[pi]->seconds += std::chrono::duration<double>(t_now - t_prev).count();
+          t_prev = t_now;
+        }
         if (ok && !ps[pi].reject.empty()) {
           // A look-alike: never rewritten; a full match is the closest a near miss gets.
           if (opt.near_misses) add_miss(pi, SIZE_MAX, {ps[pi].name, n.name, "spelling", ps[pi].reject, m.region.size()});

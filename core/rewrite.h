@@ -67,6 +67,7 @@ struct RewriteOptions {
   size_t max_iterations = 10;
   bool dry_run = false;                        // match only: one iteration, the graph is not changed
   bool near_misses = true;
+  bool time_patterns = false;                  // per-pattern match times (`--stats`): a clock read per attempt
   // Called after an iteration that changed the graph ("--print-after-change").
   std::function<void(const std::string& what, const Graph&)> after_change;
   // Called for each match right before it is applied (the graph still holds its region; node orders are

@@ -67,6 +67,7 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
   ro.target = &target;
   ro.max_iterations = o.max_iterations;
   ro.dry_run = o.dry_run;
+  ro.time_patterns = o.time_patterns;
   ro.after_change = o.after_change;
   ro.before_apply = o.before_apply;
   r.rewrite = rewrite_graph(g, patterns, ro);

@@ -22,6 +22,7 @@ struct PipelineOptions {
   std::vector<std::string> passes;          // empty = all_normalize_passes()
   size_t max_iterations = 10;
   bool dry_run = false;                     // `match`: report only, one pass, no rewrite
+  bool time_patterns = false;               // per-pattern match times in the report (`--stats`)
   // Normalisation only serves matching: after rewriting, the input's spelling is restored outside the fused
   // regions (denormalize). false = keep the normalised spelling (`rewrite --keep-normalized`).
   bool restore_spelling = true;
