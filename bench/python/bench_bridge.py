@@ -95,6 +95,15 @@ def main():
     sizes = [int(s) for s in a.sizes.split(",")]
     profile_at = min(sizes, key=lambda s: abs(s - a.profile)) if a.profile else None
     profile_out: list[str] = []
+    out = os.environ.get("OUT")
+
+    def save():  # after every row, so a run cut short by a time limit keeps what it measured
+        if out:
+            with open(os.path.join(out, "bench_bridge.txt"), "w") as f:
+                f.write(f"torch {torch.__version__}\n{header}\n" + "\n".join(rows) + "\n")
+            if profile_out:
+                with open(os.path.join(out, "bench_bridge_profile.txt"), "w") as f:
+                    f.write("\n".join(profile_out))
     per_layer = len(traced(1).graph.nodes) - len(traced(0).graph.nodes)  # block + its 4 weight placeholders
     rows = []
     header = (f"{'nodes':>7} {'trace s':>8} {'export us/node':>15} {'dumps us/node':>14} {'load us/node':>13} "
@@ -105,6 +114,7 @@ def main():
             row = f"{target:>7} skipped: the run has taken {time.perf_counter() - start:.0f} s (--budget {a.budget:.0f})"
             print(row, flush=True)
             rows.append(row)
+            save()
             continue
         layers = max(1, round(target / per_layer))
         t0 = time.perf_counter()
@@ -129,19 +139,12 @@ def main():
             row += f" {t_check / n * 1e6:>19.1f}"
         print(row, flush=True)
         rows.append(row)
+        save()
         assert stats["kept"] > 0 and not stats["problems"], stats
     print("target: export, load and rebuild each <= 50 us per node at every size (linear)", flush=True)
-    out = os.environ.get("OUT")
-    if out:
-        with open(os.path.join(out, "bench_bridge.txt"), "w") as f:
-            f.write(f"torch {torch.__version__}\n{header}\n" + "\n".join(rows) + "\n")
-    if profile_out:
-        text = "\n".join(profile_out)
-        if out:
-            with open(os.path.join(out, "bench_bridge_profile.txt"), "w") as f:
-                f.write(text)
-        else:
-            print(text)
+    save()
+    if profile_out and not out:
+        print("\n".join(profile_out))
 
 
 if __name__ == "__main__":
