@@ -530,15 +530,24 @@ class PatternReader {
       err("version", "unsupported version " + doc["version"].dump() + " (this fxopt reads version 1)");
     if (!doc.contains("patterns") || !doc["patterns"].is_array()) err("patterns", "expected an array");
     // Fragments: the built-in library plus this file's own (a file may not redefine a built-in one).
-    Json fragments = fragments_;
+    // The library is copied only when the file brings fragments of its own (a built-in file's are in it already).
+    const Json* library = &fragments_;
+    Json extended;
     if (doc.contains("fragments")) {
       if (!doc["fragments"].is_object()) err("fragments", "expected an object: name -> fragment");
       for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) {
-        if (fragments.contains(it.key()) && fragments[it.key()] != it.value())
+        const bool known = library->contains(it.key());
+        if (known && (*library)[it.key()] != it.value())
           err("fragments." + it.key(), "fragment '" + it.key() + "' is already defined differently");
-        fragments[it.key()] = it.value();
+        if (known) continue;
+        if (library == &fragments_) {
+          extended = fragments_;
+          library = &extended;
+        }
+        extended[it.key()] = it.value();
       }
     }
+    const Json& fragments = *library;
     std::vector<Pattern> out;
     auto fail = [&](const std::string& w, const std::string& m) { err(w, m); };
     for (size_t i = 0; i < doc["patterns"].size(); ++i) {
@@ -572,16 +581,21 @@ class PatternReader {
   }
 
   // The "fragments" of every built-in pattern file (each file may use the others').
-  static Json builtin_fragments() {
-    Json lib = Json::object();
-    for (const auto& f : builtin_pattern_files()) {
-      Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
-      if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object())
-        for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) lib[it.key()] = it.value();
-    }
+  // Parsed once per process (every reader starts from it; parsing the built-in files again for each reader was
+  // an eighth of a small rewrite's instructions).
+  static const Json& builtin_fragments() {
+    static const Json lib = [] {
+      Json l = Json::object();
+      for (const auto& f : builtin_pattern_files()) {
+        Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
+        if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object())
+          for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) l[it.key()] = it.value();
+      }
+      return l;
+    }();
     return lib;
   }
-  Json fragments_ = builtin_fragments();
+  const Json& fragments_ = builtin_fragments();
 
  private:
   [[noreturn]] void err(const std::string& where, const std::string& msg) {
