@@ -383,11 +383,10 @@ Value gather(const OpArgs& a, ExecContext&) {
   return run_gather(a, x, p);
 }
 
-// index.Tensor(x, indices) with integer index tensors (the row's gpu_when excludes masks): the indexed dims
-// are replaced by the indices' broadcast shape, in place when they are adjacent, else in front.
-Value index(const OpArgs& a, ExecContext&) {
-  const Tensor& x = a.tensor(0);
-  const std::vector<const Tensor*> idx = a.tensors(1);
+// x[indices] with integer index tensors (the rows' gpu_when excludes masks) as a gather plan over x, every index
+// value checked first: the indexed dims are replaced by the indices' broadcast shape, in place when they are
+// adjacent, else in front. Returns the result shape (p.ndim/p.shape set).
+Shape index_plan(const Tensor& x, const std::vector<const Tensor*>& idx, gpu::GatherPlan& p) {
   std::vector<int64_t> idims;
   std::vector<Shape> ishapes;
   for (size_t d = 0; d < idx.size(); ++d)
@@ -395,6 +394,8 @@ Value index(const OpArgs& a, ExecContext&) {
       idims.push_back(static_cast<int64_t>(d));
       ishapes.push_back(idx[d]->shape());
     }
+  if (idx.size() > static_cast<size_t>(x.dim()))
+    throw InputError("too many indices (" + std::to_string(idx.size()) + ") for a " + std::to_string(x.dim()) + "-d tensor");
   for (size_t k = 0; k < idims.size(); ++k) check_indices(*idx[idims[k]], x.shape()[idims[k]], true, "index", idims[k]);
   const Shape b = idims.empty() ? Shape{} : cpu::broadcast_shapes(ishapes);
   bool adjacent = true;
@@ -408,9 +409,14 @@ Value index(const OpArgs& a, ExecContext&) {
   for (size_t j = 0; j < b.size() && !idims.empty(); ++j) rd.emplace_back(true, static_cast<int64_t>(j));
   for (int64_t d = insert_at; d < x.dim(); ++d)
     if (kept(d)) rd.emplace_back(false, d);
-  gpu::GatherPlan p;
-  for (size_t r = 0; r < rd.size() && r < static_cast<size_t>(gpu::kMaxDims); ++r)
+  if (rd.size() > static_cast<size_t>(gpu::kMaxDims)) throw InputError("more than 6 dimensions are not supported on the GPU");
+  Shape shape;
+  for (size_t r = 0; r < rd.size(); ++r) {
     p.x_strides[r] = rd[r].first ? 0 : x.strides()[rd[r].second];
+    p.shape[r] = rd[r].first ? b[rd[r].second] : x.shape()[rd[r].second];
+    shape.push_back(p.shape[r]);
+  }
+  p.ndim = static_cast<int>(rd.size());
   for (size_t k = 0; k < idims.size(); ++k) {
     const Tensor& t = *idx[idims[k]];
     std::vector<int64_t> st(rd.size(), 0);
@@ -422,7 +428,32 @@ Value index(const OpArgs& a, ExecContext&) {
     }
     add_index(p, t, st, x, idims[k]);
   }
+  return shape;
+}
+
+Value index(const OpArgs& a, ExecContext&) {
+  const Tensor& x = a.tensor(0);
+  gpu::GatherPlan p;
+  index_plan(x, a.tensors(1), p);
   return run_gather(a, x, p);
+}
+
+// index_put / _unsafe_index_put without accumulation (the rows' gpu_when): a contiguous copy of self, then the
+// values written at x[indices], the last of colliding writes winning as on the CPU.
+Value index_put(const OpArgs& a, ExecContext&) {
+  const Tensor &x = a.tensor(0), &vals = a.tensor(2);
+  if (vals.dtype() != x.dtype())
+    throw InputError(std::string("index_put values dtype ") + dtype_name(vals.dtype()) + " differs from the input's " +
+                     dtype_name(x.dtype()));
+  Tensor out = copy_as(x, x.dtype());
+  gpu::GatherPlan p;
+  const Shape ps = index_plan(out, a.tensors(1), p);
+  if (cpu::broadcast_shapes({ps, vals.shape()}) != ps)
+    throw InputError("index_put values of shape " + shape_str(vals.shape()) + " cannot be broadcast to the indexed shape " +
+                     shape_str(ps));
+  const Shape vst = cpu::broadcast_strides(vals, ps);
+  gpu::index_put(out.raw(), out.numel(), vals.raw(), vst.data(), dtype_size(x.dtype()), p);
+  return Value::of(out);
 }
 
 // ---- attention variants: the CPU rows' argument positions (runtime/ops/heavy.cpp), auxiliary outputs zeroed ----

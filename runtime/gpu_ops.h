@@ -51,6 +51,7 @@ Value embedding(const OpArgs& a, ExecContext& ctx);
 Value index_select(const OpArgs& a, ExecContext& ctx);
 Value gather(const OpArgs& a, ExecContext& ctx);
 Value index(const OpArgs& a, ExecContext& ctx);  // index.Tensor / _unsafe_index.Tensor with integer indices
+Value index_put(const OpArgs& a, ExecContext& ctx);  // index_put / _unsafe_index_put, accumulate=False
 Value sdpa(const OpArgs& a, ExecContext& ctx);            // scaled_dot_product_attention
 Value sdpa_math(const OpArgs& a, ExecContext& ctx);       // _scaled_dot_product_attention_math (out, weights)
 Value sdpa_flash(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product_flash_attention

@@ -273,3 +273,31 @@ TEST_CASE("executor: auto_functionalized v1/v2 nodes run by the op's meaning, ge
   Graph gv = read_graph_text(view, "af.json");
   CHECK_THROWS_WITH_AS(run_graph(gv, s, make_inputs(gv, s, 3)), doctest::Contains("unexpected keyword argument '_result_size'"), InputError);
 }
+
+TEST_CASE("executor: flash attention's outputs follow meta.val, uint64 rng_state included") {
+  const std::string q = tensor_val("bfloat16", "[1, 2, 4, 8]");
+  std::string nodes;
+  for (const char* n : {"q", "k", "v"})
+    nodes += std::string(R"(  {"name": ")") + n + R"(", "op": "placeholder", "target": ")" + n +
+             R"(", "args": [], "kwargs": {}, "meta": )" + q + "},\n";
+  const std::string val = R"({"val": [{"dtype": "bfloat16", "shape": [1, 2, 4, 8], "stride": [64, 32, 8, 1], "device": "cuda:0"},
+    {"dtype": "float32", "shape": [1, 2, 4], "stride": [8, 4, 1], "device": "cuda:0"}, null, null, null, null,
+    {"dtype": "uint64", "shape": [2], "stride": [1], "device": "cuda:0"},
+    {"dtype": "uint64", "shape": [], "stride": [], "device": "cuda:0"}, null]})";
+  nodes += node_line("fa", "aten._scaled_dot_product_flash_attention.default",
+                     R"([{"node": "q"}, {"node": "k"}, {"node": "v"}, 0.0, true])", "{}", val) +
+           node_line("o", "_operator.getitem", R"([{"node": "fa"}, 0])", "{}", q) +
+           node_line("rng", "_operator.getitem", R"([{"node": "fa"}, 6])", "{}", tensor_val("uint64", "[2]")) +
+           R"(  {"name": "output", "op": "output", "target": "output", "args": [[{"node": "o"}, {"node": "rng"}]], "kwargs": {}, "meta": {}})";
+  const std::string text = "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"symbols\": {},\n \"nodes\": [\n" + nodes + "\n ]\n}\n";
+  Graph g = read_graph_text(text, "flash.json");
+  const SymbolValues s = bind_symbols(g, {});
+  const ExecResult r = run_graph(g, s, make_inputs(g, s, 1));
+  REQUIRE(r.outputs.size() == 2);
+  CHECK(r.outputs[0].tensor.dtype() == DType::BF16);
+  const Tensor rng = r.outputs[1].tensor;
+  CHECK(rng.dtype() == DType::U64);
+  CHECK(rng.shape() == Shape{2});
+  CHECK(rng.value_at(0) == 0);
+  CHECK(rng.value_at(1) == 0);
+}

@@ -239,6 +239,11 @@ void matmul(const TensorRef& out, const TensorRef& a, const TensorRef& b, const 
 
 // --- indexing (index.hip): data movement, the same bytes as the CPU kernels for every dtype ---
 void gather(void* out, const void* x, size_t elem_size, const GatherPlan& plan);
+// index_put without accumulation: out (contiguous, out_numel elements; plan.x_strides are out's) at each plan
+// position gets values at sum_d pos[d] * values_strides[d]; where positions collide the last in row-major order
+// wins, as on the CPU (two passes: each element records its last writer, then only that one writes).
+void index_put(void* out, int64_t out_numel, const void* values, const int64_t* values_strides, size_t elem_size,
+               const GatherPlan& plan);
 // The first row-major position of `index` (int64 or int32, any strides) whose value lies outside
 // [allow_negative ? -size : 0, size), or -1 when all are in range; synchronises. value_out gets the value.
 int64_t first_bad_index(const TensorRef& index, int64_t size, bool allow_negative, int64_t* value_out);
@@ -310,6 +315,7 @@ inline void matmul(const TensorRef&, const TensorRef&, const TensorRef&, const T
                    float = 1.0f, float = 1.0f) { no_gpu(); }
 inline void gather(void*, const void*, size_t, const GatherPlan&) { no_gpu(); }
 inline int64_t first_bad_index(const TensorRef&, int64_t, bool, int64_t*) { no_gpu(); }
+inline void index_put(void*, int64_t, const void*, const int64_t*, size_t, const GatherPlan&) { no_gpu(); }
 inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, const TensorRef&, const TensorRef&,
                       const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
 inline void convolution(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef*, const ConvSpec&) { no_gpu(); }

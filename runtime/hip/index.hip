@@ -1,5 +1,5 @@
-// Indexing kernels (embedding, index_select, gather, index.Tensor): a strided gather of whole elements
-// (bytes copied, exact for every dtype) and the range check of index values that runs before it.
+// Indexing kernels (embedding, index_select, gather, index.Tensor, index_put): a strided gather or scatter of
+// whole elements (bytes copied, exact for every dtype) and the range check of index values that runs first.
 #include <climits>
 #include <stdexcept>
 
@@ -31,6 +31,49 @@ __global__ void __launch_bounds__(256) gather_kernel(E* out, const E* x, GatherP
       xoff += v * p.idx_x_stride[k];
     }
     out[i] = x[xoff];
+  }
+}
+
+// The element offset of position i of a gather plan in x (or out, for index_put) and of the values.
+__device__ inline int64_t plan_offset(const GatherPlan& p, int64_t i, const int64_t* vstrides, int64_t* voff) {
+  int64_t rest = i, xoff = 0, vo = 0;
+  int64_t ioff[kMaxDims] = {};
+  for (int d = p.ndim - 1; d >= 0; --d) {
+    const int64_t pos = rest % p.shape[d];
+    rest /= p.shape[d];
+    xoff += pos * p.x_strides[d];
+    if (vstrides) vo += pos * vstrides[d];
+    for (int k = 0; k < p.nidx; ++k) ioff[k] += pos * p.idx_strides[k][d];
+  }
+  for (int k = 0; k < p.nidx; ++k) {
+    int64_t v = load_index(p.idx[k], p.idx_dtype[k], ioff[k]);
+    if (v < 0) v += p.idx_size[k];
+    xoff += v * p.idx_x_stride[k];
+  }
+  if (voff) *voff = vo;
+  return xoff;
+}
+
+struct ValueStrides {
+  int64_t s[kMaxDims];
+};
+
+// Pass 1: each target element remembers the last position (row-major) writing it, as 1 + position.
+__global__ void __launch_bounds__(256) put_claim_kernel(GatherPlan p, int64_t n, unsigned long long* winner) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step)
+    atomicMax(&winner[plan_offset(p, i, nullptr, nullptr)], static_cast<unsigned long long>(i + 1));
+}
+
+// Pass 2: that position alone writes its value.
+template <class E>
+__global__ void __launch_bounds__(256) put_write_kernel(E* out, const E* values, GatherPlan p, ValueStrides vs, int64_t n,
+                                                        const unsigned long long* winner) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    int64_t vo = 0;
+    const int64_t o = plan_offset(p, i, vs.s, &vo);
+    if (winner[o] == static_cast<unsigned long long>(i + 1)) out[o] = values[vo];
   }
 }
 
@@ -78,6 +121,46 @@ void gather(void* out, const void* x, size_t elem_size, const GatherPlan& plan) 
       return;
     default: throw std::invalid_argument("gather: element size must be 1, 2, 4 or 8 bytes");
   }
+}
+
+void index_put(void* out, int64_t out_numel, const void* values, const int64_t* values_strides, size_t elem_size,
+               const GatherPlan& plan) {
+  int64_t n = 1;
+  for (int d = 0; d < plan.ndim; ++d) n *= plan.shape[d];
+  if (n == 0 || out_numel == 0) return;
+  if (plan.ndim > kMaxDims || plan.nidx > kMaxDims) throw std::invalid_argument("index_put: more than 6 dims");
+  ValueStrides vs{};
+  for (int d = 0; d < plan.ndim; ++d) vs.s[d] = values_strides[d];
+  const size_t wbytes = static_cast<size_t>(out_numel) * sizeof(unsigned long long);
+  auto* winner = static_cast<unsigned long long*>(alloc(wbytes));
+  try {
+    fill_bytes(winner, 0, wbytes);
+    const unsigned blocks = detail::grid_for(n, 256);
+    FXOPT_LAUNCH("put_claim_kernel", put_claim_kernel, dim3(blocks), dim3(256), 0, detail::stream(), plan, n, winner);
+    switch (elem_size) {
+      case 1:
+        FXOPT_LAUNCH("put_write_kernel", put_write_kernel<uint8_t>, dim3(blocks), dim3(256), 0, detail::stream(),
+                     static_cast<uint8_t*>(out), static_cast<const uint8_t*>(values), plan, vs, n, winner);
+        break;
+      case 2:
+        FXOPT_LAUNCH("put_write_kernel", put_write_kernel<uint16_t>, dim3(blocks), dim3(256), 0, detail::stream(),
+                     static_cast<uint16_t*>(out), static_cast<const uint16_t*>(values), plan, vs, n, winner);
+        break;
+      case 4:
+        FXOPT_LAUNCH("put_write_kernel", put_write_kernel<uint32_t>, dim3(blocks), dim3(256), 0, detail::stream(),
+                     static_cast<uint32_t*>(out), static_cast<const uint32_t*>(values), plan, vs, n, winner);
+        break;
+      case 8:
+        FXOPT_LAUNCH("put_write_kernel", put_write_kernel<uint64_t>, dim3(blocks), dim3(256), 0, detail::stream(),
+                     static_cast<uint64_t*>(out), static_cast<const uint64_t*>(values), plan, vs, n, winner);
+        break;
+      default: throw std::invalid_argument("index_put: element size must be 1, 2, 4 or 8 bytes");
+    }
+  } catch (...) {
+    free(winner);
+    throw;
+  }
+  free(winner);  // the caching allocator reuses it only for work issued later on the same stream
 }
 
 int64_t first_bad_index(const TensorRef& index, int64_t size, bool allow_negative, int64_t* value_out) {

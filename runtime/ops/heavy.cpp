@@ -498,6 +498,11 @@ Value grouped_mm(const OpArgs& a, ExecContext& ctx) {
 // What the GPU gather kernels take: at most 6 dims in and out, integer (not mask) index tensors.
 bool gpu_embedding_when(const OpArgs& a) { return a.tensor(1).dim() < gpu_max_dims; }
 bool gpu_select_when(const OpArgs& a) { return a.tensor(0).dim() > 0 && a.tensor(0).dim() <= gpu_max_dims; }
+bool gpu_index_when(const OpArgs& a);
+// index_put without accumulation (accumulating in index order is left to the CPU), values of self's dtype.
+bool gpu_index_put_when(const OpArgs& a) {
+  return !a.flag(3) && a.tensor(2).dtype() == a.tensor(0).dtype() && a.tensor(2).dim() <= gpu_max_dims && gpu_index_when(a);
+}
 bool gpu_index_when(const OpArgs& a) {
   const Tensor& x = a.tensor(0);
   if (x.dim() > gpu_max_dims) return false;
@@ -625,10 +630,12 @@ const OpRow kRows[] = {
      .meta = meta_index, .cpu = index_op, .gpu = FXOPT_GPU(index), .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_index_when},
     {.target = "aten._unsafe_index_put.default",
      .schema = "_unsafe_index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
-     .meta = meta_like_self, .cpu = index_put},
+     .meta = meta_like_self, .cpu = index_put, .gpu = FXOPT_GPU(index_put), .gpu_dtypes = kGpuAllDTypes,
+     .gpu_when = gpu_index_put_when},
     {.target = "aten.index_put.default",
      .schema = "index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
-     .meta = meta_like_self, .cpu = index_put},
+     .meta = meta_like_self, .cpu = index_put, .gpu = FXOPT_GPU(index_put), .gpu_dtypes = kGpuAllDTypes,
+     .gpu_when = gpu_index_put_when},
     {.target = "aten.index_put_.default",
      .schema = "index_put_(Tensor(a!) self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor(a!)",
      .meta = meta_like_self, .cpu = index_put_inplace},

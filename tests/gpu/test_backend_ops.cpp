@@ -354,6 +354,18 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
     const Value q = Value::of(qs.as_strided({1, 2, 6, 8}, {96, 48, 1, 6}, 0));
     return std::optional(args({q, t(d, {1, 2, 5, 8}, "k"), t(d, {1, 2, 5, 8}, "v")}));
   });
+  // index_put without accumulation: repeated indices (the last write wins), broadcast values, negative indices,
+  // a transposed self; accumulate=True is skipped (it runs on the CPU).
+  for (const char* k : {"aten.index_put.default", "aten._unsafe_index_put.default"})
+    c[k] = {[](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({5}, {1, 3, 1, -1, 3})}), t(d, {5, 4}, "v")})); },
+            [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({3}, {0, 2, 0})}), t(d, {4}, "v")})); },
+            [](DType d) {
+              return std::optional(args({tt(d, 5, 7, "x"), L({Value::none(), ix({2, 1}, {6, -7})}), t(d, {1, 1}, "v")}));
+            },
+            [](DType d) {
+              return std::optional(args({t(d, {3, 4, 5}, "x"), L({ix({2}, {2, 2}), Value::none(), ix({2}, {4, -5})}), t(d, {2, 4}, "v")}));
+            },
+            [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({3}, {1, 1, 2})}), t(d, {3, 4}, "v"), B(true)})); }};
   // _grouped_mm in its four layouts: empty groups, rows/columns no group covers, an empty k group.
   c["aten._grouped_mm.default"] = {
       [](DType d) { return std::optional(args({t(d, {9, 16}, "a"), t(d, {3, 16, 8}, "w"), ix({3}, {4, 4, 9}, DType::I32)})); },
