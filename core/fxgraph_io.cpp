@@ -997,6 +997,21 @@ class Reader {
           node.args = take_args(args);
           have_args = true;
           pop(m);
+          // Fast path for the canonical tail: no kwargs, then meta with val first. Anything else is left to the
+          // loop (and after the val, to read_meta_entries).
+          if (in_.try_literal(", \"kwargs\": {}, \"meta\": {\"val\": ")) {
+            size_t m2 = push(".meta.val");
+            node.val = read_val_cached();
+            pop(m2);
+            if (in_.try_literal("}}")) {
+              in_.end_object_consumed();
+              break;  // the node's object is closed
+            }
+            if (!in_.resume_object()) in_.syntax_error("nesting deeper than the limit");  // not reached: meta is shallow
+            m2 = push(".meta");
+            read_meta_entries(node);
+            pop(m2);
+          }
         } else if (key == "kwargs"sv) {
           size_t m = push(".kwargs");
           if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
@@ -1013,18 +1028,7 @@ class Reader {
           size_t m = push(".meta");
           if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
           in_.begin_object();
-          std::string k;
-          while (in_.next_key(k)) {
-            if (k == "val"sv) {
-              size_t m2 = push(".val");
-              node.val = read_val_cached();
-              pop(m2);
-            } else {
-              std::string raw;
-              in_.canonical_value(raw);
-              node.meta_extra.emplace_back(k, std::move(raw));
-            }
-          }
+          read_meta_entries(node);
           pop(m);
         } else {
           fail_here("unknown node key \"" + key + "\"");
@@ -1075,6 +1079,22 @@ class Reader {
     }
     in_.rewind(start);
     return false;
+  }
+
+  // The entries of a node's meta object up to its '}' (begun by the caller).
+  void read_meta_entries(Node& node) {
+    std::string k;
+    while (in_.next_key(k)) {
+      if (k == "val"sv) {
+        size_t m = push(".val");
+        node.val = read_val_cached();
+        pop(m);
+      } else {
+        std::string raw;
+        in_.canonical_value(raw);
+        node.meta_extra.emplace_back(k, std::move(raw));
+      }
+    }
   }
 
   // Registers `n` as a user of each of its inputs once (a node has a handful: a linear scan finds repeats).

@@ -70,6 +70,11 @@ class JsonPull {
     first_ = false;
     return true;
   }
+  // A fast path consumed the '}' that closes the innermost open object itself: carry on as next_key() would.
+  void end_object_consumed() {
+    --depth_;
+    first_ = false;
+  }
   // Consumes plain printable ASCII up to a '"' (no escapes) and the quote; the text before it goes to `out`.
   // False (nothing consumed) when anything else comes first.
   bool try_plain_string_rest(std::string_view& out) {

@@ -130,6 +130,23 @@ TEST_CASE("the reader's fast paths (node references, repeated meta.val texts) re
   CHECK(h.find("a")->args[0].node == h.find("x"));
   CHECK(error_of(doc(kX + ",\n" + R"(  {"name": "a", "op": "call_fn", "target": "t", "args": [], "kwargs": {}, "meta": {}})" + ",\n" + kOut))
             .find("nodes[1] (a).op: expected one of placeholder") != std::string::npos);
+  // The canonical tail ("kwargs": {}, "meta": {"val": ...}) with more meta keys after the val, or none at all.
+  const std::string more_meta =
+      R"(  {"name": "m", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "x"}], "kwargs": {}, "meta": {"val": )" +
+      val + R"(, "stack_trace": "f.py:1", "seq_nr": 7}})";
+  const std::string no_val =
+      R"(  {"name": "v", "op": "call_function", "target": "aten.relu.default", "args": [{"node": "m"}], "kwargs": {}, "meta": {"val": null}})";
+  const std::string tail_text = doc(kX + ",\n" + more_meta + ",\n" + no_val + ",\n" + kOut);
+  Graph t = read_graph_text(tail_text, "g.json");
+  REQUIRE(t.find("m"));
+  CHECK(*t.find("m")->meta("stack_trace") == "\"f.py:1\"");
+  CHECK(*t.find("m")->meta("seq_nr") == "7");
+  CHECK(t.find("m")->val->tensor.shape.size() == 2);
+  CHECK(t.find("v")->val->kind == ValMeta::Kind::Null);
+  CHECK(write_graph_text(t) == tail_text);
+  CHECK(error_of(doc(kX + ",\n" +
+                     R"(  {"name": "a", "op": "call_function", "target": "t", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32"}}})" +
+                     ",\n" + kOut)) == "g.json: nodes[1] (a).meta.val: tensor value without \"shape\"");
   // A reference to a name defined later still gets its own error through the fast path.
   CHECK(error_of(doc(kX + ",\n" + node("a", R"({"node": "z"})", val) + ",\n" + kOut)) ==
         "g.json: nodes[1] (a).args[0]: unknown node 'z'");
