@@ -721,7 +721,7 @@ class Reader {
   }
 
   Node* resolve(const std::string& name) {
-    if (Node* n = g_.find(name)) return n;
+    if (Node* n = find_node(name)) return n;
     // A forward reference reads better than "unknown": look for the name later in the document.
     std::string quoted = json_quote(name);
     std::string_view rest = in_.rest();
@@ -768,7 +768,7 @@ class Reader {
                  static_cast<unsigned char>(rest[q]) < 0x80)
             ++q;
           if (q > 0 && q + 1 < rest.size() && rest[q] == '"' && rest[q + 1] == '}') {
-            if (Node* n = g_.find(rest.substr(0, q))) {
+            if (Node* n = find_node(rest.substr(0, q))) {
               in_.rewind(start + 10 + q + 2);
               return Arg::ref(n);
             }
@@ -1050,6 +1050,7 @@ class Reader {
       } catch (const InputError&) {
         fail_here("duplicate node name '" + node.name + "'");  // append_named moves nothing when it throws
       }
+      remember(n);
       // Users in the order rebuild_users() gives: node by node, each node's inputs once, in argument order.
       add_uses(n);
       if (n->op == OpKind::Output) output = n;
@@ -1097,6 +1098,21 @@ class Reader {
     }
   }
 
+  // Node lookup by name through a small table of recently read nodes (most arguments name a node a few lines
+  // up): a hit stays in the cache instead of probing the graph's index, megabytes large at 200k nodes.
+  Node* find_node(std::string_view name) {
+    const size_t h = std::hash<std::string_view>()(name);
+    Recent& r = recent_[h & (kRecent - 1)];
+    if (r.node && r.hash == h && r.node->name == name) return r.node;
+    Node* n = g_.find(name);
+    if (n) r = Recent{h, n};
+    return n;
+  }
+  void remember(Node* n) {
+    const size_t h = std::hash<std::string_view>()(n->name);
+    recent_[h & (kRecent - 1)] = Recent{h, n};
+  }
+
   // Registers `n` as a user of each of its inputs once (a node has a handful: a linear scan finds repeats).
   void add_uses(Node* n) {
     inputs_.clear();
@@ -1126,6 +1142,12 @@ class Reader {
   };
   std::unordered_map<std::string, ValMeta, TextHash, std::equal_to<>> val_cache_;
   std::vector<Node*> inputs_;  // add_uses scratch
+  struct Recent {
+    size_t hash = 0;
+    Node* node = nullptr;
+  };
+  static constexpr size_t kRecent = 1024;
+  std::vector<Recent> recent_ = std::vector<Recent>(kRecent);  // find_node's table (nodes never move)
 };
 
 }  // namespace
