@@ -573,6 +573,21 @@ Value convolution(const OpArgs& a, ExecContext&) {
   return Value::of(out);
 }
 
+// cumsum / cumprod(self, dim, *, dtype): the input converted to the result dtype (as the CPU), then one thread
+// per line accumulating in the CPU's accumulate type.
+Value scan_op(const OpArgs& a, bool prod) {
+  const Tensor& x = a.tensor(0);
+  const DType rt = a.out_meta().dtype();
+  if (is_fp8(rt)) throw InputError(std::string(prod ? "cumprod" : "cumsum") + " of " + dtype_name(rt) + " is not supported");
+  const int64_t dim = x.dim() == 0 ? 0 : cpu::wrap_dim(a.i64(1), x.dim());
+  const Tensor in = x.dtype() == rt ? contiguous(x) : copy_as(x, rt);
+  Tensor out = device_out(a);
+  if (out.numel() > 0) gpu::scan(ref(out), ref(in), static_cast<int>(dim), prod);
+  return Value::of(out);
+}
+Value cumsum(const OpArgs& a, ExecContext&) { return scan_op(a, false); }
+Value cumprod(const OpArgs& a, ExecContext&) { return scan_op(a, true); }
+
 // The fused ops on contiguous buffers (their meta rules checked the arguments).
 Value fused_rms_gated(const OpArgs& a, ExecContext&) {
   const Tensor x = contiguous(a.tensor(0)), w = contiguous(a.tensor(1)), z = contiguous(a.tensor(3));

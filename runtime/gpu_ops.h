@@ -60,6 +60,8 @@ Value sdpa_efficient(const OpArgs& a, ExecContext& ctx);  // _scaled_dot_product
 Value sdpa_cudnn(const OpArgs& a, ExecContext& ctx);      // _scaled_dot_product_cudnn_attention
 Value grouped_mm(const OpArgs& a, ExecContext& ctx);      // _grouped_mm
 Value convolution(const OpArgs& a, ExecContext& ctx);     // convolution (1-d, 2-d)
+Value cumsum(const OpArgs& a, ExecContext& ctx);
+Value cumprod(const OpArgs& a, ExecContext& ctx);
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

@@ -261,6 +261,11 @@ void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weig
 // that order from 0 in float32 (padding reads 0), then the bias added, rounded once to out's dtype.
 void convolution(const TensorRef& out, const TensorRef& x, const TensorRef& w, const TensorRef* bias, const ConvSpec& spec);
 
+// --- scans (scan.hip): runtime/cpu/scan.cpp's accumulate types and order, bit for bit ---
+// out = cumsum (or cumprod) of in along dim; in already in out's dtype, both contiguous; out float32 accumulates
+// in double, float16/bfloat16 in float, integers in wrapping int64.
+void scan(const TensorRef& out, const TensorRef& in, int dim, bool prod);
+
 // --- fused ops (contiguous row-major buffers, 16-byte aligned for the fast paths) ---
 // See num::fused_rms_gated_fp8_group_quant. x, z: (M, D) bf16; w: (D) bf16; q: (M, D) fp8;
 // scale: (M, D/G) float32. Requires D % G == 0.
@@ -319,6 +324,7 @@ inline void index_put(void*, int64_t, const void*, const int64_t*, size_t, const
 inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, const TensorRef&, const TensorRef&,
                       const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
 inline void convolution(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef*, const ConvSpec&) { no_gpu(); }
+inline void scan(const TensorRef&, const TensorRef&, int, bool) { no_gpu(); }
 inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, const uint16_t*,
                                             const uint16_t*, int64_t, int64_t, double, int64_t,
                                             num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }

@@ -473,6 +473,11 @@ Value index_put_inplace(const OpArgs& a, ExecContext&) {
 }
 
 constexpr int64_t gpu_max_dims = 6;  // gpu::kMaxDims
+// The GPU scan: at most 6 dims, no fp8 result (the CPU refuses it too).
+bool gpu_scan_when(const OpArgs& a) {
+  const std::optional<DType> d = a.opt_dtype(2);
+  return a.tensor(0).dim() <= gpu_max_dims && !(d && is_fp8(*d)) && !is_fp8(a.tensor(0).dtype());
+}
 
 // ---- _grouped_mm ----
 
@@ -602,9 +607,9 @@ const OpRow kRows[] = {
     {.target = "aten.histc.default", .schema = "histc(Tensor self, int bins=100, Scalar min=0, Scalar max=0) -> Tensor",
      .meta = meta_histc, .cpu = histc},
     {.target = "aten.cumsum.default", .schema = "cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor",
-     .meta = meta_scan, .cpu = cumsum},
+     .meta = meta_scan, .cpu = cumsum, .gpu = FXOPT_GPU(cumsum), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_scan_when},
     {.target = "aten.cumprod.default", .schema = "cumprod(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor",
-     .meta = meta_scan, .cpu = cumprod},
+     .meta = meta_scan, .cpu = cumprod, .gpu = FXOPT_GPU(cumprod), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_scan_when},
     {.target = "aten.embedding.default",
      .schema = "embedding(Tensor weight, Tensor indices, SymInt padding_idx=-1, bool scale_grad_by_freq=False, "
                "bool sparse=False) -> Tensor",

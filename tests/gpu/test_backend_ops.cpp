@@ -366,6 +366,15 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
               return std::optional(args({t(d, {3, 4, 5}, "x"), L({ix({2}, {2, 2}), Value::none(), ix({2}, {4, -5})}), t(d, {2, 4}, "v")}));
             },
             [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({3}, {1, 1, 2})}), t(d, {3, 4}, "v"), B(true)})); }};
+  // cumsum / cumprod: each dim, dtype= (int32 to int64 by default, bf16 to float32), a transposed view, empty.
+  for (const char* k : {"aten.cumsum.default", "aten.cumprod.default"})
+    c[k] = {[](DType d) { return std::optional(args({t(d, {4, 33}, "x"), I(1)})); },
+            [](DType d) { return std::optional(args({t(d, {5, 3, 7}, "x"), I(0)})); },
+            [](DType d) { return std::optional(args({t(d, {5, 3, 7}, "x"), I(-2)})); },
+            [](DType d) { return std::optional(args({tt(d, 6, 9, "x"), I(1)})); },
+            [](DType d) { return std::optional(args({t(d, {3, 9}, "x"), I(1)}, {{"dtype", DT(DType::F32)}})); },
+            [](DType d) { return std::optional(args({t(d, {2, 0, 3}, "x"), I(1)})); },
+            [](DType d) { return std::optional(args({t(d, {}, "x"), I(0)})); }};
   // _grouped_mm in its four layouts: empty groups, rows/columns no group covers, an empty k group.
   c["aten._grouped_mm.default"] = {
       [](DType d) { return std::optional(args({t(d, {9, 16}, "a"), t(d, {3, 16, 8}, "w"), ix({3}, {4, 4, 9}, DType::I32)})); },
