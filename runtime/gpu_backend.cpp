@@ -588,6 +588,37 @@ Value scan_op(const OpArgs& a, bool prod) {
 Value cumsum(const OpArgs& a, ExecContext&) { return scan_op(a, false); }
 Value cumprod(const OpArgs& a, ExecContext&) { return scan_op(a, true); }
 
+// sort / argsort / topk: the first k of a stable sort of each row (topk: descending when largest, ties to the
+// lower index, always sorted, as the CPU).
+std::pair<Tensor, Tensor> gpu_sort(const Tensor& x_in, int64_t dim_arg, bool descending, std::optional<int64_t> k_arg) {
+  const Tensor x = contiguous(x_in);
+  const int64_t nd = x.dim();
+  const int64_t dim = nd == 0 ? 0 : cpu::wrap_dim(dim_arg, nd);
+  const int64_t n = nd == 0 ? 1 : x.shape()[dim];
+  const int64_t k = k_arg.value_or(n);
+  if (k < 0 || k > n)
+    throw InputError("topk: k = " + std::to_string(k) + " is out of range for dimension " + std::to_string(dim) + " of size " +
+                     std::to_string(n));
+  Shape shape = x.shape();
+  if (nd > 0) shape[dim] = k;
+  Tensor values = device_empty(x.dtype(), shape), indices = device_empty(DType::I64, shape);
+  if (values.numel() > 0) gpu::sort_rows(values.raw(), indices.data<int64_t>(), ref(x), static_cast<int>(dim), k, descending);
+  return {values, indices};
+}
+Value sort(const OpArgs& a, ExecContext&) {
+  const bool stable = a.schema().overload == "stable";
+  auto [v, i] = gpu_sort(a.tensor(0), a.i64(stable ? 2 : 1), a.flag(stable ? 3 : 2), std::nullopt);
+  return Value::list({Value::of(v), Value::of(i)});
+}
+Value argsort(const OpArgs& a, ExecContext&) {
+  const bool stable = a.schema().overload == "stable";
+  return Value::of(gpu_sort(a.tensor(0), a.i64(stable ? 2 : 1), a.flag(stable ? 3 : 2), std::nullopt).second);
+}
+Value topk(const OpArgs& a, ExecContext&) {
+  auto [v, i] = gpu_sort(a.tensor(0), a.i64(2), a.flag(3), a.i64(1));
+  return Value::list({Value::of(v), Value::of(i)});
+}
+
 // The fused ops on contiguous buffers (their meta rules checked the arguments).
 Value fused_rms_gated(const OpArgs& a, ExecContext&) {
   const Tensor x = contiguous(a.tensor(0)), w = contiguous(a.tensor(1)), z = contiguous(a.tensor(3));

@@ -62,6 +62,9 @@ Value grouped_mm(const OpArgs& a, ExecContext& ctx);      // _grouped_mm
 Value convolution(const OpArgs& a, ExecContext& ctx);     // convolution (1-d, 2-d)
 Value cumsum(const OpArgs& a, ExecContext& ctx);
 Value cumprod(const OpArgs& a, ExecContext& ctx);
+Value sort(const OpArgs& a, ExecContext& ctx);     // sort.default / sort.stable
+Value argsort(const OpArgs& a, ExecContext& ctx);  // argsort.default / argsort.stable
+Value topk(const OpArgs& a, ExecContext& ctx);
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

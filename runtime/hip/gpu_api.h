@@ -266,6 +266,11 @@ void convolution(const TensorRef& out, const TensorRef& x, const TensorRef& w, c
 // in double, float16/bfloat16 in float, integers in wrapping int64.
 void scan(const TensorRef& out, const TensorRef& in, int dim, bool prod);
 
+// --- sorting (sort.hip): runtime/cpu/sort.cpp's stable order, bit for bit ---
+// The first k of each row of x (contiguous; rows along dim) in stable ascending (or descending) key order, NaN
+// above everything, -0 == +0: values (x's dtype) and indices (int64), contiguous with dim's size k.
+void sort_rows(void* values, int64_t* indices, const TensorRef& x, int dim, int64_t k, bool descending);
+
 // --- fused ops (contiguous row-major buffers, 16-byte aligned for the fast paths) ---
 // See num::fused_rms_gated_fp8_group_quant. x, z: (M, D) bf16; w: (D) bf16; q: (M, D) fp8;
 // scale: (M, D/G) float32. Requires D % G == 0.
@@ -325,6 +330,7 @@ inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, cons
                       const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
 inline void convolution(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef*, const ConvSpec&) { no_gpu(); }
 inline void scan(const TensorRef&, const TensorRef&, int, bool) { no_gpu(); }
+inline void sort_rows(void*, int64_t*, const TensorRef&, int, int64_t, bool) { no_gpu(); }
 inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, const uint16_t*,
                                             const uint16_t*, int64_t, int64_t, double, int64_t,
                                             num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }

@@ -473,6 +473,14 @@ Value index_put_inplace(const OpArgs& a, ExecContext&) {
 }
 
 constexpr int64_t gpu_max_dims = 6;  // gpu::kMaxDims
+// The GPU sort counts ranks (O(n) per element): rows of at most 8192 elements, at most 6 dims.
+bool gpu_sort_when(const OpArgs& a) {
+  const Tensor& x = a.tensor(0);
+  if (x.dim() > gpu_max_dims) return false;
+  int64_t n = 1;
+  for (int64_t s : x.shape()) n = std::max(n, s);
+  return n <= 8192;
+}
 // The GPU scan: at most 6 dims, no fp8 result (the CPU refuses it too).
 bool gpu_scan_when(const OpArgs& a) {
   const std::optional<DType> d = a.opt_dtype(2);
@@ -592,18 +600,23 @@ const OpRow kRows[] = {
      .gpu = FXOPT_GPU(sdpa_cudnn), .cpu_dtypes = kAttnDTypes, .gpu_dtypes = kGpuAttnDTypes, .gpu_when = gpu_attn_when},
     {.target = "aten.sort.default",
      .schema = "sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
-     .meta = meta_sort, .cpu = sort_default},
+     .meta = meta_sort, .cpu = sort_default,
+     .gpu = FXOPT_GPU(sort), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_sort_when},
     {.target = "aten.sort.stable",
      .schema = "sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
-     .meta = meta_sort, .cpu = sort_stable},
+     .meta = meta_sort, .cpu = sort_stable,
+     .gpu = FXOPT_GPU(sort), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_sort_when},
     {.target = "aten.argsort.default", .schema = "argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor",
-     .meta = meta_argsort, .cpu = argsort_default},
+     .meta = meta_argsort, .cpu = argsort_default,
+     .gpu = FXOPT_GPU(argsort), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_sort_when},
     {.target = "aten.argsort.stable",
      .schema = "argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor",
-     .meta = meta_argsort, .cpu = argsort_stable},
+     .meta = meta_argsort, .cpu = argsort_stable,
+     .gpu = FXOPT_GPU(argsort), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_sort_when},
     {.target = "aten.topk.default",
      .schema = "topk(Tensor self, SymInt k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)",
-     .meta = meta_topk, .cpu = topk},
+     .meta = meta_topk, .cpu = topk,
+     .gpu = FXOPT_GPU(topk), .gpu_dtypes = kIntDTypes | kGpuFloat, .gpu_when = gpu_sort_when},
     {.target = "aten.histc.default", .schema = "histc(Tensor self, int bins=100, Scalar min=0, Scalar max=0) -> Tensor",
      .meta = meta_histc, .cpu = histc},
     {.target = "aten.cumsum.default", .schema = "cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor",

@@ -366,6 +366,31 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
               return std::optional(args({t(d, {3, 4, 5}, "x"), L({ix({2}, {2, 2}), Value::none(), ix({2}, {4, -5})}), t(d, {2, 4}, "v")}));
             },
             [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({3}, {1, 1, 2})}), t(d, {3, 4}, "v"), B(true)})); }};
+  // sort / argsort / topk: ties (bool and small integers repeat; -0 and +0), NaN and inf (float32 edge values via
+  // a (0, 1) row of specials), descending, each dim, a transposed view, k = 0 and k = n.
+  auto special = [](DType d) {
+    Tensor x = random_tensor(d, {3, 17}, 9, "x");
+    if (is_floating(d)) {
+      const double v[] = {0.0, -0.0, NAN, INFINITY, -INFINITY, 1.0, 1.0, NAN, -0.0};
+      for (int i = 0; i < 9; ++i) store_elem<double>(d, x.raw() + (17 + i) * static_cast<int64_t>(dtype_size(d)), v[i]);
+    }
+    return Value::of(x);
+  };
+  for (const char* k : {"aten.sort.default", "aten.argsort.default"})
+    c[k] = {[=](DType d) { return std::optional(args({special(d), I(1)})); },
+            [=](DType d) { return std::optional(args({special(d), I(-1), B(true)})); },
+            [](DType d) { return std::optional(args({t(d, {5, 3, 7}, "x"), I(0), B(true)})); },
+            [](DType d) { return std::optional(args({tt(d, 6, 9, "x"), I(1)})); },
+            [](DType d) { return std::optional(args({t(d, {2, 0, 3}, "x"), I(1)})); },
+            [](DType d) { return std::optional(args({t(d, {}, "x"), I(0)})); }};
+  for (const char* k : {"aten.sort.stable", "aten.argsort.stable"})
+    c[k] = {[=](DType d) { return std::optional(args({special(d)}, {{"stable", B(true)}, {"dim", I(1)}, {"descending", B(true)}})); },
+            [](DType d) { return std::optional(args({t(d, {4, 6}, "x")}, {{"stable", B(true)}, {"dim", I(0)}})); }};
+  c["aten.topk.default"] = {[=](DType d) { return std::optional(args({special(d), I(5)})); },
+                            [=](DType d) { return std::optional(args({special(d), I(4), I(1), B(false)})); },
+                            [](DType d) { return std::optional(args({t(d, {5, 3, 7}, "x"), I(2), I(0)})); },
+                            [](DType d) { return std::optional(args({tt(d, 6, 9, "x"), I(9), I(1)})); },
+                            [](DType d) { return std::optional(args({t(d, {4, 6}, "x"), I(0)})); }};
   // cumsum / cumprod: each dim, dtype= (int32 to int64 by default, bf16 to float32), a transposed view, empty.
   for (const char* k : {"aten.cumsum.default", "aten.cumprod.default"})
     c[k] = {[](DType d) { return std::optional(args({t(d, {4, 33}, "x"), I(1)})); },
