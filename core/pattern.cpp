@@ -563,8 +563,9 @@ class PatternReader {
           continue;
         }
         std::string w = where;
-        if (!e.spelling.empty() || e.json.value("name", std::string()) != e.family)
-          w += " [" + e.json.value("name", std::string()) + "]";
+        const std::string vname = e.json.is_object() && e.json.contains("name") && e.json["name"].is_string()
+                                      ? e.json["name"].get<std::string>() : e.family;
+        if (!e.spelling.empty() || vname != e.family) w += " [" + vname + "]";
         Pattern p = read_pattern(e.json, w);
         p.family = e.family.empty() ? p.name : e.family;
         p.spelling = e.spelling;

@@ -117,6 +117,13 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
         err(w + ".args", "a fragment argument is a reference \"%node\"");
     calls.push_back({n["name"].get<std::string>(), &f, fname, i});
   }
+  // Expansion adds to the pattern's inputs (captures), vars and conditions: they must have their types first.
+  if (!calls.empty()) {
+    if (pattern.contains("inputs") && !pattern["inputs"].is_object()) err(where + ".inputs", "expected an object: name -> type");
+    if (pattern.contains("vars") && !pattern["vars"].is_object()) err(where + ".vars", "expected an object: name -> type");
+    if (pattern.contains("conditions") && !pattern["conditions"].is_array())
+      err(where + ".conditions", "expected an array of conditions");
+  }
   // Targets: one variant per entry.
   std::vector<const Json*> targets;
   if (pattern.contains("targets")) {

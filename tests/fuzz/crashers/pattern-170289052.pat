@@ -1,0 +1,1 @@
+{"format":"fxopt-patterns","version":1,"description":"A deliberately wrong replacement for tests: --verify must refuse it.","patterns":["79"]}
