@@ -239,6 +239,18 @@ GpuAttention run_gpu_attention(const OpArgs& a, const Tensor* mask, double dropo
   }
   return r;
 }
+
+// dst = src (converted to dst's dtype, broadcast to dst's shape) on the device, after the CPU's shape check.
+void copy_into_device(const Tensor& dst, const Tensor& src) {
+  bool ok = src.dim() <= dst.dim();
+  for (int64_t i = 0; ok && i < src.dim(); ++i) {
+    const int64_t j = dst.dim() - src.dim() + i;
+    ok = src.shape()[i] == dst.shape()[j] || src.shape()[i] == 1;
+  }
+  if (!ok)
+    throw InputError("cannot copy a tensor of shape " + shape_str(src.shape()) + " into one of shape " + shape_str(dst.shape()));
+  if (dst.numel() > 0) gpu::unary(ref(dst), ref(src), num::UnaryOp::copy);
+}
 }  // namespace
 
 // ---- the computes the op rows name (runtime/gpu_ops.h); arguments were checked by the meta rules ----
@@ -617,6 +629,55 @@ Value argsort(const OpArgs& a, ExecContext&) {
 Value topk(const OpArgs& a, ExecContext&) {
   auto [v, i] = gpu_sort(a.tensor(0), a.i64(2), a.flag(3), a.i64(1));
   return Value::list({Value::of(v), Value::of(i)});
+}
+
+// ---- copies into new device tensors: cat, copy, slice_scatter, select_scatter (the CPU's views and checks) ----
+
+Value cat(const OpArgs& a, ExecContext&) {
+  Tensor out = device_out(a);
+  if (out.dim() == 0) return Value::of(out);
+  const int64_t d = cpu::wrap_dim(a.i64(1), out.dim());
+  int64_t start = 0;
+  for (const Tensor* t : a.tensors(0)) {
+    if (t->dim() == 1 && t->numel() == 0 && out.dim() != 1) continue;  // legacy empty tensors are skipped
+    Shape s = out.shape();
+    s[d] = t->shape()[d];
+    copy_into_device(out.as_strided(s, out.strides(), out.offset() + start * out.strides()[d]), *t);
+    start += t->shape()[d];
+  }
+  return Value::of(out);
+}
+
+Value copy(const OpArgs& a, ExecContext&) {
+  Tensor out = device_out(a);
+  copy_into_device(out, a.tensor(1));
+  return Value::of(out);
+}
+
+Value slice_scatter(const OpArgs& a, ExecContext& ctx) {
+  const Tensor& x = a.tensor(0);
+  Tensor out = copy_as(x, x.dtype());
+  static const Schema kSlice = parse_schema("slice.Tensor(Tensor self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor");
+  const OpArgs sa(kSlice, a.node(), std::vector<Value>{Value::of(out), a[2], a[3], a[4], a[5]});
+  const Tensor view = cpu::slice(sa, ctx).tensor;
+  const Tensor& src = a.tensor(1);
+  if (view.shape() != src.shape())
+    throw InputError("slice_scatter: src has shape " + shape_str(src.shape()) + " but the slice is " + shape_str(view.shape()));
+  copy_into_device(view, src);
+  return Value::of(out);
+}
+
+Value select_scatter(const OpArgs& a, ExecContext& ctx) {
+  const Tensor& x = a.tensor(0);
+  Tensor out = copy_as(x, x.dtype());
+  static const Schema kSelect = parse_schema("select.int(Tensor self, int dim, SymInt index) -> Tensor");
+  const OpArgs sa(kSelect, a.node(), std::vector<Value>{Value::of(out), a[2], a[3]});
+  const Tensor view = cpu::select(sa, ctx).tensor;
+  const Tensor& src = a.tensor(1);
+  if (view.shape() != src.shape())
+    throw InputError("select_scatter: src has shape " + shape_str(src.shape()) + " but the selection is " + shape_str(view.shape()));
+  copy_into_device(view, src);
+  return Value::of(out);
 }
 
 // The fused ops on contiguous buffers (their meta rules checked the arguments).

@@ -65,6 +65,10 @@ Value cumprod(const OpArgs& a, ExecContext& ctx);
 Value sort(const OpArgs& a, ExecContext& ctx);     // sort.default / sort.stable
 Value argsort(const OpArgs& a, ExecContext& ctx);  // argsort.default / argsort.stable
 Value topk(const OpArgs& a, ExecContext& ctx);
+Value cat(const OpArgs& a, ExecContext& ctx);
+Value copy(const OpArgs& a, ExecContext& ctx);  // aten.copy (functional): src into a new tensor shaped like self
+Value slice_scatter(const OpArgs& a, ExecContext& ctx);
+Value select_scatter(const OpArgs& a, ExecContext& ctx);
 Value fused_rms_gated(const OpArgs& a, ExecContext& ctx);
 Value group_quant(const OpArgs& a, ExecContext& ctx);
 Value rmsnorm_quant(const OpArgs& a, ExecContext& ctx);

@@ -10,6 +10,17 @@
 namespace fxopt::rt::ops {
 namespace {
 
+// The GPU copies (cat, copy, *_scatter) take views of at most 6 dims (gpu::kMaxDims).
+bool gpu_copy_when(const OpArgs& a) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].is_tensor() && a[i].tensor.dim() > 6) return false;
+    if (a[i].kind == Value::Kind::List)
+      for (const Value& v : a[i].items)
+        if (v.is_tensor() && v.tensor.dim() > 6) return false;
+  }
+  return true;
+}
+
 std::optional<Value> meta_reshape(const OpArgs& a) {
   const Tensor& x = a.tensor(0);
   const Shape shape = cpu::infer_size(a.ints(1), x.numel());
@@ -191,7 +202,8 @@ const OpRow kRows[] = {
     {.target = "aten.lift_fresh_copy.default", .schema = "lift_fresh_copy(Tensor self) -> Tensor", .meta = meta_same,
      .cpu = cpu::clone, .gpu = FXOPT_GPU(convert), .gpu_dtypes = kGpuAllDTypes},
     {.target = "aten.cat.default", .schema = "cat(Tensor[] tensors, int dim=0) -> Tensor", .meta = meta_cat,
-     .cpu = cpu::cat},
+     .cpu = cpu::cat, .gpu = FXOPT_GPU(cat),
+     .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_copy_when},
     {.target = "aten.stack.default", .schema = "stack(Tensor[] tensors, int dim=0) -> Tensor", .meta = meta_stack,
      .cpu = cpu::stack},
     {.target = "aten.constant_pad_nd.default",
@@ -199,12 +211,15 @@ const OpRow kRows[] = {
      .cpu = cpu::constant_pad_nd},
     {.target = "aten.slice_scatter.default",
      .schema = "slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor",
-     .meta = meta_same, .cpu = cpu::slice_scatter},
+     .meta = meta_same, .cpu = cpu::slice_scatter, .gpu = FXOPT_GPU(slice_scatter),
+     .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_copy_when},
     {.target = "aten.select_scatter.default",
      .schema = "select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor", .meta = meta_same,
-     .cpu = cpu::select_scatter},
+     .cpu = cpu::select_scatter, .gpu = FXOPT_GPU(select_scatter),
+     .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_copy_when},
     {.target = "aten.copy.default", .schema = "copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor",
-     .meta = meta_copy, .cpu = cpu::copy},
+     .meta = meta_copy, .cpu = cpu::copy, .gpu = FXOPT_GPU(copy),
+     .gpu_dtypes = kGpuAllDTypes, .gpu_when = gpu_copy_when},
     {.target = "aten.copy_.default", .schema = "copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
      .meta = meta_copy, .cpu = cpu::copy_inplace},
     {.target = "aten.repeat.default", .schema = "repeat(Tensor self, SymInt[] repeats) -> Tensor", .meta = meta_repeat,

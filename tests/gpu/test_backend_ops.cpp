@@ -366,6 +366,22 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
               return std::optional(args({t(d, {3, 4, 5}, "x"), L({ix({2}, {2, 2}), Value::none(), ix({2}, {4, -5})}), t(d, {2, 4}, "v")}));
             },
             [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), L({ix({3}, {1, 1, 2})}), t(d, {3, 4}, "v"), B(true)})); }};
+  // Copies into new tensors: cat (mixed dtypes promote, a legacy empty tensor, a transposed input), copy (broadcast,
+  // a dtype change), slice_scatter (steps, negative bounds), select_scatter.
+  c["aten.cat.default"] = {
+      [](DType d) { return std::optional(args({L({t(d, {2, 3}, "a"), t(d, {4, 3}, "b")})})); },
+      [](DType d) { return std::optional(args({L({t(d, {2, 3, 4}, "a"), t(d, {2, 1, 4}, "b")}), I(1)})); },
+      [](DType d) { return std::optional(args({L({tt(d, 5, 3, "a"), t(d, {5, 4}, "b"), t(d, {0}, "e")}), I(-1)})); },
+      [](DType d) { return std::optional(args({L({t(d, {3}, "a"), t(DType::F32, {2}, "b")})})); }};
+  c["aten.copy.default"] = {[](DType d) { return std::optional(args({t(d, {4, 5}, "x"), t(d, {5}, "s")})); },
+                            [](DType d) { return std::optional(args({t(d, {3, 4}, "x"), tt(DType::F32, 3, 4, "s")})); },
+                            [](DType d) { return std::optional(args({t(d, {0, 2}, "x"), t(d, {2}, "s")})); }};
+  c["aten.slice_scatter.default"] = {
+      [](DType d) { return std::optional(args({t(d, {6, 4}, "x"), t(d, {2, 4}, "s"), I(0), I(1), I(5), I(2)})); },
+      [](DType d) { return std::optional(args({tt(d, 5, 7, "x"), t(d, {5, 3}, "s"), I(1), I(-3)})); },
+      [](DType d) { return std::optional(args({t(d, {4, 3}, "x"), t(d, {4, 3}, "s")})); }};
+  c["aten.select_scatter.default"] = {[](DType d) { return std::optional(args({t(d, {6, 4}, "x"), t(d, {4}, "s"), I(0), I(-1)})); },
+                                      [](DType d) { return std::optional(args({tt(d, 5, 7, "x"), t(d, {5}, "s"), I(1), I(3)})); }};
   // sort / argsort / topk: ties (bool and small integers repeat; -0 and +0), NaN and inf (float32 edge values via
   // a (0, 1) row of specials), descending, each dim, a transposed view, k = 0 and k = n.
   auto special = [](DType d) {
