@@ -15,6 +15,7 @@
 #include "runtime/cpu/ops.h"
 #include "runtime/gpu_ops.h"
 #include "runtime/hip/gpu_api.h"
+#include "runtime/ops/meta.h"
 
 namespace fxopt::rt {
 namespace {
@@ -553,13 +554,7 @@ Value grouped_mm(const OpArgs& a, ExecContext&) {
 Value convolution(const OpArgs& a, ExecContext&) {
   const Tensor &x = a.tensor(0), &w = a.tensor(1);
   const Tensor* bias = a.opt_tensor(2);
-  cpu::ConvParams p;
-  p.stride = a.ints(3);
-  p.padding = a.ints(4);
-  p.dilation = a.ints(5);
-  p.transposed = a.flag(6);
-  p.output_padding = a.ints(7);
-  p.groups = a.i64(8);
+  const cpu::ConvParams p = ops::conv_params(a);
   const cpu::ConvGeometry g = cpu::conv_geometry(x, w, bias, p);
   Tensor out = device_out(a);
   if (out.numel() == 0) return Value::of(out);

@@ -14,17 +14,6 @@ namespace {
 
 // ---- convolution ----
 
-cpu::ConvParams conv_params(const OpArgs& a) {
-  cpu::ConvParams p;
-  p.stride = a.ints(3);
-  p.padding = a.ints(4);
-  p.dilation = a.ints(5);
-  p.transposed = a.flag(6);
-  p.output_padding = a.ints(7);
-  p.groups = a.i64(8);
-  return p;
-}
-
 int64_t pick(const std::vector<int64_t>& v, size_t i, int64_t fallback) {
   return v.empty() ? fallback : v.size() == 1 ? v[0] : v.at(i);
 }

@@ -1,9 +1,10 @@
 // Helpers shared by the meta rules of runtime/ops/*.cpp: broadcasting over tensor-or-number operands,
-// promotion, and the dtype sets the GPU rows declare.
+// promotion, the dtype sets the GPU rows declare, and argument decoders the GPU computes share.
 #pragma once
 
 #include <initializer_list>
 
+#include "runtime/cpu/heavy_ops.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/op_registry.h"
 
@@ -15,6 +16,18 @@ using cpu::wrap_dim;
 inline constexpr DTypeSet kGpuFloat{DType::F16, DType::BF16, DType::F32};
 // Every dtype the GPU data-movement kernels (convert, copy, reshape) take: all but float64.
 inline constexpr DTypeSet kGpuAllDTypes = kIntDTypes | kGpuFloat | kFp8DTypes;
+
+// convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups): arguments 3..8.
+inline cpu::ConvParams conv_params(const OpArgs& a) {
+  cpu::ConvParams p;
+  p.stride = a.ints(3);
+  p.padding = a.ints(4);
+  p.dilation = a.ints(5);
+  p.transposed = a.flag(6);
+  p.output_padding = a.ints(7);
+  p.groups = a.i64(8);
+  return p;
+}
 
 // The broadcast shape of the tensor operands among `vals` (numbers are 0-d).
 inline Shape broadcast_of(std::initializer_list<const Value*> vals) {
