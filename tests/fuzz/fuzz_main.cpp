@@ -251,7 +251,11 @@ std::vector<Entry> make_entries(const fs::path& src) {
                            {"safetensors", "st", run_safetensors_case, {}}};
   for (const char* f : {"tests/data/reliability/ident.json", "tests/data/reliability/mm.json",
                         "examples/qwen3next_gdn_L1.fxgraph.json", "tests/data/qwen3next_gdn_L1.fused.fxgraph.json",
-                        "tests/data/bad_symbol.fxgraph.json"})
+                        "tests/data/bad_symbol.fxgraph.json",
+                        // auto_functionalized v1/v2 with {"op": ...} values, empty buffers and getitems
+                        "tests/golden/rms_norm_quant/add_static_vllm_ir_af_v2.input.json",
+                        "tests/golden/rms_norm_quant/per_token_af_v2_cuda.input.json",
+                        "tests/golden/rms_norm_quant/add_group64_af_cuda.input.json"})
     if (fs::exists(src / f)) es[0].seeds.push_back(read_file(src / f));
   for (const char* s : {"s0", "32*s68", "((s75**2)//4096)", "Max(1, s0)", "s0*(Mod(s1, 16))", "-s0 + 7", "CeilDiv(s0, 128)",
                         "FloorDiv(s0*s1, 64) + Min(s2, 3)", "(s0 + 1)**3 - s1"})
