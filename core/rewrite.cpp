@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
@@ -285,6 +286,29 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     matchers.back()->set_record_reasons(false);
     stats.push_back(&report.stats[p.name]);
   }
+  // A spelling variant (of a family with fragments) whose ops do not all occur in the graph can neither match
+  // nor be a near miss (a structural failure of one spelling is never reported): it is not tried. The graph's
+  // ops only grow by the replacements' nodes, added as they are created.
+  std::unordered_set<const std::string*> graph_ops;
+  for (const Node& n : g.nodes())
+    if (n.op == OpKind::CallFunction) graph_ops.insert(&n.target.str());
+  std::vector<std::vector<std::vector<const std::string*>>> needs(ps.size());  // per op node: its accepted targets
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (ps[i].spelling.empty()) continue;
+    for (const auto& pn : ps[i].nodes) {
+      if (pn.is_input || pn.reshape_like || pn.target.empty()) continue;
+      std::vector<const std::string*> any{intern_text(pn.target)};
+      for (const auto& a : op_aliases(pn.target)) any.push_back(intern_text(a));
+      needs[i].push_back(std::move(any));
+    }
+  }
+  auto ops_present = [&](size_t i) {
+    for (const auto& any : needs[i])
+      if (std::none_of(any.begin(), any.end(), [&](const std::string* t) { return graph_ops.count(t) != 0; }))
+        return false;
+    return true;
+  };
+  std::vector<char> tried(ps.size(), 0);
   int next_id = 1;
   for (size_t iter = 0;; ++iter) {
     if (iter == opt.max_iterations) {
@@ -292,6 +316,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
       break;
     }
     ++report.iterations;
+    for (size_t i = 0; i < ps.size(); ++i) tried[i] = active[i] && ops_present(i);
     auto t_match = Clock::now();
     // Nodes are numbered as the scan reaches them, in the one walk over the list (a separate renumber() walk
     // costs as much as the scan on a large graph: every node is a cache miss). This pass's numbers start above
@@ -333,7 +358,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
       // spelling variants; two reads each were a tenth of a 200k-node rewrite).
       auto t_prev = opt.time_patterns ? Clock::now() : Clock::time_point();
       for (int pi : *list) {
-        if (!active[pi]) continue;
+        if (!tried[pi]) continue;
         ++stats[pi]->candidates;
         bool ok = matchers[pi]->match(&n, m, nullptr);
         if (opt.time_patterns) {
@@ -397,7 +422,10 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     for (size_t i = 0; i < found.size(); ++i) {
       auto created = apply_match(rw, found[i], ids[i]);
       auto& rec = report.matches[report.matches.size() - found.size() + i];
-      for (const Node* c : created) rec.created.push_back(c->name);
+      for (const Node* c : created) {
+        rec.created.push_back(c->name);
+        graph_ops.insert(&c->target.str());
+      }
     }
     report.rewrite_seconds += seconds_since(t_rw);
     if (opt.after_change) opt.after_change("rewrite iteration " + std::to_string(iter + 1) + " (" +

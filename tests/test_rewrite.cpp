@@ -168,3 +168,27 @@ TEST_CASE("without normalisation the near miss says which pass would fix the spe
   REQUIRE(r.rewrite.near_misses.size() >= 1);
   CHECK(r.rewrite.near_misses[0].reason.find("canonicalize_clamp") != std::string::npos);
 }
+
+TEST_CASE("driver: a spelling variant whose ops are not in the graph is not tried (it could not match or be near)") {
+  Graph g = read_graph_file(std::string(FXOPT_SOURCE_DIR) + "/tests/golden/rms_norm_quant/per_token_native_aiter.input.json");
+  PipelineOptions o;
+  o.target = "rocm-aiter";
+  PipelineReport r = run_pipeline(g, load_patterns({}, {}, &find_target("rocm-aiter")), o);
+  REQUIRE(r.rewrite.matches.size() == 1);
+  CHECK(r.rewrite.matches[0].pattern == "rms_norm_per_token_fp8_quant@aiter/native+native");
+  size_t tried = 0, untried = 0;
+  for (const auto& [name, st] : r.rewrite.stats) {
+    if (name.find('@') == std::string::npos) continue;
+    // The graph has no auto_functionalized, vllm_ir or AITER op: only all-native variants are tried.
+    const bool native_only = name.find("af_v") == std::string::npos && name.find("vllm_ir") == std::string::npos &&
+                             name.find("rocm_aiter") == std::string::npos && name.find("aten_") == std::string::npos;
+    if (st.candidates > 0) {
+      ++tried;
+      CHECK_MESSAGE(native_only, name);
+    } else {
+      ++untried;
+    }
+  }
+  CHECK(tried > 0);
+  CHECK(untried > tried);
+}
