@@ -32,5 +32,18 @@ inline Value F(double v) { return Value::real(v); }
 inline Value B(bool v) { return Value::boolean(v); }
 inline Value N() { return Value::none(); }
 inline Value L(std::vector<Value> v) { return Value::list(std::move(v)); }
+inline Value S(const char* s) {
+  Value v;
+  v.kind = Value::Kind::Str;
+  v.s = s;
+  return v;
+}
+inline Value DT(const char* name) {
+  Value v;
+  v.kind = Value::Kind::Dtype;
+  v.s = name;
+  return v;
+}
+inline Value DT(DType d) { return DT(dtype_name(d)); }
 
 }  // namespace fxopt::rt::test

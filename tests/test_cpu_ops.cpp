@@ -20,12 +20,6 @@ using namespace fxopt::rt::test;
 
 namespace {
 
-Value DT(const char* name) {
-  Value v;
-  v.kind = Value::Kind::Dtype;
-  v.s = name;
-  return v;
-}
 
 Value call(const char* target, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs = {},
            const Node* node = nullptr) {

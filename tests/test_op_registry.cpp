@@ -4,21 +4,11 @@
 
 #include "core/error.h"
 #include "runtime/op_registry.h"
+#include "tests/tensor_util.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
-
-namespace {
-Value T(const Tensor& t) { return Value::of(t); }
-Value I(int64_t v) { return Value::integer(v); }
-Value L(std::vector<Value> v) { return Value::list(std::move(v)); }
-Value S(const char* s) {
-  Value v;
-  v.kind = Value::Kind::Str;
-  v.s = s;
-  return v;
-}
-}  // namespace
+using namespace fxopt::rt::test;
 
 TEST_CASE("op registry: schemas parse into typed arguments with defaults") {
   const Schema s = parse_schema(

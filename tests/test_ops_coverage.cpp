@@ -19,18 +19,6 @@ using namespace fxopt::rt::test;
 
 namespace {
 
-Value S(const char* s) {
-  Value v;
-  v.kind = Value::Kind::Str;
-  v.s = s;
-  return v;
-}
-Value DT(const char* name) {
-  Value v;
-  v.kind = Value::Kind::Dtype;
-  v.s = name;
-  return v;
-}
 
 Value call(const char* target, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs = {}) {
   KernelArgs in{std::move(args), std::move(kwargs)};

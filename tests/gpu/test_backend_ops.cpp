@@ -15,9 +15,11 @@
 #include "runtime/executor.h"
 #include "runtime/hip/gpu_api.h"
 #include "runtime/op_registry.h"
+#include "tests/tensor_util.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
+using namespace fxopt::rt::test;
 
 namespace {
 
@@ -29,22 +31,6 @@ Value t(DType d, Shape s, const char* name, uint64_t seed = 1) { return Value::o
 Value tt(DType d, int64_t rows, int64_t cols, const char* name) {
   const Tensor x = random_tensor(d, {cols, rows}, 2, name);
   return Value::of(x.as_strided({rows, cols}, {1, rows}, 0));
-}
-Value I(int64_t v) { return Value::integer(v); }
-Value F(double v) { return Value::real(v); }
-Value B(bool v) { return Value::boolean(v); }
-Value L(std::vector<Value> v) { return Value::list(std::move(v)); }
-Value DT(DType d) {
-  Value v;
-  v.kind = Value::Kind::Dtype;
-  v.s = dtype_name(d);
-  return v;
-}
-Value S(const char* s) {
-  Value v;
-  v.kind = Value::Kind::Str;
-  v.s = s;
-  return v;
 }
 // An index tensor with the given values (int64, or converted to `d`).
 Value ix(Shape s, std::vector<int64_t> v, DType d = DType::I64) {
