@@ -519,8 +519,12 @@ def trace_spelling(fragment, spelling, examples: Mapping[str, Any], *, binary=No
 
 
 def dump(patterns: Union[dict, Sequence[dict]], path: Union[str, os.PathLike], description: str = "") -> dict:
-    """Writes one pattern or several as a pattern file; returns the file's document."""
-    doc = document([patterns] if isinstance(patterns, dict) else list(patterns), description)
+    """Writes one pattern or several (or a whole document, fragments included) as a pattern file; returns the
+    file's document."""
+    if isinstance(patterns, dict) and patterns.get("format") == "fxopt-patterns":
+        doc = patterns
+    else:
+        doc = document([patterns] if isinstance(patterns, dict) else list(patterns), description)
     text = dumps(doc)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -573,11 +577,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             doc = family.document(getattr(module, "FRAGMENTS", []), module.FAMILIES,
                                   getattr(module, "DESCRIPTION", description), a.name_prefix,
                                   lambda frag, sp: trace_spelling(frag, sp, examples, binary=a.binary))
-            text = dumps(doc)
-            tmp = f"{a.output}.tmp{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, a.output)
+            dump(doc, a.output)
             print(f"wrote {len(doc['fragments'])} fragments and {len(doc['patterns'])} patterns to {a.output}")
             return 0
         patterns = []

@@ -56,8 +56,14 @@ class FamilyDocumentTest(unittest.TestCase):
         self.assertEqual([n["op"] for n in p["nodes"]], ["@py_rms_norm", "@py_static_quant"])
         self.assertEqual(p["outputs"], {"q": "quant.q"})
         self.assertEqual(doc["patterns"][1]["outputs"], {"q": "quant.q", "residual": "norm.residual"})
-        # The text writer keeps it one node per line and loads back equal.
+        # The text writer keeps it one node per line and loads back equal; dump() writes a whole document as is.
         self.assertEqual(json.loads(pattern_doc.dumps(doc)), doc)
+        from fxopt import pattern
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "family.json")
+            self.assertIs(pattern.dump(doc, path), doc)
+            with open(path) as f:
+                self.assertEqual(json.load(f), doc)
 
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
     def test_prefixed_file_matches_like_the_builtin(self):
