@@ -9,9 +9,11 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  // No fastbins: a graph is millions of small blocks freed and allocated in waves, and each larger request
-  // after a wave made glibc consolidate them all (5 % of a 200k-node rewrite; freed blocks now merge at once).
+#if !FXOPT_HAVE_MIMALLOC
+  // glibc malloc (a build without mimalloc): no fastbins. A graph is millions of small blocks freed and allocated
+  // in waves, and each larger request after a wave made glibc consolidate them all (5 % of a 200k-node rewrite).
   mallopt(M_MXFAST, 0);
+#endif
   CLI::App app{"fxopt: an optimizer for PyTorch FX graphs (fxgraph v1 JSON)", "fxopt"};
   app.set_version_flag("--version", std::string("fxopt ") + FXOPT_VERSION);
   app.require_subcommand(1);

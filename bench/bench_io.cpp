@@ -28,7 +28,9 @@ static long peak_rss_kib() {
 }
 
 int main(int argc, char** argv) {
-  mallopt(M_MXFAST, 0);  // as the fxopt command does (app/main.cpp)
+#if !FXOPT_HAVE_MIMALLOC
+  mallopt(M_MXFAST, 0);  // as the fxopt command does without mimalloc (app/main.cpp)
+#endif
   std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
   const size_t sizes[] = {20000, 200000, 1000000};
   std::printf("%-9s %9s %9s %9s %12s %9s %12s %12s %8s\n", "nodes", "file MB", "load s", "write s", "load nodes/s",

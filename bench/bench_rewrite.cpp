@@ -21,7 +21,9 @@ using Clock = std::chrono::steady_clock;
 static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 int main(int argc, char** argv) {
-  mallopt(M_MXFAST, 0);  // as the fxopt command does (app/main.cpp)
+#if !FXOPT_HAVE_MIMALLOC
+  mallopt(M_MXFAST, 0);  // as the fxopt command does without mimalloc (app/main.cpp)
+#endif
   std::string corpus = argc > 1 ? argv[1] : std::string(FXOPT_SOURCE_DIR) + "/tests/data/qwen3next_gdn_L8.fxgraph.json";
   Graph tmpl = read_graph_file(corpus);
   size_t fixed = 0, compute = 0;
