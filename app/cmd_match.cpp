@@ -27,16 +27,18 @@ void setup_match(CLI::App& app, int& exit_code) {
   cmd->add_option("--passes", o->passes, "Comma-separated normalisation passes (default: all, in order)");
   cmd->add_flag("--no-normalize", o->no_normalize, "Skip the normalisation passes");
   cmd->callback([o, &exit_code] {
-    // --explain lists every variant rooted at a node, the other targets' too; otherwise build this target's only.
-    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns),
-                                  o->explain.empty() ? &find_target(o->target) : nullptr);
+    // --explain lists every variant rooted at a node, the other targets' too; otherwise build this target's only,
+    // once the graph is normalised, and for it (run_pipeline).
+    const PatternRequest request{o->pattern_files, split_list(o->patterns),
+                                 o->explain.empty() ? &find_target(o->target) : nullptr};
     Graph g = read_graph_file(o->input);
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
     po.passes = split_list(o->passes);
     po.dry_run = true;
-    PipelineReport r = run_pipeline(g, ps, po);
+    PatternSet ps;
+    PipelineReport r = run_pipeline(g, request, ps, po);
     std::vector<std::string> explain;
     for (const auto& n : o->explain) {
       for (auto& l : explain_node(g, ps, find_target(o->target), n)) explain.push_back(std::move(l));

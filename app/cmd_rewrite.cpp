@@ -52,7 +52,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   add_format_option(cmd, o->format)->description("Verification report format on stderr: text or json");
   cmd->add_flag("--print-after-change", o->print_after_change, "Print the graph to stderr after each change");
   cmd->callback([o, &exit_code] {
-    PatternSet ps = load_patterns(o->pattern_files, split_list(o->patterns), &find_target(o->target));
+    // The patterns are loaded once the graph is normalised, for it (run_pipeline).
+    const PatternRequest request{o->pattern_files, split_list(o->patterns), &find_target(o->target)};
     Graph g = read_graph_file(o->input);
     rt::RegionVerifyOptions vo;
     vo.trials = o->verify_trials;
@@ -80,7 +81,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     po.restore_spelling = !o->keep_normalized;
     if (o->verify == "regions")
       po.before_apply = [&regions](const Graph& gr, const Match& m, int id) { regions.add(gr, m, id); };
-    PipelineReport r = run_pipeline(g, ps, po);
+    PatternSet ps;
+    PipelineReport r = run_pipeline(g, request, ps, po);
     const std::optional<DenormalizeReport>& dr = r.denormalize;
     if (o->verify == "regions") {
       const rt::RegionVerifyReport v = rt::verify_regions(regions, vo);

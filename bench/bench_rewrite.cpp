@@ -2,7 +2,10 @@
 // matching alone (dry run on the normalised graph), match + rewrite to the fixed point (no I/O), normalisation,
 // and end to end (read file, normalise, rewrite, write file; its phases are those of the best end-to-end run).
 // Times are the best of several runs.
+#include <fcntl.h>
 #include <malloc.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +23,32 @@ using Clock = std::chrono::steady_clock;
 
 static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Best wall time of `fxopt rewrite <path> -o <path>.proc` run as its own process `reps` times; 0 if it fails.
+static double best_process_seconds(const std::string& path, int reps) {
+  const std::string out = path + ".proc";
+  std::vector<std::string> argv_s = {FXOPT_BINARY, "rewrite", path, "-o", out};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);  // its "skipped" notes
+  double best = 1e9;
+  for (int r = 0; r < reps; ++r) {
+    pid_t pid = 0;
+    auto t0 = Clock::now();
+    if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) return 0;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const double t = since(t0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 0;
+    best = std::min(best, t);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  std::remove(out.c_str());
+  return best;
+}
+
 int main(int argc, char** argv) {
 #if !FXOPT_HAVE_MIMALLOC
   mallopt(M_MXFAST, 0);  // as the fxopt command does without mimalloc (app/main.cpp)
@@ -33,7 +62,8 @@ int main(int argc, char** argv) {
   }
   // 6 copies of the 8-layer graph = 48 layers (the Inductor comparison point), then ~20k and ~200k nodes.
   const size_t targets[] = {fixed + 1 + 6 * compute, 20000, 200000};
-  PatternSet ps = load_patterns({}, {}, &find_target("rocm-aiter"));  // what `fxopt rewrite` loads (default target)
+  std::vector<double> process_times;
+  const Target& aiter = find_target("rocm-aiter");  // `fxopt rewrite`'s default
   std::printf("| nodes | layers (matches) | normalise | matching (dry run) | match + rewrite | per match | end to end (file in, file out) |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (size_t target : targets) {
@@ -46,12 +76,13 @@ int main(int argc, char** argv) {
     double e2e_read = 0, e2e_norm = 0, e2e_rw = 0, e2e_write = 0;
     size_t nodes = 0, matches = 0;
     for (int r = 0; r < reps; ++r) {
-      // Matching alone: a dry run on the normalised graph.
+      // Matching alone: a dry run on the normalised graph, with the patterns `fxopt rewrite` builds for it.
       Graph g = read_graph_text(text, path);
       nodes = g.size();
       auto t0 = Clock::now();
       normalize(g, all_normalize_passes());
       t_norm = std::min(t_norm, since(t0));
+      const PatternSet ps = load_patterns({}, {}, &aiter, &g);
       RewriteOptions dry;
       dry.dry_run = true;
       dry.near_misses = false;
@@ -69,7 +100,8 @@ int main(int argc, char** argv) {
       t0 = Clock::now();
       Graph e = read_graph_file(path);
       double p_read = since(t0);
-      PipelineReport pr = run_pipeline(e, ps, PipelineOptions{});
+      PatternSet loaded;
+      PipelineReport pr = run_pipeline(e, PatternRequest{{}, {}, &aiter}, loaded, PipelineOptions{});
       double p_pipe = since(t0) - p_read;
       write_graph_file(e, path + ".out");
       double total = since(t0);
@@ -86,9 +118,13 @@ int main(int argc, char** argv) {
                 e2e_read * 1e3, e2e_norm * 1e3, e2e_rw * 1e3, e2e_write * 1e3);
     if (target == 200000)
       std::printf("target: 200k-node end to end <= 0.5 s: %s (%.2f s)\n", t_e2e <= 0.5 ? "met" : "NOT met", t_e2e);
+    if (target == targets[0]) process_times.push_back(best_process_seconds(path, 30));
     std::fflush(stdout);
     std::remove(path.c_str());
     std::remove((path + ".out").c_str());
   }
+  if (!process_times.empty() && process_times[0] > 0)
+    std::printf("whole `fxopt rewrite` process, 48 layers (file in, file out; best of 30): %.1f ms wall (target <= 5 ms: %s)\n",
+                process_times[0] * 1e3, process_times[0] <= 0.005 ? "met" : "NOT met");
   return 0;
 }

@@ -499,28 +499,23 @@ const char* json_kind(const Json& j) {
 
 class PatternReader {
  public:
-  explicit PatternReader(std::string source, const Target* only = nullptr, std::vector<PrunedPattern>* pruned = nullptr)
-      : source_(std::move(source)), only_(only), pruned_(pruned) {}
+  explicit PatternReader(std::string source, const Target* only = nullptr, std::vector<PrunedPattern>* pruned = nullptr,
+                         const OpFilter* available = nullptr, std::vector<AbsentPattern>* absent = nullptr)
+      : only_(only), pruned_(pruned), available_(available), absent_(absent), source_(std::move(source)) {}
 
-  std::vector<Pattern> read(std::string_view text) {
-    Json doc;
-    check_json_nesting(text, source_);
-    try {
-      doc = Json::parse(text.begin(), text.end());
-    } catch (const Json::parse_error& e) {
-      std::string msg = e.what();
-      auto p = msg.find(": ");  // strip nlohmann's "[json.exception.parse_error.101] parse error at ...: "
-      throw InputError(source_ + ": malformed JSON at " + line_col(text, e.byte ? e.byte - 1 : 0) + ": " +
-                       (p == std::string::npos ? msg : msg.substr(p + 2)));
-    } catch (const Json::exception& e) {  // e.g. out_of_range.406: a number too large for a double
-      std::string msg = e.what();
-      auto p = msg.find("] ");  // strip nlohmann's "[json.exception.out_of_range.406] "
-      msg = p == std::string::npos ? msg : msg.substr(p + 2);
-      // "number overflow parsing '1e999'" has no position: point at the first occurrence of the number.
-      const size_t q = msg.find('\''), q2 = msg.rfind('\'');
-      const size_t at = q < q2 ? text.find(msg.substr(q + 1, q2 - q - 1)) : std::string_view::npos;
-      throw InputError(source_ + ": malformed JSON" + (at == std::string_view::npos ? "" : " at " + line_col(text, at)) + ": " + msg);
-    }
+  std::vector<Pattern> read(std::string_view text) { return read_doc(parse(text)); }
+
+  // The built-in files, each parsed once per process.
+  static const std::vector<Json>& builtin_docs() {
+    static const std::vector<Json> docs = [] {
+      std::vector<Json> d;
+      for (const auto& f : builtin_pattern_files()) d.push_back(Json::parse(f.text.begin(), f.text.end(), nullptr, false));
+      return d;
+    }();
+    return docs;
+  }
+
+  std::vector<Pattern> read_doc(const Json& doc) {
     if (!doc.is_object()) err("", std::string("expected a JSON object, got ") + json_kind(doc));
     check_keys(doc, "", {"format", "version", "description", "fragments", "patterns"});
     if (!doc.contains("format") || doc["format"] != "fxopt-patterns")
@@ -557,9 +552,13 @@ class PatternReader {
         where += " (" + pj["name"].get<std::string>() + ")";
       std::function<bool(const std::string&)> keep;
       if (only_) keep = [this](const std::string& op) { return only_->has_op(op); };
-      for (auto& e : expand_fragments(pj, fragments, where, fail, keep)) {
+      for (auto& e : expand_fragments(pj, fragments, where, fail, keep, available_ ? *available_ : OpFilter())) {
         if (e.pruned) {
           if (pruned_) pruned_->push_back({e.family, e.json["fused_op"].get<std::string>()});
+          continue;
+        }
+        if (e.absent) {
+          if (absent_) absent_->push_back({e.family, e.json["name"].get<std::string>(), source_});
           continue;
         }
         std::string w = where;
@@ -581,14 +580,35 @@ class PatternReader {
     return out;
   }
 
+  Json parse(std::string_view text) {
+    Json doc;
+    check_json_nesting(text, source_);
+    try {
+      doc = Json::parse(text.begin(), text.end());
+    } catch (const Json::parse_error& e) {
+      std::string msg = e.what();
+      auto p = msg.find(": ");  // strip nlohmann's "[json.exception.parse_error.101] parse error at ...: "
+      throw InputError(source_ + ": malformed JSON at " + line_col(text, e.byte ? e.byte - 1 : 0) + ": " +
+                       (p == std::string::npos ? msg : msg.substr(p + 2)));
+    } catch (const Json::exception& e) {  // e.g. out_of_range.406: a number too large for a double
+      std::string msg = e.what();
+      auto p = msg.find("] ");  // strip nlohmann's "[json.exception.out_of_range.406] "
+      msg = p == std::string::npos ? msg : msg.substr(p + 2);
+      // "number overflow parsing '1e999'" has no position: point at the first occurrence of the number.
+      const size_t q = msg.find('\''), q2 = msg.rfind('\'');
+      const size_t at = q < q2 ? text.find(msg.substr(q + 1, q2 - q - 1)) : std::string_view::npos;
+      throw InputError(source_ + ": malformed JSON" + (at == std::string_view::npos ? "" : " at " + line_col(text, at)) + ": " + msg);
+    }
+    return doc;
+  }
+
   // The "fragments" of every built-in pattern file (each file may use the others').
   // Parsed once per process (every reader starts from it; parsing the built-in files again for each reader was
   // an eighth of a small rewrite's instructions).
   static const Json& builtin_fragments() {
     static const Json lib = [] {
       Json l = Json::object();
-      for (const auto& f : builtin_pattern_files()) {
-        Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
+      for (const Json& doc : builtin_docs()) {
         if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object())
           for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) l[it.key()] = it.value();
       }
@@ -1096,6 +1116,8 @@ class PatternReader {
 
   const Target* only_ = nullptr;             // build only the variants whose fused op this target has
   std::vector<PrunedPattern>* pruned_ = nullptr;  // ... and list the others here
+  const OpFilter* available_ = nullptr;      // build only the spelling variants whose ops this accepts
+  std::vector<AbsentPattern>* absent_ = nullptr;  // ... and list the others here
   std::string source_;
 };
 
@@ -1105,11 +1127,38 @@ std::vector<Pattern> parse_pattern_file(std::string_view text, const std::string
   return PatternReader(source).read(text);
 }
 
-PatternSet PatternSet::builtin(const Target& only) {
+PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
   PatternSet s;
-  for (const auto& f : builtin_pattern_files())
-    s.add(PatternReader("builtin:" + std::string(f.name), &only, &s.pruned_).read(f.text));
+  const auto& files = builtin_pattern_files();
+  for (size_t i = 0; i < files.size(); ++i)
+    s.add(PatternReader("builtin:" + std::string(files[i].name), &only, &s.pruned_, available ? &available : nullptr,
+                        &s.absent_).read_doc(PatternReader::builtin_docs()[i]));
   return s;
+}
+
+const std::vector<std::string>& PatternSet::builtin_replacement_ops() {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> out;
+    auto add_nodes = [&](const Json& r) {
+      if (r.is_object() && r.contains("nodes") && r["nodes"].is_array())
+        for (const auto& n : r["nodes"])
+          if (n.is_object() && n.contains("op") && n["op"].is_string()) out.push_back(n["op"].get<std::string>());
+    };
+    for (const Json& doc : PatternReader::builtin_docs()) {
+      if (!doc.is_object() || !doc.contains("patterns") || !doc["patterns"].is_array()) continue;
+      for (const auto& p : doc["patterns"]) {
+        if (!p.is_object()) continue;
+        if (p.contains("replacement")) add_nodes(p["replacement"]);
+        if (p.contains("targets") && p["targets"].is_array())
+          for (const auto& t : p["targets"])
+            if (t.is_object() && t.contains("replacement")) add_nodes(t["replacement"]);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }();
+  return ops;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1143,6 +1192,9 @@ void PatternSet::add(std::vector<Pattern> ps) {
     if (!fresh)
       throw InputError(p.source + ": pattern '" + p.name + "' is already defined (in " + it->second->source + ")");
   }
+  for (const auto& a : absent_)  // a built-in variant left unbuilt still owns its name
+    if (seen.count(a.name))
+      throw InputError(seen[a.name]->source + ": pattern '" + a.name + "' is already defined (in " + a.source + ")");
   patterns_.reserve(patterns_.size() + ps.size());
   for (auto& p : ps) patterns_.push_back(std::move(p));
   reindex();
@@ -1160,6 +1212,8 @@ void PatternSet::select(const std::vector<std::string>& names) {
         any = true;
         kept_pruned.push_back(p);
       }
+    for (const auto& a : absent_)
+      if (a.family == n || a.name == n) any = true;  // known, but not built for this graph
     for (const auto& p : patterns_) {
       if (p.name != n && p.family != n) continue;
       any = true;
@@ -1171,6 +1225,8 @@ void PatternSet::select(const std::vector<std::string>& names) {
         if (all.find(p.family) == std::string::npos) all += (all.empty() ? "" : ", ") + p.family;
       for (const auto& p : pruned_)
         if (all.find(p.family) == std::string::npos) all += (all.empty() ? "" : ", ") + p.family;
+      for (const auto& a : absent_)
+        if (all.find(a.family) == std::string::npos) all += (all.empty() ? "" : ", ") + a.family;
       throw InputError("unknown pattern '" + n + "' (known: " + all + ")");
     }
   }

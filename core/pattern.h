@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -183,13 +184,29 @@ struct PrunedPattern {
   std::string fused_op;
 };
 
+// A spelling variant left unbuilt because its region has an op that cannot occur in the graph being rewritten
+// (PatternSet::builtin(target, available)): it could neither match nor be a near miss.
+struct AbsentPattern {
+  std::string family;
+  std::string name;
+  std::string source;  // "builtin:rms_norm_quant.json"
+};
+
+// Which ops can occur in a graph: `available(op)`. fxopt rewrite/match accept the graph's own call targets
+// (after normalisation), their aliases, the reshape-like ops and every op a replacement can create.
+using OpFilter = std::function<bool(const std::string&)>;
+
 class PatternSet {
  public:
   // The built-in patterns (embedded in the binary).
   static PatternSet builtin();
   // The same, building only the variants whose fused op `only` has (the rest are listed in pruned(), for the
   // report's "skipped" lines): a rewrite for one target does not parse the others' hundreds of variants.
-  static PatternSet builtin(const Target& only);
+  // `available`, when given, also leaves unbuilt each spelling variant whose region needs an op it rejects (listed
+  // in absent()): a rewrite of a graph without, say, the aiter ops does not build the aiter spellings.
+  static PatternSet builtin(const Target& only, const OpFilter& available = {});
+  // The op of every built-in replacement node, for every target: the ops a rewrite can add to a graph.
+  static const std::vector<std::string>& builtin_replacement_ops();
   void load_file(const std::string& path);         // throws InputError
   void add(Pattern p);                              // throws InputError on a duplicate name
   void add(std::vector<Pattern> ps);                // the same for several, indexed once
@@ -197,6 +214,7 @@ class PatternSet {
   void select(const std::vector<std::string>& names);
   const std::vector<Pattern>& patterns() const { return patterns_; }
   const std::vector<PrunedPattern>& pruned() const { return pruned_; }
+  const std::vector<AbsentPattern>& absent() const { return absent_; }
   // Pattern indices rooted at `target` (aliases included), highest benefit first, then by name.
   const std::vector<int>* rooted_at(std::string_view target) const;
 
@@ -208,6 +226,7 @@ class PatternSet {
   };
   std::vector<Pattern> patterns_;
   std::vector<PrunedPattern> pruned_;
+  std::vector<AbsentPattern> absent_;
   std::unordered_map<std::string, std::vector<int>, StrHash, std::equal_to<>> by_root_;
   std::vector<std::pair<std::string, std::vector<int>>> few_roots_;  // linear scan when there are few
 };

@@ -83,7 +83,8 @@ void check_fragment(const Json& f, const std::string& w, const Err& err) {
 
 std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
                                               const std::string& where, const Err& err,
-                                              const std::function<bool(const std::string&)>& keep_op) {
+                                              const std::function<bool(const std::string&)>& keep_op,
+                                              const std::function<bool(const std::string&)>& op_available) {
   std::vector<ExpandedPattern> out;
   if (!pattern.is_object() || !pattern.contains("nodes") || !pattern["nodes"].is_array()) {
     out.push_back({pattern, pattern.is_object() && pattern.contains("name") && pattern["name"].is_string()
@@ -149,14 +150,41 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
     return out;
   }
 
+  // The ops each variant's region needs (`op_available`): the family's own nodes' and each chosen spelling's.
+  std::vector<std::string> family_ops;
+  std::vector<std::vector<std::vector<std::string>>> spelling_ops(calls.size());
+  if (op_available && !calls.empty()) {
+    auto ops_of = [](const Json& nodes, std::vector<std::string>& out) {
+      if (!nodes.is_array()) return;
+      for (const auto& n : nodes)
+        if (n.is_object() && n.contains("op") && n["op"].is_string() && n["op"].get<std::string>().rfind('@', 0) != 0)
+          out.push_back(n["op"].get<std::string>());
+    };
+    ops_of(pattern["nodes"], family_ops);
+    for (size_t k = 0; k < calls.size(); ++k)
+      for (const auto& sp : (*calls[k].fragment)["spellings"]) {
+        spelling_ops[k].emplace_back();
+        if (sp.contains("nodes")) ops_of(sp["nodes"], spelling_ops[k].back());
+      }
+  }
+  auto all_available = [&](const std::vector<std::string>& ops) {
+    return std::all_of(ops.begin(), ops.end(), [&](const std::string& op) { return op_available(op); });
+  };
+
   std::vector<size_t> choice(calls.size(), 0);
   for (const Json* target : targets) {
     std::fill(choice.begin(), choice.end(), 0);
     for (;;) {
-      Json p = pattern;
-      p.erase("targets");
-      std::string spelling, names, reject;
-      const Json* tolerance = nullptr;
+      // Next combination (the last call varies fastest); false after the last one.
+      auto advance = [&] {
+        size_t k = calls.size();
+        while (k > 0) {
+          --k;
+          if (++choice[k] < (*calls[k].fragment)["spellings"].size()) return true;
+          choice[k] = 0;
+        }
+        return false;
+      };
       std::string fused_op = target ? (target->contains("fused_op") && (*target)["fused_op"].is_string()
                                            ? (*target)["fused_op"].get<std::string>() : "")
                                     : (pattern.contains("fused_op") && pattern["fused_op"].is_string()
@@ -168,6 +196,27 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
         out.push_back(std::move(stub));
         break;
       }
+      if (op_available && !calls.empty()) {
+        bool present = all_available(family_ops);
+        for (size_t k = 0; k < calls.size() && present; ++k) present = all_available(spelling_ops[k][choice[k]]);
+        if (!present) {
+          // Never built: listed under its name only.
+          std::string name = family;
+          if (target) name += "@" + (*target)["name"].get<std::string>();
+          for (size_t k = 0; k < calls.size(); ++k)
+            name += (k == 0 ? "/" : "+") + (*calls[k].fragment)["spellings"][choice[k]]["name"].get<std::string>();
+          ExpandedPattern stub{Json::object(), family, "", ""};
+          stub.json["name"] = name;
+          stub.absent = true;
+          out.push_back(std::move(stub));
+          if (!advance()) break;
+          continue;
+        }
+      }
+      Json p = pattern;
+      p.erase("targets");
+      std::string spelling, names, reject;
+      const Json* tolerance = nullptr;
       // Family-level reference map: "call" / "call.out" -> the chosen spelling's node.
       std::map<std::string, std::string> outs;
       std::map<std::string, std::string> call_root;
@@ -271,15 +320,7 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
         p["tolerance"] = std::move(t);
       }
       out.push_back({std::move(p), family, spelling, reject});
-      // Next combination (the last call varies fastest).
-      size_t k = calls.size();
-      while (k > 0) {
-        --k;
-        if (++choice[k] < (*calls[k].fragment)["spellings"].size()) break;
-        choice[k] = 0;
-        if (k == 0) { k = SIZE_MAX; break; }
-      }
-      if (calls.empty() || k == SIZE_MAX) break;
+      if (calls.empty() || !advance()) break;
     }
   }
   return out;

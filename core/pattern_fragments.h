@@ -25,15 +25,19 @@ struct ExpandedPattern {
   std::string spelling;    // "norm=native, quant=af_v1" (empty without fragments)
   std::string reject;      // non-empty: matches are reported with this reason instead of rewritten
   bool pruned = false;     // a target entry the caller does not want: json is {"fused_op": ...} only
+  bool absent = false;     // a variant with an op that `op_available` rejects: json is {"name": ...} only
 };
 
 // Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).
 // `err(where, message)` reports malformed input and does not return.
 // `keep_op(fused_op)`, when given, prunes a target entry whose fused op it rejects: one stub (pruned = true) stands
 // for all of its spelling variants, which are never built.
+// `op_available(op)`, when given, leaves unbuilt each spelling variant (of a pattern with fragment calls) whose
+// region has a node op it rejects; a stub (absent = true) with the variant's name stands for it.
 std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
                                               const std::string& where,
                                               const std::function<void(const std::string&, const std::string&)>& err,
-                                              const std::function<bool(const std::string&)>& keep_op = {});
+                                              const std::function<bool(const std::string&)>& keep_op = {},
+                                              const std::function<bool(const std::string&)>& op_available = {});
 
 }  // namespace fxopt

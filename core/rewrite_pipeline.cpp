@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
@@ -25,14 +26,38 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
-                         const Target* only) {
-  PatternSet ps = only ? PatternSet::builtin(*only) : PatternSet::builtin();
-  for (const auto& f : files) ps.load_file(f);
+                         const Target* only, const Graph* graph) {
+  if (!only || !graph) {
+    PatternSet ps = only ? PatternSet::builtin(*only) : PatternSet::builtin();
+    for (const auto& f : files) ps.load_file(f);
+    ps.select(select);
+    return ps;
+  }
+  // The files first: their replacements' ops are among those a rewrite can add to the graph.
+  std::vector<std::vector<Pattern>> loaded;
+  for (const auto& f : files) loaded.push_back(parse_pattern_file(read_text_file(f), f));
+  std::unordered_set<std::string_view> ops;
+  for (const Node& n : graph->nodes())
+    if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
+  for (const auto& op : PatternSet::builtin_replacement_ops()) ops.insert(op);
+  for (const auto& file : loaded)
+    for (const auto& p : file)
+      for (const auto& r : p.replacement) ops.insert(r.target);
+  const OpFilter available = [&](const std::string& op) {
+    if (is_reshape_like(op) || ops.count(op)) return true;
+    for (const auto& a : op_aliases(op))
+      if (ops.count(a)) return true;
+    return false;
+  };
+  PatternSet ps = PatternSet::builtin(*only, available);
+  for (auto& file : loaded) ps.add(std::move(file));
   ps.select(select);
   return ps;
 }
 
-PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const PipelineOptions& o) {
+namespace {
+
+PipelineReport normalize_stage(Graph& g, const PipelineOptions& o) {
   PipelineReport r;
   const Target& target = find_target(o.target);
   r.target = target.name;
@@ -63,6 +88,11 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
       if (std::find(all.begin(), all.end(), p) == all.end()) normalize(g, {p});  // throws the precise error
     }
   }
+  return r;
+}
+
+void rewrite_stage(Graph& g, const PatternSet& patterns, const PipelineOptions& o, PipelineReport& r) {
+  const Target& target = find_target(o.target);
   RewriteOptions ro;
   ro.target = &target;
   ro.max_iterations = o.max_iterations;
@@ -76,6 +106,20 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
     if (o.after_change && r.denormalize->restored > 0)
       o.after_change("denormalize (" + std::to_string(r.denormalize->restored) + " changes restored)", g);
   }
+}
+
+}  // namespace
+
+PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const PipelineOptions& o) {
+  PipelineReport r = normalize_stage(g, o);
+  rewrite_stage(g, patterns, o, r);
+  return r;
+}
+
+PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
+  PipelineReport r = normalize_stage(g, o);
+  loaded = load_patterns(request.files, request.select, request.only, &g);
+  rewrite_stage(g, loaded, o, r);
   return r;
 }
 

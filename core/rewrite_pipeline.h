@@ -42,13 +42,26 @@ struct PipelineReport {
 
 // Built-in patterns plus `files`, then `select` (empty/"all" = all). Throws InputError.
 // `only`: build the built-in families' variants for this target alone (the others are listed as pruned).
+// `graph`: build only the built-in spelling variants whose ops can occur in it (its own ops, their aliases and
+// what any replacement can create; the others are listed as absent): they are the only ones the driver tries.
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
-                         const Target* only = nullptr);
+                         const Target* only = nullptr, const Graph* graph = nullptr);
+
+// What `fxopt rewrite` and `fxopt match` ask for: the patterns are loaded by run_pipeline once the graph is
+// normalised, for that graph (load_patterns with `graph`).
+struct PatternRequest {
+  std::vector<std::string> files;
+  std::vector<std::string> select;
+  const Target* only = nullptr;
+};
 
 // Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& s);
 
 PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const PipelineOptions& options);
+// The same, loading the patterns after normalisation for this graph; `loaded` receives them (match reports and
+// region verification refer to them).
+PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& options);
 
 // Reports. Text is for people; JSON (documented in docs/patterns.md) has top-level "matches" and
 // "near_misses" arrays, each item with at least "pattern" and "root".

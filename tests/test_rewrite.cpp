@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/fxgraph_io.h"
+#include "core/error.h"
 #include "core/rewrite_pipeline.h"
 
 using namespace fxopt;
@@ -191,4 +192,28 @@ TEST_CASE("driver: a spelling variant whose ops are not in the graph is not trie
   }
   CHECK(tried > 0);
   CHECK(untried > tried);
+}
+
+TEST_CASE("loading for a graph: variants with ops the graph cannot have are not built, yet their names are known") {
+  Graph g = read_graph_file(std::string(FXOPT_SOURCE_DIR) + "/tests/golden/rms_norm_quant/per_token_native_aiter.input.json");
+  normalize(g, all_normalize_passes());
+  const Target& aiter = find_target("rocm-aiter");
+  const PatternSet all = load_patterns({}, {}, &aiter);
+  const PatternSet lazy = load_patterns({}, {}, &aiter, &g);
+  CHECK(lazy.patterns().size() < all.patterns().size());
+  CHECK(lazy.patterns().size() + lazy.absent().size() == all.patterns().size());
+  // Built: the all-native spelling this graph has. Unbuilt: the AITER-op spelling (the graph has no AITER op).
+  auto built = [](const PatternSet& ps, const std::string& n) {
+    return std::any_of(ps.patterns().begin(), ps.patterns().end(), [&](const Pattern& p) { return p.name == n; });
+  };
+  CHECK(built(lazy, "rms_norm_per_token_fp8_quant@aiter/native+native_div"));
+  CHECK_FALSE(built(lazy, "rms_norm_per_token_fp8_quant@aiter/rocm_aiter+rocm_aiter"));
+  CHECK(built(all, "rms_norm_per_token_fp8_quant@aiter/rocm_aiter+rocm_aiter"));
+  CHECK(std::any_of(lazy.absent().begin(), lazy.absent().end(), [](const AbsentPattern& a) {
+    return a.name == "rms_norm_per_token_fp8_quant@aiter/rocm_aiter+rocm_aiter";
+  }));
+  // Selecting an unbuilt variant (or its family) by name is not an error; an unknown name still is.
+  CHECK_NOTHROW(load_patterns({}, {"rms_norm_per_token_fp8_quant@aiter/rocm_aiter+rocm_aiter"}, &aiter, &g));
+  CHECK_NOTHROW(load_patterns({}, {"rms_norm_per_token_fp8_quant"}, &aiter, &g));
+  CHECK_THROWS_WITH_AS(load_patterns({}, {"no_such_pattern"}, &aiter, &g), doctest::Contains("unknown pattern"), InputError);
 }
