@@ -558,7 +558,7 @@ class PatternReader {
           continue;
         }
         if (e.absent) {
-          if (absent_) absent_->push_back({e.family, e.json["name"].get<std::string>(), source_});
+          if (absent_) absent_->push_back({e.family, e.json["name"].get<std::string>(), e.json["fused_op"].get<std::string>(), source_});
           continue;
         }
         std::string w = where;
@@ -1136,29 +1136,29 @@ PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
   return s;
 }
 
-const std::vector<std::string>& PatternSet::builtin_replacement_ops() {
-  static const std::vector<std::string> ops = [] {
-    std::vector<std::string> out;
-    auto add_nodes = [&](const Json& r) {
-      if (r.is_object() && r.contains("nodes") && r["nodes"].is_array())
-        for (const auto& n : r["nodes"])
-          if (n.is_object() && n.contains("op") && n["op"].is_string()) out.push_back(n["op"].get<std::string>());
-    };
-    for (const Json& doc : PatternReader::builtin_docs()) {
-      if (!doc.is_object() || !doc.contains("patterns") || !doc["patterns"].is_array()) continue;
-      for (const auto& p : doc["patterns"]) {
-        if (!p.is_object()) continue;
-        if (p.contains("replacement")) add_nodes(p["replacement"]);
-        if (p.contains("targets") && p["targets"].is_array())
-          for (const auto& t : p["targets"])
-            if (t.is_object() && t.contains("replacement")) add_nodes(t["replacement"]);
-      }
+std::vector<std::string> PatternSet::builtin_replacement_ops(const Target& only) {
+  std::vector<std::string> out;
+  // An entry (a pattern, or one of its "targets") whose fused op `only` has: its replacement's node ops.
+  auto add = [&](const Json& e) {
+    if (!e.is_object() || !e.contains("fused_op") || !e["fused_op"].is_string() ||
+        !only.has_op(e["fused_op"].get<std::string>()) || !e.contains("replacement"))
+      return;
+    const Json& r = e["replacement"];
+    if (r.is_object() && r.contains("nodes") && r["nodes"].is_array())
+      for (const auto& n : r["nodes"])
+        if (n.is_object() && n.contains("op") && n["op"].is_string()) out.push_back(n["op"].get<std::string>());
+  };
+  for (const Json& doc : PatternReader::builtin_docs()) {
+    if (!doc.is_object() || !doc.contains("patterns") || !doc["patterns"].is_array()) continue;
+    for (const auto& p : doc["patterns"]) {
+      add(p);
+      if (p.is_object() && p.contains("targets") && p["targets"].is_array())
+        for (const auto& t : p["targets"]) add(t);
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
-  }();
-  return ops;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------

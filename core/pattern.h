@@ -189,6 +189,7 @@ struct PrunedPattern {
 struct AbsentPattern {
   std::string family;
   std::string name;
+  std::string fused_op;
   std::string source;  // "builtin:rms_norm_quant.json"
 };
 
@@ -205,8 +206,8 @@ class PatternSet {
   // `available`, when given, also leaves unbuilt each spelling variant whose region needs an op it rejects (listed
   // in absent()): a rewrite of a graph without, say, the aiter ops does not build the aiter spellings.
   static PatternSet builtin(const Target& only, const OpFilter& available = {});
-  // The op of every built-in replacement node, for every target: the ops a rewrite can add to a graph.
-  static const std::vector<std::string>& builtin_replacement_ops();
+  // The op of every built-in replacement node whose fused op `only` has: the ops a rewrite can add to a graph.
+  static std::vector<std::string> builtin_replacement_ops(const Target& only);
   void load_file(const std::string& path);         // throws InputError
   void add(Pattern p);                              // throws InputError on a duplicate name
   void add(std::vector<Pattern> ps);                // the same for several, indexed once

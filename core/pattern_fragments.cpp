@@ -207,6 +207,7 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
             name += (k == 0 ? "/" : "+") + (*calls[k].fragment)["spellings"][choice[k]]["name"].get<std::string>();
           ExpandedPattern stub{Json::object(), family, "", ""};
           stub.json["name"] = name;
+          stub.json["fused_op"] = fused_op;
           stub.absent = true;
           out.push_back(std::move(stub));
           if (!advance()) break;

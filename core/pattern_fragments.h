@@ -25,7 +25,7 @@ struct ExpandedPattern {
   std::string spelling;    // "norm=native, quant=af_v1" (empty without fragments)
   std::string reject;      // non-empty: matches are reported with this reason instead of rewritten
   bool pruned = false;     // a target entry the caller does not want: json is {"fused_op": ...} only
-  bool absent = false;     // a variant with an op that `op_available` rejects: json is {"name": ...} only
+  bool absent = false;     // a variant with an op that `op_available` rejects: json is {"name", "fused_op"} only
 };
 
 // Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).

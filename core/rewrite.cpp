@@ -262,12 +262,15 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
       if (!seen) report.skipped.push_back({ps[i].family.empty() ? ps[i].name : ps[i].family, reason});
     }
   }
-  // A family with a variant for this target is not "skipped" (its other targets' variants are).
+  // A family with a variant for this target is not "skipped" (its other targets' variants are), even when that
+  // variant was left unbuilt because the graph lacks its ops.
   {
     std::vector<SkippedPattern> kept;
     for (auto& sk : report.skipped) {
       bool family_active = false;
       for (size_t i = 0; i < ps.size(); ++i) family_active = family_active || (active[i] && ps[i].family == sk.pattern);
+      for (const auto& a : patterns.absent())
+        family_active = family_active || (a.family == sk.pattern && target.has_op(a.fused_op));
       if (!family_active) kept.push_back(std::move(sk));
     }
     report.skipped = std::move(kept);

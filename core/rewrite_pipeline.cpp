@@ -39,7 +39,8 @@ PatternSet load_patterns(const std::vector<std::string>& files, const std::vecto
   std::unordered_set<std::string_view> ops;
   for (const Node& n : graph->nodes())
     if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
-  for (const auto& op : PatternSet::builtin_replacement_ops()) ops.insert(op);
+  const std::vector<std::string> created = PatternSet::builtin_replacement_ops(*only);
+  for (const auto& op : created) ops.insert(op);
   for (const auto& file : loaded)
     for (const auto& p : file)
       for (const auto& r : p.replacement) ops.insert(r.target);
