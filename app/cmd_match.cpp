@@ -1,5 +1,6 @@
 // `fxopt match GRAPH`: dry run: each match with its bindings and each near miss with its first failing condition.
 #include <cstdio>
+#include <thread>
 
 #include "app/commands.h"
 #include "core/fxgraph_io.h"
@@ -31,6 +32,9 @@ void setup_match(CLI::App& app, int& exit_code) {
     // once the graph is normalised, and for it (run_pipeline).
     const PatternRequest request{o->pattern_files, split_list(o->patterns),
                                  o->explain.empty() ? &find_target(o->target) : nullptr};
+    // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
+    // of the scope, or by the magic statics when the patterns are loaded first).
+    std::jthread preload(PatternSet::preload_builtin);
     Graph g = read_graph_file(o->input);
     PipelineOptions po;
     po.target = o->target;

@@ -1,6 +1,7 @@
 // `fxopt rewrite GRAPH`: normalise, then apply the fusion patterns to a fixed point; writes the rewritten graph.
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "app/commands.h"
 #include "core/fxgraph_io.h"
@@ -54,6 +55,9 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   cmd->callback([o, &exit_code] {
     // The patterns are loaded once the graph is normalised, for it (run_pipeline).
     const PatternRequest request{o->pattern_files, split_list(o->patterns), &find_target(o->target)};
+    // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
+    // of the scope, or by the magic statics when the patterns are loaded first).
+    std::jthread preload(PatternSet::preload_builtin);
     Graph g = read_graph_file(o->input);
     rt::RegionVerifyOptions vo;
     vo.trials = o->verify_trials;

@@ -1137,6 +1137,8 @@ PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
   return s;
 }
 
+void PatternSet::preload_builtin() { (void)PatternReader::builtin_fragments(); }
+
 std::vector<std::string> PatternSet::builtin_replacement_ops(const Target& only) {
   std::vector<std::string> out;
   // An entry (a pattern, or one of its "targets") whose fused op `only` has: its replacement's node ops.
