@@ -18,6 +18,7 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -495,6 +496,79 @@ void write_graph_file(const Graph& g, const std::string& path) {
 
 namespace {
 
+// The JSON path of the value being read ("nodes[12] (mul_35).args[1]"), extended and cut back at every level:
+// a growable buffer whose appends and truncations are inline (the reader does a few million per 100k nodes).
+class PathBuf {
+ public:
+  size_t size() const { return n_; }
+  void resize(size_t n) { n_ = n; }  // only ever shrinks
+  void clear() { n_ = 0; }
+  template <size_t N>
+  PathBuf& operator=(const char (&lit)[N]) {
+    n_ = 0;
+    return *this += lit;
+  }
+  [[gnu::always_inline]] PathBuf& operator+=(std::string_view s) {
+    if (s.size() > cap_ - n_) grow(s.size());
+    if (!s.empty()) std::memcpy(buf_.get() + n_, s.data(), s.size());
+    n_ += s.size();
+    return *this;
+  }
+  template <size_t N>  // a literal: its length is a constant, the copy a few moves
+  [[gnu::always_inline]] PathBuf& operator+=(const char (&lit)[N]) {
+    if (N - 1 > cap_ - n_) grow(N - 1);
+    std::memcpy(buf_.get() + n_, lit, N - 1);
+    n_ += N - 1;
+    return *this;
+  }
+  PathBuf& operator+=(char c) { return *this += std::string_view(&c, 1); }
+  [[gnu::always_inline]] void append_index(size_t i) {  // "[i]"
+    if (i < 10) {
+      const char b[3] = {'[', static_cast<char>('0' + i), ']'};
+      *this += std::string_view(b, 3);
+      return;
+    }
+    char b[24];
+    b[0] = '[';
+    char* e = std::to_chars(b + 1, b + sizeof b - 1, i).ptr;
+    *e++ = ']';
+    *this += std::string_view(b, static_cast<size_t>(e - b));
+  }
+  std::string str() const { return std::string(buf_.get(), n_); }
+  friend std::string operator+(const PathBuf& p, std::string_view s) { return p.str().append(s); }
+
+ private:
+  [[gnu::noinline]] void grow(size_t more) {
+    const size_t cap = std::max<size_t>(2 * cap_, std::max<size_t>(n_ + more, 128));
+    auto b = std::make_unique<char[]>(cap);
+    if (n_) std::memcpy(b.get(), buf_.get(), n_);
+    buf_ = std::move(b);
+    cap_ = cap;
+  }
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0, n_ = 0;
+};
+
+// A hash for texts of a hundred bytes or so (meta.val cache keys), 8 bytes a step: cheaper than std::hash.
+struct FastTextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+    const char* p = s.data();
+    size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+      h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    if (n) std::memcpy(&w, p, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
 // Decodes an fxgraph document straight from the JSON text into a Graph (no DOM). `path_` holds the JSON path
 // of the value being read, extended and truncated as the reader descends, so errors can name it.
 class Reader {
@@ -548,7 +622,7 @@ class Reader {
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
     throw InputError(source_ + ": " + (path.empty() ? "" : path + ": ") + msg);
   }
-  [[noreturn]] void fail_here(const std::string& msg) const { fail(path_, msg); }
+  [[noreturn]] void fail_here(const std::string& msg) const { fail(path_.str(), msg); }
 
   bool peek_is(JsonPull::Type t) { return in_.peek() == t; }
 
@@ -580,7 +654,8 @@ class Reader {
   }
 
   // Path helpers: push a segment, return the mark to truncate back to.
-  size_t push(std::string_view seg) { size_t m = path_.size(); path_ += seg; return m; }
+  template <size_t N>
+  size_t push(const char (&seg)[N]) { size_t m = path_.size(); path_ += seg; return m; }
   size_t push_key(std::string_view key) {  // ".key"
     size_t m = path_.size();
     path_ += '.';
@@ -589,11 +664,7 @@ class Reader {
   }
   size_t push_index(size_t i) {
     size_t m = path_.size();
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, i);
-    path_ += '[';
-    path_.append(buf, r.ptr);
-    path_ += ']';
+    path_.append_index(i);
     return m;
   }
   void pop(size_t mark) { path_.resize(mark); }
@@ -761,20 +832,12 @@ class Reader {
         // Fast path for the commonest argument, {"node": "name"} written canonically; anything else (or a
         // name with escapes) is read again by read_tagged.
         const size_t start = in_.offset();
-        if (in_.try_literal("{\"node\": \"")) {
-          std::string_view rest = in_.rest();
-          size_t q = 0;
-          while (q < rest.size() && rest[q] != '"' && rest[q] != '\\' && static_cast<unsigned char>(rest[q]) >= 0x20 &&
-                 static_cast<unsigned char>(rest[q]) < 0x80)
-            ++q;
-          if (q > 0 && q + 1 < rest.size() && rest[q] == '"' && rest[q + 1] == '}') {
-            if (Node* n = find_node(rest.substr(0, q))) {
-              in_.rewind(start + 10 + q + 2);
-              return Arg::ref(n);
-            }
-          }
-          in_.rewind(start);
+        std::string_view name;
+        if (in_.try_literal("{\"node\": \"") && in_.try_plain_string_rest(name) && !name.empty() &&
+            in_.try_literal("}")) {
+          if (Node* n = find_node(name)) return Arg::ref(n);
         }
+        in_.rewind(start);
         return read_tagged();
       }
       case JsonPull::Type::End: in_.syntax_error("unexpected end of input");
@@ -921,19 +984,44 @@ class Reader {
     }
     return false;
   }
-  ValMeta read_val_cached() {
+  // Sets `out` (a hit is copied straight into it).
+  void read_val_cached(std::optional<ValMeta>& out) {
     constexpr size_t kMaxEntries = 1 << 14, kMaxText = 1024;
+    // The canonical layout puts a node on one line that ends in "}}" ("}}," before the next node), so a val
+    // that is its node's last meta key runs up to there: found with one memchr instead of a bracket scan.
+    // The candidate is used only when it is a cached text exactly (a complete JSON array or object is never a
+    // proper prefix of another value, so the value there is that text). Given up after 64 misses.
+    line_hit_ = line_misses_ < 64;
+    if (line_hit_) {
+      const std::string_view rest = in_.rest();
+      const void* nl = rest.empty() || (rest[0] != '{' && rest[0] != '[')
+                           ? nullptr
+                           : std::memchr(rest.data(), '\n', std::min(rest.size(), kMaxText + 4));
+      size_t e = nl ? static_cast<size_t>(static_cast<const char*>(nl) - rest.data()) : 0;
+      if (e && rest[e - 1] == ',') --e;
+      if (e >= 2 && rest[e - 1] == '}' && rest[e - 2] == '}') {
+        if (auto it = val_cache_.find(rest.substr(0, e - 2)); it != val_cache_.end()) {
+          in_.rewind(in_.offset() + (e - 2));
+          out.emplace(it->second);
+          return;
+        }
+      }
+    }
     const size_t start = in_.offset();
     const std::string_view text = in_.scan_container();
     if (text.empty() || text.size() > kMaxText) {
       in_.rewind(start);
-      return read_val();
+      out = read_val();
+      return;
     }
-    if (auto it = val_cache_.find(text); it != val_cache_.end()) return it->second;
+    if (auto it = val_cache_.find(text); it != val_cache_.end()) {
+      if (line_hit_) ++line_misses_;  // the line's end would have found it: the layout is not the canonical one
+      out.emplace(it->second);
+      return;
+    }
     in_.rewind(start);
-    ValMeta v = read_val();
-    if (val_cache_.size() < kMaxEntries && cacheable(v)) val_cache_.emplace(std::string(text), v);
-    return v;
+    out = read_val();
+    if (val_cache_.size() < kMaxEntries && cacheable(*out)) val_cache_.emplace(std::string(text), *out);
   }
 
   void read_nodes() {
@@ -1001,7 +1089,7 @@ class Reader {
           // loop (and after the val, to read_meta_entries).
           if (in_.try_literal(", \"kwargs\": {}, \"meta\": {\"val\": ")) {
             size_t m2 = push(".meta.val");
-            node.val = read_val_cached();
+            read_val_cached(node.val);
             pop(m2);
             if (in_.try_literal("}}")) {
               in_.end_object_consumed();
@@ -1088,7 +1176,7 @@ class Reader {
     while (in_.next_key(k)) {
       if (k == "val"sv) {
         size_t m = push(".val");
-        node.val = read_val_cached();
+        read_val_cached(node.val);
         pop(m);
       } else {
         std::string raw;
@@ -1101,7 +1189,7 @@ class Reader {
   // Node lookup by name through a small table of recently read nodes (most arguments name a node a few lines
   // up): a hit stays in the cache instead of probing the graph's index, megabytes large at 200k nodes.
   Node* find_node(std::string_view name) {
-    const size_t h = std::hash<std::string_view>()(name);
+    const size_t h = FastTextHash()(name);
     Recent& r = recent_[h & (kRecent - 1)];
     if (r.node && r.hash == h && r.node->name == name) return r.node;
     Node* n = g_.find(name);
@@ -1109,7 +1197,7 @@ class Reader {
     return n;
   }
   void remember(Node* n) {
-    const size_t h = std::hash<std::string_view>()(n->name);
+    const size_t h = FastTextHash()(n->name);
     recent_[h & (kRecent - 1)] = Recent{h, n};
   }
 
@@ -1128,7 +1216,7 @@ class Reader {
   JsonPull in_;
   std::string source_;
   std::function<void(size_t)> consumed_;
-  std::string path_;
+  PathBuf path_;
   Graph g_;
   std::unordered_map<std::string, ParsedText> expr_cache_;
   std::string scratch_;  // a string value read only to be looked up
@@ -1136,11 +1224,9 @@ class Reader {
   std::deque<std::vector<Arg>> arg_buffers_;  // per nesting level (a deque: references stay valid as it grows)
   size_t arg_level_ = 0;
   std::unordered_map<int64_t, sym::Expr> const_cache_;
-  struct TextHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_map<std::string, ValMeta, TextHash, std::equal_to<>> val_cache_;
+  std::unordered_map<std::string, ValMeta, FastTextHash, std::equal_to<>> val_cache_;
+  bool line_hit_ = false;   // read_val_cached: the line's end was tried first
+  size_t line_misses_ = 0;  // values the line's end missed but the bracket scan found in the cache
   std::vector<Node*> inputs_;  // add_uses scratch
   struct Recent {
     size_t hash = 0;

@@ -11,9 +11,15 @@ namespace fxopt {
 
 const std::string* intern_text(std::string_view s) {
   // Node-based set: element addresses never move. Deliberately never destroyed (texts outlive every graph).
+  // Looked up by string_view (transparent hash): a text already interned costs no allocation.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>()(v); }
+  };
   static std::mutex mu;
-  static auto* pool = new std::unordered_set<std::string>();
+  static auto* pool = new std::unordered_set<std::string, Hash, std::equal_to<>>();
   std::lock_guard<std::mutex> lock(mu);
+  if (auto it = pool->find(s); it != pool->end()) return &*it;
   return &*pool->emplace(s).first;
 }
 

@@ -2,8 +2,13 @@
 #include "core/json_pull.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
@@ -127,10 +132,7 @@ bool JsonPull::next_key(std::string& key) {
   if (p_ >= end_ || *p_ != '"') syntax_error("expected a string key");
   // Keys are short plain ASCII: copy one directly; anything else (escapes, UTF-8) goes through string().
   const char* k = p_ + 1;
-  const char* q = k;
-  while (q < end_ && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20 &&
-         static_cast<unsigned char>(*q) < 0x80)
-    ++q;
+  const char* q = plain_ascii_end(k, end_);
   if (q < end_ && *q == '"') {
     key.assign(k, q);
     p_ = q + 1;
@@ -220,26 +222,12 @@ void append_utf8(std::string& out, uint32_t cp) {
 }
 }  // namespace
 
-// Skips 8 bytes at a time while none is '"', '\\', a control character or non-ASCII (SWAR: the bit tricks
-// find a zero byte in x ^ c and a byte below 0x20 without a branch per byte).
-inline void JsonPull::skip_plain_ascii() {
-  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-  while (end_ - p_ >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p_, 8);
-    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
-    const uint64_t special = ((q - k01) & ~q) | ((b - k01) & ~b) | (w - k01 * 0x20) | w;
-    if (special & k80) return;
-    p_ += 8;
-  }
-}
-
 void JsonPull::string(std::string& out) {
   expect('"', "a string");
   out.clear();
   while (true) {
     const char* run = p_;
-    skip_plain_ascii();
+    p_ = plain_ascii_end(p_, end_);
     while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
       if (static_cast<unsigned char>(*p_) < 0x80) { ++p_; continue; }
       const size_t bad = invalid_utf8_offset(std::string_view(p_, std::min<size_t>(4, end_ - p_)).substr(0, utf8_length(*p_)));
@@ -337,9 +325,97 @@ void JsonPull::canonical_value(std::string& out) {
   }
 }
 
+namespace {
+// Bit i of each mask stands for byte i of a 64-byte block: quotes, backslashes, '{' or '[', '}' or ']'.
+struct BlockMasks {
+  uint64_t quote, backslash, open, close;
+};
+
+BlockMasks block_masks(const char* b) {
+  BlockMasks m{};
+#if defined(__SSE2__)
+  // '{' 0x7B and '[' 0x5B differ only in bit 0x20, as do '}' 0x7D and ']' 0x5D: one compare each after | 0x20.
+  const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), lower = _mm_set1_epi8(0x20),
+                open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}');
+  for (int k = 0; k < 4; ++k) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
+    const __m128i folded = _mm_or_si128(v, lower);
+    const int shift = 16 * k;
+    m.quote |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)))) << shift;
+    m.backslash |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs)))) << shift;
+    m.open |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)))) << shift;
+    m.close |= static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)))) << shift;
+  }
+#else
+  for (int i = 0; i < 64; ++i) {
+    const char c = static_cast<char>(b[i] | 0x20);
+    const uint64_t bit = uint64_t{1} << i;
+    if (b[i] == '"') m.quote |= bit;
+    if (b[i] == '\\') m.backslash |= bit;
+    if (c == '{') m.open |= bit;
+    if (c == '}') m.close |= bit;
+  }
+#endif
+  return m;
+}
+
+// Bit i of the result is the XOR of bits 0..i of x.
+uint64_t prefix_xor(uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+}  // namespace
+
+// 64 bytes a step: which bytes are inside strings follows from the quotes (a prefix XOR), the brackets outside
+// strings are counted, and only a block in which the depth may reach zero is walked bracket by bracket. A
+// backslash anywhere hands the whole container to the byte-by-byte scan (escapes are rare in graphs).
 std::string_view JsonPull::scan_container() {
   ws();
   if (p_ >= end_ || (*p_ != '{' && *p_ != '[')) return {};
+  const char* q = p_;
+  int64_t depth = 0;
+  uint64_t in_string = 0;  // all ones when the previous block ended inside a string
+  while (q < end_) {
+    const size_t left = static_cast<size_t>(end_ - q);
+    BlockMasks m;
+    if (left >= 64) {
+      m = block_masks(q);
+    } else {  // the last, short block: padded with spaces (no structure)
+      char tail[64];
+      std::memset(tail, ' ', sizeof tail);
+      std::memcpy(tail, q, left);
+      m = block_masks(tail);
+    }
+    if (m.backslash) return scan_container_slow();
+    const uint64_t inside = prefix_xor(m.quote) ^ in_string;
+    in_string = static_cast<uint64_t>(-static_cast<int64_t>(inside >> 63));
+    const uint64_t open = m.open & ~inside, close = m.close & ~inside;
+    if (depth - std::popcount(close) > 0) {  // cannot reach zero in this block
+      depth += std::popcount(open) - std::popcount(close);
+    } else {
+      for (uint64_t b = open | close; b; b &= b - 1) {
+        const int i = std::countr_zero(b);
+        if ((open >> i) & 1) {
+          ++depth;
+        } else if (--depth == 0) {
+          if (static_cast<size_t>(i) >= left) return {};  // not reached: padding has no brackets
+          std::string_view s(p_, static_cast<size_t>(q + i + 1 - p_));
+          p_ = q + i + 1;
+          return s;
+        }
+      }
+    }
+    q += std::min<size_t>(left, 64);
+  }
+  return {};
+}
+
+std::string_view JsonPull::scan_container_slow() {
   const char* q = p_;
   int depth = 0;
   while (q < end_) {

@@ -1,7 +1,9 @@
 // A small, fast pull parser for JSON text: the fxgraph reader walks documents with it without building a DOM.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -20,6 +22,25 @@ void check_json_nesting(std::string_view text, const std::string& source);
 // The byte offset of the first invalid UTF-8 sequence (overlong, surrogate, > U+10FFFF, truncated) in `s`,
 // or std::string_view::npos when `s` is valid UTF-8.
 size_t invalid_utf8_offset(std::string_view s);
+
+// The first byte in [p, end) that is not plain printable ASCII inside a JSON string: '"', '\\', a control
+// character or a byte >= 0x80 (end when there is none). Eight bytes a step (SWAR: the bit tricks find a zero
+// byte in w ^ c and a byte below 0x20 without a branch per byte; the lowest flagged byte is always exact).
+inline const char* plain_ascii_end(const char* p, const char* end) {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  while (std::endian::native == std::endian::little && end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t q = w ^ (k01 * '"'), b = w ^ (k01 * '\\');
+    const uint64_t special = (((q - k01) & ~q) | ((b - k01) & ~b) | (w - k01 * 0x20) | w) & k80;
+    if (special) return p + (std::countr_zero(special) >> 3);
+    p += 8;
+  }
+  while (p < end && *p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20 &&
+         static_cast<unsigned char>(*p) < 0x80)
+    ++p;
+  return p;
+}
 
 class JsonPull {
  public:
@@ -54,10 +75,13 @@ class JsonPull {
   // when the next value is not a container or the text ends first. Only for text known to be valid (the
   // caller compares it with text it parsed before) or that it will rewind and parse properly.
   std::string_view scan_container();
-  // Consumes `lit` when the text continues with exactly it (no whitespace skipped); false otherwise.
-  bool try_literal(std::string_view lit) {
-    if (static_cast<size_t>(end_ - p_) < lit.size() || std::string_view(p_, lit.size()) != lit) return false;
-    p_ += lit.size();
+  // Consumes the string literal `lit` when the text continues with exactly it (no whitespace skipped); false
+  // otherwise. A template so the length is a constant and the comparison compiles to a few loads.
+  template <size_t N>
+  bool try_literal(const char (&lit)[N]) {
+    constexpr size_t n = N - 1;
+    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, lit, n) != 0) return false;
+    p_ += n;
     return true;
   }
   // Goes back to an earlier offset() within the same value (after a fast path gave up).
@@ -78,10 +102,7 @@ class JsonPull {
   // Consumes plain printable ASCII up to a '"' (no escapes) and the quote; the text before it goes to `out`.
   // False (nothing consumed) when anything else comes first.
   bool try_plain_string_rest(std::string_view& out) {
-    const char* q = p_;
-    while (q < end_ && *q != '"' && *q != '\\' && static_cast<unsigned char>(*q) >= 0x20 &&
-           static_cast<unsigned char>(*q) < 0x80)
-      ++q;
+    const char* q = plain_ascii_end(p_, end_);
     if (q >= end_ || *q != '"') return false;
     out = std::string_view(p_, static_cast<size_t>(q - p_));
     p_ = q + 1;
@@ -97,7 +118,7 @@ class JsonPull {
  private:
   void ws();
   void expect(char c, const char* what);
-  void skip_plain_ascii();
+  std::string_view scan_container_slow();
 
   const char* begin_;
   const char* p_;
