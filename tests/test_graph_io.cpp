@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
+#include "core/json_pull.h"
 #include "core/verify.h"
 
 using namespace fxopt;
@@ -150,6 +151,30 @@ TEST_CASE("the reader's fast paths (node references, repeated meta.val texts) re
   // A reference to a name defined later still gets its own error through the fast path.
   CHECK(error_of(doc(kX + ",\n" + node("a", R"({"node": "z"})", val) + ",\n" + kOut)) ==
         "g.json: nodes[1] (a).args[0]: unknown node 'z'");
+}
+
+TEST_CASE("JsonPull::scan_container finds a container's end across 64-byte blocks, strings and escapes") {
+  // Brackets inside strings, an escaped quote, nesting, and padding that moves every byte across the
+  // 64-byte blocks the scan works in; the text after the container must not be taken.
+  for (size_t pad = 0; pad < 150; ++pad) {
+    for (const std::string escape : {"", R"(\"]})"}) {
+      const std::string container = R"([{"k": ")" + std::string(pad, 'x') + escape + R"(]}[{", "l": [1, {"m": "}"}], "n": ")" +
+                                    std::string(pad % 7, 'y') + R"("}, [[]], 2])";
+      CAPTURE(container);
+      const std::string text = "  " + container + ", 3]\n";
+      JsonPull in(text, "t.json");
+      CHECK(in.scan_container() == container);
+      CHECK(in.offset() == 2 + container.size());
+      // Cut short (the text ends inside the container): nothing is taken.
+      const std::string cut = container.substr(0, container.size() - 1);
+      JsonPull short_in(cut, "t.json");
+      CHECK(short_in.scan_container().empty());
+      CHECK(short_in.offset() == 0);
+    }
+  }
+  JsonPull scalar("17, [1]", "t.json");  // not a container: nothing consumed
+  CHECK(scalar.scan_container().empty());
+  CHECK(scalar.offset() == 0);
 }
 
 TEST_CASE("bad input gets a precise error") {
