@@ -3,13 +3,21 @@
 #include "core/normalize.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <atomic>
+#include <cstring>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
@@ -33,7 +41,7 @@ struct Plan {
   // Erased in this order once they have no users left. Besides the root, only (transitive) inputs of the root,
   // which come before it in graph order: the driver's sweep relies on that.
   std::vector<Node*> dead;
-  std::string description;              // "{new}" is replaced by the new node's name
+  std::string description;              // NewNode: the text after the new node's name
 };
 
 Plan in_place(std::optional<std::string> target, std::optional<std::vector<Arg>> args, std::vector<Node*> dead,
@@ -155,12 +163,66 @@ std::string shape_text(const TensorMeta& t) {
   return s + "]";
 }
 
+// The parts joined into one string, allocated once (descriptions are made for every change).
+template <class... T>
+std::string cat(const T&... parts) {
+  std::string s;
+  s.reserve((std::string_view(parts).size() + ...));
+  (s.append(std::string_view(parts)), ...);
+  return s;
+}
+
+// Appends arg_text(a) without its temporaries; float texts are remembered (a replicated graph repeats its
+// constants, and shortest round-trip formatting is the costly part).
+void append_arg(std::string& s, const Arg& a) {
+  switch (a.kind) {
+    case Arg::Kind::None: s += "None"; return;
+    case Arg::Kind::Bool: s += a.b ? "True" : "False"; return;
+    case Arg::Kind::Int: {
+      char buf[24];
+      s.append(buf, std::to_chars(buf, buf + sizeof buf, a.i).ptr);
+      return;
+    }
+    case Arg::Kind::Float: {
+      struct Entry {
+        uint64_t bits = 0;
+        std::string text;
+      };
+      thread_local Entry cache[16];
+      uint64_t bits;
+      std::memcpy(&bits, &a.f, sizeof bits);
+      Entry& e = cache[(bits * 0x9E3779B97F4A7C15ull) >> 60];
+      if (e.text.empty() || e.bits != bits) e = {bits, format_python_float(a.f)};
+      s += e.text;
+      return;
+    }
+    case Arg::Kind::Node: s += a.node->name; return;
+    case Arg::Kind::List:
+      s += '[';
+      for (size_t i = 0; i < a.items.size(); ++i) {
+        if (i) s += ", ";
+        append_arg(s, a.items[i]);
+      }
+      s += ']';
+      return;
+    case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout: case Arg::Kind::MemoryFormat:
+    case Arg::Kind::Repr: case Arg::Kind::Op: s += a.s.str(); return;
+    default: s += arg_text(a); return;
+  }
+}
+
 // "target(a, b, c)" with the short op name, for descriptions.
 std::string call_text(std::string_view target, const std::vector<Arg>& args) {
-  std::string s(target);
-  s += "(";
-  for (size_t i = 0; i < args.size(); ++i) s += (i ? ", " : "") + arg_text(args[i]);
-  return s + ")";
+  std::string s;
+  s.reserve(target.size() + 16 * args.size() + 2);
+  s += target;
+  s += '(';
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i) s += ", ";
+    append_arg(s, args[i]);
+  }
+  s += ')';
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -174,7 +236,7 @@ bool is_reshape_like(const Node* n) {
 // view(x, s) -> reshape(x, s). A view that traced fine returns the same alias as reshape would.
 std::optional<Plan> retarget_to_reshape(const RuleContext&, Node* v) {
   return in_place("aten.reshape.default", std::nullopt, {},
-                  v->name + ": " + v->target + " -> aten.reshape.default");
+                  cat(v->name, ": ", v->target, " -> aten.reshape.default"));
 }
 
 // reshape(reshape(x, a), b) -> reshape(x, b). Reshape keeps row-major element order, and b resolves any -1 against
@@ -190,10 +252,13 @@ std::optional<Plan> fold_reshape_chain(const RuleContext&, Node* outer) {
   if (skipped.empty()) return std::nullopt;
   std::vector<Arg> args = outer->args;
   args[0] = Arg::ref(x);
-  std::string names;
-  for (const Node* n : skipped) names += (names.empty() ? "" : ", ") + n->name;
-  return in_place(std::nullopt, std::move(args), std::move(skipped),
-                  outer->name + " now reads " + x->name + " (skipped " + names + ")");
+  std::string text = cat(outer->name, " now reads ", x->name, " (skipped ");
+  for (size_t i = 0; i < skipped.size(); ++i) {
+    if (i) text += ", ";
+    text += skipped[i]->name;
+  }
+  text += ')';
+  return in_place(std::nullopt, std::move(args), std::move(skipped), std::move(text));
 }
 
 // reshape(x, s) -> x when the output shape equals x's shape as SymInt expressions (meta.val, proved, not assumed).
@@ -207,8 +272,8 @@ std::optional<Plan> remove_identity_reshape(const RuleContext& ctx, Node* r) {
     const sym::Expr& b = out->shape[i].expr;
     if (a != b && ctx.prove_equal(a, b) != sym::Truth::True) return std::nullopt;
   }
-  return use_existing(x, {r}, r->name + " reshapes " + x->name + " to its own shape " + shape_text(*out) +
-                                  "; its users now read " + x->name);
+  return use_existing(x, {r}, cat(r->name, " reshapes ", x->name, " to its own shape ", shape_text(*out),
+                                  "; its users now read ", x->name));
 }
 
 // silu(z) is defined for floating tensors only; the root must produce z's dtype (no promotion hidden in the ops).
@@ -226,8 +291,8 @@ std::optional<Plan> silu_from_sigmoid(const RuleContext&, Node* mul) {
     if (!z || !is_simple_call(s, "aten.sigmoid.default", 1) || node_arg(s, 0) != z) continue;
     if (!only_user(s, mul) || !silu_types_ok(z, mul)) continue;
     return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {mul, s},
-                    "{new} = aten.silu.default(" + z->name + ") replaces " + mul->name + " = " + z->name +
-                        " * sigmoid(" + z->name + ")");
+                    cat(" = aten.silu.default(", z->name, ") replaces ", mul->name, " = ", z->name, " * sigmoid(",
+                        z->name, ")"));
   }
   return std::nullopt;
 }
@@ -250,8 +315,8 @@ std::optional<Plan> silu_from_exp(const RuleContext&, Node* div) {
   if (!is_simple_call(n, "aten.neg.default", 1) || !only_user(n, e) || node_arg(n, 0) != z) return std::nullopt;
   if (!silu_types_ok(z, div)) return std::nullopt;
   return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {div, add, e, n},
-                  "{new} = aten.silu.default(" + z->name + ") replaces " + div->name + " = " + z->name +
-                      " / (1 + exp(-" + z->name + "))");
+                  cat(" = aten.silu.default(", z->name, ") replaces ", div->name, " = ", z->name, " / (1 + exp(-",
+                      z->name, "))"));
 }
 
 // getitem(max.dim(x, d, k), 0) -> amax(x, [d], k)   when the values are max.dim's only use (indices unused)
@@ -269,8 +334,8 @@ std::optional<Plan> amax_from_max_dim(const RuleContext&, Node* get) {
   std::vector<Arg> args = {Arg::ref(x), Arg::list({*dim}), Arg::boolean(keepdim && keepdim->b)};
   std::string text = call_text("aten.amax.default", args);
   return new_node("aten.amax.default", std::move(args), "amax", {get, m},
-                  "{new} = " + text + " replaces " + get->name + " = " + m->name + "[0], " + m->name + " = " +
-                      call_text("max.dim", m->args));
+                  cat(" = ", text, " replaces ", get->name, " = ", m->name, "[0], ", m->name, " = ",
+                      call_text("max.dim", m->args)));
 }
 
 // The bounds one clamp op applies: clamp_min(x, lo), clamp_max(x, hi), clamp(x, lo?, hi?); numbers only.
@@ -325,8 +390,8 @@ std::optional<Plan> merge_clamps(const RuleContext&, Node* outer) {
   std::vector<Arg> args = {Arg::ref(i->x), *lo, *hi};
   std::string text = call_text("aten.clamp.default", args);
   return new_node("aten.clamp.default", std::move(args), "clamp", {outer, inner},
-                  "{new} = " + text + " replaces " + outer->name + " = " + call_text(outer->target, outer->args) +
-                      ", " + inner->name + " = " + call_text(inner->target, inner->args));
+                  cat(" = ", text, " replaces ", outer->name, " = ", call_text(outer->target, outer->args), ", ",
+                      inner->name, " = ", call_text(inner->target, inner->args)));
 }
 
 // _to_copy(x, dtype=d) -> convert_element_type(x, d)   when only the dtype changes: device and layout absent or
@@ -360,7 +425,7 @@ std::optional<Plan> to_copy_to_convert(const RuleContext&, Node* c) {
   std::vector<Arg> args = {Arg::ref(x), *dtype};
   std::string text = call_text("prims.convert_element_type.default", args);
   return new_node("prims.convert_element_type.default", std::move(args), "convert_element_type", {c},
-                  "{new} = " + text + " replaces " + c->name + " = _to_copy(" + x->name + ", dtype=" + dtype->s + ")");
+                  cat(" = ", text, " replaces ", c->name, " = _to_copy(", x->name, ", dtype=", dtype->s, ")"));
 }
 
 using RuleFn = std::optional<Plan> (*)(const RuleContext&, Node*);
@@ -464,19 +529,29 @@ constexpr int kMaxInPlacePerNode = 8;
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+// A cheap tick counter for the per-pass times (a clock read around every rule attempt would cost more than most
+// attempts): the TSC on x86, steady_clock elsewhere. normalize() converts ticks to seconds against steady_clock
+// over the whole run.
+uint64_t ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __rdtsc();
+#else
+  return static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+#endif
 }
 
-// Runs the selected passes in rounds. A round is one forward sweep in graph order that tries, at each node, the
-// rules of every selected rule pass (in the order the passes were given), then one backward dce sweep. Sweeping
-// once for all passes keeps a round at two walks over the graph however many passes are selected.
+// Runs the selected passes in rounds. A round tries, at each node in graph order, the rules of every selected rule
+// pass (in the order the passes were given), then runs dce. The first round sweeps the whole graph; later rounds
+// visit only a worklist: the nodes where a rule may now apply because something a rule reads there changed since
+// the node was last tried (see mark_changed / mark_users_changed). Every other node would fail again, so the
+// changes, and their order, are those of a sweep over the whole graph each round.
 class Normalizer {
  public:
   Normalizer(Graph& g, NormalizeReport& report, const std::vector<const PassInfo*>& selected)
-      : g_(g), report_(report), ctx_(g), seconds_(selected.size(), 0.0) {
+      : g_(g), report_(report), ctx_(g), ticks_(selected.size(), 0), base_(next_base(g.size())) {
     for (size_t i = 0; i < selected.size(); ++i) {
       const PassInfo& pass = *selected[i];
+      counts_.push_back(report_.counts.try_emplace(std::string(pass.name), 0).first);
       if (pass.kind == PassKind::Dce) dce_ = i;
       for (const Rule& r : kRules) {
         if (r.pass != pass.name) continue;
@@ -489,21 +564,27 @@ class Normalizer {
   }
 
   // One round; returns the number of changes.
-  size_t run_round(const std::vector<const PassInfo*>& selected) {
-    size_t changes = by_root_.empty() ? 0 : sweep_rules();
+  size_t run_round() {
+    size_t changes = 0;
+    if (!by_root_.empty()) changes += first_round_ ? sweep_rules() : sweep_worklist();
+    to_next_ = true;  // what dce changes is looked at in the next round
     if (dce_) {
-      auto start = Clock::now();
-      changes += run_dce(selected[*dce_]->name);
-      seconds_[*dce_] += seconds_since(start);
+      const uint64_t start = ticks();
+      changes += run_dce(*dce_);
+      ticks_[*dce_] += ticks() - start;
     }
+    first_round_ = false;
     seeded_ = false;
     seeds_.clear();
+    // The next round's worklist must not name the nodes erased this round: their memory goes now.
+    next_.erase(std::remove_if(next_.begin(), next_.end(), [](const Node* n) { return n->order == kBuried; }),
+                next_.end());
     graveyard_.clear();
     return changes;
   }
 
-  // Time per pass: in its rules (matching and rewriting) for rule passes, its sweep for dce.
-  double seconds(size_t pass_index) const { return seconds_[pass_index]; }
+  // Ticks per pass: in its rules (matching and rewriting) for rule passes, its sweep for dce.
+  uint64_t pass_ticks(size_t pass_index) const { return ticks_[pass_index]; }
 
  private:
   struct SelectedRule {
@@ -511,42 +592,74 @@ class Normalizer {
     size_t pass_index;
   };
 
+  // The first round: every node, in graph order. The sweep also numbers the nodes (Node::order, kept valid
+  // after: new nodes take the place of the root they replace) and gathers dce's seeds (see run_dce).
   size_t sweep_rules() {
     size_t changes = 0;
     auto& nodes = g_.nodes();
-    // The sweep also numbers the nodes and gathers dce's seeds (see run_dce), so dce needs no walk of its own.
     seeds_.clear();
     seeded_ = true;
-    size_t seq = 0;
+    to_next_ = false;
+    size_t seq = base_;
     for (auto it = nodes.begin(); it != nodes.end();) {
       Node* n = &*it;
       // A plan erases only the root and its inputs, all at or before `it`; new nodes go right before the root.
       ++it;
-      n->order = seq++;
-      if (n->users.empty()) seeds_.push_back(n);
-      if (n->op != OpKind::CallFunction) continue;
-      const std::vector<SelectedRule>* found = rules_for(*n);
-      for (int applied = 0; found && applied < kMaxInPlacePerNode; ++applied) {
-        std::optional<Plan> plan;
-        const SelectedRule* chosen = nullptr;
-        for (const SelectedRule& sr : *found) {
-          auto start = Clock::now();
-          plan = sr.rule->fn(ctx_, n);
-          seconds_[sr.pass_index] += seconds_since(start);
-          if (plan) {
-            chosen = &sr;
-            break;
-          }
+      n->order = pos_ = seq++;
+      if (dce_ && n->users.empty()) seeds_.push_back(n);
+      if (n->op == OpKind::CallFunction) changes += try_rules(n);
+    }
+    return changes;
+  }
+
+  // A later round: the worklist, in graph order. A node marked meanwhile joins this round when it comes after
+  // the node being looked at (a sweep would still reach it), the next round otherwise.
+  size_t sweep_worklist() {
+    size_t changes = 0;
+    seeds_.clear();
+    seeded_ = true;
+    to_next_ = false;
+    work_.clear();
+    for (Node* n : next_) work_.emplace_back(n->order, n);
+    next_.clear();
+    std::make_heap(work_.begin(), work_.end(), std::greater<>());
+    Node* last = nullptr;
+    while (!work_.empty()) {
+      std::pop_heap(work_.begin(), work_.end(), std::greater<>());
+      Node* n = work_.back().second;
+      work_.pop_back();
+      if (n == last || n->order == kBuried) continue;
+      last = n;
+      pos_ = n->order;
+      if (n->op == OpKind::CallFunction) changes += try_rules(n);
+    }
+    return changes;
+  }
+
+  // The rules at `n`, as long as one applies in place (capped); returns the number of changes.
+  size_t try_rules(Node* n) {
+    size_t changes = 0;
+    const std::vector<SelectedRule>* found = rules_for(*n);
+    for (int applied = 0; found && applied < kMaxInPlacePerNode; ++applied) {
+      std::optional<Plan> plan;
+      const SelectedRule* chosen = nullptr;
+      for (const SelectedRule& sr : *found) {
+        const uint64_t start = ticks();
+        plan = sr.rule->fn(ctx_, n);
+        ticks_[sr.pass_index] += ticks() - start;
+        if (plan) {
+          chosen = &sr;
+          break;
         }
-        if (!plan) break;
-        const bool stays = plan->kind == Plan::Kind::InPlace;
-        auto start = Clock::now();
-        apply_plan(chosen->rule->pass, n, std::move(*plan));
-        seconds_[chosen->pass_index] += seconds_since(start);
-        ++changes;
-        if (!stays) break;  // the root is gone; its replacement is looked at in the next round
-        found = rules_for(*n);
       }
+      if (!plan) break;
+      const bool stays = plan->kind == Plan::Kind::InPlace;
+      const uint64_t start = ticks();
+      apply_plan(chosen->pass_index, n, std::move(*plan));
+      ticks_[chosen->pass_index] += ticks() - start;
+      ++changes;
+      if (!stays) break;  // the root is gone; its replacement is looked at in the next round
+      found = rules_for(*n);
     }
     return changes;
   }
@@ -560,32 +673,84 @@ class Normalizer {
     return nullptr;
   }
 
+  // ---- the worklist. What the rules read besides a root's own call: its inputs' calls (target, args, kwargs)
+  // and meta.val, and for silu's exp form up to three levels down, always through nodes a rule requires to have
+  // a single user (only_user), and whether those nodes have a single user. meta.val never changes here. So a
+  // rule that failed at a node can only succeed later if the node's call changed, an input's call changed, a
+  // node reached through single-user links up to three levels down changed its call, or such a node came to
+  // have a single user. The two functions below mark exactly those nodes after each change (every node they
+  // reach, a superset: a marked node that still fails costs one more try, nothing else).
+
+  void mark(Node* n) {
+    if (n->order == kBuried) return;
+    if (to_next_ || n->order <= pos_) {
+      // Below base_: a node the first round's sweep has not reached yet (it still has an older number).
+      if (n->order >= base_) next_.push_back(n);
+    } else if (!first_round_) {  // the first round's sweep reaches it anyway
+      work_.emplace_back(n->order, n);
+      std::push_heap(work_.begin(), work_.end(), std::greater<>());
+    }
+  }
+
+  // The nodes that read `n` through up to three single-user links.
+  void mark_single_user_chain(Node* n) {
+    for (int depth = 0; depth < 3 && n->users.size() == 1; ++depth) {
+      n = n->users.front();
+      mark(n);
+    }
+  }
+
+  // `n` is new or its call (target, args, kwargs) changed.
+  void mark_changed(Node* n) {
+    if (n->order == kBuried) return;
+    mark(n);
+    for (Node* u : n->users) mark(u);
+    if (n->users.size() == 1) mark_single_user_chain(n->users.front());
+  }
+
+  // `n` gained or lost users: only a single user matters (only_user).
+  void mark_users_changed(Node* n) {
+    if (n->order != kBuried && n->users.size() == 1) mark_single_user_chain(n);
+  }
+
   bool dce_candidate(const Node& n) const {
     return n.op == OpKind::CallFunction && n.users.empty() && is_side_effect_free(n);
   }
 
-  // Erases `n` (a dce candidate), recording the change; `next` is the node after it.
-  void dce_erase(std::string_view pass, Node* n, Node* next) {
+  // Erases `n` (a dce candidate), recording the change.
+  void dce_erase(size_t pass, Node* n) {
     auto undo = std::make_shared<NormalizeUndo>();
     undo->kind = NormalizeUndo::Kind::Dce;
-    undo->erased.push_back(snapshot(*undo, n, next));
-    record(pass, "erased " + n->name + " = " + n->target + " (no users)", std::move(undo));
-    bury(n);
+    std::string description = cat("erased ", n->name, " = ", n->target, " (no users)");
+    bury_recorded(*undo, n);
+    for (const Arg& a : undo->erased.back().args) a.visit_nodes([this](Node* in) { mark_users_changed(in); });
+    for (const auto& [k, a] : undo->erased.back().kwargs)
+      a.visit_nodes([this](Node* in) { mark_users_changed(in); });
+    record(pass, std::move(description), std::move(undo));
   }
 
-  // Erases `n` from the graph but keeps its memory until the round ends (graveyard_), marked by its order: dce's
-  // seeds may name it, and no node created meanwhile can take its address.
-  void bury(Node* n) {
+  // Erases `n` (no users left) from the graph, its memory kept until the round ends (graveyard_) and marked by its
+  // order: dce's seeds and the worklist may name it, and no node created meanwhile can take its address. Its
+  // contents move into the undo record's snapshot (nothing is copied: the node is dead); only its address
+  // (identity) and order are read afterwards.
+  void bury_recorded(NormalizeUndo& u, Node* n) {
+    Node* next = g_.next(n);
+    note(u, next);
+    for (const Arg& a : n->args) note(u, a);
+    for (const auto& [k, a] : n->kwargs) note(u, a);
     g_.erase_into(n, graveyard_);
     n->order = kBuried;
+    u.erased.push_back(NodeSnapshot{n, std::move(n->name), n->op, n->target, std::move(n->args),
+                                    std::move(n->kwargs), std::move(n->val), std::move(n->meta_extra), next});
   }
 
   // dce. After a rule sweep it works from the sweep's seeds: every node that had no users when the sweep
-  // reached it, or may have lost users after (the inputs of what a plan changed or erased, the plan's roots and
-  // dead nodes, the nodes it created). Nothing else can have become dead, and the candidates are taken highest
-  // position first, an erased node's inputs joining them, which is the order of a backward sweep: the same
-  // changes in the same order, without walking the whole graph again. Without a rule sweep: a backward sweep.
-  size_t run_dce(std::string_view pass) {
+  // reached it (first round only: later, such a node was dce's already), or may have lost users after (the
+  // inputs of what a plan changed or erased, the plan's roots and dead nodes, the nodes it created). Nothing else
+  // can have become dead, and the candidates are taken highest position first, an erased node's inputs joining
+  // them, which is the order of a backward sweep: the same changes in the same order, without walking the whole
+  // graph again. Without a rule sweep: a backward sweep.
+  size_t run_dce(size_t pass) {
     size_t changes = 0;
     if (seeded_) {
       seeded_ = false;
@@ -607,7 +772,7 @@ class Normalizer {
         };
         for (const auto& a : n->args) a.visit_nodes(push);
         for (const auto& kv : n->kwargs) kv.second.visit_nodes(push);
-        dce_erase(pass, n, g_.next(n));
+        dce_erase(pass, n);
         ++changes;
       }
       return changes;
@@ -618,7 +783,7 @@ class Normalizer {
       auto cur = std::prev(it);
       Node* n = &*cur;
       if (dce_candidate(*n)) {
-        dce_erase(pass, n, it == nodes.end() ? nullptr : &*it);  // `it` still points past it
+        dce_erase(pass, n);  // `it` still points past it
         ++changes;
       } else {
         it = cur;
@@ -628,16 +793,22 @@ class Normalizer {
   }
 
   // The only code that mutates the graph (with run_dce). Each change records how to undo it.
-  void apply_plan(std::string_view pass, Node* root, Plan plan) {
-    std::string description = std::move(plan.description);
+  void apply_plan(size_t pass, Node* root, Plan plan) {
     auto undo = std::make_shared<NormalizeUndo>();
     // dce's seeds: nodes this change may leave without users (the root's inputs, the root, the dead nodes).
-    auto seed = [this](Node* in) { seeds_.push_back(in); };
-    for (const Arg& a : root->args) a.visit_nodes(seed);
-    for (const auto& [k, a] : root->kwargs) a.visit_nodes(seed);
-    seeds_.push_back(root);
+    // The root's inputs also lose (or keep) a user: the worklist looks at them once the change is made.
+    const size_t first_input = touched_.size();
+    auto touch = [this](Node* in) { touched_.push_back(in); };
+    for (const Arg& a : root->args) a.visit_nodes(touch);
+    for (const auto& [k, a] : root->kwargs) a.visit_nodes(touch);
+    if (dce_) {
+      seeds_.insert(seeds_.end(), touched_.begin() + static_cast<std::ptrdiff_t>(first_input), touched_.end());
+      seeds_.push_back(root);
+    }
+    std::string description;
     switch (plan.kind) {
       case Plan::Kind::InPlace:
+        description = std::move(plan.description);
         undo->kind = NormalizeUndo::Kind::InPlace;
         undo->node = root;
         note(*undo, root);
@@ -648,8 +819,11 @@ class Normalizer {
         if (plan.target) root->target = std::move(*plan.target);
         if (plan.args) g_.set_args(root, std::move(*plan.args));
         undo->set_post(*root);
+        for (const Arg& a : root->args) a.visit_nodes(touch);
+        changed_.push_back(root);
         break;
       case Plan::Kind::UseExisting:
+        description = std::move(plan.description);
         undo->kind = NormalizeUndo::Kind::Remove;
         undo->node = plan.existing;
         note(*undo, plan.existing);
@@ -661,7 +835,9 @@ class Normalizer {
         for (auto& e : undo->users) {
           e.post_args = e.user->args;
           e.post_kwargs = e.user->kwargs;
+          changed_.push_back(e.user);
         }
+        touched_.push_back(plan.existing);
         break;
       case Plan::Kind::NewNode: {
         // Hinting with the last name made from this hint ("silu_41") lets the graph go straight to "silu_42"
@@ -671,7 +847,7 @@ class Normalizer {
                                  std::move(plan.kwargs), root, last.empty() ? plan.name_hint : last);
         last = n->name;
         n->order = root->order;  // root's place: root itself is erased below (its users are n's now)
-        seeds_.push_back(n);
+        if (dce_) seeds_.push_back(n);
         n->val = root->val;
         n->meta_extra = root->meta_extra;
         g_.replace_all_uses(root, n);
@@ -679,31 +855,47 @@ class Normalizer {
         undo->node = n;
         note(*undo, n);
         undo->set_post(*n);
-        if (auto pos = description.find("{new}"); pos != std::string::npos) description.replace(pos, 5, n->name);
+        description = cat(n->name, plan.description);
+        for (const Arg& a : n->args) a.visit_nodes(touch);
+        changed_.push_back(n);
+        for (Node* u : n->users) changed_.push_back(u);
         break;
       }
     }
-    std::string erased;
+    bool first = true;
     for (Node* d : plan.dead) {
-      seeds_.push_back(d);
+      if (dce_) seeds_.push_back(d);
       if (!d->users.empty()) continue;
-      erased += (erased.empty() ? "; erased " : ", ") + d->name;
-      undo->erased.push_back(snapshot(*undo, d, g_.next(d)));
-      for (const Arg& a : d->args) a.visit_nodes(seed);
-      for (const auto& [k, a] : d->kwargs) a.visit_nodes(seed);
-      bury(d);
+      description += first ? "; erased " : ", ";
+      description += d->name;
+      first = false;
+      const size_t from = touched_.size();
+      bury_recorded(*undo, d);
+      for (const Arg& a : undo->erased.back().args) a.visit_nodes(touch);
+      for (const auto& [k, a] : undo->erased.back().kwargs) a.visit_nodes(touch);
+      if (dce_)
+        seeds_.insert(seeds_.end(), touched_.begin() + static_cast<std::ptrdiff_t>(from), touched_.end());
     }
-    record(pass, description + erased, std::move(undo));
+    record(pass, std::move(description), std::move(undo));
+    // The worklist, from the graph as the change left it.
+    for (Node* n : changed_) mark_changed(n);
+    for (Node* n : touched_) mark_users_changed(n);
+    changed_.clear();
+    touched_.clear();
   }
 
-  void record(std::string_view pass, std::string description, std::shared_ptr<const NormalizeUndo> undo) {
-    report_.changes.push_back({std::string(pass), std::move(description), std::move(undo)});
-    ++report_.counts[std::string(pass)];
+  void record(size_t pass, std::string description, std::shared_ptr<const NormalizeUndo> undo) {
+    report_.changes.push_back({counts_[pass]->first, std::move(description), std::move(undo)});
+    ++counts_[pass]->second;
   }
 
-  // Undo records name every node they reference (identities may be gone when the undo runs).
+  // Undo records name every node they reference (identities may be gone when the undo runs), each once; the
+  // nodes a record erases are named by their snapshots.
   void note(NormalizeUndo& u, Node* n) {
-    if (n) u.names.emplace_back(n, n->name);
+    if (!n) return;
+    for (const auto& [id, name] : u.names)
+      if (id == n) return;
+    u.names.emplace_back(n, n->name);
   }
   void note(NormalizeUndo& u, const Arg& a) {
     if (a.is_node()) note(u, a.node);
@@ -711,20 +903,11 @@ class Normalizer {
     else if (a.kind == Arg::Kind::Dict) for (const auto& [k, v] : a.dict) note(u, v);
   }
 
-  // `n` as it is now, about to be erased; `next` is the node right after it (nullptr: it is the last one).
-  NodeSnapshot snapshot(NormalizeUndo& u, Node* n, Node* next) {
-    NodeSnapshot s{n, n->name, n->op, n->target, n->args, n->kwargs, n->val, n->meta_extra, next};
-    note(u, n);
-    note(u, next);
-    for (const Arg& a : n->args) note(u, a);
-    for (const auto& [k, a] : n->kwargs) note(u, a);
-    return s;
-  }
-
   Graph& g_;
   NormalizeReport& report_;
   RuleContext ctx_;
-  std::vector<double> seconds_;                                                // per selected pass
+  std::vector<uint64_t> ticks_;                                                // per selected pass
+  std::vector<std::map<std::string, size_t>::iterator> counts_;                // per selected pass: its report_.counts entry
   std::optional<size_t> dce_;                                                  // index of dce when selected
   std::vector<std::pair<const std::string*, std::vector<SelectedRule>>> by_root_;  // interned root -> rules, pass order
   // dce's worklist from the last rule sweep (run_dce), and the nodes erased this round (freed when it ends).
@@ -732,6 +915,27 @@ class Normalizer {
   bool seeded_ = false;
   std::vector<Node*> seeds_;
   std::list<Node> graveyard_;
+  // The rules' worklist: this round's (position, node) min-heap, the next round's nodes, and the position of the
+  // node being looked at. to_next_: every mark goes to the next round (dce). In the first round, marks of nodes
+  // its sweep has yet to reach are dropped.
+  bool first_round_ = true;
+  bool to_next_ = true;
+  size_t pos_ = 0;
+  // The first round numbers the nodes from base_ up, so that a node it has not reached yet (numbered by an
+  // earlier walk: Graph::renumber() or the reader below 2^26, an earlier run in another range) is told apart from
+  // one it has. Runs take turns over 63 ranges of 2^26 numbers, all below 2^32 (the rewriter's numbering passes
+  // start at 2^32, rewrite.cpp). A stale number that looks reached only costs a node one more try; one that
+  // looks not reached is above pos_, and the sweep does reach such a node.
+  const size_t base_;
+  static size_t next_base(size_t nodes) {
+    static std::atomic<size_t> runs{0};
+    constexpr size_t kRange = size_t{1} << 26;
+    if (nodes >= kRange) return 1;  // too big to take turns: stale numbers may look reached (one more try each)
+    return (1 + runs.fetch_add(1, std::memory_order_relaxed) % 63) * kRange;
+  }
+  std::vector<std::pair<size_t, Node*>> work_;
+  std::vector<Node*> next_;
+  std::vector<Node*> changed_, touched_;                                       // apply_plan's, for the marks
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 
@@ -757,10 +961,16 @@ NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes) {
 
   NormalizeReport report;
   for (const PassInfo* p : selected) report.counts[std::string(p->name)] = 0;
+  const auto start = Clock::now();
+  const uint64_t start_ticks = ticks();
   Normalizer normalizer(g, report, selected);
   for (int round = 0; round < kMaxRounds; ++round)
-    if (normalizer.run_round(selected) == 0) break;
-  for (size_t i = 0; i < selected.size(); ++i) report.seconds[std::string(selected[i]->name)] = normalizer.seconds(i);
+    if (normalizer.run_round() == 0) break;
+  const uint64_t total_ticks = ticks() - start_ticks;
+  const double per_tick =
+      total_ticks ? std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(total_ticks) : 0;
+  for (size_t i = 0; i < selected.size(); ++i)
+    report.seconds[std::string(selected[i]->name)] = static_cast<double>(normalizer.pass_ticks(i)) * per_tick;
   return report;
 }
 

@@ -80,7 +80,7 @@ struct NormalizeUndo {
     std::vector<std::pair<std::string, Arg>> pre_kwargs, post_kwargs;
   };
   std::vector<UserEdit> users;                               // Remove: each user before/after redirection
-  std::vector<std::pair<Node*, std::string>> names;          // the name of every node referenced above
+  std::vector<std::pair<Node*, std::string>> names;          // the name of every other node referenced above
 
   // The call (target, args, kwargs) of n before / after the change.
   void set_pre(const Node& n) {
@@ -115,7 +115,9 @@ std::vector<std::string> all_normalize_passes();
 // Runs the selected passes to a fixed point, in rounds (capped; every rewrite shrinks the graph or removes a
 // non-canonical spelling, so the cap is only a safety net). A round is one forward sweep in graph order that tries
 // at each node the rules of every selected pass, in the order given, then one backward dce sweep (when selected).
-// Linear in graph size per round; deterministic. Throws InputError for an unknown pass name (the message lists
+// Only the first round walks the whole graph: later ones visit, in graph order, just the nodes near a change
+// (where a rule that failed may now apply), and dce starts from the nodes that may have lost their users; the
+// changes and their order are those of whole sweeps. Linear in graph size; deterministic. Throws InputError for an unknown pass name (the message lists
 // the valid names) before changing anything. Duplicates in `passes` run once; an empty list does nothing.
 NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes);
 

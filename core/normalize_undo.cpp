@@ -109,8 +109,10 @@ class Denormalizer {
     }
     const NormalizeUndo& u = *c.undo;
     names_.clear();
-    if (u.names.size() > 8)
+    if (u.names.size() + u.erased.size() > 8) {
       for (const auto& [n, name] : u.names) names_.emplace(n, &name);
+      for (const NodeSnapshot& s : u.erased) names_.emplace(s.id, &s.name);
+    }
     LocalMap local;
     Outcome o = Outcome::Restored;
     switch (u.kind) {
@@ -150,6 +152,8 @@ class Denormalizer {
     }
     for (const auto& [n, name] : u.names)
       if (n == id) return &name;
+    for (const NodeSnapshot& s : u.erased)
+      if (s.id == id) return &s.name;
     return nullptr;
   }
 
