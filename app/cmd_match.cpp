@@ -30,8 +30,8 @@ void setup_match(CLI::App& app, int& exit_code) {
   cmd->callback([o, &exit_code] {
     // --explain lists every variant rooted at a node, the other targets' too; otherwise build this target's only,
     // once the graph is normalised, and for it (run_pipeline).
-    const PatternRequest request{o->pattern_files, split_list(o->patterns),
-                                 o->explain.empty() ? &find_target(o->target) : nullptr};
+    const PatternRequest request = request_patterns(o->pattern_files, split_list(o->patterns),
+                                                    o->explain.empty() ? &find_target(o->target) : nullptr);
     // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
     // of the scope, or by the magic statics when the patterns are loaded first).
     std::jthread preload(PatternSet::preload_builtin);

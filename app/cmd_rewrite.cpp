@@ -53,8 +53,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   add_format_option(cmd, o->format)->description("Verification report format on stderr: text or json");
   cmd->add_flag("--print-after-change", o->print_after_change, "Print the graph to stderr after each change");
   cmd->callback([o, &exit_code] {
-    // The patterns are loaded once the graph is normalised, for it (run_pipeline).
-    const PatternRequest request{o->pattern_files, split_list(o->patterns), &find_target(o->target)};
+    // The pattern files are parsed now; the built-in patterns once the graph is normalised, for it (run_pipeline).
+    const PatternRequest request = request_patterns(o->pattern_files, split_list(o->patterns), &find_target(o->target));
     // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
     // of the scope, or by the magic statics when the patterns are loaded first).
     std::jthread preload(PatternSet::preload_builtin);

@@ -25,6 +25,10 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+namespace {
+PatternSet load_for_graph(PatternRequest request, const Graph& graph);
+}  // namespace
+
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                          const Target* only, const Graph* graph) {
   if (!only || !graph) {
@@ -33,13 +37,32 @@ PatternSet load_patterns(const std::vector<std::string>& files, const std::vecto
     ps.select(select);
     return ps;
   }
-  // The files first: their replacements' ops are among those a rewrite can add to the graph.
-  std::vector<std::vector<Pattern>> loaded;
-  for (const auto& f : files) loaded.push_back(parse_pattern_file(read_text_file(f), f));
+  return load_for_graph(request_patterns(files, select, only), *graph);
+}
+
+PatternRequest request_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
+                                const Target* only) {
+  PatternRequest r{{}, select, only};
+  for (const auto& f : files) r.files.push_back(parse_pattern_file(read_text_file(f), f));
+  return r;
+}
+
+namespace {
+
+// The built-in variants whose ops can occur in `graph`, then the request's files, then its selection.
+PatternSet load_for_graph(PatternRequest request, const Graph& graph) {
+  std::vector<std::vector<Pattern>>& loaded = request.files;
+  if (!request.only) {
+    PatternSet ps = PatternSet::builtin();
+    for (auto& file : loaded) ps.add(std::move(file));
+    ps.select(request.select);
+    return ps;
+  }
   std::unordered_set<std::string_view> ops;
-  for (const Node& n : graph->nodes())
+  for (const Node& n : graph.nodes())
     if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
-  const std::vector<std::string> created = PatternSet::builtin_replacement_ops(*only);
+  // The files' replacements and the target's built-in ones: the ops a rewrite can add to the graph.
+  const std::vector<std::string> created = PatternSet::builtin_replacement_ops(*request.only);
   for (const auto& op : created) ops.insert(op);
   for (const auto& file : loaded)
     for (const auto& p : file)
@@ -50,13 +73,11 @@ PatternSet load_patterns(const std::vector<std::string>& files, const std::vecto
       if (ops.count(a)) return true;
     return false;
   };
-  PatternSet ps = PatternSet::builtin(*only, available);
+  PatternSet ps = PatternSet::builtin(*request.only, available);
   for (auto& file : loaded) ps.add(std::move(file));
-  ps.select(select);
+  ps.select(request.select);
   return ps;
 }
-
-namespace {
 
 PipelineReport normalize_stage(Graph& g, const PipelineOptions& o) {
   PipelineReport r;
@@ -119,7 +140,7 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
 
 PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
   PipelineReport r = normalize_stage(g, o);
-  loaded = load_patterns(request.files, request.select, request.only, &g);
+  loaded = load_for_graph(request, g);
   rewrite_stage(g, loaded, o, r);
   return r;
 }

@@ -47,13 +47,16 @@ struct PipelineReport {
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                          const Target* only = nullptr, const Graph* graph = nullptr);
 
-// What `fxopt rewrite` and `fxopt match` ask for: the patterns are loaded by run_pipeline once the graph is
-// normalised, for that graph (load_patterns with `graph`).
+// What `fxopt rewrite` and `fxopt match` ask for: the built-in patterns are loaded by run_pipeline once the graph
+// is normalised, for that graph (as load_patterns with `graph`). The files are parsed by request_patterns(), before
+// any graph is read, so that a bad pattern file is reported first.
 struct PatternRequest {
-  std::vector<std::string> files;
+  std::vector<std::vector<Pattern>> files;  // each file's patterns, in order
   std::vector<std::string> select;
   const Target* only = nullptr;
 };
+PatternRequest request_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
+                                const Target* only);
 
 // Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& s);
