@@ -58,6 +58,13 @@ run match "$L1" --passes bogus; expect_rc 1 "bad pass"; expect_err "unknown norm
 # Pattern selection and pattern files.
 run match "$L1" --patterns rmsnorm_fp8_dynamic_quant --expect-matches 0; expect_rc 0 "--patterns"
 run match "$L1" --patterns nope; expect_rc 1 "unknown pattern"; expect_err "unknown pattern 'nope'" "unknown pattern"
+# The built-in variants are built for the normalised graph: an unbuilt one (L1 has no AITER quant op) is still
+# a known name, and a bad pattern file is reported before the graph is read.
+run match "$L1" --patterns "rms_norm_group_fp8_quant@aiter/rocm_aiter+rocm_aiter"; expect_rc 0 "unbuilt variant selected"
+expect_out "0 matches, 0 near misses" "unbuilt variant selected"
+echo '{"format": "fxopt-patterns", "version": 1, "patterns": 3}' >"$TMP/badpat.json"
+run rewrite "$TMP/no_such_graph.json" --pattern-file "$TMP/badpat.json"; expect_rc 1 "bad pattern file first"
+expect_err "badpat.json" "bad pattern file first"
 cat >"$TMP/relu.json" <<'PJ'
 {"format": "fxopt-patterns", "version": 1, "patterns": [{
   "name": "relu_view", "fused_op": "mylib.relu_heads.default",
