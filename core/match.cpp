@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 
@@ -72,12 +73,36 @@ bool find_matched_ref(const PatternArg& a, const std::vector<Node*>& map, Node*&
   return false;
 }
 
+// The interned spelling of a target (InternedStr holds the interned copy: equal texts, equal pointers).
+const std::string* interned(const InternedStr& s) { return s.empty() ? nullptr : &s.str(); }
+
+// is_reshape_like for a graph node's target: a pointer comparison with the interned spellings.
+bool reshape_target(const InternedStr& t) {
+  static const std::vector<const std::string*> kReshape = [] {
+    std::vector<const std::string*> v;
+    for (const auto& a : op_aliases("aten.reshape.default")) v.push_back(intern_text(a));
+    return v;
+  }();
+  const std::string* p = interned(t);
+  return p && std::find(kReshape.begin(), kReshape.end(), p) != kReshape.end();
+}
+
+bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
 }  // namespace
 
 Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
   map_.assign(p_.nodes.size(), nullptr);
   bind_.resize(p_.vars.size());
   op_nodes_ = p_.op_node_count();
+  info_.resize(p_.nodes.size());
+  for (size_t k = 0; k < p_.nodes.size(); ++k) {
+    const PatternNode& pn = p_.nodes[k];
+    if (pn.is_input || pn.target.empty()) continue;
+    info_[k].target = intern_text(pn.target);
+    for (const auto& a : op_aliases(pn.target)) info_[k].aliases.push_back(intern_text(a));
+    info_[k].commutative = is_commutative(pn.target);
+  }
 }
 
 bool Matcher::consumed(const Node* n) const {
@@ -255,9 +280,10 @@ bool Matcher::match_node(int p, Node* n) {
     if (recorded_) fail_.wrong_op = true;
     return false;
   }
-  if (n->target != P.target) {
-    const auto& al = op_aliases(P.target);
-    if (std::find(al.begin(), al.end(), n->target) == al.end()) {
+  const NodeInfo& info = info_[p];
+  const std::string* nt = interned(n->target);
+  if (nt != info.target) {
+    if (std::find(info.aliases.begin(), info.aliases.end(), nt) == info.aliases.end()) {
       const char* pass = normalizing_pass_for(P.target, n->target);
       if (!pass) {
         FAIL(p, n, "expected " + P.target + ", got " + n->target);
@@ -281,7 +307,7 @@ bool Matcher::match_node(int p, Node* n) {
     return FAIL(p, n, "kwargs {" + ks + "}, expected " + std::to_string(P.kwargs.size()));
   }
   // Commutative binary op with two node operands: try the written order, then swapped (a*b == b*a).
-  if (P.args.size() == 2 && is_commutative(P.target) && P.args[0].kind == PatternArg::Kind::Ref &&
+  if (P.args.size() == 2 && info.commutative && P.args[0].kind == PatternArg::Kind::Ref &&
       P.args[1].kind == PatternArg::Kind::Ref && n->args[0].is_node() && n->args[1].is_node()) {
     size_t t = trail_.size(), e = eqs_.size(), ab = absorbed_.size();
     bool had = have_fail_;
@@ -324,7 +350,7 @@ bool Matcher::match_reshape(int p, Node* n) {
   Node* in = n->args[0].node;
   int pin = P.args[0].ref;
   if (!p_.nodes[pin].reshape_like) {
-    while (in->op == OpKind::CallFunction && is_reshape_like(in->target) && in->users.size() == 1 && !consumed(in) &&
+    while (in->op == OpKind::CallFunction && reshape_target(in->target) && in->users.size() == 1 && !consumed(in) &&
            !in->args.empty() && in->args[0].is_node()) {
       absorbed_.push_back(in);
       in = in->args[0].node;
@@ -417,7 +443,7 @@ bool Matcher::match_remaining() {
     bool tried = false;
     for (Node* u : anchor->users) {
       if (std::find(map_.begin(), map_.end(), u) != map_.end()) continue;
-      if (u->target != p_.nodes[next].target && !is_reshape_like(u->target)) continue;
+      if (interned(u->target) != info_[next].target && !reshape_target(u->target)) continue;
       tried = true;
       if (match_node(next, u)) { ok = true; break; }
       undo_to(t, e, ab);
@@ -689,10 +715,19 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
   absorbed_.clear();
   have_fail_ = false;
   root_ = root;
-  for (size_t v = 0; v < p_.vars.size(); ++v) bind_[v] = p_.vars[v].value;
   bool ok = false;
   try {
-    ok = match_node(p_.root, root) && match_remaining() && check_region(out) && solve() && check_target();
+    // The bindings are read only once the structure has matched (most attempts fail before).
+    if (match_node(p_.root, root) && match_remaining() && check_region(out)) {
+      if (have_solved_ && same_equations()) {
+        bind_ = solved_bind_;
+        ok = true;
+      } else {
+        for (size_t v = 0; v < p_.vars.size(); ++v) bind_[v] = p_.vars[v].value;
+        ok = solve() && check_target();
+        if (ok) remember_solution();
+      }
+    }
   } catch (const EvalUndefined& e) {  // an expression without a value here: no match, with the reason
     fail_at("solver", e.what(), false);
     ok = false;
@@ -712,6 +747,35 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
   out.nodes = map_;
   out.bindings = bind_;
   return true;
+}
+
+// solve() and check_target() read only the equations' expressions, kinds and actual values (the rest names the
+// place in messages), the pattern's fixed bindings, the ranges and the target: equal inputs, equal outcome.
+bool Matcher::same_equations() const {
+  if (solved_eqs_.size() != eqs_.size()) return false;
+  for (size_t i = 0; i < eqs_.size(); ++i) {
+    const Equation& q = eqs_[i];
+    const SolvedKey& k = solved_eqs_[i];
+    if (q.expr != k.expr || q.kind != k.kind) return false;
+    switch (q.kind) {
+      case VarType::Float:
+        if (!same_double(q.fv, k.fv)) return false;
+        break;
+      case VarType::Dtype:
+        if (q.dv != k.dv) return false;
+        break;
+      default:
+        if (q.iv != k.iv) return false;
+    }
+  }
+  return true;
+}
+
+void Matcher::remember_solution() {
+  solved_eqs_.clear();
+  for (const Equation& q : eqs_) solved_eqs_.push_back(SolvedKey{q.expr, q.kind, q.iv, q.fv, q.dv});
+  solved_bind_ = bind_;
+  have_solved_ = true;
 }
 
 bool Matcher::is_near_miss(const MatchFailure& f) const {

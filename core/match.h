@@ -50,6 +50,7 @@ struct MatchFailure {
 
 class Matcher {
  public:
+  // `ctx` must outlive the Matcher and not change while it is used (solved bindings are reused across roots).
   Matcher(const Pattern& p, const MatchContext& ctx);
   // Tries the pattern with its root (outputs[0]) at `root`. Never mutates the graph.
   bool match(Node* root, Match& out, MatchFailure* failure);
@@ -101,8 +102,31 @@ class Matcher {
   bool bind(int var, const Value& v, const Equation& e);
   bool equal_values(const Value& a, const Value& b, bool exact_float, sym::Truth* truth) const;
 
+  // Per pattern node, looked up once: its target and accepted spellings as interned texts (a graph node's target
+  // compares by pointer), and whether its operands may be swapped.
+  struct NodeInfo {
+    const std::string* target = nullptr;
+    std::vector<const std::string*> aliases;  // op_aliases(target), interned (empty when none)
+    bool commutative = false;
+  };
+  // The equations of the last successful solve() and what it bound: a structure that yields the same equations
+  // (same expressions, same actual values) solves to the same bindings (identical layers of a model).
+  struct SolvedKey {
+    int expr;
+    VarType kind;
+    sym::Expr iv;
+    double fv;
+    std::string dv;
+  };
+  bool same_equations() const;
+  void remember_solution();
+
   const Pattern& p_;
   const MatchContext& ctx_;
+  std::vector<NodeInfo> info_;
+  std::vector<SolvedKey> solved_eqs_;
+  std::vector<std::optional<Value>> solved_bind_;
+  bool have_solved_ = false;
   std::vector<Node*> map_;
   std::vector<int> trail_;
   std::vector<Equation> eqs_;

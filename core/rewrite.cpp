@@ -101,7 +101,51 @@ bool same_binding(const std::optional<Value>& a, const std::optional<Value>& b) 
   return a->type == b->type && a->i == b->i && std::memcmp(&a->f, &b->f, sizeof(double)) == 0 && a->d == b->d;
 }
 
+Arg expr_arg(const Pattern& p, int expr, const std::vector<std::optional<Value>>& bindings) {
+  Value v = must_eval(p, expr, bindings);
+  const ScalarExpr& e = p.exprs[expr];
+  if (e.op == ScalarExpr::Op::Var && p.vars[e.var].boolean) return Arg::boolean(v.i.as_constant().value_or(0) != 0);
+  if (v.type == VarType::Float) return Arg::real(v.f);
+  if (v.type == VarType::Dtype) return Arg::dtype(v.d);
+  if (auto c = v.i.as_constant()) return Arg::integer(*c);
+  return Arg::symint(SymDim(v.i));
+}
+
 }  // namespace
+
+// The argument values of a replacement node, from the pattern's argument templates and the match.
+struct Rewriter::ArgBuilder {
+  Rewriter& rw;
+  const Match& m;
+  const std::string& device;
+  const std::vector<Node*>& created;
+
+  Arg operator()(const PatternArg& a) const {
+    switch (a.kind) {
+      case PatternArg::Kind::Literal:
+        if (a.literal.kind == Arg::Kind::Device && a.literal.s == "$") return Arg::tagged(Arg::Kind::Device, device);
+        return a.literal;
+      case PatternArg::Kind::Ref: return Arg::ref(a.ref >= 0 ? rw.resolve(m.nodes[a.ref]) : created[-a.ref - 1]);
+      case PatternArg::Kind::List: {
+        std::vector<Arg> items;
+        items.reserve(a.items.size());
+        for (const auto& i : a.items) items.push_back((*this)(i));
+        return Arg::list(std::move(items));
+      }
+      case PatternArg::Kind::Expr: return rw.expr_arg(m, a.expr);
+    }
+    return Arg::none();
+  }
+};
+
+// Valid after replacement_vals(m, ...) for the same match: the cache then holds m's bindings.
+const Arg& Rewriter::expr_arg(const Match& m, int expr) {
+  ValCache& c = val_cache_.at(m.pattern);
+  if (c.expr_args.size() != m.pattern->exprs.size()) c.expr_args.assign(m.pattern->exprs.size(), std::nullopt);
+  auto& slot = c.expr_args[expr];
+  if (!slot) slot = fxopt::expr_arg(*m.pattern, expr, m.bindings);
+  return *slot;
+}
 
 const std::vector<ValMeta>& Rewriter::replacement_vals(const Match& m, const std::string& device) {
   const Pattern& p = *m.pattern;
@@ -122,6 +166,7 @@ const std::vector<ValMeta>& Rewriter::replacement_vals(const Match& m, const std
     }
   }
   c.vals = std::move(vals);
+  c.expr_args.clear();
   c.bindings = m.bindings;
   c.device = device;
   return c.vals;
@@ -157,33 +202,12 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
   }
   std::string provenance = "{\"pattern\": " + json_quote(p.name) + ", \"match\": " + std::to_string(id) + "}";
   std::vector<Node*> created;
-  std::function<Arg(const PatternArg&)> build = [&](const PatternArg& a) -> Arg {
-    switch (a.kind) {
-      case PatternArg::Kind::Literal:
-        if (a.literal.kind == Arg::Kind::Device && a.literal.s == "$") return Arg::tagged(Arg::Kind::Device, device);
-        return a.literal;
-      case PatternArg::Kind::Ref: return Arg::ref(a.ref >= 0 ? rw.resolve(m.nodes[a.ref]) : created[-a.ref - 1]);
-      case PatternArg::Kind::List: {
-        std::vector<Arg> items;
-        for (const auto& i : a.items) items.push_back(build(i));
-        return Arg::list(std::move(items));
-      }
-      case PatternArg::Kind::Expr: {
-        Value v = must_eval(p, a.expr, m.bindings);
-        const ScalarExpr& e = p.exprs[a.expr];
-        if (e.op == ScalarExpr::Op::Var && p.vars[e.var].boolean) return Arg::boolean(v.i.as_constant().value_or(0) != 0);
-        if (v.type == VarType::Float) return Arg::real(v.f);
-        if (v.type == VarType::Dtype) return Arg::dtype(v.d);
-        if (auto c = v.i.as_constant()) return Arg::integer(*c);
-        return Arg::symint(SymDim(v.i));
-      }
-    }
-    return Arg::none();
-  };
   const std::vector<ValMeta>& vals = rw.replacement_vals(m, device);
+  Rewriter::ArgBuilder build{rw, m, device, created};
   for (size_t ri = 0; ri < p.replacement.size(); ++ri) {
     const ReplacementNode& r = p.replacement[ri];
     std::vector<Arg> args;
+    args.reserve(r.args.size());
     for (const auto& a : r.args) args.push_back(build(a));
     std::vector<std::pair<std::string, Arg>> kwargs;
     for (const auto& [k, a] : r.kwargs) kwargs.emplace_back(k, build(a));
@@ -218,7 +242,14 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
 
 namespace {
 
-MatchRecord make_record(const Match& m, int id) {
+// The binding texts of the last match of each pattern: layers of a model bind the same values, and printing a
+// float the way Python does costs more than the rest of a record.
+struct BindingTexts {
+  std::vector<std::optional<Value>> bindings;
+  std::vector<std::pair<std::string, std::string>> texts;
+};
+
+MatchRecord make_record(const Match& m, int id, BindingTexts& cache) {
   const Pattern& p = *m.pattern;
   MatchRecord r;
   r.id = id;
@@ -230,8 +261,14 @@ MatchRecord make_record(const Match& m, int id) {
   for (const Node* n : all) r.nodes.push_back(n->name);
   for (size_t k = 0; k < p.nodes.size(); ++k)
     if (p.nodes[k].is_input) r.inputs.emplace_back(p.nodes[k].name, m.nodes[k]->name);
-  for (size_t v = 0; v < p.vars.size(); ++v)
-    if (m.bindings[v]) r.bindings.emplace_back(p.vars[v].name, m.bindings[v]->str());
+  if (cache.bindings.size() != m.bindings.size() ||
+      !std::equal(cache.bindings.begin(), cache.bindings.end(), m.bindings.begin(), same_binding)) {
+    cache.texts.clear();
+    for (size_t v = 0; v < p.vars.size(); ++v)
+      if (m.bindings[v]) cache.texts.emplace_back(p.vars[v].name, m.bindings[v]->str());
+    cache.bindings = m.bindings;
+  }
+  r.bindings = cache.texts;
   return r;
 }
 
@@ -312,6 +349,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     return true;
   };
   std::vector<char> tried(ps.size(), 0);
+  std::vector<BindingTexts> binding_texts(ps.size());
   int next_id = 1;
   for (size_t iter = 0;; ++iter) {
     if (iter == opt.max_iterations) {
@@ -414,7 +452,7 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
     std::vector<int> ids;
     for (const auto& f : found) {
       ids.push_back(next_id);
-      report.matches.push_back(make_record(f, next_id++));
+      report.matches.push_back(make_record(f, next_id++, binding_texts[f.pattern - ps.data()]));
     }
     report.match_seconds += seconds_since(t_match);
     if (opt.dry_run || found.empty()) break;

@@ -98,7 +98,12 @@ class Rewriter {
     std::vector<std::optional<Value>> bindings;
     std::string device;
     std::vector<ValMeta> vals;
+    std::vector<std::optional<Arg>> expr_args;  // per pattern expression: its value as an argument, once needed
   };
+  struct ArgBuilder;
+  friend std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id);
+  // A replacement argument `$expr` under the bindings of `m` (evaluated once per distinct bindings).
+  const Arg& expr_arg(const Match& m, int expr);
   Graph& g_;
   std::unordered_map<std::string, size_t> next_suffix_;
   std::unordered_map<Node*, Node*> replaced_;
