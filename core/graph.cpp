@@ -2,6 +2,7 @@
 #include "core/graph.h"
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <unordered_set>
 
@@ -202,14 +203,19 @@ std::string Graph::fresh_name(std::string_view hint) const {
   auto us = base.rfind('_');
   if (us != std::string::npos && us + 1 < base.size() && base.size() - us <= 10 &&
       std::all_of(base.begin() + us + 1, base.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    next = std::stoull(base.substr(us + 1)) + 1;
+    unsigned long long v = 0;
+    std::from_chars(base.data() + us + 1, base.data() + base.size(), v);  // at most 9 digits: no overflow
+    next = static_cast<size_t>(v) + 1;
     base.resize(us);
   }
   // Remember where the last probe for this base ended, so creating many nodes stays linear.
   size_t& resume = next_suffix_[base];
   next = std::max(next, resume);
+  std::string cand = base + "_";
   for (;; ++next) {
-    std::string cand = base + "_" + std::to_string(next);
+    char digits[24];
+    cand.resize(base.size() + 1);
+    cand.append(digits, std::to_chars(digits, digits + sizeof digits, next).ptr);
     if (!find(cand)) {
       resume = next + 1;
       return cand;
@@ -244,9 +250,14 @@ Node* Graph::create_node(OpKind op, std::string target, std::vector<Arg> args,
   return n;
 }
 
-// `n` is never in its inputs' users lists here (callers remove it first), and inputs() is unique.
+// `n` is never in its inputs' users lists here (callers remove it first), so an input that `n` reads twice has `n`
+// as its last user on the second visit: the same lists as pushing inputs() in order, without building it.
 void Graph::add_uses(Node* n) {
-  for (Node* in : n->inputs()) in->users.push_back(n);
+  auto add = [n](Node* in) {
+    if (in->users.empty() || in->users.back() != n) in->users.push_back(n);
+  };
+  for (const auto& a : n->args) a.visit_nodes(add);
+  for (const auto& [k, a] : n->kwargs) a.visit_nodes(add);
 }
 
 // Users are unique, so the scan stops at `n` (std::erase went through the whole list, which for a weight

@@ -638,8 +638,9 @@ class Normalizer {
 
   // The rules at `n`, as long as one applies in place (capped); returns the number of changes.
   size_t try_rules(Node* n) {
-    size_t changes = 0;
     const std::vector<SelectedRule>* found = rules_for(*n);
+    if (!found) return 0;
+    size_t changes = 0;
     for (int applied = 0; found && applied < kMaxInPlacePerNode; ++applied) {
       std::optional<Plan> plan;
       const SelectedRule* chosen = nullptr;

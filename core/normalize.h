@@ -53,7 +53,7 @@ struct NodeSnapshot {
   Node* id = nullptr;
   std::string name;
   OpKind op = OpKind::CallFunction;
-  std::string target;
+  InternedStr target;
   std::vector<Arg> args;                                     // references: identities, as at erasure time
   std::vector<std::pair<std::string, Arg>> kwargs;
   std::optional<ValMeta> val;
@@ -70,7 +70,7 @@ struct NormalizeUndo {
   };
   Kind kind = Kind::Dce;
   Node* node = nullptr;
-  std::string pre_target, post_target;                       // InPlace: before/after; Replace: post only
+  InternedStr pre_target, post_target;                       // InPlace: before/after; Replace: post only
   std::vector<Arg> pre_args, post_args;                      // InPlace: before/after; Replace: post only
   std::vector<std::pair<std::string, Arg>> pre_kwargs, post_kwargs;
   std::vector<NodeSnapshot> erased;                          // in erasure order (the root first)
@@ -136,7 +136,9 @@ struct DenormalizeReport {
 // reverted; a removed identity reshape comes back for the users that still read its input; a node dce erased
 // comes back unless one of its inputs was consumed by a fusion. Nodes that fusions erased are skipped: their
 // changes count as `fused`. So normalisation is invisible outside fused regions, and a graph in which nothing
-// fused comes back as it was read. Linear in the number of changes (plus one topological check of the graph).
+// fused comes back as it was read. Linear in the number of changes: the nodes it creates or gives other inputs are
+// checked to come after their inputs (looked for just before them; the whole graph is checked only when one
+// lies further back).
 // Fusion regions are untouched. Changes must be from this graph, and undone at most once.
 DenormalizeReport denormalize(Graph& g, const NormalizeReport& report);
 
