@@ -103,6 +103,46 @@ Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
     for (const auto& a : op_aliases(pn.target)) info_[k].aliases.push_back(intern_text(a));
     info_[k].commutative = is_commutative(pn.target);
   }
+  one_of_dtypes_.resize(p_.vars.size());
+  for (size_t v = 0; v < p_.vars.size(); ++v)
+    for (const auto& o : p_.vars[v].one_of)
+      one_of_dtypes_[v].push_back(o.d.empty() ? nullptr : intern_text(o.d));  // as match_arg compares v.d
+}
+
+// The checks match_arg makes on a value (not an operand) before it records anything, without recording.
+bool Matcher::value_fails(const PatternArg& pa, const Arg& a) const {
+  if (pa.kind == PatternArg::Kind::Literal) return !literal_equal(pa.literal, a);
+  const ScalarExpr& e = p_.exprs[pa.expr];
+  if (e.type == VarType::Dtype) {
+    if (a.kind != Arg::Kind::Dtype) return true;
+    if (e.op != ScalarExpr::Op::Var || p_.vars[e.var].one_of.empty()) return false;
+    const auto& allowed = one_of_dtypes_[e.var];
+    return std::find(allowed.begin(), allowed.end(), interned(a.s)) == allowed.end();
+  }
+  if (e.type == VarType::Float) return a.kind != Arg::Kind::Float && a.kind != Arg::Kind::Int;
+  if (a.kind == Arg::Kind::Int || a.kind == Arg::Kind::Sym) return false;
+  if (a.kind == Arg::Kind::Bool && e.op == ScalarExpr::Op::Var && p_.vars[e.var].boolean) return false;
+  return !(a.kind == Arg::Kind::Node && a.node->val && a.node->val->kind == ValMeta::Kind::Sym);
+}
+
+// Mirrors match_node's order at the root (map_ empty): every check before the values pass must hold, so that the
+// failure is exactly the one match_node records there (the root assigned, progress 1, structural, no flags).
+bool Matcher::root_value_fails(const Node* n) const {
+  const PatternNode& P = p_.nodes[p_.root];
+  if (P.is_input || P.reshape_like || n->op != OpKind::CallFunction) return false;
+  const NodeInfo& info = info_[p_.root];
+  const std::string* nt = interned(n->target);
+  if (nt != info.target && std::find(info.aliases.begin(), info.aliases.end(), nt) == info.aliases.end()) return false;
+  if (consumed(n) || n->args.size() != P.args.size() || n->kwargs.size() != P.kwargs.size()) return false;
+  if (P.args.size() == 2 && info.commutative && P.args[0].kind == PatternArg::Kind::Ref &&
+      P.args[1].kind == PatternArg::Kind::Ref && n->args[0].is_node() && n->args[1].is_node())
+    return false;
+  for (size_t i = 0; i < P.args.size(); ++i) {
+    const PatternArg& pa = P.args[i];
+    if (pa.kind == PatternArg::Kind::Ref || pa.kind == PatternArg::Kind::List) continue;
+    if (value_fails(pa, n->args[i])) return true;
+  }
+  return false;
 }
 
 bool Matcher::consumed(const Node* n) const {
@@ -709,6 +749,15 @@ bool Matcher::check_target() {
 }
 
 bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
+  if (!record_reasons_ && root_value_fails(root)) {
+    // What fail_lazy records for a value of the root (trail: the root alone); no text is recorded in this mode.
+    fail_.progress = 1;
+    fail_.structural = true;
+    fail_.spelling = fail_.wrong_op = false;
+    have_fail_ = recorded_ = true;
+    if (failure) *failure = fail_;
+    return false;
+  }
   std::fill(map_.begin(), map_.end(), nullptr);
   trail_.clear();
   eqs_.clear();

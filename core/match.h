@@ -76,6 +76,10 @@ class Matcher {
   };
 
   bool match_node(int p, Node* n);
+  // Whether match_node(root) is certain to fail on one of the root's own values (a literal, a dtype outside its
+  // one_of, a number where a dtype belongs), after everything before them held: most attempts end there.
+  bool root_value_fails(const Node* n) const;
+  bool value_fails(const PatternArg& pa, const Arg& a) const;
   bool match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a, const char* what, int idx, int idx2,
                  const std::string* key);
   bool match_reshape(int p, Node* n);
@@ -124,6 +128,7 @@ class Matcher {
   const Pattern& p_;
   const MatchContext& ctx_;
   std::vector<NodeInfo> info_;
+  std::vector<std::vector<const std::string*>> one_of_dtypes_;  // per variable: its allowed dtypes, interned
   std::vector<SolvedKey> solved_eqs_;
   std::vector<std::optional<Value>> solved_bind_;
   bool have_solved_ = false;
