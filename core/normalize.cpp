@@ -724,6 +724,7 @@ class Normalizer {
     undo->kind = NormalizeUndo::Kind::Dce;
     std::string description = cat("erased ", n->name, " = ", n->target, " (no users)");
     bury_recorded(*undo, n);
+    name_noted(*undo);
     for (const Arg& a : undo->erased.back().args) a.visit_nodes([this](Node* in) { mark_users_changed(in); });
     for (const auto& [k, a] : undo->erased.back().kwargs)
       a.visit_nodes([this](Node* in) { mark_users_changed(in); });
@@ -864,6 +865,7 @@ class Normalizer {
       }
     }
     bool first = true;
+    undo->erased.reserve(plan.dead.size());
     for (Node* d : plan.dead) {
       if (dce_) seeds_.push_back(d);
       if (!d->users.empty()) continue;
@@ -877,6 +879,7 @@ class Normalizer {
       if (dce_)
         seeds_.insert(seeds_.end(), touched_.begin() + static_cast<std::ptrdiff_t>(from), touched_.end());
     }
+    name_noted(*undo);
     record(pass, std::move(description), std::move(undo));
     // The worklist, from the graph as the change left it.
     for (Node* n : changed_) mark_changed(n);
@@ -891,12 +894,16 @@ class Normalizer {
   }
 
   // Undo records name every node they reference (identities may be gone when the undo runs), each once; the
-  // nodes a record erases are named by their snapshots.
-  void note(NormalizeUndo& u, Node* n) {
-    if (!n) return;
-    for (const auto& [id, name] : u.names)
-      if (id == n) return;
-    u.names.emplace_back(n, n->name);
+  // nodes a record erases are named by their snapshots. note() gathers the nodes, name_noted() copies the names
+  // of those still in the graph once the change is made.
+  void note(NormalizeUndo&, Node* n) {
+    if (n && std::find(noted_.begin(), noted_.end(), n) == noted_.end()) noted_.push_back(n);
+  }
+  void name_noted(NormalizeUndo& u) {
+    u.names.reserve(noted_.size());
+    for (Node* n : noted_)
+      if (n->order != kBuried) u.names.emplace_back(n, n->name);
+    noted_.clear();
   }
   void note(NormalizeUndo& u, const Arg& a) {
     if (a.is_node()) note(u, a.node);
@@ -937,6 +944,7 @@ class Normalizer {
   std::vector<std::pair<size_t, Node*>> work_;
   std::vector<Node*> next_;
   std::vector<Node*> changed_, touched_;                                       // apply_plan's, for the marks
+  std::vector<Node*> noted_;                                                   // note()'s, for the undo record
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 
