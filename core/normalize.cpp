@@ -558,6 +558,7 @@ class Normalizer {
         const std::string* root = intern_text(r.root);
         auto it = std::find_if(by_root_.begin(), by_root_.end(), [root](const auto& e) { return e.first == root; });
         if (it == by_root_.end()) it = by_root_.insert(by_root_.end(), {root, {}});
+        root_bits_ |= uint64_t{1} << root_bit(root);
         it->second.push_back({&r, i});
       }
     }
@@ -655,9 +656,12 @@ class Normalizer {
       }
       if (!plan) break;
       const bool stays = plan->kind == Plan::Kind::InPlace;
+      // A root changed in place is tried again right away (below): the worklist need not take it.
+      retrying_ = stays && applied + 1 < kMaxInPlacePerNode ? n : nullptr;
       const uint64_t start = ticks();
       apply_plan(chosen->pass_index, n, std::move(*plan));
       ticks_[chosen->pass_index] += ticks() - start;
+      retrying_ = nullptr;
       ++changes;
       if (!stays) break;  // the root is gone; its replacement is looked at in the next round
       found = rules_for(*n);
@@ -669,6 +673,7 @@ class Normalizer {
   // rule roots (no hashing of the target text at every node of every sweep).
   const std::vector<SelectedRule>* rules_for(const Node& n) const {
     const std::string* t = &n.target.str();
+    if (!(root_bits_ >> root_bit(t) & 1)) return nullptr;  // most nodes: no rule rooted at their target
     for (const auto& [root, rules] : by_root_)
       if (root == t) return &rules;
     return nullptr;
@@ -683,10 +688,10 @@ class Normalizer {
   // reach, a superset: a marked node that still fails costs one more try, nothing else).
 
   void mark(Node* n) {
-    if (n->order == kBuried) return;
+    if (n->order == kBuried || n == retrying_) return;
     if (to_next_ || n->order <= pos_) {
       // Below base_: a node the first round's sweep has not reached yet (it still has an older number).
-      if (n->order >= base_) next_.push_back(n);
+      if (n->order >= base_ && (next_.empty() || next_.back() != n)) next_.push_back(n);
     } else if (!first_round_) {  // the first round's sweep reaches it anyway
       work_.emplace_back(n->order, n);
       std::push_heap(work_.begin(), work_.end(), std::greater<>());
@@ -918,6 +923,11 @@ class Normalizer {
   std::vector<std::map<std::string, size_t>::iterator> counts_;                // per selected pass: its report_.counts entry
   std::optional<size_t> dce_;                                                  // index of dce when selected
   std::vector<std::pair<const std::string*, std::vector<SelectedRule>>> by_root_;  // interned root -> rules, pass order
+  // One bit per rule root (root_bit of its interned text): a target whose bit is clear roots no rule.
+  uint64_t root_bits_ = 0;
+  static unsigned root_bit(const std::string* t) {
+    return static_cast<unsigned>((reinterpret_cast<uintptr_t>(t) * 0x9E3779B97F4A7C15ull) >> 58);
+  }
   // dce's worklist from the last rule sweep (run_dce), and the nodes erased this round (freed when it ends).
   static constexpr size_t kBuried = SIZE_MAX;
   bool seeded_ = false;
@@ -945,6 +955,7 @@ class Normalizer {
   std::vector<Node*> next_;
   std::vector<Node*> changed_, touched_;                                       // apply_plan's, for the marks
   std::vector<Node*> noted_;                                                   // note()'s, for the undo record
+  Node* retrying_ = nullptr;  // the root of an in-place change that try_rules tries again next (not marked)
   std::unordered_map<std::string, std::string> last_name_;                     // name hint -> last name made from it
 };
 

@@ -214,14 +214,18 @@ class Denormalizer {
       FXOPT_CHECK(n, "denormalize: unresolved reference to '" + std::string(name_of(u, a.node) ? *name_of(u, a.node) : "?") + "'");
       return Arg::ref(n);
     }
-    if (a.kind == Arg::Kind::List) {
-      Arg out = a;
-      for (Arg& i : out.items) i = rebuild(u, i, local);
+    if (a.kind == Arg::Kind::List) {  // built item by item: copying the list first would copy every item twice
+      Arg out;
+      out.kind = Arg::Kind::List;
+      out.items.reserve(a.items.size());
+      for (const Arg& i : a.items) out.items.push_back(rebuild(u, i, local));
       return out;
     }
     if (a.kind == Arg::Kind::Dict) {
-      Arg out = a;
-      for (auto& kv : out.dict) kv.second = rebuild(u, kv.second, local);
+      Arg out;
+      out.kind = Arg::Kind::Dict;
+      out.dict.reserve(a.dict.size());
+      for (const auto& [k, v] : a.dict) out.dict.emplace_back(k, rebuild(u, v, local));
       return out;
     }
     return a;
@@ -257,7 +261,9 @@ class Denormalizer {
       const NodeSnapshot& s = *it;
       Node* before = s.next ? resolve(u, s.next, local) : nullptr;
       if (s.next && !before) before = fallback;
-      Node* n = g_.create_node(s.op, s.target, rebuild(u, s.args, local), rebuild(u, s.kwargs, local), before, s.name);
+      // The target goes in afterwards, already interned (create_node would intern the text again).
+      Node* n = g_.create_node(s.op, std::string(), rebuild(u, s.args, local), rebuild(u, s.kwargs, local), before, s.name);
+      n->target = s.target;
       touched_.push_back(n);
       n->val = s.val;
       n->meta_extra = s.meta_extra;
