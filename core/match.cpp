@@ -103,6 +103,11 @@ Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
     for (const auto& a : op_aliases(pn.target)) info_[k].aliases.push_back(intern_text(a));
     info_[k].commutative = is_commutative(pn.target);
   }
+  const PatternNode& R = p_.nodes[p_.root];
+  if (!R.is_input && !R.reshape_like)  // (match_node checks a reshape's values its own way)
+    for (size_t i = 0; i < R.args.size(); ++i)
+      if (R.args[i].kind == PatternArg::Kind::Literal || R.args[i].kind == PatternArg::Kind::Expr)
+        root_values_.push_back(static_cast<int>(i));
   one_of_dtypes_.resize(p_.vars.size());
   for (size_t v = 0; v < p_.vars.size(); ++v)
     for (const auto& o : p_.vars[v].one_of)
@@ -116,8 +121,10 @@ bool Matcher::value_fails(const PatternArg& pa, const Arg& a) const {
   if (e.type == VarType::Dtype) {
     if (a.kind != Arg::Kind::Dtype) return true;
     if (e.op != ScalarExpr::Op::Var || p_.vars[e.var].one_of.empty()) return false;
-    const auto& allowed = one_of_dtypes_[e.var];
-    return std::find(allowed.begin(), allowed.end(), interned(a.s)) == allowed.end();
+    const std::string* d = interned(a.s);
+    for (const std::string* allowed : one_of_dtypes_[e.var])  // (a plain loop: std::find unrolls for long ranges)
+      if (allowed == d) return false;
+    return true;
   }
   if (e.type == VarType::Float) return a.kind != Arg::Kind::Float && a.kind != Arg::Kind::Int;
   if (a.kind == Arg::Kind::Int || a.kind == Arg::Kind::Sym) return false;
@@ -125,31 +132,34 @@ bool Matcher::value_fails(const PatternArg& pa, const Arg& a) const {
   return !(a.kind == Arg::Kind::Node && a.node->val && a.node->val->kind == ValMeta::Kind::Sym);
 }
 
-// Mirrors match_node's order at the root (map_ empty): every check before the values pass must hold, so that the
-// failure is exactly the one match_node records there (the root assigned, progress 1, structural, no flags).
+// True only when every check match_node makes at the root (map_ empty) before its values pass holds and a value
+// fails, so that the failure is exactly the one match_node records there (the root assigned, progress 1,
+// structural, no flags). The values are looked at first: most attempts fail there, and a conjunction has no order.
 bool Matcher::root_value_fails(const Node* n) const {
+  if (root_values_.empty()) return false;
   const PatternNode& P = p_.nodes[p_.root];
-  if (P.is_input || P.reshape_like || n->op != OpKind::CallFunction) return false;
+  if (n->args.size() != P.args.size()) return false;
+  bool fails = false;
+  for (int i : root_values_)
+    if (value_fails(P.args[i], n->args[i])) {
+      fails = true;
+      break;
+    }
+  if (!fails || n->op != OpKind::CallFunction || n->kwargs.size() != P.kwargs.size()) return false;
   const NodeInfo& info = info_[p_.root];
   const std::string* nt = interned(n->target);
-  if (nt != info.target && std::find(info.aliases.begin(), info.aliases.end(), nt) == info.aliases.end()) return false;
-  if (consumed(n) || n->args.size() != P.args.size() || n->kwargs.size() != P.kwargs.size()) return false;
+  if (nt != info.target) {
+    bool alias = false;
+    for (const std::string* a : info.aliases) alias = alias || a == nt;
+    if (!alias) return false;
+  }
   if (P.args.size() == 2 && info.commutative && P.args[0].kind == PatternArg::Kind::Ref &&
       P.args[1].kind == PatternArg::Kind::Ref && n->args[0].is_node() && n->args[1].is_node())
     return false;
-  for (size_t i = 0; i < P.args.size(); ++i) {
-    const PatternArg& pa = P.args[i];
-    if (pa.kind == PatternArg::Kind::Ref || pa.kind == PatternArg::Kind::List) continue;
-    if (value_fails(pa, n->args[i])) return true;
-  }
-  return false;
+  return !consumed(n);
 }
 
-bool Matcher::consumed(const Node* n) const {
-  if (n->order >= ctx_.order_base) {
-    size_t i = n->order - ctx_.order_base;
-    return ctx_.consumed && i < ctx_.consumed->size() && (*ctx_.consumed)[i];
-  }
+bool Matcher::consumed_ahead(const Node* n) const {
   return ctx_.consumed_ahead &&
          std::find(ctx_.consumed_ahead->begin(), ctx_.consumed_ahead->end(), n) != ctx_.consumed_ahead->end();
 }
@@ -827,11 +837,5 @@ void Matcher::remember_solution() {
   have_solved_ = true;
 }
 
-bool Matcher::is_near_miss(const MatchFailure& f) const {
-  if (!f.structural) return true;
-  if (f.spelling && f.progress >= 1) return true;  // the root matched; normalisation would fix the rest
-  if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed
-  return f.progress >= std::max<size_t>(3, op_nodes_ / 3);
-}
 
 }  // namespace fxopt

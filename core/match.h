@@ -8,6 +8,7 @@
 // result only when everything succeeded (XLA's pattern_matcher discipline).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,7 +56,12 @@ class Matcher {
   // Tries the pattern with its root (outputs[0]) at `root`. Never mutates the graph.
   bool match(Node* root, Match& out, MatchFailure* failure);
   // Whether a failure is worth reporting as a near miss (the structure was mostly there).
-  bool is_near_miss(const MatchFailure& f) const;
+  bool is_near_miss(const MatchFailure& f) const {
+    if (!f.structural) return true;
+    if (f.spelling && f.progress >= 1) return true;  // the root matched; normalisation would fix the rest
+    if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed
+    return f.progress >= std::max<size_t>(3, op_nodes_ / 3);
+  }
   // Whether failures carry their text (where/reason); progress and flags are always recorded.
   void set_record_reasons(bool on) { record_reasons_ = on; }
   // The failure of the last match() that failed.
@@ -98,7 +104,14 @@ class Matcher {
   bool fail_lazy(int p, const Node* n, F&& reason);
   std::string label(const Equation& e) const;
   std::string where(int p, const Node* n) const;
-  bool consumed(const Node* n) const;
+  bool consumed(const Node* n) const {
+    if (n->order >= ctx_.order_base) {
+      size_t i = n->order - ctx_.order_base;
+      return ctx_.consumed && i < ctx_.consumed->size() && (*ctx_.consumed)[i];
+    }
+    return consumed_ahead(n);
+  }
+  bool consumed_ahead(const Node* n) const;
   void add_int(int p, const Node* n, const char* what, int idx, int idx2, const std::string* key, int expr, sym::Expr v);
 
   // Evaluation of pattern expressions under the current bindings; nullopt when a variable is unbound.
@@ -129,6 +142,7 @@ class Matcher {
   const MatchContext& ctx_;
   std::vector<NodeInfo> info_;
   std::vector<std::vector<const std::string*>> one_of_dtypes_;  // per variable: its allowed dtypes, interned
+  std::vector<int> root_values_;  // the root's value (literal, expression) arguments; empty: no quick rejection
   std::vector<SolvedKey> solved_eqs_;
   std::vector<std::optional<Value>> solved_bind_;
   bool have_solved_ = false;

@@ -138,6 +138,12 @@ struct Rewriter::ArgBuilder {
   }
 };
 
+const std::string& Rewriter::provenance_prefix(const Pattern& p) {
+  std::string& s = provenance_[&p];
+  if (s.empty()) s = "{\"pattern\": " + json_quote(p.name) + ", \"match\": ";
+  return s;
+}
+
 // Valid after replacement_vals(m, ...) for the same match: the cache then holds m's bindings.
 const Arg& Rewriter::expr_arg(const Match& m, int expr) {
   ValCache& c = val_cache_.at(m.pattern);
@@ -200,7 +206,7 @@ std::vector<Node*> apply_match(Rewriter& rw, const Match& m, int id) {
     const Node* d = m.nodes[p.device_input];
     if (d->val && d->val->is_tensor()) device = d->val->tensor.device;
   }
-  std::string provenance = "{\"pattern\": " + json_quote(p.name) + ", \"match\": " + std::to_string(id) + "}";
+  std::string provenance = rw.provenance_prefix(p) + std::to_string(id) + "}";
   std::vector<Node*> created;
   const std::vector<ValMeta>& vals = rw.replacement_vals(m, device);
   Rewriter::ArgBuilder build{rw, m, device, created};
@@ -258,6 +264,7 @@ MatchRecord make_record(const Match& m, int id, BindingTexts& cache) {
   r.fused_op = p.fused_op;
   std::vector<const Node*> all(m.region.begin(), m.region.end());
   std::sort(all.begin(), all.end(), [](const Node* a, const Node* b) { return a->order < b->order; });
+  r.nodes.reserve(all.size());
   for (const Node* n : all) r.nodes.push_back(n->name);
   for (size_t k = 0; k < p.nodes.size(); ++k)
     if (p.nodes[k].is_input) r.inputs.emplace_back(p.nodes[k].name, m.nodes[k]->name);

@@ -109,6 +109,8 @@ class Rewriter {
   std::unordered_map<Node*, Node*> replaced_;
   std::list<Node> erased_;  // erased nodes stay allocated while replaced_ may name them (no address reuse)
   std::unordered_map<const Pattern*, ValCache> val_cache_;
+  std::unordered_map<const Pattern*, std::string> provenance_;  // meta fxopt_from up to the match id
+  const std::string& provenance_prefix(const Pattern& p);
 };
 
 // Applies one match (the caller guarantees it is still valid). Returns the new nodes.
