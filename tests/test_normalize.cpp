@@ -511,6 +511,35 @@ TEST_CASE("normalize: rounds run to a fixed point: dce frees an intermediate, th
   CHECK(r.report.changes[1].pass == "canonicalize_silu");
 }
 
+// Later rounds look only at the nodes near a change: here dce's erasures leave exp(-x) (two levels below the div)
+// and -x (three levels below) with a single user, which is what lets silu apply; a second round that did not look
+// at the divs again would leave them.
+TEST_CASE("normalize: a node whose input two or three levels down comes to have a single user is tried again") {
+  auto r = run_all(doc({placeholder("x"),
+                        call("n", "aten.neg.default", ref("x")),
+                        call("e", "aten.exp.default", ref("n")),
+                        call("a", "aten.add.Tensor", ref("e") + ", 1"),
+                        call("d", "aten.div.Tensor", ref("x") + ", " + ref("a")),
+                        call("n_1", "aten.neg.default", ref("x")),
+                        call("e_1", "aten.exp.default", ref("n_1")),
+                        call("a_1", "aten.add.Tensor", ref("e_1") + ", 1"),
+                        call("d_1", "aten.div.Tensor", ref("x") + ", " + ref("a_1")),
+                        call("unused", "aten.relu.default", ref("e")),
+                        call("unused_1", "aten.relu.default", ref("n_1")),
+                        output({"d", "d_1"})}));
+  CHECK(r.listing ==
+        "silu = aten.silu.default(x)\n"
+        "silu_1 = aten.silu.default(x)\n"
+        "output([silu, silu_1])\n");
+  REQUIRE(r.report.changes.size() == 4);
+  CHECK(r.report.changes[0].description == "erased unused_1 = aten.relu.default (no users)");
+  CHECK(r.report.changes[1].description == "erased unused = aten.relu.default (no users)");
+  CHECK(r.report.changes[2].description ==
+        "silu = aten.silu.default(x) replaces d = x / (1 + exp(-x)); erased d, a, e, n");
+  CHECK(r.report.changes[3].description ==
+        "silu_1 = aten.silu.default(x) replaces d_1 = x / (1 + exp(-x)); erased d_1, a_1, e_1, n_1");
+}
+
 // ---- the driver --------------------------------------------------------------------------------------------------
 
 TEST_CASE("normalize: pass names, selection and errors") {
