@@ -18,6 +18,7 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <list>
 #include <memory>
 #include <sstream>
 #include <unordered_map>
@@ -34,35 +35,73 @@ using namespace std::string_view_literals;
 // Canonical text encodings
 // ---------------------------------------------------------------------------------------------------------
 
-std::string format_python_float(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
+namespace {
+// format_python_float's text written to `out` (room for 32 characters); returns its length.
+size_t python_float_chars(double v, char* out) {
+  auto put = [out](const char* s) {
+    const size_t n = std::strlen(s);
+    std::memcpy(out, s, n);
+    return n;
+  };
+  if (std::isnan(v)) return put("nan");
+  if (std::isinf(v)) return put(v > 0 ? "inf" : "-inf");
+  if (v == 0) return put(std::signbit(v) ? "-0.0" : "0.0");
   // Shortest round-trip digits, then laid out the way Python's repr() does.
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, std::fabs(v), std::chars_format::scientific);
-  std::string sci(buf, res.ptr);  // "d.ddde+XX"
-  auto epos = sci.find('e');
-  std::string digits = sci.substr(0, epos);
-  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
-  int exp = std::stoi(sci.substr(epos + 1));
-  std::string out = v < 0 ? "-" : "";
+  char sci[64];
+  const char* end = std::to_chars(sci, sci + sizeof sci, std::fabs(v), std::chars_format::scientific).ptr;  // d.ddde+XX
+  const char* e = std::find(static_cast<const char*>(sci), end, 'e');
+  char digits[32];
+  size_t nd = 0;
+  for (const char* c = sci; c < e; ++c)
+    if (*c != '.') digits[nd++] = *c;
+  int exp = 0;
+  for (const char* c = e + 2; c < end; ++c) exp = exp * 10 + (*c - '0');
+  if (e[1] == '-') exp = -exp;
+  char* o = out;
+  if (v < 0) *o++ = '-';
   if (exp >= -4 && exp < 16) {  // Python's repr: fixed notation for 1e-4 <= |v| < 1e16
     if (exp >= 0) {
-      if (static_cast<int>(digits.size()) <= exp + 1)
-        out += digits + std::string(exp + 1 - digits.size(), '0') + ".0";
-      else
-        out += digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
+      const size_t whole = static_cast<size_t>(exp) + 1;
+      if (nd <= whole) {
+        std::memcpy(o, digits, nd);
+        o += nd;
+        for (size_t k = nd; k < whole; ++k) *o++ = '0';
+        *o++ = '.';
+        *o++ = '0';
+      } else {
+        std::memcpy(o, digits, whole);
+        o += whole;
+        *o++ = '.';
+        std::memcpy(o, digits + whole, nd - whole);
+        o += nd - whole;
+      }
     } else {
-      out += "0." + std::string(-exp - 1, '0') + digits;
+      *o++ = '0';
+      *o++ = '.';
+      for (int k = 0; k < -exp - 1; ++k) *o++ = '0';
+      std::memcpy(o, digits, nd);
+      o += nd;
     }
-    return out;
+    return static_cast<size_t>(o - out);
   }
-  out += digits.substr(0, 1);
-  if (digits.size() > 1) out += "." + digits.substr(1);
-  char eb[16];
-  std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
-  return out + eb;
+  *o++ = digits[0];
+  if (nd > 1) {
+    *o++ = '.';
+    std::memcpy(o, digits + 1, nd - 1);
+    o += nd - 1;
+  }
+  *o++ = 'e';
+  *o++ = exp < 0 ? '-' : '+';
+  const int a = std::abs(exp);
+  if (a < 10) *o++ = '0';
+  o = std::to_chars(o, o + 8, a).ptr;
+  return static_cast<size_t>(o - out);
+}
+}  // namespace
+
+std::string format_python_float(double v) {
+  char buf[40];
+  return std::string(buf, python_float_chars(v, buf));
 }
 
 std::string json_quote(std::string_view s) {
@@ -111,53 +150,110 @@ std::string json_quote(std::string_view s) {
 
 namespace {
 
-// Appends json_quote(s); plain printable ASCII (names, targets, dtypes: nearly every string) is copied as is.
-void append_quoted(std::string& out, std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
-      out += json_quote(s);
-      return;
-    }
+// The writer's output buffer: appends are inline and check the capacity once per piece (std::string's go
+// through out-of-line calls, and the writer makes tens of millions).
+class TextOut {
+ public:
+  explicit TextOut(size_t capacity = 256) { grow(capacity); }
+  // Room for `k` more characters at the end; write them and advance(k).
+  [[gnu::always_inline]] char* room(size_t k) {
+    if (k > cap_ - n_) grow(k);
+    return buf_.data() + n_;
   }
-  out += '"';
-  out.append(s);
-  out += '"';
+  void advance(size_t k) { n_ += k; }
+  [[gnu::always_inline]] TextOut& operator+=(std::string_view s) {
+    std::memcpy(room(s.size()), s.data(), s.size());
+    n_ += s.size();
+    return *this;
+  }
+  template <size_t N>  // a literal: its length is a constant, the copy a few moves
+  [[gnu::always_inline]] TextOut& operator+=(const char (&lit)[N]) {
+    std::memcpy(room(N - 1), lit, N - 1);
+    n_ += N - 1;
+    return *this;
+  }
+  TextOut& operator+=(const std::string& s) { return *this += std::string_view(s); }
+  TextOut& operator+=(char c) {
+    *room(1) = c;
+    ++n_;
+    return *this;
+  }
+  size_t size() const { return n_; }
+  std::string_view view() const { return {buf_.data(), n_}; }
+  void clear() { n_ = 0; }
+  std::string take() {
+    buf_.resize(n_);
+    return std::move(buf_);
+  }
+
+ private:
+  [[gnu::noinline]] void grow(size_t k) {
+    buf_.resize(std::max(2 * buf_.size(), n_ + k + 64));
+    cap_ = buf_.size();
+  }
+  std::string buf_;  // its size is the capacity; n_ characters used
+  size_t n_ = 0, cap_ = 0;
+};
+
+// Appends json_quote(s); plain printable ASCII (names, targets, dtypes: nearly every string) is copied as is.
+void append_quoted(TextOut& out, std::string_view s) {
+  if (plain_ascii_end(s.data(), s.data() + s.size()) != s.data() + s.size()) {
+    out += json_quote(s);
+    return;
+  }
+  char* p = out.room(s.size() + 2);
+  p[0] = '"';
+  std::memcpy(p + 1, s.data(), s.size());
+  p[s.size() + 1] = '"';
+  out.advance(s.size() + 2);
 }
 
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+void append_int(TextOut& out, int64_t v) {
+  char* p = out.room(24);
+  out.advance(static_cast<size_t>(std::to_chars(p, p + 24, v).ptr - p));
+}
+
+void append_float(TextOut& out, double v) {
+  char* p = out.room(40);
+  out.advance(python_float_chars(v, p));
 }
 
 // A SymInt's spelling as a JSON string: the text read, else the expression printed.
-void append_sym_text(const SymDim& d, std::string& out) {
+void append_sym_text(const SymDim& d, TextOut& out) {
   if (d.has_text()) append_quoted(out, d.text());
   else append_quoted(out, d.expr.str());
 }
 
-void append_dim(const SymDim& d, std::string& out) {
+void append_dim(const SymDim& d, TextOut& out) {
   if (!d.has_text()) {
     if (auto c = d.expr.as_constant()) { append_int(out, *c); return; }
   }
   append_sym_text(d, out);
 }
 
-void append_tagged(std::string& out, std::string_view open, std::string_view s) {  // {"tag": "s"}
+template <size_t N>
+void append_tagged(TextOut& out, const char (&open)[N], std::string_view s) {  // {"tag": "s"}
   out += open;
   append_quoted(out, s);
   out += '}';
 }
 
-void append_arg(const Arg& a, std::string& out) {
+void append_arg(const Arg& a, TextOut& out) {
   switch (a.kind) {
     case Arg::Kind::None: out += "null"; break;
-    case Arg::Kind::Bool: out += a.b ? "true" : "false"; break;
+    case Arg::Kind::Bool:
+      if (a.b) out += "true";
+      else out += "false";
+      break;
     case Arg::Kind::Int: append_int(out, a.i); break;
     case Arg::Kind::Float:
-      if (std::isfinite(a.f)) out += format_python_float(a.f);
-      else out += "{\"float\": \"" + format_python_float(a.f) + "\"}";
+      if (std::isfinite(a.f)) {
+        append_float(out, a.f);
+      } else {
+        out += "{\"float\": \"";
+        append_float(out, a.f);
+        out += "\"}";
+      }
       break;
     case Arg::Kind::Str: append_quoted(out, a.s); break;
     case Arg::Kind::Node: append_tagged(out, "{\"node\": ", a.node->name); break;
@@ -195,7 +291,7 @@ void append_arg(const Arg& a, std::string& out) {
   }
 }
 
-void append_dims(const std::vector<SymDim>& dims, std::string& out) {
+void append_dims(const std::vector<SymDim>& dims, TextOut& out) {
   out += '[';
   for (size_t i = 0; i < dims.size(); ++i) {
     if (i) out += ", ";
@@ -204,7 +300,7 @@ void append_dims(const std::vector<SymDim>& dims, std::string& out) {
   out += ']';
 }
 
-void append_val(const ValMeta& v, std::string& out) {
+void append_val(const ValMeta& v, TextOut& out) {
   switch (v.kind) {
     case ValMeta::Kind::Null: out += "null"; break;
     case ValMeta::Kind::Tensor: {
@@ -247,11 +343,11 @@ void append_val(const ValMeta& v, std::string& out) {
   }
 }
 
-void append_node(const Node& n, std::string& out) {
+void append_node(const Node& n, TextOut& out) {
   out += "{\"name\": ";
   append_quoted(out, n.name);
   out += ", \"op\": \"";
-  out += to_string(n.op);
+  out += std::string_view(to_string(n.op));
   out += "\", \"target\": ";
   append_quoted(out, n.target);
   out += ", \"args\": [";
@@ -288,23 +384,23 @@ std::string opt_int(const std::optional<int64_t>& v) { return v ? std::to_string
 }  // namespace
 
 std::string arg_to_json(const Arg& a) {
-  std::string s;
-  append_arg(a, s);
-  return s;
+  TextOut out;
+  append_arg(a, out);
+  return out.take();
 }
 
 std::string val_to_json(const ValMeta& v) {
-  std::string s;
-  append_val(v, s);
-  return s;
+  TextOut out;
+  append_val(v, out);
+  return out.take();
 }
 
 namespace {
 
 // Emits the canonical text in pieces of about 1 MB through `sink`, so a large graph is never held twice.
 void write_graph_to(const Graph& g, const std::function<void(std::string_view)>& sink) {
-  std::string out;
-  out.reserve(1 << 20);
+  constexpr size_t kPiece = 1 << 20;
+  TextOut out(kPiece + 4096);
   out += "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n";
   if (!g.producer.empty()) out += " \"producer\": " + g.producer + ",\n";
   out += " \"symbols\": {";
@@ -323,13 +419,13 @@ void write_graph_to(const Graph& g, const std::function<void(std::string_view)>&
     first = false;
     out += "  ";
     append_node(n, out);
-    if (out.size() > (1 << 20)) {
-      sink(out);
+    if (out.size() > kPiece) {
+      sink(out.view());
       out.clear();
     }
   }
   out += "\n ]\n}\n";
-  sink(out);
+  sink(out.view());
 }
 
 // Where an output path really leads: symlinks followed (relative ones from their own directory), up to 40.
@@ -502,11 +598,19 @@ class PathBuf {
  public:
   size_t size() const { return n_; }
   void resize(size_t n) { n_ = n; }  // only ever shrinks
-  void clear() { n_ = 0; }
+  void clear() {
+    n_ = 0;
+    node_ = kNoNode;
+  }
   template <size_t N>
   PathBuf& operator=(const char (&lit)[N]) {
-    n_ = 0;
+    clear();
     return *this += lit;
+  }
+  // The path is "nodes[index]" followed by what is appended next (the prefix is written out only by str()).
+  void set_node(size_t index) {
+    n_ = 0;
+    node_ = index;
   }
   [[gnu::always_inline]] PathBuf& operator+=(std::string_view s) {
     if (s.size() > cap_ - n_) grow(s.size());
@@ -534,7 +638,11 @@ class PathBuf {
     *e++ = ']';
     *this += std::string_view(b, static_cast<size_t>(e - b));
   }
-  std::string str() const { return std::string(buf_.get(), n_); }
+  std::string str() const {
+    std::string prefix = node_ == kNoNode ? std::string() : "nodes[" + std::to_string(node_) + "]";
+    if (n_) prefix.append(buf_.get(), n_);
+    return prefix;
+  }
   friend std::string operator+(const PathBuf& p, std::string_view s) { return p.str().append(s); }
 
  private:
@@ -545,8 +653,10 @@ class PathBuf {
     buf_ = std::move(b);
     cap_ = cap;
   }
+  static constexpr size_t kNoNode = SIZE_MAX;
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0, n_ = 0;
+  size_t node_ = kNoNode;  // set_node's index
 };
 
 // A hash for texts of a hundred bytes or so (meta.val cache keys), 8 bytes a step: cheaper than std::hash.
@@ -563,7 +673,11 @@ struct FastTextHash {
       h ^= h >> 32;
     }
     uint64_t w = 0;
-    if (n) std::memcpy(&w, p, n);
+    if (s.size() >= 8) {
+      std::memcpy(&w, s.data() + s.size() - 8, 8);  // the last 8 bytes (some hashed already)
+    } else {
+      for (size_t k = 0; k < n; ++k) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
+    }
     h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
     return static_cast<size_t>(h ^ (h >> 29));
   }
@@ -823,7 +937,7 @@ class Reader {
         in_.begin_array();
         for (size_t i = 0; in_.next_item(); ++i) {
           size_t m = push_index(i);
-          items.push_back(read_arg());
+          read_arg_into(items);
           pop(m);
         }
         return Arg::list(take_args(items));
@@ -843,6 +957,71 @@ class Reader {
       case JsonPull::Type::End: in_.syntax_error("unexpected end of input");
     }
     fail_here("unsupported value");
+  }
+
+  // read_arg() appended to `out`. Numbers, lists and the canonical spellings of a node reference and of a tagged
+  // name ({"dtype": "float32"}, device, layout, memory format) are built in place; anything else (other spacing,
+  // escapes) is read again by read_arg.
+  void read_arg_into(std::vector<Arg>& out) {
+    switch (in_.peek()) {
+      case JsonPull::Type::Number: {
+        int64_t i = 0;
+        double d = 0;
+        const bool is_int = in_.number(i, d);
+        Arg& a = out.emplace_back();
+        if (is_int) {
+          a.kind = Arg::Kind::Int;
+          a.i = i;
+        } else {
+          a.kind = Arg::Kind::Float;
+          a.f = d;
+        }
+        return;
+      }
+      case JsonPull::Type::Array: {
+        Arg& a = out.emplace_back();  // `out` does not grow while the items are read (they go to the next level)
+        a.kind = Arg::Kind::List;
+        std::vector<Arg>& items = arg_buffer();
+        in_.begin_array();
+        for (size_t i = 0; in_.next_item(); ++i) {
+          size_t m = push_index(i);
+          read_arg_into(items);
+          pop(m);
+        }
+        a.items = take_args(items);
+        return;
+      }
+      case JsonPull::Type::Object: {
+        const size_t start = in_.offset();
+        std::string_view text;
+        if (in_.try_literal("{\"node\": \"")) {
+          if (in_.try_plain_string_rest(text) && !text.empty() && in_.try_literal("}")) {
+            if (Node* n = find_node(text)) {
+              Arg& a = out.emplace_back();
+              a.kind = Arg::Kind::Node;
+              a.node = n;
+              return;
+            }
+          }
+        } else if (in_.try_literal("{\"")) {
+          Arg::Kind kind = Arg::Kind::None;
+          if (in_.try_literal("dtype\": \"")) kind = Arg::Kind::Dtype;
+          else if (in_.try_literal("device\": \"")) kind = Arg::Kind::Device;
+          else if (in_.try_literal("layout\": \"")) kind = Arg::Kind::Layout;
+          else if (in_.try_literal("memory_format\": \"")) kind = Arg::Kind::MemoryFormat;
+          if (kind != Arg::Kind::None && in_.try_plain_string_rest(text) && in_.try_literal("}")) {
+            Arg& a = out.emplace_back();
+            a.kind = kind;
+            a.s = intern_cached(text);
+            return;
+          }
+        }
+        in_.rewind(start);
+        break;
+      }
+      default: break;
+    }
+    out.push_back(read_arg());
   }
 
   Arg read_tagged() {
@@ -1031,25 +1210,26 @@ class Reader {
     Node* output = nullptr;
     std::string key;
     for (size_t index = 0; in_.next_item(); ++index) {
-      path_ = "nodes";
-      push_index(index);
+      path_.set_node(index);  // "nodes[index]", written out only for an error message
       if (!peek_is(JsonPull::Type::Object)) fail_here("expected a node object, got " + describe_value());
-      Node node;
+      // The node is built in place in a one-node list and spliced into the graph: never moved or copied.
+      staged_.clear();
+      Node& node = staged_.emplace_back();
       bool have_name = false, have_op = false, have_target = false, have_args = false;
       size_t base = path_.size();
-      bool key_pending = read_node_head(node);  // then "args" is the next key, its ':' read
-      if (key_pending) {
+      bool closed = false;  // the node's '}' has been read
+      if (read_node_head(node)) {  // then "args" is the next key, its ':' read
         have_name = have_op = have_target = true;
         path_ += " (";
         path_ += node.name;
         path_ += ')';
         base = path_.size();
-        key = "args";
+        closed = read_node_args(node);
+        have_args = true;
       } else {
         in_.begin_object();
       }
-      while (key_pending || in_.next_key(key)) {
-        key_pending = false;
+      while (!closed && in_.next_key(key)) {
         if (key == "name"sv) {
           if (!peek_is(JsonPull::Type::String)) fail(path_ + ".name", "expected a non-empty string, got " + describe_value());
           node.name = read_string();
@@ -1073,33 +1253,9 @@ class Reader {
           node.target = read_string();
           have_target = true;
         } else if (key == "args"sv) {
-          size_t m = push(".args");
-          if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
-          in_.begin_array();
-          std::vector<Arg>& args = arg_buffer();
-          for (size_t i = 0; in_.next_item(); ++i) {
-            size_t m2 = push_index(i);
-            args.push_back(read_arg());
-            pop(m2);
-          }
-          node.args = take_args(args);
+          closed = read_node_args(node);
           have_args = true;
-          pop(m);
-          // Fast path for the canonical tail: no kwargs, then meta with val first. Anything else is left to the
-          // loop (and after the val, to read_meta_entries).
-          if (in_.try_literal(", \"kwargs\": {}, \"meta\": {\"val\": ")) {
-            size_t m2 = push(".meta.val");
-            read_val_cached(node.val);
-            pop(m2);
-            if (in_.try_literal("}}")) {
-              in_.end_object_consumed();
-              break;  // the node's object is closed
-            }
-            if (!in_.resume_object()) in_.syntax_error("nesting deeper than the limit");  // not reached: meta is shallow
-            m2 = push(".meta");
-            read_meta_entries(node);
-            pop(m2);
-          }
+          if (closed) break;
         } else if (key == "kwargs"sv) {
           size_t m = push(".kwargs");
           if (!peek_is(JsonPull::Type::Object)) fail_here("expected an object, got " + describe_value());
@@ -1134,9 +1290,9 @@ class Reader {
       }
       Node* n = nullptr;
       try {
-        n = g_.append_named(std::move(node));
+        n = g_.append_named(staged_);
       } catch (const InputError&) {
-        fail_here("duplicate node name '" + node.name + "'");  // append_named moves nothing when it throws
+        fail_here("duplicate node name '" + node.name + "'");  // append_named keeps the node when it throws
       }
       remember(n);
       // Users in the order rebuild_users() gives: node by node, each node's inputs once, in argument order.
@@ -1147,6 +1303,36 @@ class Reader {
     path_ = "nodes";
     if (!output) fail_here("the graph has no output node");
     path_.clear();
+  }
+
+  // A node's "args" value (its key and ':' read), and when the canonical tail follows (no kwargs, then meta with
+  // val first) that too; true when that tail closed the node's object. Anything else is left to the caller's
+  // loop (and after the val, to read_meta_entries).
+  bool read_node_args(Node& node) {
+    size_t m = push(".args");
+    if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
+    in_.begin_array();
+    std::vector<Arg>& args = arg_buffer();
+    for (size_t i = 0; in_.next_item(); ++i) {
+      size_t m2 = push_index(i);
+      read_arg_into(args);
+      pop(m2);
+    }
+    node.args = take_args(args);
+    pop(m);
+    if (!in_.try_literal(", \"kwargs\": {}, \"meta\": {\"val\": ")) return false;
+    size_t m2 = push(".meta.val");
+    read_val_cached(node.val);
+    pop(m2);
+    if (in_.try_literal("}}")) {
+      in_.end_object_consumed();
+      return true;
+    }
+    if (!in_.resume_object()) in_.syntax_error("nesting deeper than the limit");  // not reached: meta is shallow
+    m2 = push(".meta");
+    read_meta_entries(node);
+    pop(m2);
+    return false;
   }
 
   // Fast path for a node's canonical head, {"name": "n", "op": "o", "target": "t", "args": with plain ASCII
@@ -1162,7 +1348,7 @@ class Reader {
       if (kind && in_.resume_object()) {
         node.name.assign(name);
         node.op = *kind;
-        node.target = target;
+        node.target = intern_cached(target);
         return true;
       }
     }
@@ -1186,12 +1372,25 @@ class Reader {
     }
   }
 
+  // Targets, dtypes and devices through a small table of recent texts: a graph uses a few dozen, so nearly all
+  // are found here, without hashing into the process-wide pool behind its lock.
+  InternedStr intern_cached(std::string_view t) {
+    const size_t h = FastTextHash()(t);
+    RecentText& e = texts_[h & (kRecentTexts - 1)];
+    if (e.hash == h && !e.text.empty() && e.text.size() == t.size() && std::memcmp(e.text.data(), t.data(), t.size()) == 0)
+      return e.text;
+    e = RecentText{h, InternedStr(t)};
+    return e.text;
+  }
+
   // Node lookup by name through a small table of recently read nodes (most arguments name a node a few lines
   // up): a hit stays in the cache instead of probing the graph's index, megabytes large at 200k nodes.
   Node* find_node(std::string_view name) {
     const size_t h = FastTextHash()(name);
     Recent& r = recent_[h & (kRecent - 1)];
-    if (r.node && r.hash == h && r.node->name == name) return r.node;
+    if (r.node && r.hash == h && r.node->name.size() == name.size() &&
+        std::memcmp(r.node->name.data(), name.data(), name.size()) == 0)
+      return r.node;
     Node* n = g_.find(name);
     if (n) r = Recent{h, n};
     return n;
@@ -1218,6 +1417,13 @@ class Reader {
   std::function<void(size_t)> consumed_;
   PathBuf path_;
   Graph g_;
+  std::list<Node> staged_;  // the node being read
+  struct RecentText {
+    size_t hash = 0;
+    InternedStr text;
+  };
+  static constexpr size_t kRecentTexts = 256;
+  std::vector<RecentText> texts_ = std::vector<RecentText>(kRecentTexts);  // intern_cached's table
   std::unordered_map<std::string, ParsedText> expr_cache_;
   std::string scratch_;  // a string value read only to be looked up
   std::vector<SymDim> dims_buffer_;

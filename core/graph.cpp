@@ -155,6 +155,17 @@ void Graph::NameIndex::insert(Node* n) {
   ++count_;
 }
 
+bool Graph::NameIndex::insert_unique(Node* n) {
+  if (5 * (count_ + 1) > 4 * slots_.size()) reserve(std::max<size_t>(count_ + 1, slots_.size()));
+  const size_t h = name_hash(n->name), mask = slots_.size() - 1;
+  size_t i = h & mask;
+  for (; slots_[i].node; i = (i + 1) & mask)
+    if (slots_[i].hash == h && slots_[i].node->name == n->name) return false;
+  slots_[i] = Slot{h, n};
+  ++count_;
+  return true;
+}
+
 void Graph::NameIndex::erase(const Node* n) {
   if (slots_.empty()) return;
   const size_t mask = slots_.size() - 1;
@@ -229,6 +240,14 @@ Node* Graph::append_named(Node&& node) {
   Node* n = &nodes_.back();
   n->self_ = std::prev(nodes_.end());
   by_name_.insert(n);
+  return n;
+}
+
+Node* Graph::append_named(std::list<Node>& staged) {
+  Node* n = &staged.front();
+  if (!by_name_.insert_unique(n)) throw InputError("duplicate node name '" + n->name + "'");
+  nodes_.splice(nodes_.end(), staged, staged.begin());
+  n->self_ = std::prev(nodes_.end());
   return n;
 }
 

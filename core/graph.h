@@ -326,6 +326,9 @@ class Graph {
                     std::vector<std::pair<std::string, Arg>> kwargs, Node* before, std::string_view name_hint);
   // Appends a node with an exact name (used by the reader). Throws InputError on a duplicate name.
   Node* append_named(Node&& node);
+  // The same for the one node of `staged`, spliced in without being moved (`staged` is left empty; on a
+  // duplicate name it throws and keeps the node).
+  Node* append_named(std::list<Node>& staged);
   std::string fresh_name(std::string_view hint) const;
 
   void set_args(Node* n, std::vector<Arg> args);
@@ -364,6 +367,7 @@ class Graph {
    public:
     Node* find(std::string_view name) const;
     void insert(Node* n);  // the name must not be present
+    bool insert_unique(Node* n);  // false (nothing inserted) when the name is present
     void erase(const Node* n);
     void reserve(size_t n);
 

@@ -78,10 +78,6 @@ void JsonPull::syntax_error(const std::string& what) const {
   throw InputError(source_ + ": malformed JSON at " + position_of(offset()) + ": " + what);
 }
 
-inline void JsonPull::ws() {
-  while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-}
-
 void JsonPull::expect(char c, const char* what) {
   ws();
   if (p_ >= end_) syntax_error(std::string("unexpected end of input, expected ") + what);
@@ -89,19 +85,8 @@ void JsonPull::expect(char c, const char* what) {
   ++p_;
 }
 
-JsonPull::Type JsonPull::peek() {
-  ws();
-  if (p_ >= end_) return Type::End;
-  switch (*p_) {
-    case 'n': return Type::Null;
-    case 't': case 'f': return Type::Bool;
-    case '"': return Type::String;
-    case '[': return Type::Array;
-    case '{': return Type::Object;
-    default:
-      if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return Type::Number;
-      syntax_error("unexpected character '" + std::string(1, *p_) + "'");
-  }
+void JsonPull::unexpected_character() const {
+  syntax_error("unexpected character '" + std::string(1, *p_) + "'");
 }
 
 namespace {
@@ -140,14 +125,6 @@ bool JsonPull::next_key(std::string& key) {
     string(key);
   }
   expect(':', "':'");
-  return true;
-}
-
-bool JsonPull::next_item() {
-  ws();
-  if (p_ < end_ && *p_ == ']') { ++p_; first_ = false; --depth_; return false; }
-  if (!first_) expect(',', "',' or ']'");
-  first_ = false;
   return true;
 }
 
