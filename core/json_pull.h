@@ -31,7 +31,7 @@ size_t invalid_utf8_offset(std::string_view s);
 // character or a byte >= 0x80 (end when there is none). Sixteen bytes a step with SSE2, else eight (SWAR: the
 // bit tricks find a zero byte in w ^ c and a byte below 0x20 without a branch per byte; the lowest flagged byte
 // is always exact).
-inline const char* plain_ascii_end(const char* p, const char* end) {
+[[gnu::always_inline]] inline const char* plain_ascii_end(const char* p, const char* end) {
 #if defined(__SSE2__)
   // 16 bytes a step: a signed compare below 0x20 also catches the bytes >= 0x80 (negative as signed chars).
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
@@ -65,7 +65,7 @@ class JsonPull {
 
   enum class Type { Null, Bool, Number, String, Array, Object, End };
   // The type of the next value (skips whitespace).
-  Type peek() {
+  [[gnu::always_inline]] Type peek() {
     ws();
     if (p_ >= end_) return Type::End;
     switch (*p_) {
@@ -145,7 +145,7 @@ class JsonPull {
   }
   // Consumes plain printable ASCII up to a '"' (no escapes) and the quote; the text before it goes to `out`.
   // False (nothing consumed) when anything else comes first.
-  bool try_plain_string_rest(std::string_view& out) {
+  [[gnu::always_inline]] bool try_plain_string_rest(std::string_view& out) {
     const char* q = plain_ascii_end(p_, end_);
     if (q >= end_ || *q != '"') return false;
     out = std::string_view(p_, static_cast<size_t>(q - p_));
