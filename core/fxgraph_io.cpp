@@ -162,6 +162,7 @@ class TextOut {
   }
   void advance(size_t k) { n_ += k; }
   [[gnu::always_inline]] TextOut& operator+=(std::string_view s) {
+    if (s.empty()) return *this;  // (an empty view's data may be null)
     std::memcpy(room(s.size()), s.data(), s.size());
     n_ += s.size();
     return *this;
