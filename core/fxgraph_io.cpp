@@ -936,11 +936,7 @@ class Reader {
       case JsonPull::Type::Array: {
         std::vector<Arg>& items = arg_buffer();
         in_.begin_array();
-        for (size_t i = 0; in_.next_item(); ++i) {
-          size_t m = push_index(i);
-          read_arg_into(items);
-          pop(m);
-        }
+        for (size_t i = 0; in_.next_item(); ++i) read_arg_into(items, i);
         return Arg::list(take_args(items));
       }
       case JsonPull::Type::Object: {
@@ -960,10 +956,11 @@ class Reader {
     fail_here("unsupported value");
   }
 
-  // read_arg() appended to `out`. Numbers, lists and the canonical spellings of a node reference and of a tagged
-  // name ({"dtype": "float32"}, device, layout, memory format) are built in place; anything else (other spacing,
-  // escapes) is read again by read_arg.
-  void read_arg_into(std::vector<Arg>& out) {
+  // read_arg() of item `index` appended to `out`. Numbers, lists and the canonical spellings of a node reference
+  // and of a tagged name ({"dtype": "float32"}, device, layout, memory format) are built in place; anything else
+  // (other spacing, escapes) is read again by read_arg. "[index]" joins the JSON path only where an error could
+  // name it (a list's items, read_arg): the fast paths' only errors are syntax errors, which give a position.
+  void read_arg_into(std::vector<Arg>& out, size_t index) {
     switch (in_.peek()) {
       case JsonPull::Type::Number: {
         int64_t i = 0;
@@ -982,14 +979,12 @@ class Reader {
       case JsonPull::Type::Array: {
         Arg& a = out.emplace_back();  // `out` does not grow while the items are read (they go to the next level)
         a.kind = Arg::Kind::List;
+        const size_t m = push_index(index);
         std::vector<Arg>& items = arg_buffer();
         in_.begin_array();
-        for (size_t i = 0; in_.next_item(); ++i) {
-          size_t m = push_index(i);
-          read_arg_into(items);
-          pop(m);
-        }
+        for (size_t i = 0; in_.next_item(); ++i) read_arg_into(items, i);
         a.items = take_args(items);
+        pop(m);
         return;
       }
       case JsonPull::Type::Object: {
@@ -1022,7 +1017,9 @@ class Reader {
       }
       default: break;
     }
+    const size_t m = push_index(index);
     out.push_back(read_arg());
+    pop(m);
   }
 
   Arg read_tagged() {
@@ -1314,11 +1311,7 @@ class Reader {
     if (!peek_is(JsonPull::Type::Array)) fail_here("expected an array, got " + describe_value());
     in_.begin_array();
     std::vector<Arg>& args = arg_buffer();
-    for (size_t i = 0; in_.next_item(); ++i) {
-      size_t m2 = push_index(i);
-      read_arg_into(args);
-      pop(m2);
-    }
+    for (size_t i = 0; in_.next_item(); ++i) read_arg_into(args, i);
     node.args = take_args(args);
     pop(m);
     if (!in_.try_literal(", \"kwargs\": {}, \"meta\": {\"val\": ")) return false;
