@@ -103,49 +103,73 @@ Matcher::Matcher(const Pattern& p, const MatchContext& ctx) : p_(p), ctx_(ctx) {
     for (const auto& a : op_aliases(pn.target)) info_[k].aliases.push_back(intern_text(a));
     info_[k].commutative = is_commutative(pn.target);
   }
-  const PatternNode& R = p_.nodes[p_.root];
-  if (!R.is_input && !R.reshape_like)  // (match_node checks a reshape's values its own way)
-    for (size_t i = 0; i < R.args.size(); ++i)
-      if (R.args[i].kind == PatternArg::Kind::Literal || R.args[i].kind == PatternArg::Kind::Expr)
-        root_values_.push_back(static_cast<int>(i));
   one_of_dtypes_.resize(p_.vars.size());
   for (size_t v = 0; v < p_.vars.size(); ++v)
     for (const auto& o : p_.vars[v].one_of)
       one_of_dtypes_[v].push_back(o.d.empty() ? nullptr : intern_text(o.d));  // as match_arg compares v.d
+  // The root's values, each with the check match_arg makes first (see value_fails).
+  const PatternNode& R = p_.nodes[p_.root];
+  if (!R.is_input && !R.reshape_like) {  // (match_node checks a reshape's values its own way)
+    for (size_t i = 0; i < R.args.size(); ++i) {
+      const PatternArg& pa = R.args[i];
+      RootValue rv{static_cast<int>(i), RootValue::Check::Literal, &pa, nullptr, false};
+      if (pa.kind == PatternArg::Kind::Expr) {
+        const ScalarExpr& e = p_.exprs[pa.expr];
+        bool var = e.op == ScalarExpr::Op::Var;
+        if (e.type == VarType::Dtype) {
+          rv.check = var && !p_.vars[e.var].one_of.empty() ? RootValue::Check::DtypeOneOf : RootValue::Check::Dtype;
+          if (rv.check == RootValue::Check::DtypeOneOf) rv.allowed = &one_of_dtypes_[e.var];
+        } else if (e.type == VarType::Float) {
+          rv.check = RootValue::Check::Float;
+        } else {
+          rv.check = RootValue::Check::Int;
+          rv.boolean = var && p_.vars[e.var].boolean;
+        }
+      } else if (pa.kind != PatternArg::Kind::Literal) {
+        continue;  // an operand
+      }
+      root_values_.push_back(rv);
+    }
+    root_args_ = R.args.size();
+    root_kwargs_ = R.kwargs.size();
+    root_swappable_ = R.args.size() == 2 && info_[p_.root].commutative && R.args[0].kind == PatternArg::Kind::Ref &&
+                      R.args[1].kind == PatternArg::Kind::Ref;
+  }
 }
 
 // The checks match_arg makes on a value (not an operand) before it records anything, without recording.
-bool Matcher::value_fails(const PatternArg& pa, const Arg& a) const {
-  if (pa.kind == PatternArg::Kind::Literal) return !literal_equal(pa.literal, a);
-  const ScalarExpr& e = p_.exprs[pa.expr];
-  if (e.type == VarType::Dtype) {
-    if (a.kind != Arg::Kind::Dtype) return true;
-    if (e.op != ScalarExpr::Op::Var || p_.vars[e.var].one_of.empty()) return false;
-    const std::string* d = interned(a.s);
-    for (const std::string* allowed : one_of_dtypes_[e.var])  // (a plain loop: std::find unrolls for long ranges)
-      if (allowed == d) return false;
-    return true;
+bool Matcher::RootValue::fails(const Arg& a) const {
+  switch (check) {
+    case Check::Literal: return !literal_equal(pa->literal, a);
+    case Check::Dtype: return a.kind != Arg::Kind::Dtype;
+    case Check::DtypeOneOf: {
+      if (a.kind != Arg::Kind::Dtype) return true;
+      const std::string* d = interned(a.s);
+      for (const std::string* ok : *allowed)  // (a plain loop: std::find unrolls for long ranges)
+        if (ok == d) return false;
+      return true;
+    }
+    case Check::Float: return a.kind != Arg::Kind::Float && a.kind != Arg::Kind::Int;
+    case Check::Int:
+      if (a.kind == Arg::Kind::Int || a.kind == Arg::Kind::Sym) return false;
+      if (a.kind == Arg::Kind::Bool && boolean) return false;
+      return !(a.kind == Arg::Kind::Node && a.node->val && a.node->val->kind == ValMeta::Kind::Sym);
   }
-  if (e.type == VarType::Float) return a.kind != Arg::Kind::Float && a.kind != Arg::Kind::Int;
-  if (a.kind == Arg::Kind::Int || a.kind == Arg::Kind::Sym) return false;
-  if (a.kind == Arg::Kind::Bool && e.op == ScalarExpr::Op::Var && p_.vars[e.var].boolean) return false;
-  return !(a.kind == Arg::Kind::Node && a.node->val && a.node->val->kind == ValMeta::Kind::Sym);
+  return false;
 }
 
 // True only when every check match_node makes at the root (map_ empty) before its values pass holds and a value
 // fails, so that the failure is exactly the one match_node records there (the root assigned, progress 1,
 // structural, no flags). The values are looked at first: most attempts fail there, and a conjunction has no order.
 bool Matcher::root_value_fails(const Node* n) const {
-  if (root_values_.empty()) return false;
-  const PatternNode& P = p_.nodes[p_.root];
-  if (n->args.size() != P.args.size()) return false;
+  if (root_values_.empty() || n->args.size() != root_args_) return false;
   bool fails = false;
-  for (int i : root_values_)
-    if (value_fails(P.args[i], n->args[i])) {
+  for (const RootValue& rv : root_values_)
+    if (rv.fails(n->args[rv.arg])) {
       fails = true;
       break;
     }
-  if (!fails || n->op != OpKind::CallFunction || n->kwargs.size() != P.kwargs.size()) return false;
+  if (!fails || n->op != OpKind::CallFunction || n->kwargs.size() != root_kwargs_) return false;
   const NodeInfo& info = info_[p_.root];
   const std::string* nt = interned(n->target);
   if (nt != info.target) {
@@ -153,9 +177,7 @@ bool Matcher::root_value_fails(const Node* n) const {
     for (const std::string* a : info.aliases) alias = alias || a == nt;
     if (!alias) return false;
   }
-  if (P.args.size() == 2 && info.commutative && P.args[0].kind == PatternArg::Kind::Ref &&
-      P.args[1].kind == PatternArg::Kind::Ref && n->args[0].is_node() && n->args[1].is_node())
-    return false;
+  if (root_swappable_ && n->args[0].is_node() && n->args[1].is_node()) return false;
   return !consumed(n);
 }
 

@@ -53,6 +53,8 @@ class Matcher {
  public:
   // `ctx` must outlive the Matcher and not change while it is used (solved bindings are reused across roots).
   Matcher(const Pattern& p, const MatchContext& ctx);
+  Matcher(const Matcher&) = delete;             // holds pointers into itself
+  Matcher& operator=(const Matcher&) = delete;
   // Tries the pattern with its root (outputs[0]) at `root`. Never mutates the graph.
   bool match(Node* root, Match& out, MatchFailure* failure);
   // Whether a failure is worth reporting as a near miss (the structure was mostly there).
@@ -85,7 +87,6 @@ class Matcher {
   // Whether match_node(root) is certain to fail on one of the root's own values (a literal, a dtype outside its
   // one_of, a number where a dtype belongs), after everything before them held: most attempts end there.
   bool root_value_fails(const Node* n) const;
-  bool value_fails(const PatternArg& pa, const Arg& a) const;
   bool match_arg(int p, const Node* n, const PatternArg& pa, const Arg& a, const char* what, int idx, int idx2,
                  const std::string* key);
   bool match_reshape(int p, Node* n);
@@ -142,7 +143,18 @@ class Matcher {
   const MatchContext& ctx_;
   std::vector<NodeInfo> info_;
   std::vector<std::vector<const std::string*>> one_of_dtypes_;  // per variable: its allowed dtypes, interned
-  std::vector<int> root_values_;  // the root's value (literal, expression) arguments; empty: no quick rejection
+  // A value argument of the root and the first check match_arg makes on it.
+  struct RootValue {
+    int arg;
+    enum class Check : uint8_t { Literal, Dtype, DtypeOneOf, Float, Int } check;
+    const PatternArg* pa;                             // Literal
+    const std::vector<const std::string*>* allowed;   // DtypeOneOf: one_of_dtypes_ of its variable
+    bool boolean;                                     // Int: a bool is accepted (a `bool` variable)
+    bool fails(const Arg& a) const;
+  };
+  std::vector<RootValue> root_values_;  // empty: no quick rejection
+  size_t root_args_ = 0, root_kwargs_ = 0;
+  bool root_swappable_ = false;         // match_node tries the root's two operands both ways
   std::vector<SolvedKey> solved_eqs_;
   std::vector<std::optional<Value>> solved_bind_;
   bool have_solved_ = false;
