@@ -172,19 +172,19 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
   };
 
   std::vector<size_t> choice(calls.size(), 0);
+  // Next combination (the last call varies fastest); false after the last one.
+  auto advance = [&] {
+    size_t k = calls.size();
+    while (k > 0) {
+      --k;
+      if (++choice[k] < (*calls[k].fragment)["spellings"].size()) return true;
+      choice[k] = 0;
+    }
+    return false;
+  };
   for (const Json* target : targets) {
     std::fill(choice.begin(), choice.end(), 0);
     for (;;) {
-      // Next combination (the last call varies fastest); false after the last one.
-      auto advance = [&] {
-        size_t k = calls.size();
-        while (k > 0) {
-          --k;
-          if (++choice[k] < (*calls[k].fragment)["spellings"].size()) return true;
-          choice[k] = 0;
-        }
-        return false;
-      };
       std::string fused_op = target ? (target->contains("fused_op") && (*target)["fused_op"].is_string()
                                            ? (*target)["fused_op"].get<std::string>() : "")
                                     : (pattern.contains("fused_op") && pattern["fused_op"].is_string()

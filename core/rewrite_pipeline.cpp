@@ -26,18 +26,12 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 namespace {
-PatternSet load_for_graph(PatternRequest request, const Graph& graph);
+PatternSet load_for_graph(PatternRequest request, const Graph* graph);
 }  // namespace
 
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                          const Target* only, const Graph* graph) {
-  if (!only || !graph) {
-    PatternSet ps = only ? PatternSet::builtin(*only) : PatternSet::builtin();
-    for (const auto& f : files) ps.load_file(f);
-    ps.select(select);
-    return ps;
-  }
-  return load_for_graph(request_patterns(files, select, only), *graph);
+  return load_for_graph(request_patterns(files, select, only), graph);
 }
 
 PatternRequest request_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
@@ -49,31 +43,30 @@ PatternRequest request_patterns(const std::vector<std::string>& files, const std
 
 namespace {
 
-// The built-in variants whose ops can occur in `graph`, then the request's files, then its selection.
-PatternSet load_for_graph(PatternRequest request, const Graph& graph) {
+// The built-in patterns (every target's, the request's target's, or, given a graph, those of its variants whose
+// ops can occur in the graph), then the request's files, then its selection.
+PatternSet load_for_graph(PatternRequest request, const Graph* graph) {
   std::vector<std::vector<Pattern>>& loaded = request.files;
-  if (!request.only) {
-    PatternSet ps = PatternSet::builtin();
-    for (auto& file : loaded) ps.add(std::move(file));
-    ps.select(request.select);
-    return ps;
-  }
+  OpFilter available;
   std::unordered_set<std::string_view> ops;
-  for (const Node& n : graph.nodes())
-    if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
-  // The files' replacements and the target's built-in ones: the ops a rewrite can add to the graph.
-  const std::vector<std::string> created = PatternSet::builtin_replacement_ops(*request.only);
-  for (const auto& op : created) ops.insert(op);
-  for (const auto& file : loaded)
-    for (const auto& p : file)
-      for (const auto& r : p.replacement) ops.insert(r.target);
-  const OpFilter available = [&](const std::string& op) {
-    if (is_reshape_like(op) || ops.count(op)) return true;
-    for (const auto& a : op_aliases(op))
-      if (ops.count(a)) return true;
-    return false;
-  };
-  PatternSet ps = PatternSet::builtin(*request.only, available);
+  std::vector<std::string> created;
+  if (request.only && graph) {
+    for (const Node& n : graph->nodes())
+      if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
+    // The files' replacements and the target's built-in ones: the ops a rewrite can add to the graph.
+    created = PatternSet::builtin_replacement_ops(*request.only);
+    for (const auto& op : created) ops.insert(op);
+    for (const auto& file : loaded)
+      for (const auto& p : file)
+        for (const auto& r : p.replacement) ops.insert(r.target);
+    available = [&ops](const std::string& op) {
+      if (is_reshape_like(op) || ops.count(op)) return true;
+      for (const auto& a : op_aliases(op))
+        if (ops.count(a)) return true;
+      return false;
+    };
+  }
+  PatternSet ps = request.only ? PatternSet::builtin(*request.only, available) : PatternSet::builtin();
   for (auto& file : loaded) ps.add(std::move(file));
   ps.select(request.select);
   return ps;
@@ -140,7 +133,7 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
 
 PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
   PipelineReport r = normalize_stage(g, o);
-  loaded = load_for_graph(request, g);
+  loaded = load_for_graph(request, &g);
   rewrite_stage(g, loaded, o, r);
   return r;
 }
