@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import keyword
 import math
+import struct
 import re
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
@@ -357,7 +358,9 @@ class _Builder:
             if v.type != "float" or var not in self.sentinels[0]:
                 continue
             sa, sb = self.sentinels[0][var], self.sentinels[1][var]
-            if _close(a, sa) and _close(b, sb):
+            # A decomposition may carry the scalar as float32 (F.rms_norm's eps in PyTorch 2.11 is traced as
+            # float32(eps)): the graph then holds the rounded value, which the bound variable takes as it is.
+            if (_close(a, sa) and _close(b, sb)) or (_close(a, _f32(sa)) and _close(b, _f32(sb))):
                 return f"${var}"
             if _close(a, -sa) and _close(b, -sb):
                 return f"$-{var}"
@@ -427,6 +430,11 @@ class _Builder:
 
 def _subst_int(text, value, var: str) -> str:
     return re.sub(rf"(?<![A-Za-z0-9_.]){re.escape(str(value))}(?![A-Za-z0-9_.])", var, str(text))
+
+
+def _f32(x):
+    """x rounded to float32 (a float), or x unchanged when it is not a float."""
+    return struct.unpack("f", struct.pack("f", x))[0] if isinstance(x, float) and math.isfinite(x) else x
 
 
 def _close(x, y) -> bool:

@@ -156,6 +156,18 @@ static_quant.spelling("af_v2", captures={"buf": Q}, root="af",
                       nodes=[af("af", "_C.static_scaled_fp8_quant.default",
                                 {"input": "%y", "scale": "%scale", "_result_base_index": 0, "_all_bases": ["%buf"]}, v2=True),
                              gi("q", "af", 1)])
+# vLLM's newer schema adds `int[]? group_shape=None`: auto_functionalized then records group_shape=None.
+static_quant.spelling("af_v1_group_shape", doc="the newer schema's group_shape=None recorded", captures={"buf": Q},
+                      root="af",
+                      nodes=[af("af", "_C.static_scaled_fp8_quant.default",
+                                {"result": "%buf", "input": "%y", "scale": "%scale", "group_shape": None}),
+                             gi("q", "af", 1)])
+static_quant.spelling("af_v2_group_shape", doc="the newer schema's group_shape=None recorded", captures={"buf": Q},
+                      root="af",
+                      nodes=[af("af", "_C.static_scaled_fp8_quant.default",
+                                {"input": "%y", "scale": "%scale", "group_shape": None, "_result_base_index": 0,
+                                 "_all_bases": ["%buf"]}, v2=True),
+                             gi("q", "af", 1)])
 
 per_token_quant = Fragment(
     "per_token_quant", {"y": "MD [N, H]"}, {"q": Q, "scale": S1},

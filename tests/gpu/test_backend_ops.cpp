@@ -2,6 +2,7 @@
 // its GPU set declares and the shapes listed here (size-1 and empty dims, odd sizes, broadcasting,
 // non-contiguous views), and its result must equal the CPU row's bit for bit (NaN of any payload equal).
 // A GPU row without cases here fails the harness, so adding a GPU kernel costs a row and its shapes.
+#include <cstdio>
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -487,7 +488,9 @@ std::string differ(const Value& a, const Value& b) {
     if (std::memcmp(x.raw() + i * es, y.raw() + i * es, es) == 0) continue;
     const double p = x.value_at(i), q = y.value_at(i);
     if (p != p && q != q) continue;
-    return "element " + std::to_string(i) + ": cpu " + std::to_string(p) + ", gpu " + std::to_string(q);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "element %lld: cpu %.9g, gpu %.9g", static_cast<long long>(i), p, q);
+    return buf;
   }
   return "";
 }
@@ -506,7 +509,8 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
   for (const OpEntry* e : all_ops()) {
     const OpRow& row = *e->row;
     if (!row.gpu) continue;
-    CAPTURE(row.target);
+    const std::string target_name(row.target);  // a string, so doctest prints the name, not a pointer
+    CAPTURE(target_name);
     ++rows;
     auto it = cases.find(row.target);
     REQUIRE_MESSAGE(it != cases.end(), "a GPU row without cases in tests/gpu/test_backend_ops.cpp");
@@ -514,7 +518,8 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
     for (unsigned di = 0; di < 32; ++di) {
       const DType d = static_cast<DType>(di);
       if (!row.gpu_dtypes.has(d)) continue;
-      CAPTURE(dtype_name(d));
+      const std::string dtype_str(dtype_name(d));
+      CAPTURE(dtype_str);
       for (size_t ci = 0; ci < it->second.size(); ++ci) {
         CAPTURE(ci);
         const std::optional<KernelArgs> in = it->second[ci](d);

@@ -168,12 +168,13 @@ def static_quant(g, y, scale, fp8, spelling, fmax=None):
         return g.call("convert_element_type", CONV, [ref(q2), {"dtype": fp8}], tv(fp8, ROW))
     buf = empty(g, ROW, fp8)
     op = {"op": "_C.static_scaled_fp8_quant.default"}
-    if spelling == "af_v1":
+    newer = {"group_shape": None} if spelling.endswith("_group_shape") else {}  # vLLM's newer schema
+    if spelling.startswith("af_v1"):
         af = g.call("auto_functionalized", "higher_order.auto_functionalized", [op], [None, tv(fp8, ROW)],
-                    {"result": ref(buf), "input": ref(y), "scale": ref(scale)})
+                    {"result": ref(buf), "input": ref(y), "scale": ref(scale), **newer})
     else:
         af = g.call("auto_functionalized_v2", "higher_order.auto_functionalized_v2", [op], [None, tv(fp8, ROW)],
-                    {"input": ref(y), "scale": ref(scale), "_result_base_index": 0, "_all_bases": [ref(buf)]})
+                    {"input": ref(y), "scale": ref(scale), **newer, "_result_base_index": 0, "_all_bases": [ref(buf)]})
     return g.call("getitem", "_operator.getitem", [ref(af), 1], tv(fp8, ROW))
 
 
@@ -301,6 +302,10 @@ def main():
     case("static_eps_1e-5", "eps is a pattern variable: 1e-5 fuses like 1e-6", eps=1e-05)
     case("add_static_native", "fused-add RMSNorm (residual output) -> static FP8, native", add=True)
     case("add_static_af_v1", "AF(_C.fused_add_rms_norm) + AF(_C.static_scaled_fp8_quant)", add=True, norm="af_v1", qs="af_v1")
+    case("add_static_af_v1_group_shape", "AF(_C.fused_add_rms_norm) + AF(_C.static_scaled_fp8_quant) with the newer "
+         "schema's group_shape=None recorded", add=True, norm="af_v1", qs="af_v1_group_shape")
+    case("static_vllm_ir_af_v2_group_shape", "vllm_ir.rms_norm + static quant AF v2 with group_shape=None",
+         norm="vllm_ir", qs="af_v2_group_shape")
     case("add_static_vllm_ir_af_v2", "vllm_ir.fused_add_rms_norm + static quant AF v2", add=True, norm="vllm_ir", qs="af_v2")
     # per-token (cuda and rocm-aiter)
     case("per_token_native_cuda", "native per-token: the _C kernel divides, the native chain multiplies by the "
