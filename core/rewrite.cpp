@@ -475,6 +475,8 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
         graph_ops.insert(&c->target.str());
       }
     }
+    if (!report.erased_nodes) report.erased_nodes = std::make_shared<std::list<Node>>();
+    report.erased_nodes->splice(report.erased_nodes->end(), rw.take_erased());
     report.rewrite_seconds += seconds_since(t_rw);
     if (opt.after_change) opt.after_change("rewrite iteration " + std::to_string(iter + 1) + " (" +
                                                std::to_string(found.size()) + " matches)", g);
