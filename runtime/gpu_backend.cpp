@@ -194,7 +194,7 @@ struct GpuAttention {
 // out/lse/weights of attention over device tensors; lse_meta: the lse item of the meta result (its shape
 // may pad L to a multiple of 32, filled with +inf, or add a trailing 1), nullptr when not wanted.
 GpuAttention run_gpu_attention(const OpArgs& a, const Tensor* mask, double dropout, bool causal, std::optional<double> scale,
-                               bool gqa, bool want_weights, const Tensor* lse_meta) {
+                               bool gqa, bool want_weights, const Tensor* lse_meta, bool bool_mask_adds = false) {
   if (dropout != 0.0) throw InputError("attention dropout is not supported (inference graphs have dropout_p = 0)");
   const Tensor q = attn_4d(a.tensor(0)), k = attn_4d(a.tensor(1)), v = attn_4d(a.tensor(2));
   const int64_t B = q.shape()[0], Hq = q.shape()[1], L = q.shape()[2], E = q.shape()[3];
@@ -233,7 +233,7 @@ GpuAttention run_gpu_attention(const OpArgs& a, const Tensor* mask, double dropo
   }
   if (L > 0 && B * Hq > 0)
     gpu::attention(ref(r.out), lse_meta && lse_meta->numel() > 0 ? &lref : nullptr, want_weights ? &wref : nullptr, ref(q),
-                   ref(k), ref(v), mask ? &mref : nullptr, causal, sc);
+                   ref(k), ref(v), mask ? &mref : nullptr, causal, sc, bool_mask_adds);
   if (!batched) {
     r.out = r.out.as_strided({Hq, L, Ev}, {L * Ev, Ev, 1}, r.out.offset());
     if (want_weights) r.weights = r.weights.as_strided({Hq, L, S}, {L * S, S, 1}, r.weights.offset());
@@ -485,7 +485,7 @@ Value sdpa(const OpArgs& a, ExecContext&) {
   return Value::of(run_gpu_attention(a, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(6), a.flag(7), false, nullptr).out);
 }
 Value sdpa_math(const OpArgs& a, ExecContext&) {
-  GpuAttention r = run_gpu_attention(a, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(7), a.flag(8), true, nullptr);
+  GpuAttention r = run_gpu_attention(a, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(7), a.flag(8), true, nullptr, true);
   return Value::list({Value::of(r.out), Value::of(r.weights)});
 }
 Value sdpa_flash(const OpArgs& a, ExecContext&) {

@@ -452,6 +452,25 @@ TEST_CASE("heavy: attention edge cases: bf16 output, fully masked rows, weights,
   CHECK_THROWS_AS(cpu::attention(q, k, v, drop, 1), InputError);
 }
 
+TEST_CASE("heavy: the math variant adds a bool mask as 0 / 1, as PyTorch's _scaled_dot_product_attention_math does") {
+  const Tensor q = random_tensor(DType::F32, {2, 4, 5, 8}, 6, "q"), k = random_tensor(DType::F32, {2, 2, 7, 8}, 6, "k"),
+               v = random_tensor(DType::F32, {2, 2, 7, 8}, 6, "v");
+  Tensor bmask = Tensor::empty(DType::Bool, {5, 7}), fmask = Tensor::empty(DType::F32, {5, 7});
+  for (int64_t i = 0; i < 35; ++i) {
+    bmask.data<uint8_t>()[i] = (i * 7) % 5 < 3;
+    fmask.data<float>()[i] = bmask.data<uint8_t>()[i] ? 1.0f : 0.0f;
+  }
+  cpu::AttentionParams added, as_float, selecting;
+  added.mask = &bmask;
+  added.bool_mask_adds = true;
+  as_float.mask = &fmask;
+  selecting.mask = &bmask;
+  added.enable_gqa = as_float.enable_gqa = selecting.enable_gqa = true;
+  const Tensor a = cpu::attention(q, k, v, added, 1).out;
+  CHECK(same_bits(a, cpu::attention(q, k, v, as_float, 1).out));
+  CHECK_FALSE(same_bits(a, cpu::attention(q, k, v, selecting, 1).out));  // 0 / -inf: a different result
+}
+
 // ----------------------------------------------------------------------------------------- grouped mm
 
 TEST_CASE("heavy: _grouped_mm in its four layouts against per-group matmuls") {

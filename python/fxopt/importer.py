@@ -86,6 +86,7 @@ class _Builder:
         self.dim_source: dict[str, tuple] = {}            # symbol -> (tensor node, dim)
         self.problems: list[str] = []
         self.cursor: Optional[torch.fx.Node] = None       # rebuild: last placed node
+        self.moved = 0                                    # rebuild: kept nodes moved to a new place
         self.created: list[torch.fx.Node] = []
         self.always_val = False                           # rebuild: every new node gets a val
         self.reserved = {d.get("name") for d in doc["nodes"]}
@@ -101,6 +102,7 @@ class _Builder:
         if self.cursor is not None:
             if self.cursor.next is not node:
                 self.cursor.append(node)
+                self.moved += 1
             self.cursor = node
 
     def helper_name(self) -> str:
@@ -617,7 +619,10 @@ def rebuild(graph_or_gm, doc_or_path, *, fp8_dtype="auto", strict: bool = False)
         stats["erased"] += 1
     stats["created"] = len(b.created)
     graph.lint()
-    if gm is not None:
+    # A GraphModule's code is regenerated only when the graph changed: Python's compile of the forward is
+    # most of the cost of an unchanged rebuild, and grows faster than the graph.
+    changed = stats["updated"] or stats["created"] or stats["erased"] or b.moved
+    if gm is not None and changed:
         gm.recompile()
     problems.extend(b.problems)
     stats["problems"] = problems

@@ -7,7 +7,8 @@
 // everything in float32 with separate IEEE multiplies and adds:
 //   s_j   = ((0 + q_0 k_j0) + q_1 k_j1) + ... in increasing e             (inputs converted to float32)
 //   x_j   = -inf if causal and j > i, else s_j * scale (+ mask_ij: a float mask converted to float32, a
-//           bool mask as 0 / -inf); scale = the given scale, else 1 / sqrtf(E)
+//           bool mask as 0 / -inf, or as 0 / 1 for the math variant, which adds any mask as it is);
+//           scale = the given scale, else 1 / sqrtf(E)
 //   m     = max_j x_j (NaN-propagating); when m == -inf (every key masked): out = 0, lse = +inf, weights = 0
 //   p_j   = num::fx_expf(x_j - m);  l = ((0 + p_0) + p_1) + ... in increasing j
 //   acc_c = ((0 + p_j0 v_j0c) + ...) over increasing j, skipping p_j == 0;  out_c = acc_c / l
@@ -52,8 +53,9 @@ AttentionResult attention(const Tensor& q_in, const Tensor& k_in, const Tensor& 
   Tensor mask;
   Shape mst;
   if (p.mask) {
+    const float off = p.bool_mask_adds ? 0.0f : -INFINITY, on = p.bool_mask_adds ? 1.0f : 0.0f;
     mask = p.mask->dtype() == DType::Bool ? map_n<float, 1>(DType::F32, std::array<const Tensor*, 1>{p.mask},
-                                                            [](float a) { return a != 0.0f ? 0.0f : -INFINITY; })
+                                                            [=](float a) { return a != 0.0f ? on : off; })
                                           : p.mask->to(DType::F32);
     const Shape full{B, Hq, L, S};
     if (broadcast_shapes({full, mask.shape()}) != full)

@@ -74,6 +74,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, const std::vector<int64_t>& output_s
 // ---- attention.cpp ----
 struct AttentionParams {
   const Tensor* mask = nullptr;  // bool (true = attend) or float (added), broadcast to (B, Hq, L, S)
+  bool bool_mask_adds = false;   // a bool mask is added as 0 / 1 (what _scaled_dot_product_attention_math does)
   bool causal = false;           // query i attends to keys j <= i (top-left aligned, as PyTorch)
   std::optional<double> scale;   // default 1/sqrt(E)
   bool enable_gqa = false;       // Hq a multiple of Hk: query head h uses key/value head h / (Hq / Hk)

@@ -21,6 +21,7 @@ struct AttnArgs {
   void* weights; DType wt; int64_t ws[4];      // null: not wanted
   int64_t B, Hq, Hk, L, S, E, Ev;
   bool causal;
+  bool bool_mask_adds;  // a bool mask adds 0 / 1 (the math variant), else 0 / -inf
   float scale;
 };
 
@@ -50,7 +51,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttnArgs a) {
       xj = s * a.scale;
       if (a.mask) {
         const float mv = detail::load_f32(a.mask, a.mt, b * a.ms[0] + h * a.ms[1] + i * a.ms[2] + j * a.ms[3]);
-        xj = xj + (a.mt == DType::b8 ? (mv != 0.0f ? 0.0f : -INFINITY) : mv);
+        xj = xj + (a.mt != DType::b8 ? mv : a.bool_mask_adds ? (mv != 0.0f ? 1.0f : 0.0f) : (mv != 0.0f ? 0.0f : -INFINITY));
       }
     }
     x[j] = xj;
@@ -98,7 +99,7 @@ void copy4(int64_t* dst, const TensorRef& t, const char* what) {
 }  // namespace
 
 void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weights, const TensorRef& q, const TensorRef& k,
-               const TensorRef& v, const TensorRef* mask, bool causal, float scale) {
+               const TensorRef& v, const TensorRef* mask, bool causal, float scale, bool bool_mask_adds) {
   AttnArgs a{};
   copy4(a.qs, q, "query");
   copy4(a.ks, k, "key");
@@ -128,6 +129,7 @@ void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weig
     a.wt = weights->dtype;
   }
   a.causal = causal;
+  a.bool_mask_adds = bool_mask_adds;
   a.scale = scale;
   const int64_t rows = a.B * a.Hq * a.L;
   if (rows == 0) return;

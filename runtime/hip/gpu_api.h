@@ -250,10 +250,11 @@ int64_t first_bad_index(const TensorRef& index, int64_t size, bool allow_negativ
 
 // --- attention (attention.hip): runtime/cpu/attention.cpp's contract, bit for bit ---
 // q (B, Hq, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev): 4-d views of f32/bf16/f16 (any strides; Hq a multiple
-// of Hk); mask: null, or a bool or float view broadcast to (B, Hq, L, S) (0 strides). out (B, Hq, L, Ev);
+// of Hk); mask: null, or a bool or float view broadcast to (B, Hq, L, S) (0 strides); a bool mask adds 0 / -inf,
+// or 0 / 1 with bool_mask_adds (the math variant adds any mask as it is). out (B, Hq, L, Ev);
 // lse (B, Hq, L) float32 or null; weights (B, Hq, L, S) or null. Requires E + S <= kAttentionMaxSharedFloats.
 void attention(const TensorRef& out, const TensorRef* lse, const TensorRef* weights, const TensorRef& q, const TensorRef& k,
-               const TensorRef& v, const TensorRef* mask, bool causal, float scale);
+               const TensorRef& v, const TensorRef* mask, bool causal, float scale, bool bool_mask_adds = false);
 
 // --- convolution (conv.hip): runtime/cpu/conv.cpp's order, bit for bit ---
 // out (N, O, OH, OW) = x (N, C, H, W) * w (O, C / groups, KH, KW) + bias (O): 4-d views of f32/bf16/f16 (any
@@ -327,7 +328,7 @@ inline void gather(void*, const void*, size_t, const GatherPlan&) { no_gpu(); }
 inline int64_t first_bad_index(const TensorRef&, int64_t, bool, int64_t*) { no_gpu(); }
 inline void index_put(void*, int64_t, const void*, const int64_t*, size_t, const GatherPlan&) { no_gpu(); }
 inline void attention(const TensorRef&, const TensorRef*, const TensorRef*, const TensorRef&, const TensorRef&,
-                      const TensorRef&, const TensorRef*, bool, float) { no_gpu(); }
+                      const TensorRef&, const TensorRef*, bool, float, bool = false) { no_gpu(); }
 inline void convolution(const TensorRef&, const TensorRef&, const TensorRef&, const TensorRef*, const ConvSpec&) { no_gpu(); }
 inline void scan(const TensorRef&, const TensorRef&, int, bool) { no_gpu(); }
 inline void sort_rows(void*, int64_t*, const TensorRef&, int, int64_t, bool) { no_gpu(); }

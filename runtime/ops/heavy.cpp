@@ -163,10 +163,12 @@ Shape lse_shape(const AttnShapes& s, int64_t l) {
   return s.batched ? Shape{s.b, s.h, l} : Shape{s.h, l};
 }
 Value run_attention(const OpArgs& a, ExecContext& ctx, const Tensor* mask, double dropout, bool causal,
-                    std::optional<double> scale, bool gqa, bool weights, cpu::AttentionResult* res) {
+                    std::optional<double> scale, bool gqa, bool weights, cpu::AttentionResult* res,
+                    bool bool_mask_adds = false) {
   if (dropout != 0.0) throw InputError("attention dropout_p must be 0 (inference), got " + std::to_string(dropout));
   cpu::AttentionParams p;
   p.mask = mask;
+  p.bool_mask_adds = bool_mask_adds;
   p.causal = causal;
   p.scale = scale;
   p.enable_gqa = gqa;
@@ -246,7 +248,8 @@ Value sdpa(const OpArgs& a, ExecContext& ctx) {
   return run_attention(a, ctx, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(6), a.flag(7), false, &r);
 }
 // _scaled_dot_product_attention_math(q, k, v, attn_mask, dropout_p, is_causal, dropout_mask, *, scale, enable_gqa)
-// -> (out, attn weights)
+// -> (out, attn weights). It adds its mask as it is: a bool mask counts 0 / 1 (F.scaled_dot_product_attention
+// turns a bool mask into 0 / -inf before it calls this op).
 std::optional<Value> meta_sdpa_math(const OpArgs& a) {
   const AttnShapes s = attn_shapes(a);
   Shape w = s.batched ? Shape{s.b, s.h, s.l, s.s} : Shape{s.h, s.l, s.s};
@@ -254,7 +257,7 @@ std::optional<Value> meta_sdpa_math(const OpArgs& a) {
 }
 Value sdpa_math(const OpArgs& a, ExecContext& ctx) {
   cpu::AttentionResult r;
-  run_attention(a, ctx, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(7), a.flag(8), true, &r);
+  run_attention(a, ctx, a.opt_tensor(3), a.f64(4), a.flag(5), a.opt_f64(7), a.flag(8), true, &r, true);
   return Value::list({Value::of(r.out), Value::of(r.weights)});
 }
 // _scaled_dot_product_flash_attention(q, k, v, dropout_p, is_causal, return_debug_mask, *, scale)
