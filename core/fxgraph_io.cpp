@@ -665,25 +665,7 @@ class PathBuf {
 // A hash for texts of a hundred bytes or so (meta.val cache keys), 8 bytes a step: cheaper than std::hash.
 struct FastTextHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
-    const char* p = s.data();
-    size_t n = s.size();
-    for (; n >= 8; p += 8, n -= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-      h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    if (s.size() >= 8) {
-      std::memcpy(&w, s.data() + s.size() - 8, 8);  // the last 8 bytes (some hashed already)
-    } else {
-      for (size_t k = 0; k < n; ++k) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
-    }
-    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-    return static_cast<size_t>(h ^ (h >> 29));
-  }
+  size_t operator()(std::string_view s) const { return text_hash(s); }
 };
 
 // Decodes an fxgraph document straight from the JSON text into a Graph (no DOM). `path_` holds the JSON path
@@ -1234,6 +1216,8 @@ class Reader {
           if (!peek_is(JsonPull::Type::String)) fail(path_ + ".name", "expected a non-empty string, got " + describe_value());
           node.name = read_string();
           if (node.name.empty()) fail(path_ + ".name", "expected a non-empty string");
+          name_hash_ = text_hash(node.name);
+          g_.prefetch_name(name_hash_);  // its index slot, needed when the node is added
           have_name = true;
           path_ += " (";
           path_ += node.name;
@@ -1290,7 +1274,7 @@ class Reader {
       }
       Node* n = nullptr;
       try {
-        n = g_.append_named(staged_);
+        n = g_.append_named(staged_, name_hash_);
       } catch (const InputError&) {
         fail_here("duplicate node name '" + node.name + "'");  // append_named keeps the node when it throws
       }
@@ -1343,6 +1327,8 @@ class Reader {
       const auto kind = op_kind_from_string(op);
       if (kind && in_.resume_object()) {
         node.name.assign(name);
+        name_hash_ = text_hash(name);
+        g_.prefetch_name(name_hash_);  // its index slot, needed when the node is added
         node.op = *kind;
         node.target = intern_cached(target);
         return true;
@@ -1387,12 +1373,12 @@ class Reader {
     if (r.node && r.hash == h && r.node->name.size() == name.size() &&
         std::memcmp(r.node->name.data(), name.data(), name.size()) == 0)
       return r.node;
-    Node* n = g_.find(name);
+    Node* n = g_.find(name, h);
     if (n) r = Recent{h, n};
     return n;
   }
   void remember(Node* n) {
-    const size_t h = FastTextHash()(n->name);
+    const size_t h = name_hash_;
     recent_[h & (kRecent - 1)] = Recent{h, n};
   }
 
@@ -1427,6 +1413,7 @@ class Reader {
   size_t arg_level_ = 0;
   std::unordered_map<int64_t, sym::Expr> const_cache_;
   std::unordered_map<std::string, ValMeta, FastTextHash, std::equal_to<>> val_cache_;
+  size_t name_hash_ = 0;  // text_hash() of the name of the node being read
   bool line_hit_ = false;   // read_val_cached: the line's end was tried first
   size_t line_misses_ = 0;  // values the line's end missed but the bracket scan found in the cache
   std::vector<Node*> inputs_;  // add_uses scratch

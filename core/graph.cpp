@@ -122,12 +122,12 @@ bool UserList::erase(Node* n) {
 }
 
 namespace {
-size_t name_hash(std::string_view s) { return std::hash<std::string_view>()(s); }
+size_t name_hash(std::string_view s) { return text_hash(s); }
 }  // namespace
 
-Node* Graph::NameIndex::find(std::string_view name) const {
+Node* Graph::NameIndex::find(std::string_view name, size_t h) const {
   if (slots_.empty()) return nullptr;
-  const size_t h = name_hash(name), mask = slots_.size() - 1;
+  const size_t mask = slots_.size() - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
     if (!s.node) return nullptr;
@@ -155,9 +155,9 @@ void Graph::NameIndex::insert(Node* n) {
   ++count_;
 }
 
-bool Graph::NameIndex::insert_unique(Node* n) {
+bool Graph::NameIndex::insert_unique(Node* n, size_t h) {
   if (5 * (count_ + 1) > 4 * slots_.size()) reserve(std::max<size_t>(count_ + 1, slots_.size()));
-  const size_t h = name_hash(n->name), mask = slots_.size() - 1;
+  const size_t mask = slots_.size() - 1;
   size_t i = h & mask;
   for (; slots_[i].node; i = (i + 1) & mask)
     if (slots_[i].hash == h && slots_[i].node->name == n->name) return false;
@@ -243,9 +243,11 @@ Node* Graph::append_named(Node&& node) {
   return n;
 }
 
-Node* Graph::append_named(std::list<Node>& staged) {
+Node* Graph::append_named(std::list<Node>& staged) { return append_named(staged, text_hash(staged.front().name)); }
+
+Node* Graph::append_named(std::list<Node>& staged, size_t name_hash) {
   Node* n = &staged.front();
-  if (!by_name_.insert_unique(n)) throw InputError("duplicate node name '" + n->name + "'");
+  if (!by_name_.insert_unique(n, name_hash)) throw InputError("duplicate node name '" + n->name + "'");
   nodes_.splice(nodes_.end(), staged, staged.begin());
   n->self_ = std::prev(nodes_.end());
   return n;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <list>
 #include <memory>
@@ -22,6 +23,29 @@
 namespace fxopt {
 
 struct Node;
+
+// A fast hash of a short text (node names, spellings): 8 bytes at a time, no tail loop over long texts. The name
+// index and the reader's caches use it, so a name read once is hashed once.
+inline size_t text_hash(std::string_view s) {
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 32;
+  }
+  uint64_t w = 0;
+  if (s.size() >= 8) {
+    std::memcpy(&w, s.data() + s.size() - 8, 8);  // the last 8 bytes (some hashed already)
+  } else {
+    for (size_t k = 0; k < n; ++k) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
+  }
+  h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+  h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;  // mixed down to the low bits: the name index masks them
+  return static_cast<size_t>(h ^ (h >> 32));
+}
 
 // Interned, immutable text (8 bytes to hold): equal texts share one copy that lives as long as the process.
 // Thread-safe. For spellings that repeat across a graph (SymInt expressions such as "s68" or "32*s68").
@@ -314,6 +338,11 @@ class Graph {
   size_t size() const { return nodes_.size(); }
 
   Node* find(std::string_view name) const;
+  // The same with the name's text_hash() already computed.
+  Node* find(std::string_view name, size_t hash) const { return by_name_.find(name, hash); }
+  // Starts loading the index slot of a name about to be added or looked up (its text_hash()): the reader calls
+  // it when a node's name is read, so the slot is in the cache when the node is added.
+  void prefetch_name(size_t hash) const { by_name_.prefetch(hash); }
   void reserve(size_t nodes) { by_name_.reserve(nodes); }
   Node* output_node() const;  // the single output node (nullptr if none)
   // The node right after / before `n` in graph order (nullptr at the end / the start). O(1).
@@ -329,6 +358,7 @@ class Graph {
   // The same for the one node of `staged`, spliced in without being moved (`staged` is left empty; on a
   // duplicate name it throws and keeps the node).
   Node* append_named(std::list<Node>& staged);
+  Node* append_named(std::list<Node>& staged, size_t name_hash);  // the name's text_hash() already computed
   std::string fresh_name(std::string_view hint) const;
 
   void set_args(Node* n, std::vector<Arg> args);
@@ -365,9 +395,13 @@ class Graph {
   // Name -> node: open addressing with linear probing over (hash, node) slots; no allocation per node.
   class NameIndex {
    public:
-    Node* find(std::string_view name) const;
+    Node* find(std::string_view name) const { return find(name, text_hash(name)); }
+    Node* find(std::string_view name, size_t hash) const;
+    void prefetch(size_t hash) const {
+      if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+    }
     void insert(Node* n);  // the name must not be present
-    bool insert_unique(Node* n);  // false (nothing inserted) when the name is present
+    bool insert_unique(Node* n, size_t hash);  // false (nothing inserted) when the name is present
     void erase(const Node* n);
     void reserve(size_t n);
 
