@@ -507,14 +507,8 @@ class PatternReader {
 
   // The built-in files, each parsed once per process (and never freed: tearing the documents down at exit was
   // a twentieth of a small rewrite's instructions).
-  static const std::vector<Json>& builtin_docs() {
-    static const std::vector<Json>* docs = [] {
-      auto* d = new std::vector<Json>();
-      for (const auto& f : builtin_pattern_files()) d->push_back(Json::parse(f.text.begin(), f.text.end(), nullptr, false));
-      return d;
-    }();
-    return *docs;
-  }
+  // Their "fragments" are moved into builtin_fragments() (read_doc takes a built-in file's fragments from there).
+  static const std::vector<Json>& builtin_docs() { return builtin_library().docs; }
 
   std::vector<Pattern> read_doc(const Json& doc) {
     if (!doc.is_object()) err("", std::string("expected a JSON object, got ") + json_kind(doc));
@@ -606,12 +600,23 @@ class PatternReader {
   // The "fragments" of every built-in pattern file (each file may use the others').
   // Parsed once per process (every reader starts from it; parsing the built-in files again for each reader was
   // an eighth of a small rewrite's instructions).
-  static const Json& builtin_fragments() {
-    static const Json* lib = [] {
-      auto* l = new Json(Json::object());
-      for (const Json& doc : builtin_docs()) {
-        if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object())
-          for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it) (*l)[it.key()] = it.value();
+  static const Json& builtin_fragments() { return builtin_library().fragments; }
+  struct BuiltinLibrary {
+    std::vector<Json> docs;
+    Json fragments = Json::object();
+  };
+  static const BuiltinLibrary& builtin_library() {
+    static const BuiltinLibrary* lib = [] {
+      auto* l = new BuiltinLibrary();
+      for (const auto& f : builtin_pattern_files()) {
+        Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
+        // Moved, not copied: the library is most of the built-in files.
+        if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object()) {
+          for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it)
+            l->fragments[it.key()] = std::move(it.value());
+          doc.erase("fragments");
+        }
+        l->docs.push_back(std::move(doc));
       }
       return l;
     }();
