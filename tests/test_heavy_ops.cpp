@@ -520,6 +520,20 @@ TEST_CASE("heavy: matmul_f32 gives the same bits for any thread count and stride
   const Tensor narrow = cpu::matmul_f32(a, b3, 2);
   const Tensor wide = cpu::matmul_f32(a, b.as_strided({131, 40}, b.strides(), b.offset()), 2);
   CHECK(same_bits(narrow, wide.as_strided({151, 3}, wide.strides(), 0)));
+  // The contract itself: each element summed over k in increasing order, a separate multiply and add (no fma),
+  // whichever ISA kernel (AVX-512, AVX2, baseline) this machine picks.
+  const Tensor ac = a.contiguous();
+  for (int64_t i : {0, 75, 150})
+    for (int64_t j : {0, 46, 92}) {
+      float acc = 0.0f;
+      for (int64_t kk = 0; kk < 131; ++kk) {
+        volatile float p = static_cast<float>(ac.value_at(i * 131 + kk)) * static_cast<float>(bt.value_at(kk * 93 + j));
+        acc = acc + p;
+      }
+      CAPTURE(i);
+      CAPTURE(j);
+      CHECK(static_cast<float>(c1.value_at(i * 93 + j)) == acc);
+    }
 }
 
 // ------------------------------------------------------------------------------------- registry rows

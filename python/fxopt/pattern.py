@@ -214,6 +214,28 @@ def _example_sizes(variables: Mapping[str, Var], inputs: Mapping[str, Any]) -> l
     return sizes
 
 
+
+def _functional_fresh_inplace(torch, gm):
+    """In-place ATen calls on a value nothing else reads become their functional overloads, as functionalisation
+    writes them in a post-grad graph (PyTorch 2.11's F.rms_norm traces `mean.add_(eps)`). A call on a placeholder
+    or on a view (whose base would change too) is left as it is."""
+    for n in list(gm.graph.nodes):
+        t = n.target
+        if n.op != "call_function" or not isinstance(t, torch._ops.OpOverload) or not n.args:
+            continue
+        ns, _, base = t._schema.name.partition("::")
+        src = n.args[0]
+        if ns != "aten" or not base.endswith("_") or base.endswith("__") or not isinstance(src, torch.fx.Node) or \
+                src.op == "placeholder" or len(src.users) != 1 or getattr(src.target, "is_view", False):
+            continue
+        packet = getattr(torch.ops.aten, base[:-1], None)
+        func = getattr(packet, t._overloadname, None) if packet is not None else None
+        if func is not None:
+            n.target = func
+    gm.graph.lint()
+    gm.recompile()
+    return gm
+
 class _Tracer:
     def __init__(self, name: str, variables: Mapping[str, Var], dims: Sequence[str], device: str,
                  inputs: Optional[Mapping[str, Any]] = None):
@@ -349,7 +371,7 @@ class _Tracer:
                     tracer = make_fx(forward, decomposition_table=select_decomp_table(), record_stack_traces=True)
                 except TypeError:
                     tracer = make_fx(forward, decomposition_table=select_decomp_table())
-                return tracer(*args)
+                return _functional_fresh_inplace(torch, tracer(*args))
         except PatternError:
             raise
         except Exception as e:  # noqa: BLE001 - every tracing failure becomes a PatternError naming the line

@@ -585,8 +585,8 @@ def heavy_cases():
                     kk = kk.repeat_interleave(q.shape[1] // k.shape[1], 1)
                     vv = vv.repeat_interleave(q.shape[1] // k.shape[1], 1)
                 s = q.double() @ kk.transpose(-1, -2) * scale
-                if m is not None:
-                    s = s.masked_fill(~m, -math.inf) if m.dtype == torch.bool else s + m.double()
+                if m is not None:  # added as it is: a bool mask counts 0 / 1 in the math variant, the only one
+                    s = s + m.double()  # given the bool-mask case (F.scaled_dot_product_attention converts it first)
                 if causal:
                     s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), -math.inf)
                 p = torch.softmax(s, -1)
