@@ -83,6 +83,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());
       };
     po.restore_spelling = !o->keep_normalized;
+    po.describe_changes = o->stats;  // only --stats shows descriptions (denormalize's "kept" lines)
     if (o->verify == "regions")
       po.before_apply = [&regions](const Graph& gr, const Match& m, int id) { regions.add(gr, m, id); };
     PatternSet ps;

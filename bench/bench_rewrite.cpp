@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
       Graph e = read_graph_file(path);
       double p_read = since(t0);
       PatternSet loaded;
-      PipelineReport pr = run_pipeline(e, PatternRequest{{}, {}, &aiter}, loaded, PipelineOptions{});
+      PipelineOptions po;
+      po.describe_changes = false;  // as `fxopt rewrite` without --stats
+      PipelineReport pr = run_pipeline(e, PatternRequest{{}, {}, &aiter}, loaded, po);
       double p_pipe = since(t0) - p_read;
       write_graph_file(e, path + ".out");
       double total = since(t0);

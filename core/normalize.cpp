@@ -79,7 +79,10 @@ Plan new_node(std::string target, std::vector<Arg> args, std::string name_hint, 
 // What rules may read besides the nodes: symbol ranges for shape proofs (computed on first use).
 class RuleContext {
  public:
-  explicit RuleContext(const Graph& g) : g_(g) {}
+  RuleContext(const Graph& g, bool describe) : describe(describe), g_(g) {}
+  // Whether the rules write their changes' descriptions (PassChange::description); nothing reads them in a plain
+  // `fxopt rewrite`, and the text was a quarter of normalising.
+  const bool describe;
   const sym::RangeMap& ranges() const {
     if (!ranges_) ranges_ = g_.ranges();
     return *ranges_;
@@ -234,15 +237,15 @@ bool is_reshape_like(const Node* n) {
 }
 
 // view(x, s) -> reshape(x, s). A view that traced fine returns the same alias as reshape would.
-std::optional<Plan> retarget_to_reshape(const RuleContext&, Node* v) {
+std::optional<Plan> retarget_to_reshape(const RuleContext& ctx, Node* v) {
   return in_place("aten.reshape.default", std::nullopt, {},
-                  cat(v->name, ": ", v->target, " -> aten.reshape.default"));
+                  ctx.describe ? cat(v->name, ": ", v->target, " -> aten.reshape.default") : std::string());
 }
 
 // reshape(reshape(x, a), b) -> reshape(x, b). Reshape keeps row-major element order, and b resolves any -1 against
 // the same element count, so skipping the inner reshape (or view) gives the same values. The whole chain of inner
 // reshapes is skipped at once; each skipped one is erased unless something else still uses it.
-std::optional<Plan> fold_reshape_chain(const RuleContext&, Node* outer) {
+std::optional<Plan> fold_reshape_chain(const RuleContext& ctx, Node* outer) {
   std::vector<Node*> skipped;
   Node* x = node_arg(outer, 0);
   while (is_reshape_like(x) && node_arg(x, 0)) {
@@ -252,12 +255,15 @@ std::optional<Plan> fold_reshape_chain(const RuleContext&, Node* outer) {
   if (skipped.empty()) return std::nullopt;
   std::vector<Arg> args = outer->args;
   args[0] = Arg::ref(x);
-  std::string text = cat(outer->name, " now reads ", x->name, " (skipped ");
-  for (size_t i = 0; i < skipped.size(); ++i) {
-    if (i) text += ", ";
-    text += skipped[i]->name;
+  std::string text;
+  if (ctx.describe) {
+    text = cat(outer->name, " now reads ", x->name, " (skipped ");
+    for (size_t i = 0; i < skipped.size(); ++i) {
+      if (i) text += ", ";
+      text += skipped[i]->name;
+    }
+    text += ')';
   }
-  text += ')';
   return in_place(std::nullopt, std::move(args), std::move(skipped), std::move(text));
 }
 
@@ -272,8 +278,9 @@ std::optional<Plan> remove_identity_reshape(const RuleContext& ctx, Node* r) {
     const sym::Expr& b = out->shape[i].expr;
     if (a != b && ctx.prove_equal(a, b) != sym::Truth::True) return std::nullopt;
   }
-  return use_existing(x, {r}, cat(r->name, " reshapes ", x->name, " to its own shape ", shape_text(*out),
-                                  "; its users now read ", x->name));
+  return use_existing(x, {r}, ctx.describe ? cat(r->name, " reshapes ", x->name, " to its own shape ", shape_text(*out),
+                                                  "; its users now read ", x->name)
+                                            : std::string());
 }
 
 // silu(z) is defined for floating tensors only; the root must produce z's dtype (no promotion hidden in the ops).
@@ -283,7 +290,7 @@ bool silu_types_ok(const Node* z, const Node* root) {
 }
 
 // z * sigmoid(z) -> silu(z);  sigmoid(z) * z -> silu(z)
-std::optional<Plan> silu_from_sigmoid(const RuleContext&, Node* mul) {
+std::optional<Plan> silu_from_sigmoid(const RuleContext& ctx, Node* mul) {
   if (mul->args.size() != 2 || !mul->kwargs.empty()) return std::nullopt;
   for (size_t i : {0, 1}) {
     Node* s = node_arg(mul, i);
@@ -291,14 +298,15 @@ std::optional<Plan> silu_from_sigmoid(const RuleContext&, Node* mul) {
     if (!z || !is_simple_call(s, "aten.sigmoid.default", 1) || node_arg(s, 0) != z) continue;
     if (!only_user(s, mul) || !silu_types_ok(z, mul)) continue;
     return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {mul, s},
-                    cat(" = aten.silu.default(", z->name, ") replaces ", mul->name, " = ", z->name, " * sigmoid(",
-                        z->name, ")"));
+                    ctx.describe ? cat(" = aten.silu.default(", z->name, ") replaces ", mul->name, " = ", z->name,
+                                       " * sigmoid(", z->name, ")")
+                                 : std::string());
   }
   return std::nullopt;
 }
 
 // z / (exp(-z) + 1) -> silu(z);  z / (1 + exp(-z)) -> silu(z)        (1 as int or float)
-std::optional<Plan> silu_from_exp(const RuleContext&, Node* div) {
+std::optional<Plan> silu_from_exp(const RuleContext& ctx, Node* div) {
   if (div->args.size() != 2 || !div->kwargs.empty()) return std::nullopt;
   Node* z = node_arg(div, 0);
   Node* add = node_arg(div, 1);
@@ -315,12 +323,13 @@ std::optional<Plan> silu_from_exp(const RuleContext&, Node* div) {
   if (!is_simple_call(n, "aten.neg.default", 1) || !only_user(n, e) || node_arg(n, 0) != z) return std::nullopt;
   if (!silu_types_ok(z, div)) return std::nullopt;
   return new_node("aten.silu.default", {Arg::ref(z)}, "silu", {div, add, e, n},
-                  cat(" = aten.silu.default(", z->name, ") replaces ", div->name, " = ", z->name, " / (1 + exp(-",
-                      z->name, "))"));
+                  ctx.describe ? cat(" = aten.silu.default(", z->name, ") replaces ", div->name, " = ", z->name,
+                                     " / (1 + exp(-", z->name, "))")
+                               : std::string());
 }
 
 // getitem(max.dim(x, d, k), 0) -> amax(x, [d], k)   when the values are max.dim's only use (indices unused)
-std::optional<Plan> amax_from_max_dim(const RuleContext&, Node* get) {
+std::optional<Plan> amax_from_max_dim(const RuleContext& ctx, Node* get) {
   if (get->args.size() != 2 || !get->kwargs.empty() || !get->args[1].is_int() || get->args[1].i != 0)
     return std::nullopt;
   Node* m = node_arg(get, 0);
@@ -332,10 +341,10 @@ std::optional<Plan> amax_from_max_dim(const RuleContext&, Node* get) {
   const Arg* keepdim = m->arg_or_kwarg(2, "keepdim");
   if (!x || !dim || !dim->is_int() || (keepdim && keepdim->kind != Arg::Kind::Bool)) return std::nullopt;
   std::vector<Arg> args = {Arg::ref(x), Arg::list({*dim}), Arg::boolean(keepdim && keepdim->b)};
-  std::string text = call_text("aten.amax.default", args);
-  return new_node("aten.amax.default", std::move(args), "amax", {get, m},
-                  cat(" = ", text, " replaces ", get->name, " = ", m->name, "[0], ", m->name, " = ",
-                      call_text("max.dim", m->args)));
+  std::string text = ctx.describe ? cat(" = ", call_text("aten.amax.default", args), " replaces ", get->name, " = ",
+                                        m->name, "[0], ", m->name, " = ", call_text("max.dim", m->args))
+                                    : std::string();
+  return new_node("aten.amax.default", std::move(args), "amax", {get, m}, std::move(text));
 }
 
 // The bounds one clamp op applies: clamp_min(x, lo), clamp_max(x, hi), clamp(x, lo?, hi?); numbers only.
@@ -369,7 +378,7 @@ std::optional<ClampBounds> clamp_bounds(const Node* n) {
 // clamp_max(clamp_min(x, lo), hi) -> clamp(x, lo, hi)   when lo <= hi   (clamp(x, lo, hi) = min(max(x, lo), hi))
 // clamp_min(clamp_max(x, hi), lo) -> clamp(x, lo, hi)   when lo <= hi   (then max(min(x, hi), lo) is the same)
 // A one-sided aten.clamp counts as clamp_min / clamp_max; a lone one-sided clamp stays as it is.
-std::optional<Plan> merge_clamps(const RuleContext&, Node* outer) {
+std::optional<Plan> merge_clamps(const RuleContext& ctx, Node* outer) {
   auto o = clamp_bounds(outer);
   if (!o) return std::nullopt;
   Node* inner = o->x;
@@ -388,15 +397,16 @@ std::optional<Plan> merge_clamps(const RuleContext&, Node* outer) {
   }
   if (!number_le(*lo, *hi) || !same_dtype(i->x, inner) || !same_dtype(inner, outer)) return std::nullopt;
   std::vector<Arg> args = {Arg::ref(i->x), *lo, *hi};
-  std::string text = call_text("aten.clamp.default", args);
-  return new_node("aten.clamp.default", std::move(args), "clamp", {outer, inner},
-                  cat(" = ", text, " replaces ", outer->name, " = ", call_text(outer->target, outer->args), ", ",
-                      inner->name, " = ", call_text(inner->target, inner->args)));
+  std::string text = ctx.describe ? cat(" = ", call_text("aten.clamp.default", args), " replaces ", outer->name, " = ",
+                                        call_text(outer->target, outer->args), ", ", inner->name, " = ",
+                                        call_text(inner->target, inner->args))
+                                    : std::string();
+  return new_node("aten.clamp.default", std::move(args), "clamp", {outer, inner}, std::move(text));
 }
 
 // _to_copy(x, dtype=d) -> convert_element_type(x, d)   when only the dtype changes: device and layout absent or
 // equal to x's (from meta.val), memory_format absent or preserve_format, pin_memory absent or False.
-std::optional<Plan> to_copy_to_convert(const RuleContext&, Node* c) {
+std::optional<Plan> to_copy_to_convert(const RuleContext& ctx, Node* c) {
   Node* x = node_arg(c, 0);
   if (!x || c->args.size() != 1) return std::nullopt;
   const TensorMeta* xm = tensor_meta(x);
@@ -423,9 +433,11 @@ std::optional<Plan> to_copy_to_convert(const RuleContext&, Node* c) {
   if (!dtype) return std::nullopt;
   if (const TensorMeta* cm = tensor_meta(c); cm && cm->dtype != dtype->s) return std::nullopt;
   std::vector<Arg> args = {Arg::ref(x), *dtype};
-  std::string text = call_text("prims.convert_element_type.default", args);
+  std::string text = ctx.describe ? cat(" = ", call_text("prims.convert_element_type.default", args), " replaces ",
+                                        c->name, " = _to_copy(", x->name, ", dtype=", dtype->s, ")")
+                                    : std::string();
   return new_node("prims.convert_element_type.default", std::move(args), "convert_element_type", {c},
-                  cat(" = ", text, " replaces ", c->name, " = _to_copy(", x->name, ", dtype=", dtype->s, ")"));
+                  std::move(text));
 }
 
 using RuleFn = std::optional<Plan> (*)(const RuleContext&, Node*);
@@ -547,8 +559,8 @@ uint64_t ticks() {
 // changes, and their order, are those of a sweep over the whole graph each round.
 class Normalizer {
  public:
-  Normalizer(Graph& g, NormalizeReport& report, const std::vector<const PassInfo*>& selected)
-      : g_(g), report_(report), ctx_(g), ticks_(selected.size(), 0), base_(next_base(g.size())) {
+  Normalizer(Graph& g, NormalizeReport& report, const std::vector<const PassInfo*>& selected, bool describe)
+      : g_(g), report_(report), ctx_(g, describe), ticks_(selected.size(), 0), base_(next_base(g.size())) {
     for (size_t i = 0; i < selected.size(); ++i) {
       const PassInfo& pass = *selected[i];
       counts_.push_back(report_.counts.try_emplace(std::string(pass.name), 0).first);
@@ -727,7 +739,7 @@ class Normalizer {
   void dce_erase(size_t pass, Node* n) {
     auto undo = std::make_shared<NormalizeUndo>();
     undo->kind = NormalizeUndo::Kind::Dce;
-    std::string description = cat("erased ", n->name, " = ", n->target, " (no users)");
+    std::string description = ctx_.describe ? cat("erased ", n->name, " = ", n->target, " (no users)") : std::string();
     bury_recorded(*undo, n);
     name_noted(*undo);
     for (const Arg& a : undo->erased.back().args) a.visit_nodes([this](Node* in) { mark_users_changed(in); });
@@ -862,7 +874,7 @@ class Normalizer {
         undo->node = n;
         note(*undo, n);
         undo->set_post(*n);
-        description = cat(n->name, plan.description);
+        if (ctx_.describe) description = cat(n->name, plan.description);
         for (const Arg& a : n->args) a.visit_nodes(touch);
         changed_.push_back(n);
         for (Node* u : n->users) changed_.push_back(u);
@@ -874,8 +886,10 @@ class Normalizer {
     for (Node* d : plan.dead) {
       if (dce_) seeds_.push_back(d);
       if (!d->users.empty()) continue;
-      description += first ? "; erased " : ", ";
-      description += d->name;
+      if (ctx_.describe) {
+        description += first ? "; erased " : ", ";
+        description += d->name;
+      }
       first = false;
       const size_t from = touched_.size();
       bury_recorded(*undo, d);
@@ -967,7 +981,7 @@ std::vector<std::string> all_normalize_passes() {
   return names;
 }
 
-NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes) {
+NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes, bool describe) {
   std::vector<const PassInfo*> selected;
   for (const std::string& name : passes) {
     auto it = std::find_if(std::begin(kPasses), std::end(kPasses), [&](const PassInfo& p) { return p.name == name; });
@@ -983,7 +997,7 @@ NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes) {
   for (const PassInfo* p : selected) report.counts[std::string(p->name)] = 0;
   const auto start = Clock::now();
   const uint64_t start_ticks = ticks();
-  Normalizer normalizer(g, report, selected);
+  Normalizer normalizer(g, report, selected, describe);
   for (int round = 0; round < kMaxRounds; ++round)
     if (normalizer.run_round() == 0) break;
   const uint64_t total_ticks = ticks() - start_ticks;

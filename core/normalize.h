@@ -119,7 +119,8 @@ std::vector<std::string> all_normalize_passes();
 // (where a rule that failed may now apply), and dce starts from the nodes that may have lost their users; the
 // changes and their order are those of whole sweeps. Linear in graph size; deterministic. Throws InputError for an unknown pass name (the message lists
 // the valid names) before changing anything. Duplicates in `passes` run once; an empty list does nothing.
-NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes);
+// `describe` = false leaves every PassChange::description empty (less work; the changes are the same).
+NormalizeReport normalize(Graph& g, const std::vector<std::string>& passes, bool describe = true);
 
 // What denormalize() did with each change of a NormalizeReport.
 struct DenormalizeReport {

@@ -167,13 +167,13 @@ PipelineReport normalize_stage(Graph& g, const PipelineOptions& o) {
   if (o.normalize) {
     auto t0 = std::chrono::steady_clock::now();
     if (!o.after_change) {
-      r.normalize = normalize(g, passes);
+      r.normalize = normalize(g, passes, o.describe_changes);
     } else {
       // One pass at a time so that the graph can be shown after each pass that changed it.
       for (int round = 0; round < 8; ++round) {
         size_t changed = 0;
         for (const auto& p : passes) {
-          NormalizeReport one = normalize(g, {p});
+          NormalizeReport one = normalize(g, {p}, o.describe_changes);
           for (auto& c : one.changes) r.normalize.changes.push_back(std::move(c));
           for (auto& [k, v] : one.counts) { r.normalize.counts[k] += v; changed += v; }
           for (auto& [k, v] : one.seconds) r.normalize.seconds[k] += v;

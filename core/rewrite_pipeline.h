@@ -26,6 +26,9 @@ struct PipelineOptions {
   // Normalisation only serves matching: after rewriting, the input's spelling is restored outside the fused
   // regions (denormalize). false = keep the normalised spelling (`rewrite --keep-normalized`).
   bool restore_spelling = true;
+  // Each normalisation change's description (the report's "normalize" changes, --stats' "kept" lines); false leaves
+  // them empty, for a caller that shows none of them (`rewrite` without --stats).
+  bool describe_changes = true;
   // "--print-after-change": called after each normalisation pass or rewrite iteration that changed the graph.
   std::function<void(const std::string& what, const Graph&)> after_change;
   // Forwarded to RewriteOptions::before_apply (region verification).
