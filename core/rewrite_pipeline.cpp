@@ -52,8 +52,13 @@ void add_replacement_ops(const PatternRequest& request, OpSet& ops, std::vector<
 
 // The call targets of a graph (interned texts: they outlive any change to the graph).
 void add_graph_ops(const Graph& g, OpSet& ops) {
-  for (const Node& n : g.nodes())
-    if (n.op == OpKind::CallFunction) ops.insert(n.target.str());
+  std::unordered_set<const std::string*> seen;  // equal targets share one interned text: pointers, not hashed texts
+  const std::string* last = nullptr;
+  for (const Node& n : g.nodes()) {
+    if (n.op != OpKind::CallFunction || &n.target.str() == last) continue;
+    last = &n.target.str();
+    if (seen.insert(last).second) ops.insert(*last);
+  }
 }
 
 // The built-in patterns (every target's, the request's target's, or, given `available`, those of its variants
