@@ -456,7 +456,7 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
           conditions: Sequence[str] = (), outputs: Optional[Sequence[str]] = None, benefit: int = 1,
           root: Optional[str] = None, fused_op: Optional[str] = None, replacement_args: Optional[Sequence] = None,
           replacement_kwargs: Optional[Mapping] = None, description: str = "", diagram: Sequence[str] = (),
-          binary=None, device: str = "cpu", normalize: bool = True) -> dict:
+          binary=None, device: str = "cpu", normalize: bool = True, reject: str = "") -> dict:
     """One pattern (a dict in fxopt's JSON format) from a search function and its replacement.
 
     example_inputs: the search function's tensor parameters, name -> a type "bfloat16 [N*H, D]" over the
@@ -466,7 +466,8 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
     parameters (traced like the search; it calls the fused op), a FusedOp, or an op name with
     replacement_args / replacement_kwargs. outputs: names of the search function's results. root: the
     region node the matcher starts at (a variable name of the search function). conditions: as in the
-    JSON format. binary: the fxopt binary used to normalise the trace (default: find_binary()).
+    JSON format. binary: the fxopt binary used to normalise the trace (default: find_binary()). reject: the
+    reason the region is a declared look-alike (matched and reported as a near miss, never rewritten).
     """
     import torch  # noqa: F401 - fails early with a clear ImportError when torch is absent
     variables: dict[str, Var] = {}
@@ -502,9 +503,12 @@ def trace(name: str, search: Callable, replacement: Union[Callable, FusedOp, str
             pair = _normalize(pair, binary, name)
         docs[role] = Trace(pair[0], params, pair[1], inspect.getsourcefile(fn), fn.__name__, source_lines(fn))
     rep = replacement if isinstance(replacement, FusedOp) else docs["replacement"]
-    return build_pattern(name, docs["search"], rep, inputs=inputs, variables=variables, sym_names=tr.sym_names,
-                         sentinels=tr.sentinels, outputs=outputs, root=root, conditions=conditions, benefit=benefit,
-                         fused_op=fused_op, description=description, diagram=diagram)
+    pattern = build_pattern(name, docs["search"], rep, inputs=inputs, variables=variables, sym_names=tr.sym_names,
+                            sentinels=tr.sentinels, outputs=outputs, root=root, conditions=conditions,
+                            benefit=benefit, fused_op=fused_op, description=description, diagram=diagram)
+    if reject:
+        pattern["reject"] = reject
+    return pattern
 
 
 def trace_spelling(fragment, spelling, examples: Mapping[str, Any], *, binary=None, device: str = "cpu",

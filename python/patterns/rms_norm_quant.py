@@ -1,7 +1,7 @@
 """The vLLM RMSNorm (+ residual) -> FP8 quant family re-authored in Python (the built-in patterns/rms_norm_quant.json).
 
 The native spellings are functions written like vLLM's forward_native (RMSNorm.forward_static with and without
-residual, QuantFP8.forward_native static / per-token, _quantize_group_native) and PyTorch's F.rms_norm, traced
+residual, QuantFP8.forward_native static / per-token, _quantize_group_native) and PyTorch's F.rms_norm order, traced
 to the post-grad ops; the opaque spellings (vllm_ir, auto_functionalized(_C...) v1/v2, the AITER ops) and the
 fused ops of each target are data. `python -m fxopt.pattern rms_norm_quant -o F.json --path python/patterns`
 writes the file (python/tests/test_pattern_trace.py checks it matches what the hand-written file does). The
@@ -9,9 +9,8 @@ data parts are shared with tests/golden/rms_norm_quant/make_patterns.py, which w
 """
 try:
     import torch
-    import torch.nn.functional as F
 except ImportError:  # the data parts are torch-free (make_patterns.py); tracing needs torch
-    torch = F = None
+    torch = None
 
 from fxopt.family import Family, Fragment, auto_functionalized as af, empty, getitem as gi, node as n
 from fxopt.pattern_doc import dtype_var, int_var, sym_dim
@@ -72,9 +71,12 @@ rms_norm.spelling("rocm_aiter", nodes=[n("out", "vllm.rocm_aiter_rms_norm.defaul
 
 @rms_norm.spelling("pytorch_order", reject=PT_REASON)
 def rms_norm_pytorch(x, w, eps):
-    # F.rms_norm: the weight multiplied in float32, one rounding at the end.
-    H = x.shape[-1]
-    out = F.rms_norm(x, (H,), w, eps)
+    # F.rms_norm's order: the weight multiplied in float32, one rounding at the end. Written out rather than traced
+    # through F.rms_norm, whose decomposition changes between PyTorch versions (2.11's adds eps in place with
+    # add_.Scalar, reduces over dim 1 for a 2-d input and lets type promotion convert the weight).
+    xf = x.to(torch.float32)
+    xn = xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)
+    out = (xn * w.to(torch.float32)).to(x.dtype)
     return out
 
 

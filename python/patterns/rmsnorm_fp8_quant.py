@@ -85,6 +85,11 @@ def rmsnorm_fp8_dynamic_quant(x, w, eps, FMAX, FLOOR, FP8):
     return q, scale
 
 
+# As the built-in pattern says (patterns/rmsnorm_fp8_quant.json): a look-alike, reported, never rewritten.
+REJECT_PT_ORDER = ("PyTorch's F.rms_norm order (weight multiplied in float32, rounded once) with a dividing quant: "
+                   "vLLM's fused per-token ops round the normed value to the model dtype before the weight multiply "
+                   "(patterns/rms_norm_quant.json fuses that order); kept as a declared look-alike")
+
 GATED_CONDITIONS = ["D % G == 0", "FMAX == fp8_max(FP8)", "FLOOR == 1/(FMAX*512)"]
 
 PATTERNS = [
@@ -105,6 +110,7 @@ PATTERNS = [
             dict(sym_dims={"M": 24, "D": int_var(256)},
                  scalars={k: SCALARS[k] for k in ("eps", "FMAX", "FLOOR", "FP8")},
                  conditions=["FMAX == fp8_max(FP8)", "FLOOR == 1/(FMAX*512)"], outputs=["q", "scale"], benefit=10,
+                 reject=REJECT_PT_ORDER,
                  description="RMSNorm over the last dim, then dynamic FP8 quant with one scale per row (token) "
                              "(traced from python/patterns/rmsnorm_fp8_quant.py)")),
 ]
