@@ -501,10 +501,11 @@ void check_against_meta(const Value& got, const Value& meta, const std::string& 
 }
 
 Value call_op(std::string_view target, const KernelArgs& in, ExecContext& ctx, const Node* node) {
-  static const Node kDummy;
   const OpEntry* e = find_op(target);
   if (!e) throw InputError("no op '" + std::string(target) + "' in the registry");
-  OpArgs a = decode_args(e->schema, node ? *node : kDummy, in);
+  Node called;  // without a graph node: one that names the op (rows that dispatch on their node's target)
+  called.target = target;
+  OpArgs a = decode_args(e->schema, node ? *node : called, in);
   const std::optional<Value> m = e->run_meta(a);
   if (m) a.set_meta(&*m);
   Value out = e->row->cpu(a, ctx);

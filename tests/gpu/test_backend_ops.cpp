@@ -504,13 +504,14 @@ TEST_CASE("backend ops: every GPU row equals the CPU row over its dtypes and sha
   }
   const Backend& dev = backend_for_device("gpu");
   const auto cases = all_cases();
-  const Node node;
   int rows = 0, runs = 0;
   for (const OpEntry* e : all_ops()) {
     const OpRow& row = *e->row;
     if (!row.gpu) continue;
     const std::string target_name(row.target);  // a string, so doctest prints the name, not a pointer
     CAPTURE(target_name);
+    Node node;  // the call's node names the op, as in a graph (some rows dispatch on it)
+    node.target = target_name;
     ++rows;
     auto it = cases.find(row.target);
     REQUIRE_MESSAGE(it != cases.end(), "a GPU row without cases in tests/gpu/test_backend_ops.cpp");
