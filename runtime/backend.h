@@ -40,6 +40,18 @@ struct Value {
   double as_double() const { return kind == Kind::Float ? f : kind == Kind::Int ? static_cast<double>(i) : b; }
 };
 
+// v with every tensor in it (lists recursively) replaced by f(tensor): moving values between devices.
+template <class F>
+Value map_tensors(const Value& v, F&& f) {
+  if (v.is_tensor()) return Value::of(f(v.tensor));
+  if (v.kind == Value::Kind::List) {
+    std::vector<Value> items;
+    for (const Value& x : v.items) items.push_back(map_tensors(x, f));
+    return Value::list(std::move(items));
+  }
+  return v;
+}
+
 const char* to_string(Value::Kind k);
 std::string describe(const Value& v);  // "tensor bfloat16 [16, 4096]", "int 3", ...
 

@@ -269,18 +269,6 @@ Value to_meta(const Value& v) {
 
 std::string where_of(const Node& n) { return "node '" + n.name + "' (" + n.target + ")"; }
 
-// Moves every tensor of a value (recursively) with f.
-template <class F>
-Value map_tensors(const Value& v, F&& f) {
-  if (v.is_tensor()) return Value::of(f(v.tensor));
-  if (v.kind == Value::Kind::List) {
-    std::vector<Value> items;
-    for (const Value& x : v.items) items.push_back(map_tensors(x, f));
-    return Value::list(std::move(items));
-  }
-  return v;
-}
-
 // Where a computing node runs on `backend`; nullopt (with `why`) when no backend takes its dtypes.
 std::optional<Placement> choose_placement(const OpRow& row, const Backend& backend, const OpArgs& a, const Value* out,
                                           std::string* why) {

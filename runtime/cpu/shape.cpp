@@ -497,7 +497,7 @@ Value tri(const OpArgs& a, ExecContext&) {
   const int64_t k = a.i64(1);
   Tensor out = x.to(x.dtype());
   const int64_t r = x.shape()[x.dim() - 2], c = x.shape()[x.dim() - 1];
-  const int64_t batch = r * c ? out.numel() / (r * c) : 0;
+  const int64_t batch = (r != 0 && c != 0) ? out.numel() / (r * c) : 0;
   const size_t es = dtype_size(x.dtype());
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < r; ++i)

@@ -461,16 +461,6 @@ std::map<std::string, std::vector<CaseFn>> all_cases() {
   return c;
 }
 
-Value map_tensors(const Value& v, const std::function<Tensor(const Tensor&)>& f) {
-  if (v.is_tensor()) return Value::of(f(v.tensor));
-  if (v.kind == Value::Kind::List) {
-    std::vector<Value> items;
-    for (const Value& x : v.items) items.push_back(map_tensors(x, f));
-    return Value::list(std::move(items));
-  }
-  return v;
-}
-
 // Bitwise equality of two host values (floats: any NaN equals any NaN).
 std::string differ(const Value& a, const Value& b) {
   if (a.is_tensor() != b.is_tensor()) return "kinds differ: " + describe(a) + " vs " + describe(b);
