@@ -1,6 +1,7 @@
 // The rewrite pipeline (patterns, normalisation, driver) and its text/JSON reports.
 #include "core/rewrite_pipeline.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -106,6 +107,8 @@ class SpeculativeLoad {
         if (ops_.count(f)) ops_.insert(made);
     add_replacement_ops(request_, ops_, created_);
     thread_ = std::thread([this] {
+      int pending = kPending;
+      if (!state_.compare_exchange_strong(pending, kRunning)) return;  // take() came first: it loads them itself
       try {
         result_ = load_with_filter(request_, [this](const std::string& op) {
           asked_.insert(op);
@@ -125,6 +128,13 @@ class SpeculativeLoad {
 
   // The patterns for `g`, now normalised.
   PatternSet take(const Graph& g) {
+    // A thread that has not started yet (no core was free) is not waited for: this one loads the patterns.
+    int pending = kPending;
+    if (state_.compare_exchange_strong(pending, kCancelled)) {
+      PatternSet ps = load_for_graph(request_, &g);
+      thread_.join();  // it ends as soon as it runs
+      return ps;
+    }
     thread_.join();
     if (ok_) {
       OpSet now;
@@ -145,6 +155,8 @@ class SpeculativeLoad {
   std::unordered_set<std::string> asked_;
   PatternSet result_;
   bool ok_ = false;
+  static constexpr int kPending = 0, kRunning = 1, kCancelled = 2;
+  std::atomic<int> state_{kPending};
   std::thread thread_;
 };
 
