@@ -3,6 +3,8 @@
 # GPU kernel tests, real model graphs run on CPU and GPU against PyTorch, op-by-op checks, Python tests.
 # Usage (device tool, carry [".deps"]): bash scripts/device_check.sh [STAGE...]   (default: all stages)
 # Stages: build gpu_tests models ops python e2e bench (python also traces python/patterns into $OUT/generated). Logs and a summary go to $OUT (./device-out).
+# FXOPT_GPU_BUILD: the GPU build to use (default /tmp/fxopt-build-gpu, made by the build stage); a build made on
+# this machine with nvcc (scripts/gpu_prebuild.sh, carried as .gpubin) saves the device the build.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/device-out}
@@ -90,6 +92,10 @@ if has e2e; then
     timeout 300 python3 "$s" --binary "$bin" --out "$logs" >"$logs/$(basename "$s").log" 2>&1
     note "rc=$?"; tail -30 "$logs/$(basename "$s").log" >>"$summary"
   done
+  note "== e2e_rms_norm_quant.py ($(stamp))"  # 18 variants in about 200 s on an H200
+  timeout 330 python3 "$root/python/tools/e2e_rms_norm_quant.py" --binary "$bin" --out "$logs/e2e_rms_norm_quant" \
+    --budget-s 300 >"$logs/e2e_rms_norm_quant.log" 2>&1
+  note "rc=$?"; tail -22 "$logs/e2e_rms_norm_quant.log" >>"$summary"
 fi
 
 if has bench; then
@@ -99,6 +105,12 @@ if has bench; then
     timeout 240 python3 "$s" --binary "$bin" >"$logs/$(basename "$s").log" 2>&1
     note "rc=$?"; tail -30 "$logs/$(basename "$s").log" >>"$summary"
   done
+  if [ -f "$build/libfxopt_gpu_capi.so" ]; then
+    note "== bench_rms_norm_quant.py ($(stamp))"
+    timeout 120 python3 "$root/bench/gpu/bench_rms_norm_quant.py" --lib "$build/libfxopt_gpu_capi.so" \
+      --json "$out/bench_rms_norm_quant.json" >"$logs/bench_rms_norm_quant.log" 2>&1
+    note "rc=$?"; tail -20 "$logs/bench_rms_norm_quant.log" >>"$summary"
+  fi
 fi
 
 note "== done ($(stamp))"
