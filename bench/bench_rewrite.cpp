@@ -118,8 +118,15 @@ int main(int argc, char** argv) {
     std::printf("| %zu | %zu | %.2f ms | %.3f ms | %.3f ms | %.2f us | %.1f ms (read %.1f + normalise %.1f + rewrite %.1f + write %.1f) |\n",
                 nodes, matches, t_norm * 1e3, t_match * 1e3, t_rw * 1e3, matches ? t_rw / matches * 1e6 : 0.0, t_e2e * 1e3,
                 e2e_read * 1e3, e2e_norm * 1e3, e2e_rw * 1e3, e2e_write * 1e3);
-    if (target == 200000)
-      std::printf("target: 200k-node end to end <= 0.5 s: %s (%.2f s)\n", t_e2e <= 0.5 ? "met" : "NOT met", t_e2e);
+    if (target == 200000) {
+      std::printf("target: 200k-node end to end <= 0.5 s: %s (%.2f s in this process)\n", t_e2e <= 0.5 ? "met" : "NOT met", t_e2e);
+      // The same work as its own `fxopt rewrite` process (what a user runs: a fresh heap, the pattern load on the
+      // second core, no teardown), best of 3.
+      const double p = best_process_seconds(path, 3);
+      if (p > 0)
+        std::printf("whole `fxopt rewrite` process, 200k nodes (best of 3): %.2f s wall (target <= 0.5 s: %s)\n", p,
+                    p <= 0.5 ? "met" : "NOT met");
+    }
     if (target == targets[0]) process_times.push_back(best_process_seconds(path, 30));
     std::fflush(stdout);
     std::remove(path.c_str());
