@@ -281,9 +281,6 @@ void fused_rms_gated_fp8_group_quant(uint8_t* q, float* scale, const uint16_t* x
 // See num::group_fp8_quant. y: (M, K) bf16; q: (M, K); scale: (M, K/G).
 void group_fp8_quant(uint8_t* q, float* scale, const uint16_t* y, int64_t M, int64_t K, int64_t G,
                      num::Fp8Format fmt, const FusedOptions& opts = {});
-// See num::rmsnorm_dynamic_quant. x: (M, D) bf16; w: (D); q: (M, D); scale: (M).
-void rmsnorm_dynamic_quant(uint8_t* q, float* scale, const uint16_t* x, const uint16_t* w, int64_t M,
-                           int64_t D, double eps, num::Fp8Format fmt, const FusedOptions& opts = {});
 // The vLLM RMSNorm (+ residual) -> FP8 quant family, see num::rms_norm_quant_ref (same arguments): x, res
 // (nullable) (M, D) bf16; w (D) bf16 (nullable: no norm, y = x); y (M, D) bf16 when a.scheme is None;
 // res_out (M, D) bf16 with res; q (M, D) fp8 and scale (M, D/G) or (M) float32 by a.scheme. Every pointer is
@@ -337,8 +334,6 @@ inline void fused_rms_gated_fp8_group_quant(uint8_t*, float*, const uint16_t*, c
                                             num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }
 inline void group_fp8_quant(uint8_t*, float*, const uint16_t*, int64_t, int64_t, int64_t, num::Fp8Format,
                             const FusedOptions& = {}) { no_gpu(); }
-inline void rmsnorm_dynamic_quant(uint8_t*, float*, const uint16_t*, const uint16_t*, int64_t, int64_t,
-                                  double, num::Fp8Format, const FusedOptions& = {}) { no_gpu(); }
 inline void rms_norm_quant(const uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, double,
                            const num::QuantArgs&, uint16_t*, uint16_t*, uint8_t*, float*, const FusedOptions& = {}) {
   no_gpu();

@@ -308,6 +308,7 @@ TEST_CASE("gpu: group fp8 quant is bit-identical to the reference") {
   }
 }
 
+// What vllm.rocm_aiter_rmsnorm_fused_dynamic_quant runs on the GPU: the family kernel, per-token scheme.
 TEST_CASE("gpu: RMSNorm + per-token fp8 quant is bit-identical to the reference") {
   std::mt19937 rng(31);
   struct Shape { int64_t M, D; };
@@ -317,14 +318,18 @@ TEST_CASE("gpu: RMSNorm + per-token fp8 quant is bit-identical to the reference"
       const auto w = random_bf16(sh.D, rng, 0.5f, 1.5f);
       std::vector<uint8_t> q_ref(sh.M * sh.D);
       std::vector<float> s_ref(sh.M);
-      num::rmsnorm_dynamic_quant(x.data(), w.data(), sh.M, sh.D, 1e-5, fmt, q_ref.data(), s_ref.data());
+      num::QuantArgs qa;
+      qa.scheme = num::QuantScheme::PerToken;
+      qa.fmt = fmt;
+      num::rms_norm_quant_ref(x.data(), nullptr, w.data(), sh.M, sh.D, 1e-5, qa, nullptr, nullptr, q_ref.data(),
+                              s_ref.data());
       Buf dx(x), dw(w);
       for (bool fast : {true, false}) {
         gpu::FusedOptions o;
         o.fast_paths = fast;
         Buf dq(q_ref.size()), ds(s_ref.size() * sizeof(float));
-        gpu::rmsnorm_dynamic_quant(dq.as<uint8_t>(), ds.as<float>(), dx.as<uint16_t>(), dw.as<uint16_t>(), sh.M, sh.D,
-                                   1e-5, fmt, o);
+        gpu::rms_norm_quant(dx.as<uint16_t>(), nullptr, dw.as<uint16_t>(), sh.M, sh.D, 1e-5, qa, nullptr, nullptr,
+                            dq.as<uint8_t>(), ds.as<float>(), o);
         check_equal(dq.download<uint8_t>(), q_ref, ds.download<float>(), s_ref, fmt,
                     "rmsnorm quant M=" + std::to_string(sh.M) + " D=" + std::to_string(sh.D) + " " + fmt_name(fmt));
       }
