@@ -3,6 +3,7 @@ the shape make_fx + `fxopt rewrite --target none --keep-normalized` give (the de
 import inspect
 import json
 import os
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -339,6 +340,16 @@ class BuildPatternTest(unittest.TestCase):
         # simply not a variable of the region).
         with self.assertRaisesRegex(pd.PatternError, "variable 'eps' does not occur"):
             build_rms(search=pd.Trace(docs[0], ["x", "w"], docs[1], src, "search", pd.source_lines(build_rms)))
+
+    def test_scalar_carried_as_float32_is_the_named_one(self):
+        # A decomposition may carry eps as float32 (PyTorch 2.11's F.rms_norm): the traced value is float32(eps) in
+        # both traces, and the node's argument is still the variable.
+        f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]  # noqa: E731
+        a = rms_trace(f32(SENT[0]["eps"]), SENT[0]["FMAX"], SENT[0]["FLOOR"], SENT[0]["FP8"])
+        b = rms_trace(f32(SENT[1]["eps"]), SENT[1]["FMAX"], SENT[1]["FLOOR"], SENT[1]["FP8"])
+        self.assertNotEqual(f32(SENT[0]["eps"]), SENT[0]["eps"])
+        p = build_rms(search=pd.Trace(a, ["x", "w"], b, SRC, "search"))
+        self.assertEqual(p, build_rms())
 
     def test_scalar_computed_from_a_named_one(self):
         a = rms_trace(1e-6, 448.0, 1 / (448.0 * 512), "float8_e4m3fn")
