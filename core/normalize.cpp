@@ -975,6 +975,16 @@ class Normalizer {
 
 }  // namespace
 
+const std::vector<CreatedOp>& normalize_created_ops() {
+  static const std::vector<CreatedOp> kCreated = {
+      {"aten.silu.default", {"aten.sigmoid.default", "aten.exp.default"}},           // canonicalize_silu
+      {"aten.amax.default", {"aten.max.dim"}},                                       // canonicalize_amax
+      {"aten.clamp.default", {"aten.clamp_min.default", "aten.clamp_max.default"}},  // canonicalize_clamp
+      {"prims.convert_element_type.default", {"aten._to_copy.default"}},             // canonicalize_to_copy
+  };
+  return kCreated;
+}
+
 std::vector<std::string> all_normalize_passes() {
   std::vector<std::string> names;
   for (const PassInfo& p : kPasses) names.emplace_back(p.name);

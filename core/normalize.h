@@ -112,6 +112,14 @@ struct NormalizeReport {
 // The pass names in their default order.
 std::vector<std::string> all_normalize_passes();
 
+// The ops the passes create, each with the ops it is made from (a graph without any of those gets none of it;
+// reshapes left out: the matcher takes every reshape spelling). For loading patterns before normalising.
+struct CreatedOp {
+  const char* op;
+  std::vector<const char*> from;
+};
+const std::vector<CreatedOp>& normalize_created_ops();
+
 // Runs the selected passes to a fixed point, in rounds (capped; every rewrite shrinks the graph or removes a
 // non-canonical spelling, so the cap is only a safety net). A round is one forward sweep in graph order that tries
 // at each node the rules of every selected pass, in the order given, then one backward dce sweep (when selected).

@@ -95,16 +95,9 @@ class SpeculativeLoad {
  public:
   SpeculativeLoad(const Graph& g, const PatternRequest& request) : request_(request) {
     add_graph_ops(g, ops_);
-    // The spellings normalisation creates (core/normalize.cpp), each from the ops it rewrites.
-    static const std::pair<const char*, std::vector<const char*>> kCreates[] = {
-        {"aten.silu.default", {"aten.sigmoid.default", "aten.exp.default"}},
-        {"aten.amax.default", {"aten.max.dim"}},
-        {"aten.clamp.default", {"aten.clamp_min.default", "aten.clamp_max.default"}},
-        {"prims.convert_element_type.default", {"aten._to_copy.default"}},
-    };
-    for (const auto& [made, from] : kCreates)
-      for (const char* f : from)
-        if (ops_.count(f)) ops_.insert(made);
+    for (const CreatedOp& c : normalize_created_ops())
+      for (const char* f : c.from)
+        if (ops_.count(f)) ops_.insert(c.op);
     add_replacement_ops(request_, ops_, created_);
     thread_ = std::thread([this] {
       int pending = kPending;
