@@ -7,6 +7,8 @@ run on fake values — so Inductor can keep compiling. Disagreements are reporte
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import operator
 import os
@@ -482,8 +484,35 @@ def _fresh_fake_mode(doc: dict):
     return FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True), shape_env, symtab
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic collector off while a graph is built: its full collections walk every object alive, so
+    with the tens of thousands of nodes, args and fake tensors a load creates they made it superlinear (and the
+    build makes no cyclic garbage worth collecting meanwhile)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _graph_module(root: torch.nn.Module, graph: torch.fx.Graph, lazy: bool) -> torch.fx.GraphModule:
+    """A GraphModule over `graph`; with `lazy`, PyTorch's _LazyGraphModule (the one Inductor uses), which
+    generates and compiles the forward's Python code on first use (a call, `.code`, printing) instead of now."""
+    if lazy:
+        try:
+            from torch.fx._lazy_graph_module import _LazyGraphModule
+        except ImportError:  # older torch: code generated now
+            pass
+        else:
+            return _LazyGraphModule(root, graph)
+    return torch.fx.GraphModule(root, graph)
+
+
 def load(doc_or_path, *, root: Optional[torch.nn.Module] = None, fake: bool = True, fp8_dtype="auto",
-         strict: bool = False, check: bool = False) -> torch.fx.GraphModule:
+         strict: bool = False, check: bool = False, lazy: bool = True) -> torch.fx.GraphModule:
     """A new GraphModule from an fxgraph document (or a path to one).
 
     root: the module providing get_attr / call_module targets (default: an empty module).
@@ -495,7 +524,14 @@ def load(doc_or_path, *, root: Optional[torch.nn.Module] = None, fake: bool = Tr
     document's (the document's is kept). Costs a fake-tensor op per node, far more than the load itself.
     fp8_dtype: see apply_fp8_dtype(). strict: raise on any disagreement (default: warn; the list is
     kept in gm.meta['fxopt_load_problems']).
+    lazy: the forward's Python code is generated on first use (a call, `gm.code`, printing), not by load: it
+    costs about as much as the rest of a load. lazy=False: a plain GraphModule with its code generated now.
     """
+    with _gc_paused():
+        return _load(doc_or_path, root, fake, fp8_dtype, strict, check, lazy)
+
+
+def _load(doc_or_path, root, fake, fp8_dtype, strict, check, lazy) -> torch.fx.GraphModule:
     doc = _read(doc_or_path)
     problems: list[str] = []
     apply_fp8_dtype(doc, fp8_dtype, problems)
@@ -523,7 +559,7 @@ def load(doc_or_path, *, root: Optional[torch.nn.Module] = None, fake: bool = Tr
             b.set_val(node, d.get("meta", {}), path)
         b.index(d["name"], node, doc_val)
     try:
-        gm = torch.fx.GraphModule(root if root is not None else torch.nn.Module(), graph)
+        gm = _graph_module(root if root is not None else torch.nn.Module(), graph, lazy)
     except Exception as e:
         raise LoadError(f"cannot build the GraphModule: {e}") from e
     problems.extend(b.problems)
@@ -588,6 +624,11 @@ def rebuild(graph_or_gm, doc_or_path, *, fp8_dtype="auto", strict: bool = False)
     are (meta included); same-target nodes get new arguments; the rest are created; nodes the document
     no longer has are erased. Returns counts and the list of problems.
     """
+    with _gc_paused():
+        return _rebuild(graph_or_gm, doc_or_path, fp8_dtype, strict)
+
+
+def _rebuild(graph_or_gm, doc_or_path, fp8_dtype, strict) -> dict:
     doc = _read(doc_or_path)
     gm = graph_or_gm if isinstance(graph_or_gm, torch.fx.GraphModule) else None
     graph = gm.graph if gm is not None else graph_or_gm

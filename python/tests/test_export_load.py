@@ -189,6 +189,16 @@ class LoadBehaviour(unittest.TestCase):
         again = fxopt.export(gm, producer=doc["producer"])
         self.assertEqual(fxgraph_json.dumps(again), fxgraph_json.dumps(doc))
 
+    def test_lazy_load_generates_the_same_code_on_first_use(self):
+        doc = self.corpus()
+        lazy, eager = fxopt.load(doc, strict=True), fxopt.load(doc, strict=True, lazy=False)
+        self.assertIsInstance(lazy, torch.fx.GraphModule)
+        from torch.fx._lazy_graph_module import _LazyGraphModule
+        self.assertIsInstance(lazy, _LazyGraphModule)
+        self.assertNotIsInstance(eager, _LazyGraphModule)
+        self.assertEqual(lazy.code, eager.code)
+        self.assertIn("def forward", lazy.code)
+
     def test_sym_arguments_are_relinked_to_symint_nodes(self):
         doc = self.corpus()
         by = {n["name"]: n for n in doc["nodes"]}
