@@ -479,6 +479,67 @@ class ExprParser {
   int depth_ = 0;
 };
 
+}  // namespace
+
+bool parse_pattern_json_fast(std::string_view text, PatternJson& out) {
+  struct Builder {
+    JsonPull in;
+    std::string key;
+    void value(Json& out) {
+      switch (in.peek()) {
+        case JsonPull::Type::Null: in.null(); out = nullptr; return;
+        case JsonPull::Type::Bool: out = in.boolean(); return;
+        case JsonPull::Type::Number: {
+          const bool negative = in.rest().front() == '-';
+          int64_t i = 0;
+          double d = 0;
+          if (!in.number(i, d)) out = d;
+          else if (negative) out = i;
+          else out = static_cast<uint64_t>(i);
+          return;
+        }
+        case JsonPull::Type::String: {
+          std::string s;
+          in.string(s);
+          out = std::move(s);
+          return;
+        }
+        case JsonPull::Type::Array: {
+          out = Json::array();
+          auto& items = out.get_ref<Json::array_t&>();
+          in.begin_array();
+          while (in.next_item()) value(items.emplace_back());
+          return;
+        }
+        case JsonPull::Type::Object: {
+          out = Json::object();
+          auto& members = out.get_ref<Json::object_t&>();
+          in.begin_object();
+          while (in.next_key(key)) {
+            Json* slot = nullptr;
+            for (auto& m : members)
+              if (m.first == key) slot = &m.second;
+            if (!slot) slot = &members.emplace_back(key, Json()).second;
+            value(*slot);
+          }
+          return;
+        }
+        case JsonPull::Type::End: in.syntax_error("a value expected");
+      }
+    }
+  };
+  try {
+    Builder b{JsonPull(text, std::string()), {}};
+    b.value(out);
+    b.in.finish();
+    return true;
+  } catch (const InputError&) {
+    return false;
+  }
+}
+
+namespace {
+
 std::string line_col(std::string_view text, size_t byte) {
   size_t line = 1, col = 1;
   for (size_t i = 0; i < byte && i < text.size(); ++i) {
@@ -577,6 +638,7 @@ class PatternReader {
 
   Json parse(std::string_view text) {
     Json doc;
+    if (parse_pattern_json_fast(text, doc)) return doc;
     check_json_nesting(text, source_);
     try {
       doc = Json::parse(text.begin(), text.end());
@@ -609,7 +671,8 @@ class PatternReader {
     static const BuiltinLibrary* lib = [] {
       auto* l = new BuiltinLibrary();
       for (const auto& f : builtin_pattern_files()) {
-        Json doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
+        Json doc;
+        if (!parse_pattern_json_fast(f.text, doc)) doc = Json::parse(f.text.begin(), f.text.end(), nullptr, false);
         // Moved, not copied: the library is most of the built-in files.
         if (doc.is_object() && doc.contains("fragments") && doc["fragments"].is_object()) {
           for (auto it = doc["fragments"].begin(); it != doc["fragments"].end(); ++it)

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "core/pattern.h"
+#include "core/pattern_fragments.h"
+#include "patterns/builtin.h"
 
 using namespace fxopt;
 
@@ -50,6 +52,48 @@ TEST_CASE("pattern file: a valid pattern parses") {
   CHECK(ps[0].root_target() == "aten.mul.Tensor");
   CHECK(ps[0].op_node_count() == 2);
   CHECK(ps[0].vars.size() == 2);
+}
+
+namespace {
+// Same values, the same types (unsigned vs signed integers included) and the same key order.
+bool same_dom(const PatternJson& a, const PatternJson& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    auto i = a.begin(), j = b.begin();
+    for (; i != a.end(); ++i, ++j)
+      if (i.key() != j.key() || !same_dom(i.value(), j.value())) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    for (size_t k = 0; k < a.size(); ++k)
+      if (!same_dom(a[k], b[k])) return false;
+    return true;
+  }
+  return a == b && a.dump() == b.dump();
+}
+}  // namespace
+
+TEST_CASE("pattern file: the pull-parser DOM is nlohmann's, or it gives up") {
+  std::vector<std::string> texts = {
+      R"({"a": 1, "b": -2, "c": -0, "d": 0, "e": 1.5, "f": -1e-3, "g": 2E5, "h": 9223372036854775807,
+          "i": -9223372036854775808, "j": "x\u00e9\n\"q\"", "k": [true, false, null, [], {}], "a": [3]})",
+      " [ 1 , {\"z\": {\"y\": [0.1, 1e308]}} ] \n", R"("text")", "42", "null"};
+  for (const auto& f : builtin_pattern_files()) texts.emplace_back(f.text);
+  for (const auto& t : texts) {
+    CAPTURE(t.substr(0, 80));
+    PatternJson fast;
+    REQUIRE(parse_pattern_json_fast(t, fast));
+    CHECK(same_dom(fast, PatternJson::parse(t)));
+  }
+  // Texts it refuses (nlohmann then reads them, or reports the error): beyond int64, a number out of range,
+  // a leading zero, a byte-order mark, trailing text, nothing at all, too deep, a bad escape.
+  const std::vector<std::string> refused = {"18446744073709551615", "1e999", "01", "\xEF\xBB\xBF{}", "{} x", "", "  ",
+                                            std::string(300, '[') + std::string(300, ']'), R"("\q")"};
+  for (const auto& t : refused) {
+    CAPTURE(t.substr(0, 20));
+    PatternJson fast;
+    CHECK_FALSE(parse_pattern_json_fast(t, fast));
+  }
 }
 
 TEST_CASE("pattern file: precise errors") {
