@@ -39,6 +39,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -153,5 +154,13 @@ DenormalizeReport denormalize(Graph& g, const NormalizeReport& report);
 
 // "denormalize: restored N changes (...), M consumed by fusions, K kept" plus one line per kept change.
 std::string denormalize_stats_text(const DenormalizeReport& r);
+
+// How many call_function nodes call each target (keyed by the interned text, InternedStr::str()).
+using CallCounts = std::unordered_map<const std::string*, std::ptrdiff_t>;
+CallCounts count_calls(const Graph& g);
+// `counts`, the graph's before `report`'s normalisation, made its counts after it from the changes' undo records
+// alone (every change normalize() makes is recorded), without a walk over the graph; entries may drop to zero.
+// False (`counts` unspecified) when a change has no undo record.
+bool count_calls_after(CallCounts& counts, const NormalizeReport& report);
 
 }  // namespace fxopt

@@ -429,4 +429,41 @@ std::string denormalize_stats_text(const DenormalizeReport& r) {
   return s;
 }
 
+CallCounts count_calls(const Graph& g) {
+  CallCounts counts;
+  const std::string* last = nullptr;
+  std::ptrdiff_t* count = nullptr;
+  for (const Node& n : g.nodes()) {
+    if (n.op != OpKind::CallFunction) continue;
+    if (&n.target.str() != last) {  // runs of one target are common: one lookup per run
+      last = &n.target.str();
+      count = &counts[last];
+    }
+    ++*count;
+  }
+  return counts;
+}
+
+bool count_calls_after(CallCounts& counts, const NormalizeReport& report) {
+  for (const PassChange& c : report.changes) {
+    if (!c.undo) return false;
+    const NormalizeUndo& u = *c.undo;
+    switch (u.kind) {
+      case NormalizeUndo::Kind::InPlace:  // the node's target changed (or stayed)
+        --counts[&u.pre_target.str()];
+        ++counts[&u.post_target.str()];
+        break;
+      case NormalizeUndo::Kind::Replace:  // a new call
+        ++counts[&u.post_target.str()];
+        break;
+      case NormalizeUndo::Kind::Remove:  // users redirected: no call changed its target
+      case NormalizeUndo::Kind::Dce:
+        break;
+    }
+    for (const NodeSnapshot& e : u.erased)
+      if (e.op == OpKind::CallFunction) --counts[&e.target.str()];
+  }
+  return true;
+}
+
 }  // namespace fxopt

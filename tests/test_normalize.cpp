@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <ctime>
+#include <filesystem>
+#include <map>
 #include <initializer_list>
 #include <string>
 
@@ -804,4 +806,43 @@ TEST_CASE("denormalize: a 200k-node graph") {
   CHECK(d.restored == r.changes.size());
   MESSAGE("denormalize of " << r.changes.size() << " changes: " << d.seconds << " s (timing targets live in bench/)");
   CHECK(write_graph_text(g) == before);
+}
+
+TEST_CASE("normalize: the call counts after normalisation, from the undo records, are those of a walk") {
+  namespace fs = std::filesystem;
+  // Every test graph: the corpus, the golden inputs, the model graphs; each pass alone and all of them.
+  std::vector<std::string> files;
+  for (const char* dir : {"/tests/data", "/tests/golden"})
+    for (const auto& e : fs::recursive_directory_iterator(std::string(FXOPT_SOURCE_DIR) + dir)) {
+      const std::string p = e.path().string();
+      if (e.is_regular_file() && (p.ends_with(".fxgraph.json") || p.ends_with(".input.json"))) files.push_back(p);
+    }
+  REQUIRE(files.size() > 50);
+  auto positive = [](const CallCounts& c) {
+    std::map<std::string, std::ptrdiff_t> m;
+    for (const auto& [t, n] : c)
+      if (n != 0) m[*t] = n;  // a negative count would show here as a difference
+    return m;
+  };
+  size_t changed = 0;
+  for (const auto& f : files) {
+    std::vector<std::vector<std::string>> runs = {all_normalize_passes()};
+    for (const auto& p : all_normalize_passes()) runs.push_back({p});
+    for (const auto& passes : runs) {
+      Graph g;
+      try {
+        g = read_graph_file(f);
+      } catch (const InputError&) {
+        break;  // a graph that tests an error
+      }
+      CallCounts counts = count_calls(g);
+      const NormalizeReport r = normalize(g, passes, false);
+      changed += r.changes.size();
+      CAPTURE(f);
+      CAPTURE(passes.size() == 1 ? passes[0] : "all");
+      REQUIRE(count_calls_after(counts, r));
+      CHECK(positive(counts) == positive(count_calls(g)));
+    }
+  }
+  CHECK(changed > 300);  // the passes did change the graphs (617 changes)
 }
