@@ -550,6 +550,7 @@ class AtomicFile {
       if (S_ISSOCK(st.st_mode)) throw InputError(path_ + ": cannot write: it is a socket");
       if (S_ISDIR(st.st_mode)) throw InputError(path_ + ": cannot write: it is a directory");
       mode_ = st.st_mode & 07777;
+      exists_ = true;
     }
     tmp_ = target_ + ".tmp.XXXXXX";
     fd_ = mkstemp(tmp_.data());
@@ -592,7 +593,23 @@ class AtomicFile {
     ::fchmod(fd_, mode);
     int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0 || std::rename(tmp_.c_str(), target_.c_str()) != 0) {
+    if (::close(fd) != 0) {
+      int err = errno;
+      ::unlink(tmp_.c_str());
+      throw InputError(path_ + ": cannot write: " + std::strerror(err));
+    }
+    // An existing file is swapped with the new one (atomically, as a rename does) and then unlinked. Renaming over
+    // it made ext4 start writing the new file to disk at once (its auto_da_alloc): 13-23 ms of a 200k-node
+    // rewrite's 30 MB output. A path with no file yet, or a file system without the exchange, takes the rename.
+    if (exists_ && ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, target_.c_str(), RENAME_EXCHANGE) == 0) {
+      if (::unlink(tmp_.c_str()) == 0) return;  // the old file
+      // What was swapped out is no longer a file (a directory made there since): swap back and refuse.
+      int err = errno;
+      ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, target_.c_str(), RENAME_EXCHANGE);
+      ::unlink(tmp_.c_str());
+      throw InputError(path_ + ": cannot write: " + std::strerror(err));
+    }
+    if (std::rename(tmp_.c_str(), target_.c_str()) != 0) {
       int err = errno;
       ::unlink(tmp_.c_str());
       throw InputError(path_ + ": cannot write: " + std::strerror(err));
@@ -614,6 +631,7 @@ class AtomicFile {
   int fd_ = -1;
   bool direct_ = false;  // a device or FIFO: written into at commit()
   mode_t mode_ = 0;      // an existing file's permission bits (0: new file, from the umask)
+  bool exists_ = false;  // the target was a file when opened
   std::string held_;     // direct_: the text until commit()
 };
 

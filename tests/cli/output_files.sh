@@ -12,6 +12,14 @@ run fmt "$G" -o "$TMP/link2.json"; expect_rc 0 "-o symlink"
 cmp -s "$TMP/d/real.json" "$TMP/expected.json" || fail "-o symlink: the target does not hold the output"
 [ "$(stat -c %a "$TMP/d/real.json")" = 640 ] || fail "-o symlink: the target's permissions changed"
 [ -z "$(ls "$TMP/d" | grep tmp)" ] || fail "-o symlink: a temporary file was left"
+# An existing regular file is replaced (swapped with the new one, then unlinked): another hard link to it keeps
+# the old text, the permission bits carry over, nothing temporary is left.
+echo old >"$TMP/d/plain.json" && chmod 604 "$TMP/d/plain.json" && ln "$TMP/d/plain.json" "$TMP/d/hard.json"
+run fmt "$G" -o "$TMP/d/plain.json"; expect_rc 0 "-o existing file"
+cmp -s "$TMP/d/plain.json" "$TMP/expected.json" || fail "-o existing file: it does not hold the output"
+[ "$(cat "$TMP/d/hard.json")" = old ] || fail "-o existing file: its other hard link changed"
+[ "$(stat -c %a "$TMP/d/plain.json")" = 604 ] || fail "-o existing file: the permissions changed"
+[ -z "$(ls "$TMP/d" | grep tmp)" ] || fail "-o existing file: a temporary file was left"
 # A dangling symlink creates its target.
 ln -s d/new.json "$TMP/dangling.json"
 run fmt "$G" -o "$TMP/dangling.json"; expect_rc 0 "-o dangling symlink"
