@@ -164,6 +164,65 @@ class OutOfLineVector {
   std::unique_ptr<std::vector<T>> p_;
 };
 
+// A vector whose copies share one buffer until one of them is changed (copy on write); 16 bytes, nothing allocated
+// while empty. Reading is const only (a loop over a non-const one does not copy it); a change goes through the
+// calls below or mut(), which first makes the buffer this object's own. For tensor shapes and strides: the reader
+// gives thousands of nodes equal meta.vals and the passes copy metas, which copied two vectors each time.
+template <class T>
+class SharedVector {
+ public:
+  using value_type = T;
+  using const_iterator = typename std::vector<T>::const_iterator;
+
+  SharedVector() = default;
+  SharedVector(std::vector<T> v) { if (!v.empty()) p_ = std::make_shared<std::vector<T>>(std::move(v)); }  // NOLINT
+  SharedVector(std::initializer_list<T> il) : SharedVector(std::vector<T>(il)) {}
+  template <class It>
+  SharedVector(It first, It last) : SharedVector(std::vector<T>(first, last)) {}
+
+  size_t size() const { return p_ ? p_->size() : 0; }
+  bool empty() const { return !p_ || p_->empty(); }
+  const T& operator[](size_t i) const { return (*p_)[i]; }
+  const T& at(size_t i) const { return vec().at(i); }
+  const T& front() const { return p_->front(); }
+  const T& back() const { return p_->back(); }
+  const T* data() const { return p_ ? p_->data() : nullptr; }
+  const_iterator begin() const { return vec().cbegin(); }
+  const_iterator end() const { return vec().cend(); }
+  const_iterator cbegin() const { return vec().cbegin(); }
+  const_iterator cend() const { return vec().cend(); }
+  const std::vector<T>& vec() const { return p_ ? *p_ : empty_vector(); }
+  operator const std::vector<T>&() const { return vec(); }  // NOLINT: reads as the vector it holds
+
+  // Changes (each makes the buffer this object's own first).
+  std::vector<T>& mut() {
+    if (!p_) p_ = std::make_shared<std::vector<T>>();
+    else if (p_.use_count() > 1) p_ = std::make_shared<std::vector<T>>(*p_);
+    return *p_;
+  }
+  void push_back(T v) { mut().push_back(std::move(v)); }
+  template <class... A>
+  T& emplace_back(A&&... a) { return mut().emplace_back(std::forward<A>(a)...); }
+  void pop_back() { mut().pop_back(); }
+  void clear() { p_.reset(); }
+  void reserve(size_t n) { mut().reserve(n); }
+  void resize(size_t n) {
+    if (n == 0) clear();
+    else mut().resize(n);
+  }
+  void set(size_t i, T v) { mut()[i] = std::move(v); }
+
+  friend bool operator==(const SharedVector& a, const SharedVector& b) { return a.p_ == b.p_ || a.vec() == b.vec(); }
+  friend bool operator==(const SharedVector& a, const std::vector<T>& b) { return a.vec() == b; }
+
+ private:
+  static const std::vector<T>& empty_vector() {
+    static const std::vector<T> kEmpty;
+    return kEmpty;
+  }
+  std::shared_ptr<std::vector<T>> p_;
+};
+
 // One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (88 bytes): bool, int and float
 // inline (i and f share storage: read the one `kind` names), strings interned, list items and dict entries
 // out of line; lists and dicts nest.
@@ -266,8 +325,8 @@ class UserList {
 // meta.val for a tensor.
 struct TensorMeta {
   InternedStr dtype;
-  std::vector<SymDim> shape;
-  std::vector<SymDim> stride;
+  SharedVector<SymDim> shape;
+  SharedVector<SymDim> stride;
   InternedStr device;
   OutOfLineVector<std::pair<std::string, std::string>> extra;  // unknown keys: raw canonical JSON text
 };
