@@ -239,7 +239,7 @@ struct Arg {
   };
   InternedStr s;                                   // Str, Dtype, Device, Layout, MemoryFormat, Repr, Op
   fxopt::Node* node = nullptr;                    // Node
-  std::vector<Arg> items;                         // List
+  OutOfLineVector<Arg> items;                     // List
   OutOfLineVector<std::pair<std::string, Arg>> dict;  // Dict
   SymDim sym;                                     // Sym
 
