@@ -35,12 +35,14 @@ void setup_match(CLI::App& app, int& exit_code) {
     // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
     // of the scope, or by the magic statics when the patterns are loaded first).
     std::jthread preload(PatternSet::preload_builtin);
-    Graph g = read_graph_file(o->input);
+    CallCounts calls;  // counted by the reader, for the pattern load (PipelineOptions::call_counts)
+    Graph g = read_graph_file(o->input, &calls);
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
     po.passes = split_list(o->passes);
     po.dry_run = true;
+    po.call_counts = &calls;
     PatternSet ps;
     PipelineReport r = run_pipeline(g, request, ps, po);
     std::vector<std::string> explain;

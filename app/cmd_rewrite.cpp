@@ -58,7 +58,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     // The built-in pattern files are parsed on a second core while this one reads the graph (joined at the end
     // of the scope, or by the magic statics when the patterns are loaded first).
     std::jthread preload(PatternSet::preload_builtin);
-    Graph g = read_graph_file(o->input);
+    CallCounts calls;  // counted by the reader, for the pattern load (PipelineOptions::call_counts)
+    Graph g = read_graph_file(o->input, &calls);
     rt::RegionVerifyOptions vo;
     vo.trials = o->verify_trials;
     vo.seed = o->verify_seed;
@@ -78,6 +79,7 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     po.normalize = !o->no_normalize;
     po.passes = split_list(o->passes);
     po.max_iterations = o->max_iterations;
+    po.call_counts = &calls;
     if (o->print_after_change)
       po.after_change = [](const std::string& what, const Graph& gr) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());

@@ -778,8 +778,10 @@ struct FastTextHash {
 class Reader {
  public:
   // `consumed(offset)` is told, after each node, how much of the text has been read (to release it).
-  Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {})
-      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)) {
+  // `calls`, when given, receives the graph's call counts.
+  Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {},
+         CallCounts* calls = nullptr)
+      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)), calls_(calls) {
     g_.reserve(text.size() / 256 + 16);  // canonical files hold 250-270 bytes per node (fewer: the index grows once)
   }
 
@@ -1384,6 +1386,13 @@ class Reader {
         fail_here("duplicate node name '" + node.name + "'");  // append_named keeps the node when it throws
       }
       remember(n);
+      if (calls_ && n->op == OpKind::CallFunction) {
+        if (&n->target.str() != last_target_) {  // one lookup per run of equal targets
+          last_target_ = &n->target.str();
+          last_count_ = &(*calls_)[last_target_];
+        }
+        ++*last_count_;
+      }
       // Users in the order rebuild_users() gives: node by node, each node's inputs once, in argument order.
       add_uses(n);
       if (n->op == OpKind::Output) output = n;
@@ -1502,6 +1511,9 @@ class Reader {
   JsonPull in_;
   std::string source_;
   std::function<void(size_t)> consumed_;
+  CallCounts* calls_ = nullptr;
+  const std::string* last_target_ = nullptr;
+  std::ptrdiff_t* last_count_ = nullptr;
   PathBuf path_;
   Graph g_;
   std::list<Node> staged_;  // the node being read
@@ -1534,8 +1546,11 @@ class Reader {
 
 Graph read_graph_text(std::string_view text, const std::string& source) { return Reader(text, source).read(); }
 
-Graph read_graph_file(const std::string& path) {
-  if (path == "-") return read_graph_text(read_text_file(path), "<stdin>");
+Graph read_graph_file(const std::string& path) { return read_graph_file(path, nullptr); }
+
+Graph read_graph_file(const std::string& path, CallCounts* calls) {
+  if (calls) calls->clear();
+  if (path == "-") return Reader(read_text_file(path), "<stdin>", {}, calls).read();
   // Map the file and hand the pages already parsed back to the kernel as the reader goes, so a large
   // graph's text and its in-memory form are not resident at the same time.
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -1543,12 +1558,12 @@ Graph read_graph_file(const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
     ::close(fd);
-    return read_graph_text(read_text_file(path), path);
+    return Reader(read_text_file(path), path, {}, calls).read();
   }
   size_t size = static_cast<size_t>(st.st_size);
   void* base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (base == MAP_FAILED) return read_graph_text(read_text_file(path), path);
+  if (base == MAP_FAILED) return Reader(read_text_file(path), path, {}, calls).read();
   struct Unmap {
     void* p;
     size_t n;
@@ -1562,7 +1577,7 @@ Graph read_graph_file(const std::string& path) {
     ::madvise(static_cast<char*>(base) + released, upto - released, MADV_DONTNEED);
     released = upto;
   };
-  return Reader(std::string_view(static_cast<const char*>(base), size), path, release).read();
+  return Reader(std::string_view(static_cast<const char*>(base), size), path, release, calls).read();
 }
 
 std::string arg_text(const Arg& a) {

@@ -12,6 +12,9 @@ namespace fxopt {
 // or node (e.g. "g.json: nodes[12] (mul_35): args[1]: unknown node 'foo'") or, for malformed JSON, the
 // line and column.
 Graph read_graph_file(const std::string& path);
+// The same; `calls` receives the graph's call counts (count_calls() in core/normalize.h), counted as the nodes
+// are read: a walk over a large graph's nodes after reading it misses the cache at every node.
+Graph read_graph_file(const std::string& path, CallCounts* calls);
 // Reads a graph from text; `source` names it in error messages.
 Graph read_graph_text(std::string_view text, const std::string& source);
 

@@ -343,6 +343,9 @@ struct ValMeta {
   bool is_tensor() const { return kind == Kind::Tensor; }
 };
 
+// How many call_function nodes call each target (keyed by the interned text, InternedStr::str()).
+using CallCounts = std::unordered_map<const std::string*, std::ptrdiff_t>;
+
 enum class OpKind : uint8_t { Placeholder, GetAttr, CallFunction, CallMethod, CallModule, Output };
 const char* to_string(OpKind k);
 std::optional<OpKind> op_kind_from_string(std::string_view s);

@@ -155,8 +155,7 @@ DenormalizeReport denormalize(Graph& g, const NormalizeReport& report);
 // "denormalize: restored N changes (...), M consumed by fusions, K kept" plus one line per kept change.
 std::string denormalize_stats_text(const DenormalizeReport& r);
 
-// How many call_function nodes call each target (keyed by the interned text, InternedStr::str()).
-using CallCounts = std::unordered_map<const std::string*, std::ptrdiff_t>;
+// The graph's CallCounts (core/graph.h), by a walk over its nodes.
 CallCounts count_calls(const Graph& g);
 // `counts`, the graph's before `report`'s normalisation, made its counts after it from the changes' undo records
 // alone (every change normalize() makes is recorded), without a walk over the graph; entries may drop to zero.

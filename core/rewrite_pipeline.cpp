@@ -93,7 +93,8 @@ PatternSet load_for_graph(PatternRequest request, const Graph* graph) {
 // load threw) it loads them again, for the normalised graph.
 class SpeculativeLoad {
  public:
-  SpeculativeLoad(const Graph& g, const PatternRequest& request) : request_(request), counts_(count_calls(g)) {
+  SpeculativeLoad(const Graph& g, const PatternRequest& request, const CallCounts* counts)
+      : request_(request), counts_(counts ? *counts : count_calls(g)) {
     for (const auto& [target, n] : counts_) ops_.insert(*target);  // the graph's call targets (add_graph_ops)
     for (const CreatedOp& c : normalize_created_ops())
       for (const char* f : c.from)
@@ -243,7 +244,7 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
 
 PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
   std::optional<SpeculativeLoad> early;
-  if (request.only && o.normalize) early.emplace(g, request);
+  if (request.only && o.normalize) early.emplace(g, request, o.call_counts);
   PipelineReport r = normalize_stage(g, o);
   loaded = early ? early->take(g, r.normalize) : load_for_graph(request, &g);
   rewrite_stage(g, loaded, o, r);

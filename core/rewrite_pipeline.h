@@ -33,6 +33,8 @@ struct PipelineOptions {
   std::function<void(const std::string& what, const Graph&)> after_change;
   // Forwarded to RewriteOptions::before_apply (region verification).
   std::function<void(const Graph&, const Match&, int id)> before_apply;
+  // The graph's count_calls(), when its reader counted them (read_graph_file): saves a walk over the graph.
+  const CallCounts* call_counts = nullptr;
 };
 
 struct PipelineReport {

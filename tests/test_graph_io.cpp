@@ -1,11 +1,13 @@
 // Tests of the graph model and the fxgraph v1 reader/writer: exact round trips and one case per error kind.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
 #include "core/fxgraph_io.h"
 #include "core/json_pull.h"
+#include "core/normalize.h"
 #include "core/verify.h"
 
 using namespace fxopt;
@@ -263,4 +265,25 @@ TEST_CASE("graph mutation keeps users, names and order consistent") {
   CHECK(g.find("rsqrt_1") == nullptr);
   CHECK(rsqrt->users.size() == 1);
   CHECK(write_graph_text(g) == read_text_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json"));
+}
+
+TEST_CASE("read_graph_file: the call counts it gives are count_calls() of the graph read") {
+  namespace fs = std::filesystem;
+  size_t files = 0;
+  for (const char* dir : {"/tests/data", "/tests/golden"})
+    for (const auto& e : fs::recursive_directory_iterator(std::string(FXOPT_SOURCE_DIR) + dir)) {
+      const std::string p = e.path().string();
+      if (!e.is_regular_file() || !(p.ends_with(".fxgraph.json") || p.ends_with(".input.json"))) continue;
+      CallCounts calls{{nullptr, 7}};  // replaced, not added to
+      Graph g;
+      try {
+        g = read_graph_file(p, &calls);
+      } catch (const InputError&) {
+        continue;  // a graph that tests an error
+      }
+      CAPTURE(p);
+      CHECK(calls == count_calls(g));
+      ++files;
+    }
+  CHECK(files > 50);
 }
