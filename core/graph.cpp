@@ -100,6 +100,7 @@ void Node::set_meta(std::string key, std::string raw_json) {
 
 bool UserList::erase(Node* n) {
   const size_t size = this->size();
+  if (size == 0) return false;  // (the scan below would read before the list: a node read twice loses its user twice)
   for (size_t k = 0; 2 * k < size + 1; ++k) {
     const size_t front = head_ + k, back = v_.size() - 1 - k;
     if (v_[front] == n) {  // shift the k entries before it one step towards the back

@@ -267,6 +267,30 @@ TEST_CASE("graph mutation keeps users, names and order consistent") {
   CHECK(write_graph_text(g) == read_text_file(std::string(FXOPT_CORPUS_DIR) + "/qwen3next_gdn_L1.fxgraph.json"));
 }
 
+TEST_CASE("a node read twice by one user keeps one user entry through replace_input") {
+  // The output reads b twice: removing the output's uses erases it from b's users twice (the second time from an
+  // empty list, which once broke the list: found by the fuzzer, tests/fuzz/crashers/graph-crash-eb3cfbd3e518.fxg).
+  const std::string in = R"(  {"name": "a", "op": "placeholder", "target": "a", "args": [], "kwargs": {}, "meta": {}},
+  {"name": "b", "op": "call_function", "target": "aten.neg.default", "args": [{"node": "a"}], "kwargs": {}, "meta": {}},
+  {"name": "output", "op": "output", "target": "output", "args": [[{"node": "b"}, {"node": "b"}]], "kwargs": {}, "meta": {}})";
+  Graph g = read_graph_text(doc(in), "g.json");
+  Node* a = g.find("a");
+  Node* b = g.find("b");
+  Node* out = g.find("output");
+  REQUIRE(b->users.size() == 1);
+  Node* c = g.create_node(OpKind::CallFunction, "aten.neg.default", {Arg::ref(a)}, {}, out, "c");
+  CHECK(g.replace_all_uses(b, c) == 1);
+  CHECK(b->users.empty());
+  CHECK(b->users.size() == 0);
+  REQUIRE(c->users.size() == 1);
+  CHECK(c->users.back() == out);
+  g.replace_input(out, c, b);  // and back: b's emptied list takes its user again
+  CHECK(c->users.empty());
+  REQUIRE(b->users.size() == 1);
+  CHECK(b->users.front() == out);
+  CHECK(b->users.back() == out);
+}
+
 TEST_CASE("read_graph_file: the call counts it gives are count_calls() of the graph read") {
   namespace fs = std::filesystem;
   size_t files = 0;
