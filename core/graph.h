@@ -223,7 +223,7 @@ class SharedVector {
   std::shared_ptr<std::vector<T>> p_;
 };
 
-// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (88 bytes): bool, int and float
+// One FX argument value (spec/fxgraph.md, "Values"). A small tagged union (72 bytes): bool, int and float
 // inline (i and f share storage: read the one `kind` names), strings interned, list items and dict entries
 // out of line; lists and dicts nest.
 struct Arg {
