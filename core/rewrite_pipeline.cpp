@@ -85,89 +85,98 @@ PatternSet load_for_graph(PatternRequest request, const Graph* graph) {
   return load_with_filter(std::move(request), available);
 }
 
-// The patterns for a graph about to be normalised, loaded on a second thread while it is (`fxopt rewrite` of a
-// small graph spent a fifth of its time loading them after normalisation). The variants are chosen by the ops the
-// graph will likely have once normalised: its ops now, plus the canonical spelling each pass creates from an op
-// the graph has. take() uses the result only if every op the load asked about gets the same answer from the
-// normalised graph's ops: then the load built exactly the variants that graph selects. Otherwise (or if the
-// load threw) it loads them again, for the normalised graph.
-class SpeculativeLoad {
- public:
-  SpeculativeLoad(const Graph& g, const PatternRequest& request, const CallCounts* counts)
-      : request_(request), counts_(counts ? *counts : count_calls(g)) {
-    for (const auto& [target, n] : counts_) ops_.insert(*target);  // the graph's call targets (add_graph_ops)
-    for (const CreatedOp& c : normalize_created_ops())
-      for (const char* f : c.from)
-        if (ops_.count(f)) ops_.insert(c.op);
-    add_replacement_ops(request_, ops_, created_);
-    thread_ = std::thread([this] {
-      int pending = kPending;
-      if (!state_.compare_exchange_strong(pending, kRunning)) return;  // take() came first: it loads them itself
-      try {
-        result_ = load_with_filter(request_, [this](const std::string& op) {
-          asked_.insert(op);
-          return op_available(ops_, op);
-        });
-        ok_ = true;
-      } catch (...) {
-        ok_ = false;  // loaded again (and thrown again) by take()
-      }
-      // take() waits for this, not for the thread's end: the exit frees the thread's allocator state (mimalloc's
-      // thread teardown: take() waited 0.2 ms after the load at 48 layers, now 0.07 ms), which nothing needs.
-      done_.store(true, std::memory_order_release);
-      done_.notify_one();
-    });
-  }
-  SpeculativeLoad(const SpeculativeLoad&) = delete;
-  SpeculativeLoad& operator=(const SpeculativeLoad&) = delete;
-  ~SpeculativeLoad() {
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // The patterns for `g`, now normalised by `normalized`.
-  PatternSet take(const Graph& g, const NormalizeReport& normalized) {
-    // A thread that has not started yet (no core was free) is not waited for: this one loads the patterns.
-    int pending = kPending;
-    if (state_.compare_exchange_strong(pending, kCancelled)) {
-      PatternSet ps = load_for_graph(request_, &g);
-      thread_.join();  // it ends as soon as it runs
-      return ps;
-    }
-    done_.wait(false, std::memory_order_acquire);
-    if (ok_) {
-      // The normalised graph's call targets, from the counts before and the changes' records (walking the graph
-      // again took 9 ms at 200k nodes, its nodes no longer in cache).
-      OpSet now;
-      CallCounts counts = counts_;
-      if (count_calls_after(counts, normalized)) {
-        for (const auto& [target, n] : counts)
-          if (n > 0) now.insert(*target);
-      } else {
-        add_graph_ops(g, now);
-      }
-      add_replacement_ops(request_, now, created_);  // the target's replacement ops, as listed before
-      bool same = true;
-      for (const auto& op : asked_) same = same && op_available(now, op) == op_available(ops_, op);
-      if (same) return std::move(result_);
-    }
-    return load_for_graph(request_, &g);
-  }
-
- private:
-  PatternRequest request_;
-  CallCounts counts_;  // the graph's, before normalisation
-  OpSet ops_;
-  std::vector<std::string> created_;
-  std::unordered_set<std::string> asked_;
-  PatternSet result_;
-  bool ok_ = false;
-  static constexpr int kPending = 0, kRunning = 1, kCancelled = 2;
-  std::atomic<int> state_{kPending};
-  std::atomic<bool> done_{false};  // the thread's load has ended (result_, ok_ and asked_ are set)
-  std::thread thread_;
-};
-
 }  // namespace
+
+PatternPreload::PatternPreload(PatternRequest request, bool wait) : request_(std::move(request)), wait_(wait) {
+  thread_ = std::thread([this] {
+    try {
+      PatternSet::preload_builtin();  // the built-in files: the same for every graph
+    } catch (...) {
+      // a broken built-in file: reported by the load that take() makes
+    }
+    int s = state_.load();
+    while (s == kPending) {  // the reader has not yet seen enough of the graph
+      state_.wait(kPending);
+      s = state_.load();
+    }
+    if (s != kPublished || !state_.compare_exchange_strong(s, kRunning)) return;  // take() loads them itself
+    state_.notify_all();  // a take() that waits for the load to start
+    try {
+      for (const auto& op : seen_) ops_.insert(op);
+      for (const CreatedOp& c : normalize_created_ops())
+        for (const char* f : c.from)
+          if (ops_.count(f)) ops_.insert(c.op);
+      if (request_.only) add_replacement_ops(request_, ops_, created_);
+      result_ = load_with_filter(request_, [this](const std::string& op) {
+        asked_.insert(op);
+        return op_available(ops_, op);
+      });
+      ok_ = true;
+    } catch (...) {
+      ok_ = false;  // loaded again (and thrown again) by take()
+    }
+    // take() waits for this, not for the thread's end: the exit frees the thread's allocator state (mimalloc's
+    // thread teardown: take() waited 0.2 ms after the load at 48 layers, now 0.07 ms), which nothing needs.
+    done_.store(true, std::memory_order_release);
+    done_.notify_one();
+  });
+}
+
+PatternPreload::~PatternPreload() {
+  cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PatternPreload::cancel() {
+  for (int s : {kPending, kPublished}) {
+    if (state_.compare_exchange_strong(s, kCancelled)) {
+      state_.notify_one();
+      return true;
+    }
+  }
+  return false;
+}
+
+void PatternPreload::ops_seen(const CallCounts& calls) {
+  if (state_.load() != kPending || !request_.only) return;  // once; and every variant is built without a target
+  for (const auto& [target, n] : calls) seen_.emplace_back(*target);
+  int pending = kPending;
+  if (state_.compare_exchange_strong(pending, kPublished)) state_.notify_one();
+}
+
+PatternSet PatternPreload::take(const Graph& g, const CallCounts& before, const NormalizeReport& normalized) {
+  // A load that has not started (no core was free, or the graph was not seen) is not waited for: this thread
+  // loads the patterns itself.
+  if (wait_) {
+    int s = state_.load();
+    while (s == kPublished) {  // published (run_pipeline does it first), the thread not yet past its files
+      state_.wait(kPublished);
+      s = state_.load();
+    }
+  }
+  if (cancel()) return load_for_graph(request_, &g);
+  done_.wait(false, std::memory_order_acquire);
+  if (ok_) {
+    // The normalised graph's call targets, from the counts before and the changes' records (walking the graph
+    // again took 9 ms at 200k nodes, its nodes no longer in cache).
+    OpSet now;
+    CallCounts counts = before;
+    if (count_calls_after(counts, normalized)) {
+      for (const auto& [target, n] : counts)
+        if (n > 0) now.insert(*target);
+    } else {
+      add_graph_ops(g, now);
+    }
+    add_replacement_ops(request_, now, created_);  // the target's replacement ops, as listed before
+    bool same = true;
+    for (const auto& op : asked_) same = same && op_available(now, op) == op_available(ops_, op);
+    if (same) {
+      reused_ = true;
+      return std::move(result_);
+    }
+  }
+  return load_for_graph(request_, &g);
+}
 
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                          const Target* only, const Graph* graph) {
@@ -243,10 +252,18 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
 }
 
 PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
-  std::optional<SpeculativeLoad> early;
-  if (request.only && o.normalize) early.emplace(g, request, o.call_counts);
+  if (!request.only || !o.normalize) {  // nothing to guess: every variant, or the graph as it is
+    PipelineReport r = normalize_stage(g, o);
+    loaded = load_for_graph(request, &g);
+    rewrite_stage(g, loaded, o, r);
+    return r;
+  }
+  const CallCounts counts = o.call_counts ? *o.call_counts : count_calls(g);
+  std::optional<PatternPreload> own;
+  PatternPreload& preload = o.preload ? *o.preload : own.emplace(request);
+  preload.ops_seen(counts);  // the whole graph's, unless the reader showed it a part already
   PipelineReport r = normalize_stage(g, o);
-  loaded = early ? early->take(g, r.normalize) : load_for_graph(request, &g);
+  loaded = preload.take(g, counts, r.normalize);
   rewrite_stage(g, loaded, o, r);
   return r;
 }
