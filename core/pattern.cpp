@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fxgraph_io.h"
 #include "core/json_pull.h"
+#include "core/pattern_blob.h"
 #include "core/pattern_fragments.h"
 #include "patterns/builtin.h"
 
@@ -608,7 +609,9 @@ class PatternReader {
         where += " (" + pj["name"].get<std::string>() + ")";
       std::function<bool(const std::string&)> keep;
       if (only_) keep = [this](const std::string& op) { return only_->has_op(op); };
-      for (auto& e : expand_fragments(pj, fragments, where, fail, keep, available_ ? *available_ : OpFilter())) {
+      OpFilter available = available_ ? *available_ : OpFilter();
+      if (record_) available = [](const std::string&) { return true; };  // every variant, with the ops it needs
+      for (auto& e : expand_fragments(pj, fragments, where, fail, keep, available)) {
         if (e.pruned) {
           if (pruned_) pruned_->push_back({e.family, e.json["fused_op"].get<std::string>()});
           continue;
@@ -630,11 +633,38 @@ class PatternReader {
             err(w + ".reject", "expected the reason (a string) why this look-alike must not fuse");
           p.reject = e.json["reject"].get<std::string>();
         }
+        if (record_) record_->add(e, p);
         out.push_back(std::move(p));
       }
     }
     return out;
   }
+
+  // Records every variant of the files a reader reads, with what PatternSet::builtin(target, available) decides on
+  // (core/pattern_blob.h). In the index, one item per variant:
+  //   flags (1: the first of its "targets" entry, or a pattern of its own; 2: keep_op prunes the entry by its fused
+  //   op), family, fused op, name, the ops op_available is asked about, and where the pattern is in the bodies.
+  struct Recorder {
+    blob::StringTable strings;
+    std::string index, bodies;
+    size_t count = 0;  // items of the current file
+    void add(const ExpandedPattern& e, const Pattern& p) {
+      blob::Writer w(index, strings);
+      w.u((!e.expanded || e.first ? 1 : 0) | (e.expanded && !e.fused_op.empty() ? 2 : 0));
+      w.str(e.family);
+      w.str(e.fused_op);
+      w.str(p.name);
+      w.u(e.ops.size());
+      for (const auto& op : e.ops) w.str(op);
+      const size_t at = bodies.size();
+      blob::Writer body(bodies, strings);
+      blob::write_pattern(body, p);
+      w.u(at);
+      w.u(bodies.size() - at);
+      ++count;
+    }
+  };
+  Recorder* record_ = nullptr;
 
   Json parse(std::string_view text) {
     Json doc;
@@ -1196,7 +1226,137 @@ std::vector<Pattern> parse_pattern_file(std::string_view text, const std::string
   return PatternReader(source).read(text);
 }
 
+namespace {
+
+// Each built-in pattern entry (a pattern, or one of its "targets") with a fused op and a replacement: f(fused op,
+// the ops of its replacement's nodes).
+template <class F>
+void for_each_builtin_replacement(F f) {
+  auto entry = [&](const Json& e) {
+    if (!e.is_object() || !e.contains("fused_op") || !e["fused_op"].is_string() || !e.contains("replacement")) return;
+    std::vector<std::string> ops;
+    const Json& r = e["replacement"];
+    if (r.is_object() && r.contains("nodes") && r["nodes"].is_array())
+      for (const auto& n : r["nodes"])
+        if (n.is_object() && n.contains("op") && n["op"].is_string()) ops.push_back(n["op"].get<std::string>());
+    f(e["fused_op"].get<std::string>(), ops);
+  };
+  for (const Json& doc : PatternReader::builtin_docs()) {
+    if (!doc.is_object() || !doc.contains("patterns") || !doc["patterns"].is_array()) continue;
+    for (const auto& p : doc["patterns"]) {
+      entry(p);
+      if (p.is_object() && p.contains("targets") && p["targets"].is_array())
+        for (const auto& t : p["targets"]) entry(t);
+    }
+  }
+}
+
+}  // namespace
+
+// The prebuilt form: the string table, the index (the replacement table, then each file's items: Recorder), then
+// the patterns' bodies.
+std::string build_builtin_variant_blob() {
+  PatternReader::Recorder rec;
+  blob::Writer w(rec.index, rec.strings);
+  size_t entries = 0;
+  std::string table;
+  blob::Writer t(table, rec.strings);
+  for_each_builtin_replacement([&](const std::string& fused_op, const std::vector<std::string>& ops) {
+    t.str(fused_op);
+    t.u(ops.size());
+    for (const auto& op : ops) t.str(op);
+    ++entries;
+  });
+  w.u(entries);
+  rec.index += table;
+  const auto& files = builtin_pattern_files();
+  w.u(files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    PatternReader reader("builtin:" + std::string(files[i].name));
+    reader.record_ = &rec;
+    // The file's items follow its name and their count.
+    std::string items;
+    std::swap(items, rec.index);
+    rec.count = 0;
+    (void)reader.read_doc(PatternReader::builtin_docs()[i]);
+    std::swap(items, rec.index);
+    w.str(files[i].name);
+    w.u(rec.count);
+    rec.index += items;
+  }
+  std::string out;
+  rec.strings.write(out);
+  blob::Writer(out, rec.strings).u(rec.index.size());
+  return out + rec.index + rec.bodies;
+}
+
+namespace {
+// The index and the bodies of a blob; `strings` reads its string table.
+struct BlobParts {
+  blob::Reader strings;
+  blob::Reader index;
+  std::string_view bodies;
+  explicit BlobParts(std::string_view data) : strings(data), index(std::string_view()) {
+    strings.read_strings();
+    index = blob::Reader(strings.bytes(strings.u()));
+    index.share_strings(strings);
+    bodies = strings.rest();
+  }
+  void skip_replacements() {
+    for (uint64_t n = index.u(); n > 0; --n) {
+      (void)index.u();
+      for (uint64_t k = index.u(); k > 0; --k) (void)index.u();
+    }
+  }
+};
+}  // namespace
+
+PatternSet PatternSet::builtin_prebuilt(std::string_view data, const Target* only, const OpFilter* available) {
+  PatternSet s;
+  BlobParts parts(data);
+  blob::Reader& r = parts.index;
+  parts.skip_replacements();
+  std::vector<signed char> op_ok(available ? r.strings() : 0, -1);  // available(op) by string index, asked once
+  for (uint64_t files = r.u(); files > 0; --files) {
+    const std::string source = "builtin:" + std::string(r.str());
+    std::vector<Pattern> ps;
+    bool pruned = false;  // the current "targets" entry's fused op is not the target's
+    for (uint64_t items = r.u(); items > 0; --items) {
+      const uint64_t flags = r.u();
+      const std::string_view family = r.str(), fused_op = r.str(), name = r.str();
+      if (flags & 1) {
+        pruned = only && (flags & 2) && !only->has_op(fused_op);
+        if (pruned) s.pruned_.push_back({std::string(family), std::string(fused_op)});
+      }
+      bool present = true;
+      for (uint64_t k = r.u(); k > 0; --k) {
+        const uint64_t op = r.u();
+        if (op >= r.strings()) blob::Reader::corrupt();
+        if (pruned || !available || !present) continue;
+        if (op_ok[op] < 0) op_ok[op] = (*available)(std::string(r.string_at(op))) ? 1 : 0;
+        present = op_ok[op] == 1;
+      }
+      const uint64_t at = r.u(), size = r.u();
+      if (pruned) continue;
+      if (!present) {
+        s.absent_.push_back({std::string(family), std::string(name), std::string(fused_op), source});
+        continue;
+      }
+      if (at > parts.bodies.size() || size > parts.bodies.size() - at) blob::Reader::corrupt();
+      blob::Reader body(parts.bodies.substr(at, size));
+      body.share_strings(r);
+      ps.push_back(blob::read_pattern(body));
+      if (!body.at_end()) blob::Reader::corrupt();
+    }
+    s.add(std::move(ps));
+  }
+  if (!r.at_end()) blob::Reader::corrupt();
+  return s;
+}
+
 PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
+  if (!builtin_variant_blob().empty())
+    return builtin_prebuilt(builtin_variant_blob(), &only, available ? &available : nullptr);
   PatternSet s;
   const auto& files = builtin_pattern_files();
   for (size_t i = 0; i < files.size(); ++i)
@@ -1205,27 +1365,27 @@ PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
   return s;
 }
 
-void PatternSet::preload_builtin() { (void)PatternReader::builtin_fragments(); }
+void PatternSet::preload_builtin() {
+  if (builtin_variant_blob().empty()) (void)PatternReader::builtin_fragments();  // else nothing to parse
+}
 
 std::vector<std::string> PatternSet::builtin_replacement_ops(const Target& only) {
   std::vector<std::string> out;
-  // An entry (a pattern, or one of its "targets") whose fused op `only` has: its replacement's node ops.
-  auto add = [&](const Json& e) {
-    if (!e.is_object() || !e.contains("fused_op") || !e["fused_op"].is_string() ||
-        !only.has_op(e["fused_op"].get<std::string>()) || !e.contains("replacement"))
-      return;
-    const Json& r = e["replacement"];
-    if (r.is_object() && r.contains("nodes") && r["nodes"].is_array())
-      for (const auto& n : r["nodes"])
-        if (n.is_object() && n.contains("op") && n["op"].is_string()) out.push_back(n["op"].get<std::string>());
-  };
-  for (const Json& doc : PatternReader::builtin_docs()) {
-    if (!doc.is_object() || !doc.contains("patterns") || !doc["patterns"].is_array()) continue;
-    for (const auto& p : doc["patterns"]) {
-      add(p);
-      if (p.is_object() && p.contains("targets") && p["targets"].is_array())
-        for (const auto& t : p["targets"]) add(t);
+  // The entries (a pattern, or one of its "targets") whose fused op `only` has: their replacements' node ops.
+  if (!builtin_variant_blob().empty()) {
+    BlobParts parts(builtin_variant_blob());
+    blob::Reader& r = parts.index;
+    for (uint64_t n = r.u(); n > 0; --n) {
+      const bool has = only.has_op(r.str());
+      for (uint64_t k = r.u(); k > 0; --k) {
+        const std::string_view op = r.str();
+        if (has) out.emplace_back(op);
+      }
     }
+  } else {
+    for_each_builtin_replacement([&](const std::string& fused_op, const std::vector<std::string>& ops) {
+      if (only.has_op(fused_op)) out.insert(out.end(), ops.begin(), ops.end());
+    });
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -1237,6 +1397,7 @@ std::vector<std::string> PatternSet::builtin_replacement_ops(const Target& only)
 // ---------------------------------------------------------------------------------------------------------
 
 PatternSet PatternSet::builtin() {
+  if (!builtin_variant_blob().empty()) return builtin_prebuilt(builtin_variant_blob(), nullptr, nullptr);
   PatternSet s;
   for (const auto& f : builtin_pattern_files()) s.add(parse_pattern_file(f.text, "builtin:" + std::string(f.name)));
   return s;

@@ -223,6 +223,8 @@ class PatternSet {
   const std::vector<int>* rooted_at(std::string_view target) const;
 
  private:
+  // The built-in patterns from their prebuilt form (core/pattern_blob.h), as the JSON files would give them.
+  static PatternSet builtin_prebuilt(std::string_view blob, const Target* only, const OpFilter* available);
   void reindex();
   struct StrHash {
     using is_transparent = void;

@@ -184,6 +184,7 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
   };
   for (const Json* target : targets) {
     std::fill(choice.begin(), choice.end(), 0);
+    const size_t first_out = out.size();
     for (;;) {
       std::string fused_op = target ? (target->contains("fused_op") && (*target)["fused_op"].is_string()
                                            ? (*target)["fused_op"].get<std::string>() : "")
@@ -196,9 +197,15 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
         out.push_back(std::move(stub));
         break;
       }
+      std::vector<std::string> variant_ops;
       if (op_available && !calls.empty()) {
         bool present = all_available(family_ops);
         for (size_t k = 0; k < calls.size() && present; ++k) present = all_available(spelling_ops[k][choice[k]]);
+        if (present) {
+          variant_ops = family_ops;
+          for (size_t k = 0; k < calls.size(); ++k)
+            variant_ops.insert(variant_ops.end(), spelling_ops[k][choice[k]].begin(), spelling_ops[k][choice[k]].end());
+        }
         if (!present) {
           // Never built: listed under its name only.
           std::string name = family;
@@ -209,6 +216,9 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
           stub.json["name"] = name;
           stub.json["fused_op"] = fused_op;
           stub.absent = true;
+          stub.expanded = true;
+          stub.first = out.size() == first_out;
+          stub.fused_op = fused_op;
           out.push_back(std::move(stub));
           if (!advance()) break;
           continue;
@@ -326,6 +336,10 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
         p["tolerance"] = std::move(t);
       }
       out.push_back({std::move(p), family, spelling, reject});
+      out.back().expanded = true;
+      out.back().first = out.size() == first_out + 1;
+      out.back().fused_op = std::move(fused_op);
+      out.back().ops = std::move(variant_ops);
       if (calls.empty() || !advance()) break;
     }
   }

@@ -34,6 +34,11 @@ struct ExpandedPattern {
   std::string reject;      // non-empty: matches are reported with this reason instead of rewritten
   bool pruned = false;     // a target entry the caller does not want: json is {"fused_op": ...} only
   bool absent = false;     // a variant with an op that `op_available` rejects: json is {"name", "fused_op"} only
+  // What the filters decide on (a variant built ahead of time records them, core/pattern_blob.h):
+  bool expanded = false;   // one of the combinations of a pattern with fragment calls or "targets"
+  bool first = false;      // ... the first of its "targets" entry (keep_op prunes the entry from there)
+  std::string fused_op{};  // ... its fused op, as keep_op sees it
+  std::vector<std::string> ops{};  // ... given op_available, the ops it asks about for this variant, in order
 };
 
 // Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).

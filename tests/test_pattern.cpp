@@ -1,10 +1,14 @@
 // Tests of the declarative pattern format: the reader's precise errors and the registry.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <set>
+#include <stdexcept>
 #include <string>
 
 #include "core/error.h"
 #include "core/pattern.h"
+#include "core/pattern_blob.h"
 #include "core/pattern_fragments.h"
 #include "patterns/builtin.h"
 
@@ -177,4 +181,165 @@ TEST_CASE("pattern registry: loading for one target builds only its variants and
   REQUIRE(aiter.pruned().size() == 1);
   CHECK(aiter.pruned()[0].fused_op == "_C.rms_norm_static_fp8_quant.default");
   CHECK_THROWS_AS(aiter.select({"no_such_family"}), InputError);
+}
+
+namespace {
+// Loads from the JSON files while it lives, as a binary without the prebuilt variants does.
+struct JsonFilesOnly {
+  std::string_view saved = builtin_variant_blob();
+  JsonFilesOnly() { set_builtin_variant_blob({}); }
+  ~JsonFilesOnly() { set_builtin_variant_blob(saved); }
+};
+
+// Every field of a pattern, as bytes (the prebuilt form's writer, with one string table for both sides).
+std::string pattern_bytes(const Pattern& p, blob::StringTable& strings) {
+  std::string out;
+  blob::Writer w(out, strings);
+  blob::write_pattern(w, p);
+  return out;
+}
+
+void check_same_sets(const PatternSet& want, const PatternSet& got) {
+  blob::StringTable strings;
+  REQUIRE(got.patterns().size() == want.patterns().size());
+  for (size_t i = 0; i < want.patterns().size(); ++i) {
+    CAPTURE(want.patterns()[i].name);
+    CHECK(got.patterns()[i].name == want.patterns()[i].name);
+    CHECK(pattern_bytes(got.patterns()[i], strings) == pattern_bytes(want.patterns()[i], strings));
+  }
+  REQUIRE(got.pruned().size() == want.pruned().size());
+  for (size_t i = 0; i < want.pruned().size(); ++i) {
+    CHECK(got.pruned()[i].family == want.pruned()[i].family);
+    CHECK(got.pruned()[i].fused_op == want.pruned()[i].fused_op);
+  }
+  REQUIRE(got.absent().size() == want.absent().size());
+  for (size_t i = 0; i < want.absent().size(); ++i) {
+    CHECK(got.absent()[i].family == want.absent()[i].family);
+    CHECK(got.absent()[i].name == want.absent()[i].name);
+    CHECK(got.absent()[i].fused_op == want.absent()[i].fused_op);
+    CHECK(got.absent()[i].source == want.absent()[i].source);
+  }
+  for (const char* root : {"prims.convert_element_type.default", "aten.mul.Tensor", "aten.view.default"}) {
+    const auto* a = want.rooted_at(root);
+    const auto* b = got.rooted_at(root);
+    CHECK((a == nullptr) == (b == nullptr));
+    if (a && b) CHECK(*a == *b);
+  }
+}
+}  // namespace
+
+TEST_CASE("prebuilt built-in patterns: the same patterns, skipped and unbuilt lists as the JSON files give") {
+  REQUIRE_FALSE(builtin_variant_blob().empty());  // the tests link them, as fxopt does
+  {
+    PatternSet fast = PatternSet::builtin();
+    JsonFilesOnly json;
+    REQUIRE(builtin_variant_blob().empty());
+    check_same_sets(PatternSet::builtin(), fast);
+  }
+  // Op filters: everything, nothing, only the aiter spellings' own ops missing, every other op missing. The ops
+  // the filter is asked about are the same too (the preload thread compares them with the normalised graph's).
+  const std::vector<std::pair<const char*, OpFilter>> filters = {
+      {"all", [](const std::string&) { return true; }},
+      {"none", [](const std::string&) { return false; }},
+      {"no aiter", [](const std::string& op) { return op.find("aiter") == std::string::npos; }},
+      {"every other", [](const std::string& op) { return op.size() % 2 == 0; }},
+  };
+  for (const auto& t : all_targets()) {
+    for (const auto& [label, filter] : filters) {
+      CAPTURE(t.name);
+      CAPTURE(label);
+      std::set<std::string> asked_fast, asked_json;
+      auto counting = [&](std::set<std::string>& asked) {
+        return OpFilter([&asked, &f = filter](const std::string& op) {
+          asked.insert(op);
+          return f(op);
+        });
+      };
+      PatternSet fast = PatternSet::builtin(t, counting(asked_fast));
+      std::vector<std::string> created_fast = PatternSet::builtin_replacement_ops(t);
+      PatternSet unfiltered_fast = PatternSet::builtin(t);
+      JsonFilesOnly json;
+      check_same_sets(PatternSet::builtin(t, counting(asked_json)), fast);
+      CHECK(asked_fast == asked_json);
+      CHECK(PatternSet::builtin_replacement_ops(t) == created_fast);
+      check_same_sets(PatternSet::builtin(t), unfiltered_fast);
+    }
+  }
+}
+
+TEST_CASE("prebuilt built-in patterns: every field and literal kind survives the round trip") {
+  // Literals of each kind a pattern file can spell, a variable with a value and one with choices, a tolerance,
+  // conditions, a tuple-valued replacement.
+  const std::string body = R"({
+  "name": "kinds", "fused_op": "mylib.kinds.default", "description": "d", "diagram": ["a", "b"], "benefit": 3,
+  "inf_nan": true, "tolerance": {"atol": 0.5, "rtol": 1e-3, "fp8_codes": 2, "reason": "r"},
+  "vars": {"N": "sym", "G": {"type": "int", "value": 128}, "F": {"type": "dtype", "one_of": ["float8_e4m3fn"]},
+           "B": "bool", "K": {"type": "float", "one_of": [-2.5]}},
+  "inputs": {"x": "bfloat16 [N, G]", "w": null},
+  "nodes": [{"name": "c", "op": "mylib.any.default",
+             "args": ["%x", "%w", null, true, 7, -1.5, {"float": "-inf"}, {"str": "s"}, {"dtype": "bfloat16"},
+                      {"layout": "torch.strided"}, ["$N*G//2", "$-G"], "plain", "$B", "$K"],
+             "kwargs": {"dtype": {"dtype": "$F"}, "o": {"op": "mylib.x.default"}}, "val": "F [N, G]"}],
+  "outputs": {"out": "c"},
+  "conditions": ["G % 2 == 0", "1/(fp8_max(F)*512) < 1"],
+  "replacement": {"nodes": [{"name": "k", "op": "mylib.kinds.default", "args": ["%x", {"device": "$"}],
+                             "kwargs": {"eps": 1e-6}, "val": ["F [N, G]", null]}],
+                  "outputs": {"out": "k"}}
+})";
+  auto ps = parse_pattern_file(file(body), "p.json");
+  REQUIRE(ps.size() == 1);
+  blob::StringTable strings;
+  std::string bytes;
+  blob::Writer w(bytes, strings);
+  blob::write_pattern(w, ps[0]);
+  std::string table;
+  strings.write(table);
+  blob::Reader tr(table);
+  tr.read_strings();
+  CHECK(tr.at_end());
+  blob::Reader r(bytes);
+  r.share_strings(tr);
+  const Pattern back = blob::read_pattern(r);
+  CHECK(r.at_end());
+  CHECK(pattern_bytes(back, strings) == bytes);
+  // What the reader made, read back (not only the same bytes).
+  CHECK(back.description == "d");
+  CHECK(back.diagram == std::vector<std::string>{"a", "b"});
+  CHECK(back.benefit == 3);
+  CHECK(back.inf_nan);
+  CHECK(back.tolerance.rtol == 1e-3);
+  CHECK(back.tolerance.fp8_codes == 2);
+  REQUIRE(back.vars.size() == 5);
+  CHECK(back.vars[1].value->str() == "128");
+  CHECK(back.vars[2].one_of[0].str() == "float8_e4m3fn");
+  CHECK(back.vars[3].boolean);
+  CHECK(back.vars[4].one_of[0].f == -2.5);
+  const auto& args = back.nodes[2].args;
+  REQUIRE(args.size() == 14);
+  CHECK(args[2].literal.kind == Arg::Kind::None);
+  CHECK(args[3].literal.kind == Arg::Kind::Bool);
+  CHECK(args[4].literal.i == 7);
+  CHECK(args[5].literal.f == -1.5);
+  CHECK(std::isinf(args[6].literal.f));
+  CHECK(args[7].literal.s == "s");
+  CHECK(args[8].literal.kind == Arg::Kind::Dtype);
+  CHECK(args[9].literal.kind == Arg::Kind::Layout);
+  REQUIRE(args[10].items.size() == 2);
+  CHECK(back.expr_str(args[10].items[0].expr) == "N*G//2");
+  CHECK(back.expr_str(args[10].items[1].expr) == "-G");
+  CHECK(back.nodes[2].kwargs[1].second.literal.kind == Arg::Kind::Op);
+  CHECK(back.nodes[1].is_input);
+  CHECK_FALSE(back.nodes[1].type);
+  CHECK(back.conditions[1].text == "1/(fp8_max(F)*512) < 1");
+  CHECK(back.expr_str(back.conditions[1].lhs) == "1/(fp8_max(F)*512)");
+  CHECK(back.replacement[0].args[1].literal.kind == Arg::Kind::Device);
+  CHECK(back.replacement[0].tuple);
+  CHECK(back.replacement[0].vals.size() == 2);
+  CHECK(back.device_input == 0);
+  // A blob cut short is a broken build, never a read past its end.
+  for (size_t n : {size_t(0), bytes.size() / 2, bytes.size() - 1}) {
+    blob::Reader cut(std::string_view(bytes).substr(0, n));
+    cut.share_strings(tr);
+    CHECK_THROWS_AS(blob::read_pattern(cut), std::logic_error);
+  }
 }
