@@ -641,18 +641,25 @@ class PatternReader {
   }
 
   // Records every variant of the files a reader reads, with what PatternSet::builtin(target, available) decides on
-  // (core/pattern_blob.h). In the index, one item per variant:
-  //   flags (1: the first of its "targets" entry, or a pattern of its own; 2: keep_op prunes the entry by its fused
-  //   op), family, fused op, name, the ops op_available is asked about, and where the pattern is in the bodies.
+  // (core/pattern_blob.h). In the index, the variants of each "targets" entry (or a pattern of its own) as a group:
+  //   flags (1: keep_op prunes the group by its fused op), family, fused op, the number of variants and their bytes;
+  //   then each variant: its name, the ops op_available is asked about, and where its pattern is in the bodies.
   struct Recorder {
     blob::StringTable strings;
     std::string index, bodies;
-    size_t count = 0;  // items of the current file
+    size_t groups = 0;  // of the current file
+    std::string group;  // the current group's variants
+    size_t group_size = 0;
+    uint64_t group_flags = 0;
+    std::string family, fused_op;
     void add(const ExpandedPattern& e, const Pattern& p) {
-      blob::Writer w(index, strings);
-      w.u((!e.expanded || e.first ? 1 : 0) | (e.expanded && !e.fused_op.empty() ? 2 : 0));
-      w.str(e.family);
-      w.str(e.fused_op);
+      if (!e.expanded || e.first) {
+        flush();
+        group_flags = e.expanded && !e.fused_op.empty() ? 1 : 0;
+        family = e.family;
+        fused_op = e.fused_op;
+      }
+      blob::Writer w(group, strings);
       w.str(p.name);
       w.u(e.ops.size());
       for (const auto& op : e.ops) w.str(op);
@@ -661,7 +668,20 @@ class PatternReader {
       blob::write_pattern(body, p);
       w.u(at);
       w.u(bodies.size() - at);
-      ++count;
+      ++group_size;
+    }
+    void flush() {
+      if (group_size == 0) return;
+      blob::Writer w(index, strings);
+      w.u(group_flags);
+      w.str(family);
+      w.str(fused_op);
+      w.u(group_size);
+      w.u(group.size());
+      index += group;
+      group.clear();
+      group_size = 0;
+      ++groups;
     }
   };
   Recorder* record_ = nullptr;
@@ -1253,7 +1273,7 @@ void for_each_builtin_replacement(F f) {
 
 }  // namespace
 
-// The prebuilt form: the string table, the index (the replacement table, then each file's items: Recorder), then
+// The prebuilt form: the string table, the index (the replacement table, then each file's groups: Recorder), then
 // the patterns' bodies.
 std::string build_builtin_variant_blob() {
   PatternReader::Recorder rec;
@@ -1274,14 +1294,15 @@ std::string build_builtin_variant_blob() {
   for (size_t i = 0; i < files.size(); ++i) {
     PatternReader reader("builtin:" + std::string(files[i].name));
     reader.record_ = &rec;
-    // The file's items follow its name and their count.
+    // The file's groups follow its name and their count.
     std::string items;
     std::swap(items, rec.index);
-    rec.count = 0;
+    rec.groups = 0;
     (void)reader.read_doc(PatternReader::builtin_docs()[i]);
+    rec.flush();
     std::swap(items, rec.index);
     w.str(files[i].name);
-    w.u(rec.count);
+    w.u(rec.groups);
     rec.index += items;
   }
   std::string out;
@@ -1320,33 +1341,37 @@ PatternSet PatternSet::builtin_prebuilt(std::string_view data, const Target* onl
   for (uint64_t files = r.u(); files > 0; --files) {
     const std::string source = "builtin:" + std::string(r.str());
     std::vector<Pattern> ps;
-    bool pruned = false;  // the current "targets" entry's fused op is not the target's
-    for (uint64_t items = r.u(); items > 0; --items) {
+    for (uint64_t groups = r.u(); groups > 0; --groups) {
       const uint64_t flags = r.u();
-      const std::string_view family = r.str(), fused_op = r.str(), name = r.str();
-      if (flags & 1) {
-        pruned = only && (flags & 2) && !only->has_op(fused_op);
-        if (pruned) s.pruned_.push_back({std::string(family), std::string(fused_op)});
-      }
-      bool present = true;
-      for (uint64_t k = r.u(); k > 0; --k) {
-        const uint64_t op = r.u();
-        if (op >= r.strings()) blob::Reader::corrupt();
-        if (pruned || !available || !present) continue;
-        if (op_ok[op] < 0) op_ok[op] = (*available)(std::string(r.string_at(op))) ? 1 : 0;
-        present = op_ok[op] == 1;
-      }
-      const uint64_t at = r.u(), size = r.u();
-      if (pruned) continue;
-      if (!present) {
-        s.absent_.push_back({std::string(family), std::string(name), std::string(fused_op), source});
+      const std::string_view family = r.str(), fused_op = r.str();
+      uint64_t items = r.u();
+      const uint64_t size = r.u();
+      if (only && (flags & 1) && !only->has_op(fused_op)) {  // the target lacks the fused op: none is built
+        s.pruned_.push_back({std::string(family), std::string(fused_op)});
+        (void)r.bytes(size);
         continue;
       }
-      if (at > parts.bodies.size() || size > parts.bodies.size() - at) blob::Reader::corrupt();
-      blob::Reader body(parts.bodies.substr(at, size));
-      body.share_strings(r);
-      ps.push_back(blob::read_pattern(body));
-      if (!body.at_end()) blob::Reader::corrupt();
+      for (; items > 0; --items) {
+        const std::string_view name = r.str();
+        bool present = true;
+        for (uint64_t k = r.u(); k > 0; --k) {
+          const uint64_t op = r.u();
+          if (op >= r.strings()) blob::Reader::corrupt();
+          if (!available || !present) continue;
+          if (op_ok[op] < 0) op_ok[op] = (*available)(std::string(r.string_at(op))) ? 1 : 0;
+          present = op_ok[op] == 1;
+        }
+        const uint64_t at = r.u(), bytes = r.u();
+        if (!present) {
+          s.absent_.push_back({std::string(family), std::string(name), std::string(fused_op), source});
+          continue;
+        }
+        if (at > parts.bodies.size() || bytes > parts.bodies.size() - at) blob::Reader::corrupt();
+        blob::Reader body(parts.bodies.substr(at, bytes));
+        body.share_strings(r);
+        ps.push_back(blob::read_pattern(body));
+        if (!body.at_end()) blob::Reader::corrupt();
+      }
     }
     s.add(std::move(ps));
   }

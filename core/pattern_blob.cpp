@@ -123,11 +123,13 @@ void write_vec(Writer& w, const std::vector<T>& v, F f) {
   w.u(v.size());
   for (const auto& x : v) f(x);
 }
+// Reads each element in place (f(element&)): no element is moved or destroyed on the way.
 template <class T, class F>
 void read_vec(Reader& r, std::vector<T>& v, F f) {
   const uint64_t n = r.u();
-  v.reserve(n);
-  for (uint64_t k = 0; k < n; ++k) v.push_back(f());
+  if (n > r.left()) Reader::corrupt();  // every element takes a byte at least
+  v.resize(n);
+  for (auto& x : v) f(x);
 }
 
 void write_value(Writer& w, const Value& v) {
@@ -140,13 +142,11 @@ void write_value(Writer& w, const Value& v) {
   w.f(v.f);
   w.str(v.d);
 }
-Value read_value(Reader& r) {
-  Value v;
+void read_value(Reader& r, Value& v) {
   v.type = static_cast<VarType>(r.u());
   if (v.is_int()) v.i = sym::Expr::constant(r.i());
   v.f = r.f();
   v.d = r.str();
-  return v;
 }
 
 void write_expr(Writer& w, const ScalarExpr& e) {
@@ -158,16 +158,14 @@ void write_expr(Writer& w, const ScalarExpr& e) {
   write_vec(w, e.kids, [&](const ScalarExpr& k) { write_expr(w, k); });
   w.u(static_cast<uint8_t>(e.type));
 }
-ScalarExpr read_expr(Reader& r) {
-  ScalarExpr e;
+void read_expr(Reader& r, ScalarExpr& e) {
   e.op = static_cast<ScalarExpr::Op>(r.u());
   e.ival = r.i();
   e.fval = r.f();
   e.text = r.str();
   e.var = r.to_int();
-  read_vec(r, e.kids, [&] { return read_expr(r); });
+  read_vec(r, e.kids, [&](ScalarExpr& k) { read_expr(r, k); });
   e.type = static_cast<VarType>(r.u());
-  return e;
 }
 
 // The literal kinds a pattern file can spell (PatternReader::parse_arg).
@@ -185,20 +183,18 @@ void write_literal(Writer& w, const Arg& a) {
     default: throw std::logic_error(std::string("a pattern literal of kind ") + to_string(a.kind));
   }
 }
-Arg read_literal(Reader& r) {
-  const auto kind = static_cast<Arg::Kind>(r.u());
-  switch (kind) {
-    case Arg::Kind::None: return Arg::none();
-    case Arg::Kind::Bool: return Arg::boolean(r.b());
-    case Arg::Kind::Int: return Arg::integer(r.i());
-    case Arg::Kind::Float: return Arg::real(r.f());
+// Into a default Arg, as Arg's factories (Arg::boolean, Arg::str, ...) set it.
+void read_literal(Reader& r, Arg& a) {
+  a.kind = static_cast<Arg::Kind>(r.u());
+  switch (a.kind) {
+    case Arg::Kind::None: return;
+    case Arg::Kind::Bool: a.b = r.b(); return;
+    case Arg::Kind::Int: a.i = r.i(); return;
+    case Arg::Kind::Float: a.f = r.f(); return;
     case Arg::Kind::Str: case Arg::Kind::Dtype: case Arg::Kind::Device: case Arg::Kind::Layout:
-    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: case Arg::Kind::Op: {
-      Arg a;
-      a.kind = kind;
+    case Arg::Kind::MemoryFormat: case Arg::Kind::Repr: case Arg::Kind::Op:
       a.s = InternedStr(r.str());
-      return a;
-    }
+      return;
     default: Reader::corrupt();
   }
 }
@@ -210,14 +206,12 @@ void write_arg(Writer& w, const PatternArg& a) {
   w.i(a.expr);
   write_vec(w, a.items, [&](const PatternArg& k) { write_arg(w, k); });
 }
-PatternArg read_arg(Reader& r) {
-  PatternArg a;
+void read_arg(Reader& r, PatternArg& a) {
   a.kind = static_cast<PatternArg::Kind>(r.u());
-  a.literal = read_literal(r);
+  read_literal(r, a.literal);
   a.ref = r.to_int();
   a.expr = r.to_int();
-  read_vec(r, a.items, [&] { return read_arg(r); });
-  return a;
+  read_vec(r, a.items, [&](PatternArg& k) { read_arg(r, k); });
 }
 
 void write_args(Writer& w, const std::vector<PatternArg>& args,
@@ -229,10 +223,10 @@ void write_args(Writer& w, const std::vector<PatternArg>& args,
   });
 }
 void read_args(Reader& r, std::vector<PatternArg>& args, std::vector<std::pair<std::string, PatternArg>>& kwargs) {
-  read_vec(r, args, [&] { return read_arg(r); });
-  read_vec(r, kwargs, [&] {
-    std::string key(r.str());
-    return std::pair<std::string, PatternArg>(std::move(key), read_arg(r));
+  read_vec(r, args, [&](PatternArg& a) { read_arg(r, a); });
+  read_vec(r, kwargs, [&](std::pair<std::string, PatternArg>& kv) {
+    kv.first = r.str();
+    read_arg(r, kv.second);
   });
 }
 
@@ -240,18 +234,16 @@ void write_type(Writer& w, const TypeSpec& t) {
   w.i(t.dtype_expr);
   write_vec(w, t.dims, [&](int d) { w.i(d); });
 }
-TypeSpec read_type(Reader& r) {
-  TypeSpec t;
+void read_type(Reader& r, TypeSpec& t) {
   t.dtype_expr = r.to_int();
-  read_vec(r, t.dims, [&] { return r.to_int(); });
-  return t;
+  read_vec(r, t.dims, [&](int& d) { d = r.to_int(); });
 }
 
 void write_strings(Writer& w, const std::vector<std::string>& v) {
   write_vec(w, v, [&](const std::string& s) { w.str(s); });
 }
 void read_strings(Reader& r, std::vector<std::string>& v) {
-  read_vec(r, v, [&] { return std::string(r.str()); });
+  read_vec(r, v, [&](std::string& s) { s = r.str(); });
 }
 
 }  // namespace
@@ -318,49 +310,41 @@ Pattern read_pattern(Reader& r) {
   p.tolerance.fp8_codes = r.i();
   p.tolerance.reason = r.str();
   p.inf_nan = r.b();
-  read_vec(r, p.vars, [&] {
-    VarDecl d;
+  read_vec(r, p.vars, [&](VarDecl& d) {
     d.name = r.str();
     d.type = static_cast<VarType>(r.u());
-    if (r.b()) d.value = read_value(r);
-    read_vec(r, d.one_of, [&] { return read_value(r); });
+    if (r.b()) read_value(r, d.value.emplace());
+    read_vec(r, d.one_of, [&](Value& v) { read_value(r, v); });
     d.boolean = r.b();
-    return d;
   });
-  read_vec(r, p.exprs, [&] { return read_expr(r); });
-  read_vec(r, p.nodes, [&] {
-    PatternNode n;
+  read_vec(r, p.exprs, [&](ScalarExpr& e) { read_expr(r, e); });
+  read_vec(r, p.nodes, [&](PatternNode& n) {
     n.name = r.str();
     n.is_input = r.b();
     n.target = r.str();
     read_args(r, n.args, n.kwargs);
-    if (r.b()) n.type = read_type(r);
+    if (r.b()) read_type(r, n.type.emplace());
     n.reshape_like = r.b();
-    return n;
   });
-  read_vec(r, p.outputs, [&] { return r.to_int(); });
+  read_vec(r, p.outputs, [&](int& k) { k = r.to_int(); });
   p.root = r.to_int();
   read_strings(r, p.output_names);
-  read_vec(r, p.conditions, [&] {
-    Condition c;
+  read_vec(r, p.conditions, [&](Condition& c) {
     c.text = r.str();
     c.cmp = r.str();
     c.lhs = r.to_int();
     c.rhs = r.to_int();
-    return c;
   });
-  read_vec(r, p.replacement, [&] {
-    ReplacementNode n;
+  read_vec(r, p.replacement, [&](ReplacementNode& n) {
     n.name = r.str();
     n.target = r.str();
     read_args(r, n.args, n.kwargs);
-    read_vec(r, n.vals, [&] { return read_type(r); });
+    read_vec(r, n.vals, [&](TypeSpec& t) { read_type(r, t); });
     n.tuple = r.b();
-    return n;
   });
-  read_vec(r, p.replace, [&] {
-    const int o = r.to_int();
-    return std::pair<int, int>(o, r.to_int());
+  read_vec(r, p.replace, [&](std::pair<int, int>& o) {
+    o.first = r.to_int();
+    o.second = r.to_int();
   });
   p.device_input = r.to_int();
   return p;

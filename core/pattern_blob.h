@@ -106,6 +106,7 @@ class Reader {
     return v;
   }
   std::string_view rest() { return bytes(static_cast<uint64_t>(end_ - p_)); }
+  uint64_t left() const { return static_cast<uint64_t>(end_ - p_); }
   bool at_end() const { return p_ == end_; }
   [[noreturn]] static void corrupt();
 
