@@ -93,17 +93,10 @@ namespace {
 const std::string kTooDeep = "nesting deeper than " + std::to_string(kMaxNesting) + " levels (fxopt's limit)";
 }  // namespace
 
-void JsonPull::begin_object() {
+void JsonPull::begin_container_slow(char open) {
   ws();
   if (depth_ >= kMaxNesting) syntax_error(kTooDeep);
-  expect('{', "'{'");
-  first_ = true;
-  ++depth_;
-}
-void JsonPull::begin_array() {
-  ws();
-  if (depth_ >= kMaxNesting) syntax_error(kTooDeep);
-  expect('[', "'['");
+  expect(open, open == '{' ? "'{'" : "'['");
   first_ = true;
   ++depth_;
 }
@@ -145,9 +138,15 @@ bool JsonPull::number(int64_t& i, double& d) {
   ws();
   const char* s = p_;
   const char* q = p_;
-  if (q < end_ && *q == '-') ++q;
+  const bool negative = q < end_ && *q == '-';
+  if (negative) ++q;
   if (q >= end_ || *q < '0' || *q > '9') syntax_error("invalid number");
-  if (*q == '0') ++q; else while (q < end_ && *q >= '0' && *q <= '9') ++q;
+  // The integer part's value as it is scanned: exact up to 18 digits (longer ones go to from_chars).
+  const char* digits = q;
+  uint64_t value = 0;
+  if (*q == '0') ++q;
+  else
+    while (q < end_ && *q >= '0' && *q <= '9') value = value * 10 + static_cast<uint64_t>(*q++ - '0');
   bool is_float = false;
   if (q < end_ && *q == '.') {
     is_float = true;
@@ -163,6 +162,11 @@ bool JsonPull::number(int64_t& i, double& d) {
     while (q < end_ && *q >= '0' && *q <= '9') ++q;
   }
   if (!is_float) {
+    if (q - digits <= 18) {
+      i = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
+      p_ = q;
+      return true;
+    }
     auto r = std::from_chars(s, q, i);
     if (r.ec == std::errc()) { p_ = q; return true; }
     syntax_error("integer " + std::string(s, q) + " does not fit in 64 bits");

@@ -82,9 +82,25 @@ class JsonPull {
 
   // Objects and arrays: begin_*, then next_key / next_item until they return false. Nesting deeper than
   // kMaxNesting is a syntax error (every recursive reader enters a container through begin_*).
-  void begin_object();
+  void begin_object() {
+    if (p_ < end_ && *p_ == '{' && depth_ < kMaxNesting) {  // the usual case: no whitespace, not too deep
+      ++p_;
+      first_ = true;
+      ++depth_;
+      return;
+    }
+    begin_container_slow('{');
+  }
   bool next_key(std::string& key);  // false at '}'
-  void begin_array();
+  void begin_array() {
+    if (p_ < end_ && *p_ == '[' && depth_ < kMaxNesting) {
+      ++p_;
+      first_ = true;
+      ++depth_;
+      return;
+    }
+    begin_container_slow('[');
+  }
   bool next_item() {               // false at ']'
     ws();
     if (p_ < end_ && *p_ == ']') {
@@ -165,6 +181,7 @@ class JsonPull {
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
   }
   [[noreturn]] void unexpected_character() const;
+  void begin_container_slow(char open);
   void expect(char c, const char* what);
   std::string_view scan_container_slow();
 

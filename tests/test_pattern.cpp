@@ -1,12 +1,14 @@
 // Tests of the declarative pattern format: the reader's precise errors and the registry.
 #include <doctest/doctest.h>
 
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "core/error.h"
+#include "core/json_pull.h"
 #include "core/pattern.h"
 #include "core/pattern_blob.h"
 #include "core/pattern_fragments.h"
@@ -342,4 +344,41 @@ TEST_CASE("prebuilt built-in patterns: every field and literal kind survives the
     cut.share_strings(tr);
     CHECK_THROWS_AS(blob::read_pattern(cut), std::logic_error);
   }
+}
+
+TEST_CASE("JsonPull::number: integers exact to int64's ends, longer ones refused, floats as floats") {
+  for (std::string t : {"0", "-0", "7", "-7", "10", "123456789012345678", "-999999999999999999", "1234567890123456789",
+                        "9223372036854775807", "-9223372036854775808", "-1000000000000000000"}) {
+    CAPTURE(t);
+    JsonPull in(t, "n");
+    int64_t i = -1;
+    double d = 0;
+    REQUIRE(in.number(i, d));
+    int64_t want = 0;
+    std::from_chars(t.data(), t.data() + t.size(), want);
+    CHECK(i == want);
+    in.finish();
+  }
+  for (std::string t : {"9223372036854775808", "-9223372036854775809", "12345678901234567890123"}) {
+    JsonPull in(t, "n");
+    int64_t i = 0;
+    double d = 0;
+    CHECK_THROWS_WITH_AS(in.number(i, d), doctest::Contains("does not fit in 64 bits"), InputError);
+  }
+  for (std::string t : {"1.5", "-0.0", "1e3", "12345678901234567890.5"}) {
+    CAPTURE(t);
+    JsonPull in(t, "n");
+    int64_t i = 0;
+    double d = 0;
+    CHECK_FALSE(in.number(i, d));
+    CHECK(d == std::stod(t));
+  }
+  JsonPull zeros("[00]", "n");  // a leading zero ends the number: the next character is then unexpected
+  zeros.begin_array();
+  REQUIRE(zeros.next_item());
+  int64_t i = -1;
+  double d = 0;
+  CHECK(zeros.number(i, d));
+  CHECK(i == 0);
+  CHECK_THROWS_AS(zeros.next_item(), InputError);
 }
