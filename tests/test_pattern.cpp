@@ -3,6 +3,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -372,6 +374,36 @@ TEST_CASE("JsonPull::number: integers exact to int64's ends, longer ones refused
     double d = 0;
     CHECK_FALSE(in.number(i, d));
     CHECK(d == std::stod(t));
+  }
+  // Floats: the same double as from_chars, bit for bit (the fast path and the texts it leaves to from_chars).
+  std::vector<std::string> floats = {"1e-06", "0.1", "448.0", "-448.0", "1e22", "1e23", "-1e-22", "1e-23", "0e0",
+                                     "9007199254740992.0", "9007199254740993.0", "123456789012345678.5", "0.30000000000000004",
+                                     "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308", "-0.0e-5"};
+  std::mt19937_64 rng(7);
+  auto digits = [&](int n, bool lead) {
+    std::string d;
+    for (int k = 0; k < n; ++k) d += static_cast<char>('0' + (k == 0 && lead ? 1 + rng() % 9 : rng() % 10));
+    return d;
+  };
+  for (int k = 0; k < 20000; ++k) {
+    const int int_digits = static_cast<int>(rng() % 21);
+    std::string t = (rng() % 2 ? "-" : "") + (int_digits == 0 ? std::string("0") : digits(int_digits, true));
+    const int frac = static_cast<int>(rng() % 22);
+    if (frac) t += "." + digits(frac, false);
+    if (rng() % 2 || !frac) t += std::string(rng() % 2 ? "e" : "E") + (rng() % 2 ? "-" : "") + std::to_string(rng() % 40);
+    floats.push_back(t);
+  }
+  for (const auto& t : floats) {
+    CAPTURE(t);
+    JsonPull in(t, "n");
+    int64_t i = 0;
+    double d = 0, want = 0;
+    REQUIRE_FALSE(in.number(i, d));
+    std::from_chars(t.data(), t.data() + t.size(), want);
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, &d, 8);
+    std::memcpy(&b, &want, 8);
+    CHECK(a == b);
   }
   JsonPull zeros("[00]", "n");  // a leading zero ends the number: the next character is then unexpected
   zeros.begin_array();
