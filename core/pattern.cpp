@@ -582,8 +582,11 @@ class PatternReader {
       err("version", "unsupported version " + doc["version"].dump() + " (this fxopt reads version 1)");
     if (!doc.contains("patterns") || !doc["patterns"].is_array()) err("patterns", "expected an array");
     // Fragments: the built-in library plus this file's own (a file may not redefine a built-in one).
-    // The library is copied only when the file brings fragments of its own (a built-in file's are in it already).
-    const Json* library = &fragments_;
+    // The library is copied only when the file brings fragments of its own (a built-in file's are in it already),
+    // and parsed only for a file that defines or calls fragments (a --pattern-file without them does not need it).
+    static const Json kNoFragments = Json::object();
+    const Json* base = uses_fragments(doc) ? &builtin_fragments() : &kNoFragments;
+    const Json* library = base;
     Json extended;
     if (doc.contains("fragments")) {
       if (!doc["fragments"].is_object()) err("fragments", "expected an object: name -> fragment");
@@ -592,8 +595,8 @@ class PatternReader {
         if (known && (*library)[it.key()] != it.value())
           err("fragments." + it.key(), "fragment '" + it.key() + "' is already defined differently");
         if (known) continue;
-        if (library == &fragments_) {
-          extended = fragments_;
+        if (library == base) {
+          extended = *base;
           library = &extended;
         }
         extended[it.key()] = it.value();
@@ -735,7 +738,17 @@ class PatternReader {
     }();
     return *lib;
   }
-  const Json& fragments_ = builtin_fragments();
+  // Whether a file defines fragments or has a node calling one ("op": "@name").
+  static bool uses_fragments(const Json& doc) {
+    if (doc.contains("fragments")) return true;
+    for (const auto& p : doc["patterns"]) {
+      if (!p.is_object() || !p.contains("nodes") || !p["nodes"].is_array()) continue;
+      for (const auto& n : p["nodes"])
+        if (n.is_object() && n.contains("op") && n["op"].is_string() && n["op"].get_ref<const std::string&>().starts_with('@'))
+          return true;
+    }
+    return false;
+  }
 
  private:
   [[noreturn]] void err(const std::string& where, const std::string& msg) {
