@@ -414,3 +414,34 @@ TEST_CASE("JsonPull::number: integers exact to int64's ends, longer ones refused
   CHECK(i == 0);
   CHECK_THROWS_AS(zeros.next_item(), InputError);
 }
+
+TEST_CASE("pattern file: a file calling the built-in fragments gets them; one without fragments does not need them") {
+  // A built-in family that calls fragments, renamed, in a file of its own: the same variants.
+  const auto& files = builtin_pattern_files();
+  PatternJson doc = PatternJson::parse(files[0].text);
+  const PatternJson* family = nullptr;
+  for (const auto& p : doc["patterns"])
+    for (const auto& n : p["nodes"])
+      if (n["op"].get<std::string>().starts_with('@') && !family) family = &p;
+  REQUIRE(family);
+  const std::string name = (*family)["name"].get<std::string>();
+  PatternJson mine = *family;
+  mine["name"] = "my_" + name;
+  const auto variants = parse_pattern_file(file(mine.dump()), "u.json");
+  size_t builtin_variants = 0;
+  const PatternSet all = PatternSet::builtin();
+  for (const auto& p : all.patterns()) builtin_variants += p.family == name;
+  CHECK(variants.size() == builtin_variants);
+  CHECK(variants.size() > 1);
+  // An unknown fragment is named with the known ones; a built-in one may not be redefined differently.
+  for (auto& n : mine["nodes"])
+    if (n["op"].get<std::string>().starts_with('@')) {
+      n["op"] = "@nope";
+      break;
+    }
+  CHECK(error_of(file(mine.dump())).find("unknown fragment '@nope' (known: rms_norm") != std::string::npos);
+  CHECK(error_of(R"({"format": "fxopt-patterns", "version": 1, "fragments": {"rms_norm": {"inputs": [], "outputs": ["o"],
+      "spellings": []}}, "patterns": []})") == "p.json: fragments.rms_norm: fragment 'rms_norm' is already defined differently");
+  // Without fragments: the plain pattern parses as before.
+  CHECK(parse_pattern_file(file(kRelu2), "p.json").size() == 1);
+}
