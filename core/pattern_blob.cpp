@@ -118,6 +118,12 @@ static_assert(sizeof(Value) == 64 && sizeof(VarDecl) == 144 && sizeof(ScalarExpr
               "a pattern struct changed: write and read its new fields in core/pattern_blob.cpp");
 #endif
 
+// Into a default (empty) string: most of the empty ones need no call.
+void read_str(Reader& r, std::string& s) {
+  const std::string_view v = r.str();
+  if (!v.empty()) s.assign(v.data(), v.size());
+}
+
 template <class T, class F>
 void write_vec(Writer& w, const std::vector<T>& v, F f) {
   w.u(v.size());
@@ -146,24 +152,32 @@ void read_value(Reader& r, Value& v) {
   v.type = static_cast<VarType>(r.u());
   if (v.is_int()) v.i = sym::Expr::constant(r.i());
   v.f = r.f();
-  v.d = r.str();
+  read_str(r, v.d);
 }
 
+// Only the fields its op uses (ExprParser leaves the others as a default ScalarExpr has them; checked here).
 void write_expr(Writer& w, const ScalarExpr& e) {
+  using Op = ScalarExpr::Op;
   w.u(static_cast<uint8_t>(e.op));
-  w.i(e.ival);
-  w.f(e.fval);
-  w.str(e.text);
-  w.i(e.var);
+  const ScalarExpr none;
+  if (e.op == Op::Int) w.i(e.ival);
+  else if (e.ival != none.ival) throw std::logic_error("a pattern expression's unused ival is set");
+  if (e.op == Op::Float) w.f(e.fval);
+  else if (e.fval != none.fval) throw std::logic_error("a pattern expression's unused fval is set");
+  if (e.op == Op::Dtype || e.op == Op::Call) w.str(e.text);
+  else if (!e.text.empty()) throw std::logic_error("a pattern expression's unused text is set");
+  if (e.op == Op::Var) w.i(e.var);
+  else if (e.var != none.var) throw std::logic_error("a pattern expression's unused var is set");
   write_vec(w, e.kids, [&](const ScalarExpr& k) { write_expr(w, k); });
   w.u(static_cast<uint8_t>(e.type));
 }
 void read_expr(Reader& r, ScalarExpr& e) {
-  e.op = static_cast<ScalarExpr::Op>(r.u());
-  e.ival = r.i();
-  e.fval = r.f();
-  e.text = r.str();
-  e.var = r.to_int();
+  using Op = ScalarExpr::Op;
+  e.op = static_cast<Op>(r.u());
+  if (e.op == Op::Int) e.ival = r.i();
+  if (e.op == Op::Float) e.fval = r.f();
+  if (e.op == Op::Dtype || e.op == Op::Call) read_str(r, e.text);
+  if (e.op == Op::Var) e.var = r.to_int();
   read_vec(r, e.kids, [&](ScalarExpr& k) { read_expr(r, k); });
   e.type = static_cast<VarType>(r.u());
 }
@@ -225,7 +239,7 @@ void write_args(Writer& w, const std::vector<PatternArg>& args,
 void read_args(Reader& r, std::vector<PatternArg>& args, std::vector<std::pair<std::string, PatternArg>>& kwargs) {
   read_vec(r, args, [&](PatternArg& a) { read_arg(r, a); });
   read_vec(r, kwargs, [&](std::pair<std::string, PatternArg>& kv) {
-    kv.first = r.str();
+    read_str(r, kv.first);
     read_arg(r, kv.second);
   });
 }
@@ -243,7 +257,7 @@ void write_strings(Writer& w, const std::vector<std::string>& v) {
   write_vec(w, v, [&](const std::string& s) { w.str(s); });
 }
 void read_strings(Reader& r, std::vector<std::string>& v) {
-  read_vec(r, v, [&](std::string& s) { s = r.str(); });
+  read_vec(r, v, [&](std::string& s) { read_str(r, s); });
 }
 
 }  // namespace
@@ -301,17 +315,17 @@ void write_pattern(Writer& w, const Pattern& p) {
 
 Pattern read_pattern(Reader& r) {
   Pattern p;
-  for (std::string* s : {&p.name, &p.family, &p.spelling, &p.reject, &p.source, &p.description}) *s = r.str();
+  for (std::string* s : {&p.name, &p.family, &p.spelling, &p.reject, &p.source, &p.description}) read_str(r, *s);
   read_strings(r, p.diagram);
-  p.fused_op = r.str();
+  read_str(r, p.fused_op);
   p.benefit = r.to_int();
   p.tolerance.atol = r.f();
   p.tolerance.rtol = r.f();
   p.tolerance.fp8_codes = r.i();
-  p.tolerance.reason = r.str();
+  read_str(r, p.tolerance.reason);
   p.inf_nan = r.b();
   read_vec(r, p.vars, [&](VarDecl& d) {
-    d.name = r.str();
+    read_str(r, d.name);
     d.type = static_cast<VarType>(r.u());
     if (r.b()) read_value(r, d.value.emplace());
     read_vec(r, d.one_of, [&](Value& v) { read_value(r, v); });
@@ -319,9 +333,9 @@ Pattern read_pattern(Reader& r) {
   });
   read_vec(r, p.exprs, [&](ScalarExpr& e) { read_expr(r, e); });
   read_vec(r, p.nodes, [&](PatternNode& n) {
-    n.name = r.str();
+    read_str(r, n.name);
     n.is_input = r.b();
-    n.target = r.str();
+    read_str(r, n.target);
     read_args(r, n.args, n.kwargs);
     if (r.b()) read_type(r, n.type.emplace());
     n.reshape_like = r.b();
@@ -330,14 +344,14 @@ Pattern read_pattern(Reader& r) {
   p.root = r.to_int();
   read_strings(r, p.output_names);
   read_vec(r, p.conditions, [&](Condition& c) {
-    c.text = r.str();
-    c.cmp = r.str();
+    read_str(r, c.text);
+    read_str(r, c.cmp);
     c.lhs = r.to_int();
     c.rhs = r.to_int();
   });
   read_vec(r, p.replacement, [&](ReplacementNode& n) {
-    n.name = r.str();
-    n.target = r.str();
+    read_str(r, n.name);
+    read_str(r, n.target);
     read_args(r, n.args, n.kwargs);
     read_vec(r, n.vals, [&](TypeSpec& t) { read_type(r, t); });
     n.tuple = r.b();
