@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 namespace fxopt {
@@ -108,15 +109,48 @@ void Reader::corrupt() { throw std::logic_error("the prebuilt built-in patterns 
 
 namespace {
 
-// A field added to one of these structs must be written and read here too: the sizes are checked where they
-// are known (64-bit libstdc++).
-#if defined(__GLIBCXX__) && UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
-static_assert(sizeof(Value) == 64 && sizeof(VarDecl) == 144 && sizeof(ScalarExpr) == 96 &&
-                  sizeof(PatternArg) - sizeof(Arg) == 40 && sizeof(TypeSpec) == 32 && sizeof(PatternNode) == 168 &&
-                  sizeof(ReplacementNode) == 144 && sizeof(Condition) == 72 && sizeof(Tolerance) == 56 &&
-                  sizeof(Pattern) == 528,
-              "a pattern struct changed: write and read its new fields in core/pattern_blob.cpp");
-#endif
+// The fields written and read here, struct by struct, with their types: a field added to a pattern struct changes
+// its size (unless it is small enough to fit in padding), and the check below then asks for it to be written and
+// read too. tests/test_pattern.cpp compares the patterns read back with the JSON files' as well.
+namespace fields {
+struct Value { VarType type; sym::Expr i; double f; std::string d; };
+struct VarDecl { std::string name; VarType type; std::optional<fxopt::Value> value; std::vector<fxopt::Value> one_of; bool boolean; };
+struct ScalarExpr { fxopt::ScalarExpr::Op op; int64_t ival; double fval; std::string text; int var; std::vector<fxopt::ScalarExpr> kids; VarType type; };
+struct PatternArg { fxopt::PatternArg::Kind kind; Arg literal; int ref; int expr; std::vector<fxopt::PatternArg> items; };
+struct TypeSpec { int dtype_expr; std::vector<int> dims; };
+using KwArgs = std::vector<std::pair<std::string, fxopt::PatternArg>>;
+struct PatternNode { std::string name; bool is_input; std::string target; std::vector<fxopt::PatternArg> args; KwArgs kwargs;
+                     std::optional<fxopt::TypeSpec> type; bool reshape_like; };
+struct ReplacementNode { std::string name; std::string target; std::vector<fxopt::PatternArg> args; KwArgs kwargs;
+                         std::vector<fxopt::TypeSpec> vals; bool tuple; };
+struct Condition { std::string text; std::string cmp; int lhs; int rhs; };
+struct Tolerance { double atol; double rtol; int64_t fp8_codes; std::string reason; };
+struct Pattern {
+  std::string name, family, spelling, reject, source, description;
+  std::vector<std::string> diagram;
+  std::string fused_op;
+  int benefit;
+  fxopt::Tolerance tolerance;
+  bool inf_nan;
+  std::vector<fxopt::VarDecl> vars;
+  std::vector<fxopt::ScalarExpr> exprs;
+  std::vector<fxopt::PatternNode> nodes;
+  std::vector<int> outputs;
+  int root;
+  std::vector<std::string> output_names;
+  std::vector<fxopt::Condition> conditions;
+  std::vector<fxopt::ReplacementNode> replacement;
+  std::vector<std::pair<int, int>> replace;
+  int device_input;
+};
+}  // namespace fields
+static_assert(sizeof(Value) == sizeof(fields::Value) && sizeof(VarDecl) == sizeof(fields::VarDecl) &&
+                  sizeof(ScalarExpr) == sizeof(fields::ScalarExpr) && sizeof(PatternArg) == sizeof(fields::PatternArg) &&
+                  sizeof(TypeSpec) == sizeof(fields::TypeSpec) && sizeof(PatternNode) == sizeof(fields::PatternNode) &&
+                  sizeof(ReplacementNode) == sizeof(fields::ReplacementNode) &&
+                  sizeof(Condition) == sizeof(fields::Condition) && sizeof(Tolerance) == sizeof(fields::Tolerance) &&
+                  sizeof(Pattern) == sizeof(fields::Pattern),
+              "a pattern struct changed: write and read its new fields in core/pattern_blob.cpp (and list them above)");
 
 // Into a default (empty) string: most of the empty ones need no call.
 void read_str(Reader& r, std::string& s) {
