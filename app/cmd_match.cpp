@@ -31,18 +31,14 @@ void setup_match(CLI::App& app, int& exit_code) {
     // once the graph is normalised, and for it (run_pipeline).
     const PatternRequest request = request_patterns(o->pattern_files, split_list(o->patterns),
                                                     o->explain.empty() ? &find_target(o->target) : nullptr);
-    // The built-in patterns are loaded on a second core while this one reads and normalises the graph: the
-    // files at once, the variants for the graph's ops once a quarter of it has been read (PatternPreload).
-    PatternPreload preload(request);
     CallCounts calls;  // counted by the reader, for the pattern load (PipelineOptions::call_counts)
-    Graph g = read_graph_file(o->input, &calls, [&] { preload.ops_seen(calls); });
+    Graph g = read_graph_file(o->input, &calls);
     PipelineOptions po;
     po.target = o->target;
     po.normalize = !o->no_normalize;
     po.passes = split_list(o->passes);
     po.dry_run = true;
     po.call_counts = &calls;
-    po.preload = &preload;
     PatternSet ps;
     PipelineReport r = run_pipeline(g, request, ps, po);
     std::vector<std::string> explain;

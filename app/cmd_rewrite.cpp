@@ -54,11 +54,8 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
   cmd->callback([o, &exit_code] {
     // The pattern files are parsed now; the built-in patterns once the graph is normalised, for it (run_pipeline).
     const PatternRequest request = request_patterns(o->pattern_files, split_list(o->patterns), &find_target(o->target));
-    // The built-in patterns are loaded on a second core while this one reads and normalises the graph: the
-    // files at once, the variants for the graph's ops once a quarter of it has been read (PatternPreload).
-    PatternPreload preload(request);
     CallCounts calls;  // counted by the reader, for the pattern load (PipelineOptions::call_counts)
-    Graph g = read_graph_file(o->input, &calls, [&] { preload.ops_seen(calls); });
+    Graph g = read_graph_file(o->input, &calls);
     rt::RegionVerifyOptions vo;
     vo.trials = o->verify_trials;
     vo.seed = o->verify_seed;
@@ -79,7 +76,6 @@ void setup_rewrite(CLI::App& app, int& exit_code) {
     po.passes = split_list(o->passes);
     po.max_iterations = o->max_iterations;
     po.call_counts = &calls;
-    po.preload = &preload;
     if (o->print_after_change)
       po.after_change = [](const std::string& what, const Graph& gr) {
         std::fprintf(stderr, "// ----- after %s -----\n%s", what.c_str(), write_graph_text(gr).c_str());

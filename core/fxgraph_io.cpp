@@ -779,11 +779,9 @@ class Reader {
  public:
   // `consumed(offset)` is told, after each node, how much of the text has been read (to release it).
   // `calls`, when given, receives the graph's call counts.
-  // `part_read`, when given, is called once a quarter of the text has been read (read_graph_file).
   Reader(std::string_view text, std::string source, std::function<void(size_t)> consumed = {},
-         CallCounts* calls = nullptr, std::function<void()> part_read = {})
-      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)), calls_(calls),
-        part_read_(std::move(part_read)), part_at_(text.size() / 4) {
+         CallCounts* calls = nullptr)
+      : in_(text, source), source_(std::move(source)), consumed_(std::move(consumed)), calls_(calls) {
     g_.reserve(text.size() / 256 + 16);  // canonical files hold 250-270 bytes per node (fewer: the index grows once)
   }
 
@@ -1399,11 +1397,9 @@ class Reader {
       add_uses(n);
       if (n->op == OpKind::Output) output = n;
       if (consumed_) consumed_(in_.offset());
-      if (part_read_ && in_.offset() >= part_at_) std::exchange(part_read_, nullptr)();
     }
     path_ = "nodes";
     if (!output) fail_here("the graph has no output node");
-    if (part_read_) std::exchange(part_read_, nullptr)();
     path_.clear();
   }
 
@@ -1516,8 +1512,6 @@ class Reader {
   std::string source_;
   std::function<void(size_t)> consumed_;
   CallCounts* calls_ = nullptr;
-  std::function<void()> part_read_;
-  size_t part_at_ = 0;
   const std::string* last_target_ = nullptr;
   std::ptrdiff_t* last_count_ = nullptr;
   PathBuf path_;
@@ -1554,9 +1548,9 @@ Graph read_graph_text(std::string_view text, const std::string& source) { return
 
 Graph read_graph_file(const std::string& path) { return read_graph_file(path, nullptr); }
 
-Graph read_graph_file(const std::string& path, CallCounts* calls, const std::function<void()>& part_read) {
+Graph read_graph_file(const std::string& path, CallCounts* calls) {
   if (calls) calls->clear();
-  if (path == "-") return Reader(read_text_file(path), "<stdin>", {}, calls, part_read).read();
+  if (path == "-") return Reader(read_text_file(path), "<stdin>", {}, calls).read();
   // Map the file and hand the pages already parsed back to the kernel as the reader goes, so a large
   // graph's text and its in-memory form are not resident at the same time.
   int fd = ::open(path.c_str(), O_RDONLY);
@@ -1564,12 +1558,12 @@ Graph read_graph_file(const std::string& path, CallCounts* calls, const std::fun
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
     ::close(fd);
-    return Reader(read_text_file(path), path, {}, calls, part_read).read();
+    return Reader(read_text_file(path), path, {}, calls).read();
   }
   size_t size = static_cast<size_t>(st.st_size);
   void* base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (base == MAP_FAILED) return Reader(read_text_file(path), path, {}, calls, part_read).read();
+  if (base == MAP_FAILED) return Reader(read_text_file(path), path, {}, calls).read();
   struct Unmap {
     void* p;
     size_t n;
@@ -1583,7 +1577,7 @@ Graph read_graph_file(const std::string& path, CallCounts* calls, const std::fun
     ::madvise(static_cast<char*>(base) + released, upto - released, MADV_DONTNEED);
     released = upto;
   };
-  return Reader(std::string_view(static_cast<const char*>(base), size), path, release, calls, part_read).read();
+  return Reader(std::string_view(static_cast<const char*>(base), size), path, release, calls).read();
 }
 
 std::string arg_text(const Arg& a) {

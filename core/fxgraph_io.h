@@ -1,7 +1,6 @@
 // Reading and writing fxgraph v1 documents (spec/fxgraph.md): precise errors in, stable canonical text out.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -15,9 +14,7 @@ namespace fxopt {
 Graph read_graph_file(const std::string& path);
 // The same; `calls` receives the graph's call counts (count_calls() in core/normalize.h), counted as the nodes
 // are read: a walk over a large graph's nodes after reading it misses the cache at every node.
-// `part_read`, when given, is called once, with `calls` counted so far, when a quarter of the text has been read
-// (or at the end, if the graph ends sooner): a caller can start work that depends on the graph's ops then.
-Graph read_graph_file(const std::string& path, CallCounts* calls, const std::function<void()>& part_read = {});
+Graph read_graph_file(const std::string& path, CallCounts* calls);
 // Reads a graph from text; `source` names it in error messages.
 Graph read_graph_text(std::string_view text, const std::string& source);
 

@@ -1,12 +1,10 @@
 // The rewrite pipeline (patterns, normalisation, driver) and its text/JSON reports.
 #include "core/rewrite_pipeline.h"
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 #include <string_view>
-#include <thread>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -72,13 +70,23 @@ PatternSet load_with_filter(PatternRequest request, const OpFilter& available) {
 }
 
 // The built-in patterns (every target's, the request's target's, or, given a graph, those of its variants whose
-// ops can occur in the graph), then the request's files, then its selection.
-PatternSet load_for_graph(PatternRequest request, const Graph* graph) {
+// ops can occur in the graph), then the request's files, then its selection. The graph's ops: from `counts` (its
+// call counts, as the reader counted them before `normalized` changed it) when the changes' records tell how they
+// changed, else from a walk over the graph (at 200k nodes a walk took 9 ms, the nodes no longer in cache).
+PatternSet load_for_graph(PatternRequest request, const Graph* graph, const CallCounts* counts = nullptr,
+                          const NormalizeReport* normalized = nullptr) {
   OpSet ops;
   std::vector<std::string> created;
   OpFilter available;
   if (request.only && graph) {
-    add_graph_ops(*graph, ops);
+    CallCounts now;
+    if (counts && normalized) now = *counts;
+    if (counts && normalized && count_calls_after(now, *normalized)) {
+      for (const auto& [target, n] : now)
+        if (n > 0) ops.insert(*target);
+    } else {
+      add_graph_ops(*graph, ops);
+    }
     add_replacement_ops(request, ops, created);
     available = [&ops](const std::string& op) { return op_available(ops, op); };
   }
@@ -86,97 +94,6 @@ PatternSet load_for_graph(PatternRequest request, const Graph* graph) {
 }
 
 }  // namespace
-
-PatternPreload::PatternPreload(PatternRequest request, bool wait) : request_(std::move(request)), wait_(wait) {
-  thread_ = std::thread([this] {
-    try {
-      PatternSet::preload_builtin();  // the built-in files: the same for every graph
-    } catch (...) {
-      // a broken built-in file: reported by the load that take() makes
-    }
-    int s = state_.load();
-    while (s == kPending) {  // the reader has not yet seen enough of the graph
-      state_.wait(kPending);
-      s = state_.load();
-    }
-    if (s != kPublished || !state_.compare_exchange_strong(s, kRunning)) return;  // take() loads them itself
-    state_.notify_all();  // a take() that waits for the load to start
-    try {
-      for (const auto& op : seen_) ops_.insert(op);
-      for (const CreatedOp& c : normalize_created_ops())
-        for (const char* f : c.from)
-          if (ops_.count(f)) ops_.insert(c.op);
-      if (request_.only) add_replacement_ops(request_, ops_, created_);
-      result_ = load_with_filter(request_, [this](const std::string& op) {
-        asked_.insert(op);
-        return op_available(ops_, op);
-      });
-      ok_ = true;
-    } catch (...) {
-      ok_ = false;  // loaded again (and thrown again) by take()
-    }
-    // take() waits for this, not for the thread's end: the exit frees the thread's allocator state (mimalloc's
-    // thread teardown: take() waited 0.2 ms after the load at 48 layers, now 0.07 ms), which nothing needs.
-    done_.store(true, std::memory_order_release);
-    done_.notify_one();
-  });
-}
-
-PatternPreload::~PatternPreload() {
-  cancel();
-  if (thread_.joinable()) thread_.join();
-}
-
-bool PatternPreload::cancel() {
-  for (int s : {kPending, kPublished}) {
-    if (state_.compare_exchange_strong(s, kCancelled)) {
-      state_.notify_one();
-      return true;
-    }
-  }
-  return false;
-}
-
-void PatternPreload::ops_seen(const CallCounts& calls) {
-  if (state_.load() != kPending || !request_.only) return;  // once; and every variant is built without a target
-  for (const auto& [target, n] : calls) seen_.emplace_back(*target);
-  int pending = kPending;
-  if (state_.compare_exchange_strong(pending, kPublished)) state_.notify_one();
-}
-
-PatternSet PatternPreload::take(const Graph& g, const CallCounts& before, const NormalizeReport& normalized) {
-  // A load that has not started (no core was free, or the graph was not seen) is not waited for: this thread
-  // loads the patterns itself.
-  if (wait_) {
-    int s = state_.load();
-    while (s == kPublished) {  // published (run_pipeline does it first), the thread not yet past its files
-      state_.wait(kPublished);
-      s = state_.load();
-    }
-  }
-  if (cancel()) return load_for_graph(request_, &g);
-  done_.wait(false, std::memory_order_acquire);
-  if (ok_) {
-    // The normalised graph's call targets, from the counts before and the changes' records (walking the graph
-    // again took 9 ms at 200k nodes, its nodes no longer in cache).
-    OpSet now;
-    CallCounts counts = before;
-    if (count_calls_after(counts, normalized)) {
-      for (const auto& [target, n] : counts)
-        if (n > 0) now.insert(*target);
-    } else {
-      add_graph_ops(g, now);
-    }
-    add_replacement_ops(request_, now, created_);  // the target's replacement ops, as listed before
-    bool same = true;
-    for (const auto& op : asked_) same = same && op_available(now, op) == op_available(ops_, op);
-    if (same) {
-      reused_ = true;
-      return std::move(result_);
-    }
-  }
-  return load_for_graph(request_, &g);
-}
 
 PatternSet load_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                          const Target* only, const Graph* graph) {
@@ -252,18 +169,8 @@ PipelineReport run_pipeline(Graph& g, const PatternSet& patterns, const Pipeline
 }
 
 PipelineReport run_pipeline(Graph& g, const PatternRequest& request, PatternSet& loaded, const PipelineOptions& o) {
-  if (!request.only || !o.normalize) {  // nothing to guess: every variant, or the graph as it is
-    PipelineReport r = normalize_stage(g, o);
-    loaded = load_for_graph(request, &g);
-    rewrite_stage(g, loaded, o, r);
-    return r;
-  }
-  const CallCounts counts = o.call_counts ? *o.call_counts : count_calls(g);
-  std::optional<PatternPreload> own;
-  PatternPreload& preload = o.preload ? *o.preload : own.emplace(request);
-  preload.ops_seen(counts);  // the whole graph's, unless the reader showed it a part already
   PipelineReport r = normalize_stage(g, o);
-  loaded = preload.take(g, counts, r.normalize);
+  loaded = load_for_graph(request, &g, o.call_counts, &r.normalize);
   rewrite_stage(g, loaded, o, r);
   return r;
 }

@@ -2,13 +2,9 @@
 // load patterns (built-in + files, selected by name), normalise, match/rewrite, and render the report.
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "core/graph.h"
@@ -17,8 +13,6 @@
 #include "core/rewrite.h"
 
 namespace fxopt {
-
-class PatternPreload;
 
 struct PipelineOptions {
   std::string target = "rocm-aiter";
@@ -41,9 +35,6 @@ struct PipelineOptions {
   std::function<void(const Graph&, const Match&, int id)> before_apply;
   // The graph's count_calls(), when its reader counted them (read_graph_file): saves a walk over the graph.
   const CallCounts* call_counts = nullptr;
-  // The built-in patterns being loaded for this graph since it was read (PatternPreload, made with the request
-  // run_pipeline is given); null = run_pipeline starts the load itself, with the whole graph's ops.
-  PatternPreload* preload = nullptr;
 };
 
 struct PipelineReport {
@@ -71,44 +62,6 @@ struct PatternRequest {
 };
 PatternRequest request_patterns(const std::vector<std::string>& files, const std::vector<std::string>& select,
                                 const Target* only);
-
-// The built-in patterns for a graph, loaded on a second thread while the graph is read and normalised (`fxopt
-// rewrite` of a small graph spent a fifth of its time loading them after normalisation). The thread parses the
-// built-in files at once; when the reader has seen part of the graph (ops_seen), it builds the target's spelling
-// variants whose ops can occur in a graph with the ops seen so far plus the canonical spelling each normalisation
-// pass creates from one of them. take() uses the result only if every op the load asked about gets the same
-// answer from the normalised graph's ops: then the load built exactly the variants that graph selects
-// (load_patterns with the graph). Otherwise, or if the load threw, or it had not started, it loads them again.
-class PatternPreload {
- public:
-  // Starts the thread. `wait`: take() waits for a load that has not started instead of loading them itself (the
-  // result then does not depend on when the thread runs: for tests).
-  explicit PatternPreload(PatternRequest request, bool wait = false);
-  PatternPreload(const PatternPreload&) = delete;
-  PatternPreload& operator=(const PatternPreload&) = delete;
-  ~PatternPreload();
-  // The call targets read so far: the load starts with them. Only the first call counts.
-  void ops_seen(const CallCounts& calls);
-  // The patterns for `g`, whose call counts were `before` and which `normalized` then changed.
-  PatternSet take(const Graph& g, const CallCounts& before, const NormalizeReport& normalized);
-  // Whether take() returned the thread's load (for tests).
-  bool reused() const { return reused_; }
-
- private:
-  bool cancel();  // stops a load that has not started; false once it has
-
-  PatternRequest request_;
-  std::vector<std::string> seen_;                 // ops_seen()'s targets
-  std::unordered_set<std::string_view> ops_;      // what the load assumes the normalised graph has
-  std::vector<std::string> created_;              // the target's replacement ops
-  std::unordered_set<std::string> asked_;         // every op the load asked about
-  PatternSet result_;
-  bool wait_ = false, ok_ = false, reused_ = false;
-  static constexpr int kPending = 0, kPublished = 1, kRunning = 2, kCancelled = 3;
-  std::atomic<int> state_{kPending};
-  std::atomic<bool> done_{false};  // the thread's load has ended (result_, ok_ and asked_ are set)
-  std::thread thread_;
-};
 
 // Splits "a,b,c" (empty items dropped).
 std::vector<std::string> split_list(const std::string& s);
