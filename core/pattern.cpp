@@ -1403,10 +1403,6 @@ PatternSet PatternSet::builtin(const Target& only, const OpFilter& available) {
   return s;
 }
 
-void PatternSet::preload_builtin() {
-  if (builtin_variant_blob().empty()) (void)PatternReader::builtin_fragments();  // else nothing to parse
-}
-
 std::vector<std::string> PatternSet::builtin_replacement_ops(const Target& only) {
   std::vector<std::string> out;
   // The entries (a pattern, or one of its "targets") whose fused op `only` has: their replacements' node ops.

@@ -206,10 +206,6 @@ class PatternSet {
   // `available`, when given, also leaves unbuilt each spelling variant whose region needs an op it rejects (listed
   // in absent()): a rewrite of a graph without, say, the aiter ops does not build the aiter spellings.
   static PatternSet builtin(const Target& only, const OpFilter& available = {});
-  // Parses the built-in pattern files (once per process; builtin() does it when nothing did). `fxopt rewrite`
-  // and `match` call it on a second thread while the graph is read. Nothing to do in a binary that links the
-  // prebuilt variants (core/pattern_blob.h: fxopt, the tests, the benchmarks): builtin() reads those instead.
-  static void preload_builtin();
   // The op of every built-in replacement node whose fused op `only` has: the ops a rewrite can add to a graph.
   static std::vector<std::string> builtin_replacement_ops(const Target& only);
   void load_file(const std::string& path);         // throws InputError
