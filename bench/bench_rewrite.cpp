@@ -23,8 +23,12 @@ using Clock = std::chrono::steady_clock;
 
 static double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Best wall time of `fxopt rewrite <path> -o <path>.proc` run as its own process `reps` times; 0 if it fails.
-static double best_process_seconds(const std::string& path, int reps) {
+// Wall times of `fxopt rewrite <path> -o <path>.proc` run as its own process `reps` times: the best and the
+// median (the machine is shared: the best shows the code, the median what a user sees); zeros if it fails.
+struct ProcessTimes {
+  double best = 0, median = 0;
+};
+static ProcessTimes process_seconds(const std::string& path, int reps) {
   const std::string out = path + ".proc";
   std::vector<std::string> argv_s = {FXOPT_BINARY, "rewrite", path, "-o", out};
   std::vector<char*> argv;
@@ -33,20 +37,23 @@ static double best_process_seconds(const std::string& path, int reps) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);  // its "skipped" notes
-  double best = 1e9;
-  for (int r = 0; r < reps && best > 0; ++r) {
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
     pid_t pid = 0;
     auto t0 = Clock::now();
     int status = 0;
     if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0 || waitpid(pid, &status, 0) < 0 ||
-        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      best = 0;  // the process failed: no figure
-    else
-      best = std::min(best, since(t0));
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      times.clear();  // the process failed: no figure
+      break;
+    }
+    times.push_back(since(t0));
   }
   posix_spawn_file_actions_destroy(&fa);
   std::remove(out.c_str());
-  return best;
+  if (times.empty()) return {};
+  std::sort(times.begin(), times.end());
+  return {times.front(), times[times.size() / 2]};
 }
 
 int main(int argc, char** argv) {
@@ -62,7 +69,7 @@ int main(int argc, char** argv) {
   }
   // 6 copies of the 8-layer graph = 48 layers (the Inductor comparison point), then ~20k and ~200k nodes.
   const size_t targets[] = {fixed + 1 + 6 * compute, 20000, 200000};
-  std::vector<double> process_times;
+  std::vector<ProcessTimes> process_times;
   const Target& aiter = find_target("rocm-aiter");  // `fxopt rewrite`'s default
   std::printf("| nodes | layers (matches) | normalise | matching (dry run) | match + rewrite | per match | end to end (file in, file out) |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -120,20 +127,22 @@ int main(int argc, char** argv) {
                 e2e_read * 1e3, e2e_norm * 1e3, e2e_rw * 1e3, e2e_write * 1e3);
     if (target == 200000) {
       std::printf("target: 200k-node end to end <= 0.5 s: %s (%.2f s in this process)\n", t_e2e <= 0.5 ? "met" : "NOT met", t_e2e);
-      // The same work as its own `fxopt rewrite` process (what a user runs: a fresh heap, the pattern load on the
-      // second core, no teardown), best of 3.
-      const double p = best_process_seconds(path, 3);
+      // The same work as its own `fxopt rewrite` process (what a user runs: a fresh heap, its page faults, exec and
+      // exit), best of 3.
+      const double p = process_seconds(path, 3).best;
       if (p > 0)
         std::printf("whole `fxopt rewrite` process, 200k nodes (best of 3): %.2f s wall (target <= 0.5 s: %s)\n", p,
                     p <= 0.5 ? "met" : "NOT met");
     }
-    if (target == targets[0]) process_times.push_back(best_process_seconds(path, 30));
+    if (target == targets[0]) process_times.push_back(process_seconds(path, 30));
     std::fflush(stdout);
     std::remove(path.c_str());
     std::remove((path + ".out").c_str());
   }
-  if (!process_times.empty() && process_times[0] > 0)
-    std::printf("whole `fxopt rewrite` process, 48 layers (file in, file out; best of 30): %.1f ms wall (target <= 5 ms: %s)\n",
-                process_times[0] * 1e3, process_times[0] <= 0.005 ? "met" : "NOT met");
+  if (!process_times.empty() && process_times[0].best > 0)
+    std::printf("whole `fxopt rewrite` process, 48 layers (file in, file out; 30 runs): best %.1f ms, median %.1f ms "
+                "wall (target <= 5 ms: %s)\n",
+                process_times[0].best * 1e3, process_times[0].median * 1e3,
+                process_times[0].best <= 0.005 ? "met" : "NOT met");
   return 0;
 }
