@@ -111,10 +111,10 @@ std::string json_quote(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
   out += '"';
-  auto hex4 = [&out](unsigned cp) {
-    char b[8];
-    std::snprintf(b, sizeof b, "\\u%04x", cp);
-    out += b;
+  auto hex4 = [&out](unsigned cp) {  // a UTF-16 unit (<= 0xFFFF), as "\\u%04x" prints it
+    static constexpr char kHex[] = "0123456789abcdef";
+    const char b[6] = {'\\', 'u', kHex[(cp >> 12) & 15], kHex[(cp >> 8) & 15], kHex[(cp >> 4) & 15], kHex[cp & 15]};
+    out.append(b, sizeof b);
   };
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);

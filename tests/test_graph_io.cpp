@@ -46,6 +46,18 @@ TEST_CASE("corpus graphs round-trip byte for byte") {
   }
 }
 
+TEST_CASE("json_quote escapes like Python's json.dumps (ASCII only)") {
+  struct Case {
+    std::string in, want;  // the text, and json.dumps(text)
+  };
+  for (const Case& c : {Case{"a\x01\"\\\n", R"("a\u0001\"\\\n")"}, Case{"\xC3\xA9", R"("\u00e9")"},
+                        Case{"\xF0\x9F\x98\x80", R"("\ud83d\ude00")"}, Case{"\xEF\xBF\xBF", R"("\uffff")"},
+                        Case{"\x1f\t\r\b\f", R"("\u001f\t\r\b\f")"}, Case{"", R"("")"}}) {
+    CAPTURE(c.want);
+    CHECK(json_quote(c.in) == c.want);
+  }
+}
+
 TEST_CASE("floats are written as Python's repr and round-trip exactly") {
   struct Case { double value; const char* text; };
   const Case cases[] = {
