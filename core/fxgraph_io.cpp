@@ -942,7 +942,7 @@ class Reader {
       const std::string pre = from ? "..." : "";
       const std::string shown = pre + text.substr(from, kShow) + (from + kShow < text.size() ? "..." : "");
       fail_here("SymInt expression '" + (text.size() <= kShow ? text : shown) + "' does not parse: " + e.what() +
-                " (at position " + std::to_string(e.position) + ")\n  " + shown + "\n  " +
+                "\n  " + shown + "\n  " +  // (what() names the position)
                 std::string(pre.size() + std::min(e.position - from, shown.size()), ' ') + "^");
     }
   }

@@ -217,7 +217,8 @@ TEST_CASE("bad input gets a precise error") {
       {"bad float tag", doc(kX + ",\n" + R"(  {"name": "a", "op": "call_function", "target": "aten.relu.default", "args": [{"float": "big"}], "kwargs": {}, "meta": {}},)" "\n" + kOut),
        "expected \"inf\", \"-inf\" or \"nan\""},
       {"bad SymInt", doc(R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": ["32*(s0", 4], "stride": [4, 1], "device": "cpu"}}},)" "\n" + kOut),
-       "nodes[0] (x).meta.val.shape[0]: SymInt expression '32*(s0' does not parse"},
+       "nodes[0] (x).meta.val.shape[0]: SymInt expression '32*(s0' does not parse: expected ')' at position 6\n"
+       "  32*(s0\n        ^"},
       {"size neither int nor expr", doc(R"(  {"name": "x", "op": "placeholder", "target": "x", "args": [], "kwargs": {}, "meta": {"val": {"dtype": "float32", "shape": [1.5, 4], "stride": [4, 1], "device": "cpu"}}},)" "\n" + kOut),
        "nodes[0] (x).meta.val.shape[0]: expected a size: an integer or a SymInt expression string, got the float 1.5"},
       {"bad symbols", doc(kX + ",\n" + kOut, R"({"s0": {"hint": "8"}})"), "symbols.s0.hint: expected an integer or null"},
