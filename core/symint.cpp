@@ -118,10 +118,34 @@ const Node& N(const Expr& e) { return *e.impl(); }
 int cmp_expr(const Expr& a, const Expr& b);
 int cmp_sympy(const Expr& a, const Expr& b);
 
+// Structural equality, in time linear in the trees: the orders below compare equal operands twice at every
+// level (by sort key, then structurally), which made comparing two equal atoms nested n deep cost 2^n (40 nested
+// Mods in a 200-character expression took minutes). They ask this first: equal trees compare equal at once.
+bool same_node(const Node& x, const Node& y);
+bool same_atom(const AtomNode& a, const AtomNode& b) {
+  if (&a == &b) return true;
+  if (a.hash != b.hash || a.kind != b.kind || a.name != b.name || a.args.size() != b.args.size()) return false;
+  for (size_t i = 0; i < a.args.size(); ++i)
+    if (!same_node(*a.args[i].impl(), *b.args[i].impl())) return false;
+  return true;
+}
+bool same_node(const Node& x, const Node& y) {
+  if (&x == &y) return true;
+  if (x.hash != y.hash || x.constant != y.constant || x.terms.size() != y.terms.size()) return false;
+  for (size_t i = 0; i < x.terms.size(); ++i) {
+    const Term& s = x.terms[i];
+    const Term& t = y.terms[i];
+    if (s.coef != t.coef || s.mono.size() != t.mono.size()) return false;
+    for (size_t k = 0; k < s.mono.size(); ++k)
+      if (s.mono[k].exp != t.mono[k].exp || !same_atom(*s.mono[k].atom, *t.mono[k].atom)) return false;
+  }
+  return true;
+}
+
 // Atoms in sympy's default_sort_key order (the order sympy uses for generators, factors and Max/Min
 // operands): Symbol (by name) < FloorDiv < Mod < Max < Min, then operands by sort key.
 int cmp_atom(const AtomNode& a, const AtomNode& b) {
-  if (&a == &b) return 0;
+  if (&a == &b || same_atom(a, b)) return 0;
   if (a.kind != b.kind) return a.kind < b.kind ? -1 : 1;
   if (a.kind == Kind::Symbol) {
     int c = a.name.compare(b.name);
@@ -235,7 +259,7 @@ struct MonoLess {
 int cmp_expr(const Expr& a, const Expr& b) {
   const Node& x = N(a);
   const Node& y = N(b);
-  if (&x == &y) return 0;
+  if (same_node(x, y)) return 0;
   if (x.terms.size() != y.terms.size()) return x.terms.size() < y.terms.size() ? -1 : 1;
   for (size_t i = 0; i < x.terms.size(); ++i) {
     if (int c = cmp_mono(x.terms[i].mono, y.terms[i].mono)) return c;
@@ -1114,20 +1138,56 @@ class Parser {
     if (++depth_ > kMaxDepth) fail("expression nested too deeply", pos);
   }
 
+  // a + b - c ...: the terms are merged into one sorted list as the operators are read, as a + b merges them (the
+  // same sums in the same order: an overflow is reported at the same operator, a term whose coefficients cancel
+  // is dropped), instead of a new list per operator, which made a sum of n terms quadratic (a 4096-character
+  // expression has hundreds).
   Expr expr() {
-    Expr acc = term();
+    Expr first = term();
+    std::vector<Term> terms;
+    int64_t constant = 0;
+    bool summing = false;
     for (;;) {
       skip();
       size_t p = i_;
-      if (eat("+")) {
-        Expr r = term();
-        acc = guard(p, [&] { return acc + r; });
-      } else if (eat("-")) {
-        Expr r = term();
-        acc = guard(p, [&] { return acc - r; });
-      } else {
-        return acc;
+      const bool plus = eat("+");
+      if (!plus && !eat("-")) return summing ? make(std::move(terms), constant) : first;
+      Expr r = term();
+      if (!summing) {
+        terms = N(first).terms;
+        constant = N(first).constant;
       }
+      auto too_deep = [](const Term& t) {  // the depth check guard() makes on a result's atoms
+        return std::any_of(t.mono.begin(), t.mono.end(),
+                           [](const Factor& f) { return f.atom->depth > static_cast<size_t>(kMaxDepth); });
+      };
+      bool deep = false;  // a term r brought into the sum is too deep (checked after the sums, as guard() does)
+      try {
+        const Node& y = N(r);
+        const int64_t sign = plus ? 1 : -1;
+        std::vector<Term> ys = y.terms;  // (as scale(r, -1): every coefficient negated before any sum)
+        for (Term& t : ys) t.coef = mul_ck(t.coef, sign);
+        const int64_t yc = mul_ck(y.constant, sign);
+        for (Term& t : ys) {
+          auto it = std::lower_bound(terms.begin(), terms.end(), t,
+                                     [](const Term& a, const Term& b) { return cmp_mono(a.mono, b.mono) < 0; });
+          if (it != terms.end() && cmp_mono(it->mono, t.mono) == 0) {
+            const int64_t c = add_ck(it->coef, t.coef);
+            if (c != 0) it->coef = c;
+            else terms.erase(it);
+          } else {
+            deep = deep || too_deep(t);
+            terms.insert(it, std::move(t));
+          }
+        }
+        constant = add_ck(constant, yc);
+      } catch (const std::overflow_error& e) {
+        fail(e.what(), p);
+      }
+      // The first sum's result is checked whole (the first term's atoms too), later ones for what r brought in.
+      if (!summing) deep = std::any_of(terms.begin(), terms.end(), too_deep);
+      if (deep) fail("expression nested too deeply", p);
+      summing = true;
     }
   }
 

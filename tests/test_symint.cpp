@@ -399,6 +399,25 @@ TEST_CASE("symint: parse errors carry a position") {
   CHECK_THROWS_AS(parse(std::string(1000, '(') + "s0" + std::string(1000, ')')), ParseError);
 }
 
+TEST_CASE("symint: equal deeply nested operands compare in linear time, and long sums parse in one list") {
+  // s0%s1%...: atoms nested 60 deep. Comparing two equal such atoms used to compare each level's operands twice
+  // (2^60 steps); they now cancel at once.
+  std::string chain = "s0";
+  for (int i = 1; i < 60; ++i) chain += "%s" + std::to_string(i % 6);
+  CHECK(parse("s7 - " + chain + " + " + chain).str() == "s7");
+  CHECK(parse("Max(" + chain + ", " + chain + ")") == parse(chain));
+  CHECK(parse(chain + " - (" + chain + ")").str() == "0");
+  // A sum is merged term by term as it is read, with the checks a + b makes at each operator.
+  std::string sum, want;
+  for (int i = 0; i < 300; ++i) sum += (i ? " + " : "") + std::to_string(i + 1) + "*s" + std::to_string(i % 7);
+  CHECK(parse(sum).str() == "6364*s0 + 6407*s1 + 6450*s2 + 6493*s3 + 6536*s4 + 6579*s5 + 6321*s6");
+  const std::string half = sum.substr(0, sum.find(" + 151*"));  // 150 terms
+  CHECK(parse(half + " - (" + half + ")").str() == "0");
+  CHECK(parse(half + " + s9 - (" + half + ")").str() == "s9");
+  CHECK_THROWS_WITH_AS(parse("9223372036854775807*s0 + s1 + s0"), "integer overflow at position 28", ParseError);
+  CHECK_THROWS_WITH_AS(parse("s1 - 9223372036854775807*s0 - s0 - s0"), "integer overflow at position 33", ParseError);
+}
+
 TEST_CASE("symint: accessors, hashing and builders") {
   CHECK(Expr().as_constant() == 0);
   CHECK(Expr::constant(5).as_constant() == 5);
