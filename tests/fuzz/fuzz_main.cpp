@@ -77,6 +77,27 @@ std::string gen_sym(Rng& r, int depth) {
   }
 }
 
+// One deeply nested operand used twice in one expression (X - X, Max(X, X + 1), ...): comparing two equal deep
+// trees was once exponential in their depth (a 40-deep pair took minutes), and a sum must cancel them.
+std::string gen_deep_pair(Rng& r) {
+  std::string x = gen_sym(r, 1);
+  const int depth = 8 + static_cast<int>(pick(r, 120));
+  for (int i = 0; i < depth; ++i) {
+    switch (pick(r, 4)) {
+      case 0: x = "Mod(" + x + ", " + gen_sym(r, 0) + ")"; break;
+      case 1: x = "Max(" + x + ", " + gen_sym(r, 0) + ")"; break;
+      case 2: x = "(" + x + ")//" + std::to_string(2 + pick(r, 7)); break;
+      default: x += "%" + gen_sym(r, 0); break;
+    }
+  }
+  switch (pick(r, 4)) {
+    case 0: return x + " - (" + x + ")";
+    case 1: return "Max(" + x + ", " + x + " + 1)";
+    case 2: return "s0 + " + x + " - (" + x + ")";
+    default: return "(" + x + ")*(" + x + ")";
+  }
+}
+
 // Byte-level damage: flips, insertions, deletions, truncation, bracket runs, invalid UTF-8.
 void mutate_bytes(std::string& s, Rng& r) {
   const int n = 1 + static_cast<int>(pick(r, 3));
@@ -351,7 +372,8 @@ int main(int argc, char** argv) {
   for (size_t k = 0; seconds > 0 ? elapsed() < seconds : k < cases; ++k) {
     Entry& e = *chosen[k % chosen.size()];
     std::string input;
-    if (std::string(e.name) == "symint" && chance(rng, 50)) input = gen_sym(rng, 1 + static_cast<int>(pick(rng, 6)));
+    if (std::string(e.name) == "symint" && chance(rng, 10)) input = gen_deep_pair(rng);
+    else if (std::string(e.name) == "symint" && chance(rng, 50)) input = gen_sym(rng, 1 + static_cast<int>(pick(rng, 6)));
     else input = e.seeds[pick(rng, e.seeds.size())];
     if (std::string(e.name) == "symint") { if (chance(rng, 40)) mutate_bytes(input, rng); }
     else if (std::string(e.name) == "safetensors" && chance(rng, 60)) {
