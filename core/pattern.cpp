@@ -605,6 +605,12 @@ class PatternReader {
     const Json& fragments = *library;
     std::vector<Pattern> out;
     auto fail = [&](const std::string& w, const std::string& m) { err(w, m); };
+    size_t variants = 0;  // the file's, refused before any is built (kMaxVariantsPerFile)
+    for (const auto& pj : doc["patterns"]) variants += count_variants(pj, fragments);
+    if (variants > kMaxVariantsPerFile)
+      err("patterns", "the patterns expand into " + std::to_string(variants) + " variants or more, more than the " +
+                          std::to_string(kMaxVariantsPerFile) + " fxopt builds for one file: split the file or use "
+                          "fewer fragment calls or spellings");
     for (size_t i = 0; i < doc["patterns"].size(); ++i) {
       std::string where = "patterns[" + std::to_string(i) + "]";
       const Json& pj = doc["patterns"][i];

@@ -81,6 +81,22 @@ void check_fragment(const Json& f, const std::string& w, const Err& err) {
 
 }  // namespace
 
+size_t count_variants(const PatternJson& pattern, const PatternJson& fragments) {
+  if (!pattern.is_object() || !pattern.contains("nodes") || !pattern["nodes"].is_array()) return 1;
+  size_t variants = pattern.contains("targets") && pattern["targets"].is_array() && !pattern["targets"].empty()
+                        ? pattern["targets"].size() : 1;
+  for (const auto& n : pattern["nodes"]) {
+    if (!n.is_object() || !n.contains("op") || !n["op"].is_string()) continue;
+    const std::string& op = n["op"].get_ref<const std::string&>();
+    if (op.empty() || op[0] != '@' || !fragments.contains(op.substr(1))) continue;
+    const Json& f = fragments[op.substr(1)];
+    const size_t k = f.is_object() && f.contains("spellings") && f["spellings"].is_array() ? f["spellings"].size() : 1;
+    // Without overflow: past the limit, the count stops at limit + 1.
+    variants = k == 0 || variants <= kMaxVariantsPerPattern / k ? variants * k : kMaxVariantsPerPattern + 1;
+  }
+  return std::min(variants, kMaxVariantsPerPattern + 1);
+}
+
 std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const PatternJson& fragments,
                                               const std::string& where, const Err& err,
                                               const std::function<bool(const std::string&)>& keep_op,
@@ -144,6 +160,17 @@ std::vector<ExpandedPattern> expand_fragments(const PatternJson& pattern, const 
     }
   } else {
     targets.push_back(nullptr);
+  }
+  // Refused before anything is built.
+  if (count_variants(pattern, fragments) > kMaxVariantsPerPattern) {
+    std::string counted;
+    for (const Call& c : calls)
+      counted += (counted.empty() ? "" : " x ") + std::to_string((*c.fragment)["spellings"].size()) + " @" +
+                 c.fragment_name + " spellings";
+    if (pattern.contains("targets"))
+      counted += " x " + std::to_string(targets.size()) + (targets.size() == 1 ? " target" : " targets");
+    err(where, "expands into more than " + std::to_string(kMaxVariantsPerPattern) + " variants (" + counted +
+                   "), the most fxopt builds for one pattern: use fewer fragment calls or spellings");
   }
   if (calls.empty() && !pattern.contains("targets")) {
     out.push_back({pattern, family, "", ""});

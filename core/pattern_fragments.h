@@ -41,8 +41,19 @@ struct ExpandedPattern {
   std::vector<std::string> ops{};  // ... given op_available, the ops it asks about for this variant, in order
 };
 
+// At most this many variants (spelling combinations times "targets" entries) per pattern, and in all per pattern
+// file: a few fragment calls multiply (9 calls of a 10-spelling fragment are 10^9 variants; the built-in families
+// have at most 100 each, 333 in all). More is refused with the count, before anything is built.
+constexpr size_t kMaxVariantsPerPattern = 4096;
+constexpr size_t kMaxVariantsPerFile = 16384;
+
+// How many variants expand_fragments() makes of `pattern` (1 without fragment calls or "targets"), at most
+// kMaxVariantsPerPattern + 1; a call of an unknown fragment counts once (expand_fragments reports it).
+size_t count_variants(const PatternJson& pattern, const PatternJson& fragments);
+
 // Expands `pattern` (a "patterns" entry) with the fragment library `fragments` (name -> fragment object).
-// `err(where, message)` reports malformed input and does not return.
+// `err(where, message)` reports malformed input (and more than kMaxVariantsPerPattern variants) and does not
+// return.
 // `keep_op(fused_op)`, when given, prunes a target entry whose fused op it rejects: one stub (pruned = true) stands
 // for all of its spelling variants, which are never built.
 // `op_available(op)`, when given, leaves unbuilt each spelling variant (of a pattern with fragment calls) whose

@@ -445,3 +445,42 @@ TEST_CASE("pattern file: a file calling the built-in fragments gets them; one wi
   // Without fragments: the plain pattern parses as before.
   CHECK(parse_pattern_file(file(kRelu2), "p.json").size() == 1);
 }
+
+TEST_CASE("pattern file: fragment calls that multiply past the variant limits are refused before any is built") {
+  // A built-in family's pattern whose fragment calls are chained n times: 10^n x 6 spelling combinations.
+  const PatternJson doc = PatternJson::parse(builtin_pattern_files()[0].text);
+  const PatternJson* family = nullptr;
+  for (const auto& p : doc["patterns"])
+    if (!family && p["nodes"].size() == 2 && p["nodes"][0]["op"] == "@rms_norm" && p["nodes"][1]["op"] == "@static_quant")
+      family = &p;
+  REQUIRE(family);
+  auto chained = [&](const std::string& name, int norms) {
+    PatternJson p = *family;
+    p["name"] = name;
+    p["nodes"] = PatternJson::array();
+    std::string prev = "%x";
+    for (int k = 0; k < norms; ++k) {
+      p["nodes"].push_back({{"name", "n" + std::to_string(k)}, {"op", "@rms_norm"}, {"args", {prev, "%w"}}});
+      prev = "%n" + std::to_string(k);
+    }
+    p["nodes"].push_back({{"name", "quant"}, {"op", "@static_quant"}, {"args", {prev, "%scale"}}});
+    return p.dump();
+  };
+  const size_t targets = (*family)["targets"].size();
+  const PatternJson& frags = doc["fragments"];
+  CHECK(count_variants(PatternJson::parse(chained("two", 2)), frags) == 100 * 6 * targets);
+  // Nine chained norms: 6 x 10^9 variants (it used to build them: minutes, gigabytes).
+  const std::string err = error_of(file(chained("bomb", 9)));
+  CHECK(err.find("p.json: patterns[0] (bomb): expands into more than 4096 variants (10 @rms_norm spellings x 10 @rms_norm") == 0);
+  CHECK(err.find("x 6 @static_quant spellings") != std::string::npos);
+  // Each pattern under the limit, the file over its own.
+  std::string many;
+  const size_t each = 100 * 6 * targets;
+  const size_t n = kMaxVariantsPerFile / each + 1;
+  for (size_t i = 0; i < n; ++i) many += (i ? ", " : "") + chained("f" + std::to_string(i), 2);
+  CHECK(error_of(file(many)) == "p.json: patterns: the patterns expand into " + std::to_string(n * each) +
+                                     " variants or more, more than the 16384 fxopt builds for one file: split the "
+                                     "file or use fewer fragment calls or spellings");
+  // Under both limits: built.
+  CHECK(parse_pattern_file(file(chained("two", 2)), "p.json").size() == each);
+}
