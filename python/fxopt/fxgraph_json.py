@@ -85,6 +85,8 @@ def loads(text: str, source: str = "<text>") -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise FxgraphFormatError(f"{source}:{e.lineno}:{e.colno}: malformed JSON: {e.msg}") from None
+    except RecursionError:  # Python's parser recurses per nesting level (fxopt's reader refuses past 256 levels)
+        raise FxgraphFormatError(f"{source}: malformed JSON: nested too deeply for Python's JSON parser") from None
     return check(doc, source)
 
 

@@ -60,6 +60,10 @@ class FloatsAndErrors(unittest.TestCase):
             fxgraph_json.loads("{oops", "g.json")
         with self.assertRaisesRegex(fxgraph_json.FxgraphFormatError, r"nodes\[0\]: missing 'op'"):
             fxgraph_json.loads('{"format": "fxgraph", "version": 1, "nodes": [{"name": "a"}]}')
+        # Nesting deeper than Python's recursion limit: the format's error, not a RecursionError.
+        deep = '{"format": "fxgraph", "version": 1, "nodes": [' + "[" * 100000 + "]" * 100000 + "]}"
+        with self.assertRaisesRegex(fxgraph_json.FxgraphFormatError, r"d\.json: malformed JSON: nested too deeply"):
+            fxgraph_json.loads(deep, "d.json")
 
 
 if __name__ == "__main__":
