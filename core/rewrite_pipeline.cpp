@@ -40,24 +40,13 @@ bool op_available(const OpSet& ops, const std::string& op) {
 }
 
 // The ops a rewrite can add to a graph: the request's files' replacements and the target's built-in ones.
-// `created` holds the texts `ops` refers to: the target's built-in ones, or (reused) what an earlier call put there.
+// `created` holds the texts `ops` refers to.
 void add_replacement_ops(const PatternRequest& request, OpSet& ops, std::vector<std::string>& created) {
-  if (created.empty()) created = PatternSet::builtin_replacement_ops(*request.only);
+  created = PatternSet::builtin_replacement_ops(*request.only);
   for (const auto& op : created) ops.insert(op);
   for (const auto& file : request.files)
     for (const auto& p : file)
       for (const auto& r : p.replacement) ops.insert(r.target);
-}
-
-// The call targets of a graph (interned texts: they outlive any change to the graph).
-void add_graph_ops(const Graph& g, OpSet& ops) {
-  std::unordered_set<const std::string*> seen;  // equal targets share one interned text: pointers, not hashed texts
-  const std::string* last = nullptr;
-  for (const Node& n : g.nodes()) {
-    if (n.op != OpKind::CallFunction || &n.target.str() == last) continue;
-    last = &n.target.str();
-    if (seen.insert(last).second) ops.insert(*last);
-  }
 }
 
 // The built-in patterns (every target's, the request's target's, or, given `available`, those of its variants
@@ -80,13 +69,9 @@ PatternSet load_for_graph(PatternRequest request, const Graph* graph, const Call
   OpFilter available;
   if (request.only && graph) {
     CallCounts now;
-    if (counts && normalized) now = *counts;
-    if (counts && normalized && count_calls_after(now, *normalized)) {
-      for (const auto& [target, n] : now)
-        if (n > 0) ops.insert(*target);
-    } else {
-      add_graph_ops(*graph, ops);
-    }
+    if (!counts || !normalized || !count_calls_after(now = *counts, *normalized)) now = count_calls(*graph);
+    for (const auto& [target, n] : now)  // (interned texts: they outlive any change to the graph)
+      if (n > 0) ops.insert(*target);
     add_replacement_ops(request, ops, created);
     available = [&ops](const std::string& op) { return op_available(ops, op); };
   }
