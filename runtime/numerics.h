@@ -696,6 +696,32 @@ inline void rms_norm_quant_ref(const uint16_t* x, const uint16_t* res, const uin
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The vLLM SiLU-and-mul (-> FP8 quant) family (runtime/cpu/silu_mul_quant.cpp, the fused ops of
+// patterns/silu_mul_quant.json). vLLM's order (SiluAndMul.forward_native, post-grad spelling, spec 9.1):
+//   g = x[..., :D], u = x[..., D:];   y = bf16( float(bf16(silu(float(g)))) * float(u) )
+// i.e. silu in float32 (fx_silu), rounded to the model dtype, then a bf16 x bf16 multiply rounded
+// again; the quantised forms then quantise the bf16 row y exactly as quant_row does.
+// ---------------------------------------------------------------------------------------------
+
+FXOPT_HD inline uint16_t silu_mul_bf16(uint16_t g, uint16_t u) {
+  return f32_to_bf16(bf16_to_f32(f32_to_bf16(fx_silu(bf16_to_f32(g)))) * bf16_to_f32(u));
+}
+
+// The family's reference on M rows of 2*D (gate half, then up half): y (M, D) when y_out (nullable),
+// q (M, D) and scale (quant_scales_per_row per row) when a.scheme != None.
+inline void silu_mul_quant_ref(const uint16_t* x, int64_t M, int64_t D, const QuantArgs& a, uint16_t* y_out,
+                               uint8_t* q, float* scale) {
+  std::vector<uint16_t> yrow(static_cast<size_t>(D));
+  const int64_t spr = quant_scales_per_row(a, D);
+  for (int64_t r = 0; r < M; ++r) {
+    const uint16_t* xr = x + r * 2 * D;
+    uint16_t* y = y_out ? y_out + r * D : yrow.data();
+    for (int64_t j = 0; j < D; ++j) y[j] = silu_mul_bf16(xr[j], xr[D + j]);
+    if (a.scheme != QuantScheme::None) quant_row(y, D, a, q + r * D, scale ? scale + r * spr : nullptr);
+  }
+}
+
 // Matrix product order (mm, addmm; the GPU matmul kernel and the CPU reference agree on it):
 //   acc = 0; for k = 0..K-1 in order: acc = acc + float(a[i,k]) * float(b[k,j])   (no fma)
 //   mm: out = acc;  addmm(bias, a, b, beta, alpha): out = (alpha*acc) + (beta*float(bias[..j]))

@@ -6,13 +6,12 @@
 
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/rms_norm_quant.h"
+#include "runtime/cpu/silu_mul_quant.h"
 #include "runtime/numerics.h"
 
 namespace fxopt::rt::cpu {
 
-namespace {
-
-// ---- arguments ----
+// ---- arguments (declared in rms_norm_quant.h: the vLLM family kernels share them) ----
 
 const Value& need_arg(const KernelArgs& in, size_t i, const char* name) {
   const Value* v = in.get(i, name);
@@ -61,6 +60,18 @@ const Value* optional_arg(const KernelArgs& in, size_t i, const char* name) {
   return v && v->kind != Value::Kind::None ? v : nullptr;
 }
 
+DType fp8_dtype(DType d, const char* what) {
+  if (d != DType::F8E4M3FN && d != DType::F8E4M3FNUZ)
+    throw InputError(std::string(what) + " must be float8_e4m3fn or float8_e4m3fnuz, got " + dtype_name(d));
+  return d;
+}
+
+DType out_fp8(const Node& node, std::optional<DType> given) {
+  return fp8_dtype(given ? *given : meta_dtype(node, 0).value_or(DType::F8E4M3FN), "the quantised output");
+}
+
+namespace {
+
 // The input rows, checked against the weight (and the residual).
 struct Rows {
   Tensor x, w, res;
@@ -93,12 +104,6 @@ Rows rows_of(const KernelArgs& in, size_t xi, const char* xn, size_t wi, const c
     }
   }
   return r;
-}
-
-DType fp8_dtype(DType d, const char* what) {
-  if (d != DType::F8E4M3FN && d != DType::F8E4M3FNUZ)
-    throw InputError(std::string(what) + " must be float8_e4m3fn or float8_e4m3fnuz, got " + dtype_name(d));
-  return d;
 }
 
 int64_t group_of(const KernelArgs& in, size_t i, int64_t d) {
@@ -189,10 +194,6 @@ num::QuantArgs group_args(int64_t g) {
 Value pair(Tensor a, Tensor b) { return Value::list({Value::of(std::move(a)), Value::of(std::move(b))}); }
 Value triple(Tensor a, Tensor b, Tensor c) {
   return Value::list({Value::of(std::move(a)), Value::of(std::move(b)), Value::of(std::move(c))});
-}
-
-DType out_fp8(const Node& node, std::optional<DType> given) {
-  return fp8_dtype(given ? *given : meta_dtype(node, 0).value_or(DType::F8E4M3FN), "the quantised output");
 }
 
 // ---- functional ops ----
@@ -395,12 +396,13 @@ const RowsBackend& cpu_rows() {
 std::vector<const MutatingOp*> all_mutating_ops() {
   std::vector<const MutatingOp*> out;
   for (const auto& op : kMutatingOps) out.push_back(&op);
+  for (const auto& op : silu_mul_mutating_ops()) out.push_back(&op);
   return out;
 }
 
 const MutatingOp* find_mutating_op(std::string_view target) {
-  for (const auto& op : kMutatingOps)
-    if (target == op.target) return &op;
+  for (const MutatingOp* op : all_mutating_ops())
+    if (target == op->target) return op;
   return nullptr;
 }
 

@@ -3,6 +3,7 @@
 // runtime/ops/rms_norm_quant.cpp.
 #pragma once
 
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -10,6 +11,20 @@
 #include "runtime/numerics.h"
 
 namespace fxopt::rt::cpu {
+
+// Argument readers of the vLLM family kernels (positional index `i` or keyword `name`); bad values are InputErrors
+// naming the argument.
+const Value& need_arg(const KernelArgs& in, size_t i, const char* name);
+const Tensor& tensor_arg(const KernelArgs& in, size_t i, const char* name);
+int64_t int_arg(const KernelArgs& in, size_t i, const char* name);
+double number_arg(const KernelArgs& in, size_t i, const char* name);
+bool bool_arg(const KernelArgs& in, size_t i, const char* name, bool fallback);
+std::optional<DType> dtype_arg(const KernelArgs& in, size_t i, const char* name);
+const Value* optional_arg(const KernelArgs& in, size_t i, const char* name);  // nullptr for absent or None
+// `d` when it is float8_e4m3fn or float8_e4m3fnuz, else an InputError naming `what`.
+DType fp8_dtype(DType d, const char* what);
+// The fp8 dtype of a functional op's quantised output: `given`, else the node's meta (the platform's), else e4m3fn.
+DType out_fp8(const Node& node, std::optional<DType> given);
 
 // One call of the family's row computation on raw row-major buffers (num::rms_norm_quant_ref's arguments).
 struct RowsJob {
@@ -33,6 +48,8 @@ struct RowsBackend {
   void (*run)(const RowsJob& job);
 };
 const RowsBackend& cpu_rows();
+// A bfloat16 tensor argument with at least one dimension, made contiguous by `rb`.
+Tensor bf16_tensor(const KernelArgs& in, size_t i, const char* name, const RowsBackend& rb);
 
 // A family kernel on positional (schema order) or keyword arguments.
 using FamilyKernel = Value (*)(const Node& node, const KernelArgs& in, const RowsBackend& rb);
@@ -42,16 +59,19 @@ FamilyKernel family_kernel(std::string_view target);
 // A mutating custom op (a `Tensor!` in its schema), run by its functional meaning for
 // higher_order.auto_functionalized(_v2): its schema's argument names in order, the mutated ones in order,
 // and a function giving the mutated arguments' new values (None for an absent optional one) from the
-// arguments, given by name.
+// arguments, given by name. `gpu`: whether `run` computes with the GPU backend's RowsBackend (false: the
+// auto_functionalized node runs on the CPU on a GPU run).
 struct MutatingOp {
   const char* target;
   std::vector<const char*> args;
   std::vector<const char*> mutated;
   std::vector<Value> (*run)(const Node& node, const KernelArgs& in, const RowsBackend& rb);
+  bool gpu = true;
 };
 // nullptr for an op the executor does not know.
 const MutatingOp* find_mutating_op(std::string_view target);
-// Every known mutating op (the auto_functionalized row's schema lists their argument names).
+// Every known mutating op, this family's and runtime/cpu/silu_mul_quant.cpp's (the auto_functionalized row's
+// schema lists their argument names).
 std::vector<const MutatingOp*> all_mutating_ops();
 
 // higher_order.auto_functionalized (v2: true) on its op value and keyword arguments.

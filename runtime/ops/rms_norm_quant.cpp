@@ -49,6 +49,13 @@ constexpr ComputeFn kGpuByTarget = gpu_by_target, kGpuAf1 = gpu_af1, kGpuAf2 = g
 #else
 constexpr ComputeFn kGpuByTarget = nullptr, kGpuAf1 = nullptr, kGpuAf2 = nullptr;
 #endif
+// An auto_functionalized node runs on the GPU only when its op's kernel has a GPU form (MutatingOp::gpu; the
+// SiLU-and-mul ops are CPU-only); otherwise on the CPU, unknown ops included (their error comes from there).
+bool af_op_on_gpu(const OpArgs& a) {
+  if (a[0].kind != Value::Kind::Opaque) return false;
+  const cpu::MutatingOp* op = cpu::find_mutating_op(a[0].s);
+  return op && op->gpu;
+}
 // Every tensor of a family call: bf16 activations and weights, fp8 results, float32 scales.
 constexpr DTypeSet kFamilyGpu{DType::BF16, DType::F32, DType::F8E4M3FN, DType::F8E4M3FNUZ};
 
@@ -110,9 +117,9 @@ const OpRow* rows() {
                  "float variance_epsilon, int group_size) -> (Tensor, Tensor, Tensor)",
        .meta = meta_by_compute, .cpu = run_by_target, .gpu = kGpuByTarget, .gpu_dtypes = kFamilyGpu},
       {.target = "higher_order.auto_functionalized", .schema = af1.c_str(), .meta = meta_by_compute, .cpu = run_af1,
-       .gpu = kGpuAf1, .gpu_dtypes = kFamilyGpu},
+       .gpu = kGpuAf1, .gpu_dtypes = kFamilyGpu, .gpu_when = af_op_on_gpu},
       {.target = "higher_order.auto_functionalized_v2", .schema = af2.c_str(), .meta = meta_by_compute, .cpu = run_af2,
-       .gpu = kGpuAf2, .gpu_dtypes = kFamilyGpu},
+       .gpu = kGpuAf2, .gpu_dtypes = kFamilyGpu, .gpu_when = af_op_on_gpu},
   };
   return kRows;
 }
