@@ -1,13 +1,15 @@
 """Reference implementations of the fused vLLM ops fxopt emits, so a rewritten graph runs in plain PyTorch.
 
 Registered as `torch.library` ops in the `vllm` namespace (the AITER ops, functional) and the `_C` namespace
-(vLLM's CUDA ops of the RMSNorm + FP8 family, mutating: `--target cuda` emits them in auto_functionalized form),
+(vLLM's CUDA ops of the RMSNorm + FP8 and SiLU-and-mul + FP8 families, mutating: `--target cuda` emits them in
+auto_functionalized form),
 with fake functions for tracing and Inductor, only where vLLM has not registered them already; import vLLM first
 if it is to provide the real kernels. The math is fxopt's bit-exact definition (spec/fusion-rms-gated-fp8.md,
 runtime/numerics.h): the normalised, gated value is rounded to the input dtype (bf16) before it is quantised,
 exactly like the decomposed graph; the RMSNorm + FP8 family follows vLLM's order (the normed value rounded to
 bf16 before the weight multiply; per-tensor and AITER per-token quant multiply by the reciprocal of the scale,
-the _C per-token kernel and group quant divide).
+the _C per-token kernel and group quant divide); SiLU-and-mul rounds silu(gate) to bf16 before the multiply by
+the up half, as SiluAndMul.forward_native's post-grad graph does.
 
 The fp8 dtype is not in the signatures (vLLM takes it from the platform): it is
 `torch.float8_e4m3fnuz` on ROCm builds, else `torch.float8_e4m3fn`, and `set_fp8_dtype()` overrides it
@@ -47,6 +49,12 @@ C_RMS = "rms_norm"
 C_ADD_RMS = "fused_add_rms_norm"
 C_STATIC_QUANT = "static_scaled_fp8_quant"
 C_PER_TOKEN_QUANT = "dynamic_per_token_scaled_fp8_quant"
+# The SiLU-and-mul -> FP8 family (patterns/silu_mul_quant.json): the AITER op (functional, `vllm`), vLLM's fused _C
+# ops and the unfused _C.silu_and_mul (mutating).
+ACT_MUL_GROUP_QUANT = "rocm_aiter_act_mul_and_fp8_group_quant"
+C_SILU_MUL = "silu_and_mul"
+C_SILU_MUL_QUANT = "silu_and_mul_quant"
+C_SILU_MUL_PER_BLOCK = "silu_and_mul_per_block_quant"
 IR_NAMESPACE = "vllm_ir"
 IR_RMS = "rms_norm"
 IR_ADD_RMS = "fused_add_rms_norm"
@@ -63,8 +71,9 @@ SCHEMAS = {
                           "-> (Tensor, Tensor)"),
     ADD_RMSNORM_GROUP_QUANT: (f"{ADD_RMSNORM_GROUP_QUANT}(Tensor x, Tensor residual, Tensor weight, "
                               "float variance_epsilon, int group_size) -> (Tensor, Tensor, Tensor)"),
+    ACT_MUL_GROUP_QUANT: f"{ACT_MUL_GROUP_QUANT}(Tensor x, int group_size) -> (Tensor, Tensor)",
 }
-# vLLM's _C schemas (csrc/torch_bindings.cpp), as runtime/cpu/rms_norm_quant.cpp runs them.
+# vLLM's _C schemas (csrc/torch_bindings.cpp), as runtime/cpu/rms_norm_quant.cpp and silu_mul_quant.cpp run them.
 C_SCHEMAS = {
     C_RMS_STATIC: f"{C_RMS_STATIC}(Tensor! result, Tensor input, Tensor weight, Tensor scale, float epsilon) -> ()",
     C_ADD_RMS_STATIC: (f"{C_ADD_RMS_STATIC}(Tensor! result, Tensor input, Tensor! residual, Tensor weight, "
@@ -77,6 +86,10 @@ C_SCHEMAS = {
     C_ADD_RMS: f"{C_ADD_RMS}(Tensor! input, Tensor! residual, Tensor weight, float epsilon) -> ()",
     C_STATIC_QUANT: f"{C_STATIC_QUANT}(Tensor! result, Tensor input, Tensor scale, int[]? group_shape=None) -> ()",
     C_PER_TOKEN_QUANT: f"{C_PER_TOKEN_QUANT}(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()",
+    C_SILU_MUL: f"{C_SILU_MUL}(Tensor! result, Tensor input) -> ()",
+    C_SILU_MUL_QUANT: f"{C_SILU_MUL_QUANT}(Tensor! result, Tensor input, Tensor scale) -> ()",
+    C_SILU_MUL_PER_BLOCK: (f"{C_SILU_MUL_PER_BLOCK}(Tensor! out, Tensor input, Tensor! scales, int group_size, "
+                           "Tensor? scale_ub=None, bool is_scale_transposed=False) -> ()"),
 }
 # vLLM IR's norms (vllm/ir/ops/layernorm.py), functional.
 IR_SCHEMAS = {
@@ -85,7 +98,7 @@ IR_SCHEMAS = {
                  "-> (Tensor, Tensor)"),
 }
 # Ops whose fp8 output dtype comes from the platform setting rather than from an argument.
-PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT, RMSNORM_GROUP_QUANT, ADD_RMSNORM_GROUP_QUANT)
+PLATFORM_DTYPE_OPS = (FUSED_RMS_GATED, GROUP_QUANT, RMSNORM_GROUP_QUANT, ADD_RMSNORM_GROUP_QUANT, ACT_MUL_GROUP_QUANT)
 # Target prefixes of the fused ops (a `_C` op appears as the operator argument of auto_functionalized).
 FUSED_PREFIXES = (NAMESPACE + ".", C_NAMESPACE + ".")
 
@@ -224,6 +237,21 @@ def _rms_quant_math(x, residual, weight, eps, scheme, dtype, fmax, scale, scale_
 def _rms_dynamic_math(x, weight, epsilon, dtype, fmax):
     q, s, _ = _rms_quant_math(x, None, weight, epsilon, "token", dtype, fmax, None, None, 0, False)
     return q, s
+
+
+# ---- the SiLU-and-mul -> FP8 family (num::silu_mul_quant_ref) ----
+
+def _silu_and_mul(x):
+    """vLLM's SiluAndMul.forward_native as the post-grad graph computes it: silu of the gate half in float32
+    (x / (1 + exp(-x))), rounded to x.dtype, then multiplied by the up half in x.dtype (rounded again)."""
+    d = x.shape[-1] // 2
+    g = x[..., :d].float()
+    return (g / (torch.exp(-g) + 1)).to(x.dtype) * x[..., d:]
+
+
+def _silu_mul_quant_math(x, scheme, dtype, fmax, scale, group):
+    """The family's reference on rows x (M, 2D): (y (scheme "none") or q, scale or None), _quant_rows' schemes."""
+    return _quant_rows(_silu_and_mul(x), scheme, dtype, fmax, scale=scale, group=group)
 
 
 # ---- the "inductor" implementation: one compiled copy per math function ------------------------------
@@ -391,6 +419,56 @@ def _c_rms_per_block_impl(result, input, weight, scale, epsilon, scale_ub, resid
         residual.copy_(r)
 
 
+def _silu_family(op, x, scheme, dtype, *, scale=None, group=0):
+    """Runs the SiLU-and-mul family's math on x viewed as (M, 2D) rows -> (y or q (..., D), scale or None)."""
+    if x.dtype != torch.bfloat16:
+        raise ValueError(f"{op}: the input must be bfloat16, got {x.dtype}")
+    k = x.shape[-1]
+    _check_even(op, k)
+    if scheme == "group":
+        _check_group(op, k // 2, group)
+    xs = _flat_rows(x)
+    fmax = fp8_max(dtype) if scheme != "none" else 0.0
+    q, s = _run(_silu_mul_quant_math, (xs,), xs, scheme, dtype, fmax, scale, group)
+    q = q.reshape(*x.shape[:-1], k // 2)
+    if s is not None:
+        s = s.reshape(*x.shape[:-1], s.shape[-1])
+    return q, s
+
+
+def _c_silu_mul_impl(result, input):
+    if result.dtype != input.dtype:
+        raise ValueError(f"{C_SILU_MUL}: result dtype {result.dtype} differs from the input's {input.dtype}")
+    y, _ = _silu_family(C_SILU_MUL, input, "none", input.dtype)
+    result.copy_(y.reshape(result.shape))
+
+
+def _c_silu_mul_quant_impl(result, input, scale):
+    q, _ = _silu_family(C_SILU_MUL_QUANT, input, "static", result.dtype, scale=scale)
+    result.copy_(q.reshape(result.shape))
+
+
+def _c_silu_mul_per_block_impl(out, input, scales, group_size, scale_ub=None, is_scale_transposed=False):
+    if scale_ub is not None:
+        raise ValueError(f"{C_SILU_MUL_PER_BLOCK}: scale_ub is not supported with group quantisation")
+    q, s = _silu_family(C_SILU_MUL_PER_BLOCK, input, "group", out.dtype, group=group_size)
+    out.copy_(q.reshape(out.shape))
+    scales.copy_(s.reshape(scales.shape))   # either layout: the buffer's strides say which
+
+
+def _act_mul_group_impl(x, group_size):
+    return _silu_family(ACT_MUL_GROUP_QUANT, x, "group", fp8_dtype(), group=group_size)
+
+
+def _act_mul_group_fake(x, group_size):
+    k = x.shape[-1]
+    _check_even(ACT_MUL_GROUP_QUANT, k)
+    _check_group(ACT_MUL_GROUP_QUANT, k // 2, group_size)
+    q = x.new_empty((*x.shape[:-1], k // 2), dtype=fp8_dtype())
+    s = x.new_empty((*x.shape[:-1], k // 2 // group_size), dtype=torch.float32)
+    return q, s
+
+
 def _c_rms_impl(result, input, weight, epsilon):
     y, _, _ = _family(input, None, weight, epsilon, "none", input.dtype)
     result.copy_(y)
@@ -451,6 +529,11 @@ def _check_group(op: str, k, group_size: int) -> None:
         raise ValueError(f"{op}: last dim {k} is not a multiple of group_size {group_size}")
 
 
+def _check_even(op: str, k) -> None:
+    if isinstance(k, int) and (k <= 0 or k % 2):
+        raise ValueError(f"{op}: last dim {k} must be even and positive (the gate half, then the up half)")
+
+
 _BODIES = {
     FUSED_RMS_GATED: (_fused_impl, _fused_fake),
     GROUP_QUANT: (_group_quant_impl, _group_quant_fake),
@@ -458,6 +541,7 @@ _BODIES = {
     ADD_RMSNORM_DYNAMIC_QUANT: (_add_rms_dynamic_impl, _add_rms_dynamic_fake),
     RMSNORM_GROUP_QUANT: (_rms_group_impl, _rms_group_fake),
     ADD_RMSNORM_GROUP_QUANT: (_add_rms_group_impl, _add_rms_group_fake),
+    ACT_MUL_GROUP_QUANT: (_act_mul_group_impl, _act_mul_group_fake),
 }
 _C_BODIES = {
     C_RMS_STATIC: _c_rms_static_impl,
@@ -468,6 +552,9 @@ _C_BODIES = {
     C_ADD_RMS: _c_add_rms_impl,
     C_STATIC_QUANT: _c_static_quant_impl,
     C_PER_TOKEN_QUANT: _c_per_token_quant_impl,
+    C_SILU_MUL: _c_silu_mul_impl,
+    C_SILU_MUL_QUANT: _c_silu_mul_quant_impl,
+    C_SILU_MUL_PER_BLOCK: _c_silu_mul_per_block_impl,
 }
 _IR_BODIES = {
     IR_RMS: (_ir_rms_impl, _ir_rms_fake),

@@ -319,6 +319,131 @@ class RmsNormQuantFamilyOps(unittest.TestCase):
             torch.ops._C.rms_norm_per_block_quant(q, x, w, torch.empty(7, 5), 1e-6, None, None, 96, False)
 
 
+def silu_and_mul_native(x):
+    """SiluAndMul.forward_native (`F.silu(x[..., :d]) * x[..., d:]`) as its post-grad graph computes it (spec
+    vllm-fusions.md 9.1): slice, float32, x / (1 + exp(-x)), back to x.dtype, multiplied by the up half in x.dtype."""
+    d = x.shape[-1] // 2
+    c = x[..., :d].to(torch.float32)
+    return (c / (torch.exp(-c) + 1)).to(x.dtype) * x[..., d:]
+
+
+@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
+class SiluMulQuantFamilyOps(unittest.TestCase):
+    """The SiLU-and-mul -> FP8 family: fxopt.ops's _C and AITER reference ops compute SiLU-and-mul then vLLM's
+    native static / group quant (python/tests/vllm_native.py), bit for bit."""
+
+    C_OPS = ("_C.silu_and_mul", "_C.silu_and_mul_quant", "_C.silu_and_mul_per_block_quant")
+
+    def setUp(self):
+        self.owner = ops.register()
+        ops.set_fp8_dtype(None)
+        ops.set_impl("eager")
+
+    def tearDown(self):
+        ops.set_fp8_dtype(None)
+
+    def need(self, key):
+        if self.owner.get(key) != "fxopt":
+            self.skipTest(f"vLLM provides {key}")
+
+    def inputs(self, device, tokens=7, hidden=256, seed=0):
+        """x (tokens, 2*hidden) with a zero row, an inf/NaN row and a huge row among random ones."""
+        x = rand(tokens, 2 * hidden, device=device, seed=seed, scale=3)
+        x[0] = 0
+        x[1, ::3] = float("inf")
+        x[1, 1::3] = float("-inf")
+        x[1, hidden + 5] = float("nan")
+        x[2] = 3e38
+        return x
+
+    def test_registered_once_with_vllms_schemas(self):
+        self.assertIn(self.owner[ops.ACT_MUL_GROUP_QUANT], ("fxopt", "vllm"))
+        self.assertIn(ops.ACT_MUL_GROUP_QUANT, ops.PLATFORM_DTYPE_OPS)
+        for key in self.C_OPS:
+            self.assertIn(self.owner[key], ("fxopt", "vllm"))
+            op = getattr(torch.ops._C, key.split(".")[1]).default
+            self.assertEqual(str(op), ops.qualified(key))
+            if self.owner[key] == "fxopt":
+                self.assertTrue(op._schema.is_mutable)
+        if self.owner["_C.silu_and_mul_per_block_quant"] == "fxopt":
+            names = [a.name for a in torch.ops._C.silu_and_mul_per_block_quant.default._schema.arguments]
+            self.assertEqual(names, ["out", "input", "scales", "group_size", "scale_ub", "is_scale_transposed"])
+        self.assertEqual(ops.register(), self.owner)   # idempotent
+
+    def test_c_and_aiter_ops_equal_the_native_chain(self):
+        self.need("_C.silu_and_mul_per_block_quant")
+        for device in DEVICES:
+            for fp8 in (torch.float8_e4m3fn, torch.float8_e4m3fnuz):
+                for group in (64, 128):
+                    with self.subTest(device=device, fp8=fp8, group=group):
+                        x = self.inputs(device, seed=group)
+                        y_ref = silu_and_mul_native(x)
+                        y = torch.empty(7, 256, dtype=torch.bfloat16, device=device)
+                        torch.ops._C.silu_and_mul(y, x)
+                        self.assertTrue(tutil.same_bits(y, y_ref))
+                        scale = torch.full((1, 1), 0.0123, device=device)
+                        q = torch.empty(7, 256, dtype=fp8, device=device)
+                        torch.ops._C.silu_and_mul_quant(q, x, scale)
+                        self.assertTrue(tutil.same_bits(q, vllm_native.static_quant(y_ref, scale, fp8)))
+                        q_ref, s_ref = vllm_native.group_quant(y_ref, group, fp8)
+                        s = torch.empty(7, 256 // group, device=device)
+                        torch.ops._C.silu_and_mul_per_block_quant(q, x, s, group, None, False)
+                        self.assertTrue(tutil.same_bits(q, q_ref) and tutil.same_bits(s, s_ref))
+                        st = torch.empty(256 // group, 7, device=device).t()     # column-major scales
+                        torch.ops._C.silu_and_mul_per_block_quant(q, x, st, group, None, True)
+                        self.assertTrue(tutil.same_bits(q, q_ref) and tutil.same_bits(st.contiguous(), s_ref))
+                        if self.owner[ops.ACT_MUL_GROUP_QUANT] == "fxopt":
+                            ops.set_fp8_dtype(fp8)
+                            q2, s2 = torch.ops.vllm.rocm_aiter_act_mul_and_fp8_group_quant(x, group)
+                            self.assertTrue(tutil.same_bits(q2, q_ref) and tutil.same_bits(s2, s_ref))
+                            ops.set_fp8_dtype(None)
+
+    def test_nd_inputs_are_rows_of_the_last_dim(self):
+        self.need(ops.ACT_MUL_GROUP_QUANT)
+        x = self.inputs("cpu", tokens=6)
+        q, s = torch.ops.vllm.rocm_aiter_act_mul_and_fp8_group_quant(x.view(2, 3, 512), 128)
+        q_ref, s_ref = vllm_native.group_quant(silu_and_mul_native(x), 128, ops.fp8_dtype())
+        self.assertEqual((tuple(q.shape), tuple(s.shape)), ((2, 3, 256), (2, 3, 2)))
+        self.assertTrue(tutil.same_bits(q.view(6, 256), q_ref) and tutil.same_bits(s.view(6, 2), s_ref))
+
+    def test_auto_functionalized_runs_the_c_ops_without_touching_the_buffers(self):
+        self.need("_C.silu_and_mul_per_block_quant")
+        x = self.inputs("cpu")
+        out = torch.zeros(7, 256, dtype=torch.float8_e4m3fn)
+        scales = torch.zeros(7, 2)
+        res = torch.ops.higher_order.auto_functionalized(
+            torch.ops._C.silu_and_mul_per_block_quant.default, out=out, input=x, scales=scales, group_size=128,
+            scale_ub=None, is_scale_transposed=False)
+        q_ref, s_ref = vllm_native.group_quant(silu_and_mul_native(x), 128, torch.float8_e4m3fn)
+        self.assertTrue(tutil.same_bits(res[1], q_ref) and tutil.same_bits(res[2], s_ref))
+        self.assertEqual(int(scales.abs().sum()), 0)        # functional: the buffers are unchanged
+
+    def test_fake_functions_give_shapes_and_dtypes(self):
+        mode = FakeTensorMode(shape_env=ShapeEnv())
+        x = mode.from_tensor(torch.empty(64, 512, dtype=torch.bfloat16))
+        q = mode.from_tensor(torch.empty(64, 256, dtype=torch.float8_e4m3fn))
+        s = mode.from_tensor(torch.empty(64, 4, dtype=torch.float32))
+        with mode:
+            ops.set_fp8_dtype(torch.float8_e4m3fnuz)
+            q2, s2 = torch.ops.vllm.rocm_aiter_act_mul_and_fp8_group_quant(x, 64)
+            self.assertIsNone(torch.ops._C.silu_and_mul_per_block_quant(q, x, s, 64, None, False))
+        self.assertEqual((q2.dtype, tuple(q2.shape)), (torch.float8_e4m3fnuz, (64, 256)))
+        self.assertEqual((s2.dtype, tuple(s2.shape)), (torch.float32, (64, 4)))
+
+    def test_refuses_odd_last_dim_bad_groups_and_scale_ub(self):
+        self.need("_C.silu_and_mul_per_block_quant")
+        x = self.inputs("cpu")
+        q = torch.empty(7, 256, dtype=torch.float8_e4m3fn)
+        with self.assertRaisesRegex(Exception, "must be even"):
+            torch.ops._C.silu_and_mul(torch.empty(7, 128, dtype=torch.bfloat16), x[:, :257])
+        with self.assertRaisesRegex(Exception, "multiple of group_size"):
+            torch.ops._C.silu_and_mul_per_block_quant(q, x, torch.empty(7, 3), 96, None, False)
+        with self.assertRaisesRegex(Exception, "scale_ub"):
+            torch.ops._C.silu_and_mul_per_block_quant(q, x, torch.empty(7, 2), 128, torch.ones(1), False)
+        with self.assertRaisesRegex(Exception, "differs from the input"):
+            torch.ops._C.silu_and_mul(torch.empty(7, 256), x)
+
+
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
 class E2eModels(unittest.TestCase):
     """The decoders of python/tools/e2e_rms_norm_quant.py run eagerly (small hidden sizes, CPU)."""
