@@ -14,6 +14,7 @@
 #include "core/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/numerics.h"
+#include "runtime/op_registry.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
@@ -415,4 +416,31 @@ TEST_CASE("silu_mul_quant: bad arguments are input errors naming the node") {
     CAPTURE(b.got);
     CHECK(b.got.find(b.want) != std::string::npos);
   }
+}
+
+TEST_CASE("silu_mul_quant: auto_functionalized nodes of the CPU-only ops stay on the CPU on a GPU run") {
+  // The auto_functionalized rows' gpu_when: true only for mutating ops with a GPU form (MutatingOp::gpu).
+  for (const char* target : {"higher_order.auto_functionalized", "higher_order.auto_functionalized_v2"}) {
+    CAPTURE(target);
+    const OpEntry* e = find_op(target);
+    REQUIRE(e != nullptr);
+    REQUIRE(static_cast<bool>(e->row->gpu_when));
+    const Node node;
+    auto on_gpu = [&](const char* op) {
+      Value v;
+      v.kind = Value::Kind::Opaque;
+      v.s = op;
+      return e->row->gpu_when(decode_args(e->schema, node, KernelArgs{{v}, {}}));
+    };
+    CHECK(on_gpu("_C.rms_norm.default"));
+    CHECK(on_gpu("_C.rms_norm_per_block_quant.default"));
+    CHECK_FALSE(on_gpu("_C.silu_and_mul.default"));
+    CHECK_FALSE(on_gpu("_C.silu_and_mul_quant.default"));
+    CHECK_FALSE(on_gpu("_C.silu_and_mul_per_block_quant.default"));
+    CHECK_FALSE(on_gpu("_C.nope.default"));  // unknown: the CPU reports it
+  }
+  // The functional AITER op has no GPU compute.
+  const OpEntry* ai = find_op("vllm.rocm_aiter_act_mul_and_fp8_group_quant.default");
+  REQUIRE(ai != nullptr);
+  CHECK_FALSE(static_cast<bool>(ai->row->gpu));
 }
