@@ -313,11 +313,12 @@ constexpr std::string_view kOperator =
 constexpr std::string_view kVllm =
     "all_reduce dynamic_per_token_scaled_fp8_quant dynamic_scaled_fp8_quant fused_add_rms_norm "
     "fused_add_rms_norm_static_fp8_quant gelu_and_mul moe_forward per_token_group_fp8_quant rms_norm "
-    "rms_norm_dynamic_per_token_quant rms_norm_static_fp8_quant rocm_aiter_fused_rms_gated_fp8_group_quant "
-    "rocm_aiter_group_fp8_quant rocm_aiter_per_tensor_quant rocm_aiter_per_token_quant rocm_aiter_rms_norm "
+    "rms_norm_dynamic_per_token_quant rms_norm_static_fp8_quant rocm_aiter_act_mul_and_fp8_group_quant "
+    "rocm_aiter_fused_rms_gated_fp8_group_quant rocm_aiter_group_fp8_quant rocm_aiter_per_tensor_quant rocm_aiter_per_token_quant rocm_aiter_rms_norm "
     "rocm_aiter_rmsnorm2d_fwd_with_add rocm_aiter_rmsnorm_fp8_group_quant rocm_aiter_rmsnorm_fused_add_dynamic_quant "
     "rocm_aiter_rmsnorm_fused_dynamic_quant rocm_aiter_rmsnorm_with_add_fp8_group_quant rotary_embedding "
-    "silu_and_mul silu_and_mul_quant static_scaled_fp8_quant unified_attention unified_attention_with_output";
+    "silu_and_mul silu_and_mul_per_block_quant silu_and_mul_quant static_scaled_fp8_quant unified_attention "
+    "unified_attention_with_output";
 
 constexpr std::string_view kHigherOrder =
     "auto_functionalized auto_functionalized_v2 cond flex_attention invoke_subgraph map_impl "

@@ -198,8 +198,7 @@ bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
     fail_.reason = std::move(reason);
     fail_.progress = progress;
     fail_.structural = structural;
-    fail_.spelling = false;
-    fail_.wrong_op = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = false;
     have_fail_ = true;
     recorded_ = true;
   }
@@ -216,7 +215,7 @@ bool Matcher::fail_lazy(int p, const Node* n, F&& reason) {
   if (!have_fail_ || progress >= fail_.progress) {
     fail_.progress = progress;
     fail_.structural = true;
-    fail_.spelling = fail_.wrong_op = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = false;
     have_fail_ = true;
     recorded_ = true;
   }
@@ -399,7 +398,10 @@ bool Matcher::match_node(int p, Node* n) {
       for (size_t i = 0; i < P.args.size(); ++i) {
         bool operand = P.args[i].kind == PatternArg::Kind::Ref || P.args[i].kind == PatternArg::Kind::List;
         if (operand != (pass == 1)) continue;
-        if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) return false;
+        if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) {
+          if (!operand && recorded_) fail_.literal = true;
+          return false;
+        }
       }
   }
   for (const auto& [key, pa] : P.kwargs) {
@@ -785,7 +787,7 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
     // What fail_lazy records for a value of the root (trail: the root alone); no text is recorded in this mode.
     fail_.progress = 1;
     fail_.structural = true;
-    fail_.spelling = fail_.wrong_op = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = false;
     have_fail_ = recorded_ = true;
     if (failure) *failure = fail_;
     return false;

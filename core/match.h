@@ -46,6 +46,7 @@ struct MatchFailure {
   bool structural = true;  // false once the whole structure matched (bindings, conditions, target)
   bool wrong_op = false;   // failed because a node had another op (not a value of a matching op)
   bool spelling = false;   // the graph spells an op differently than the normal form (normalisation fixes it)
+  bool literal = false;    // a literal or hole argument of a node whose op matched differed (not an operand)
   std::string str() const { return where.empty() ? reason : where + ": " + reason; }
 };
 

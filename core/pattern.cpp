@@ -119,6 +119,7 @@ const std::vector<Target>& all_targets() {
       "vllm.rocm_aiter_rmsnorm_fused_add_dynamic_quant.default",
       "vllm.rocm_aiter_rmsnorm_fp8_group_quant.default",
       "vllm.rocm_aiter_rmsnorm_with_add_fp8_group_quant.default",
+      "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default",
   };
   // vLLM's CUDA fused ops (csrc/), emitted in auto_functionalized form as vLLM's own passes do.
   static const std::vector<std::string> kCudaOps = {
@@ -126,6 +127,8 @@ const std::vector<Target>& all_targets() {
       "_C.fused_add_rms_norm_static_fp8_quant.default",
       "_C.rms_norm_dynamic_per_token_quant.default",
       "_C.rms_norm_per_block_quant.default",
+      "_C.silu_and_mul_quant.default",
+      "_C.silu_and_mul_per_block_quant.default",
   };
   static const std::vector<Target> targets = {
       {"rocm-aiter", "vLLM's ROCm/AITER ops, any AMD GPU generation (both fp8 formats)", kAiterOps,

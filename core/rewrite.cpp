@@ -430,10 +430,12 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
           m = Match();
           break;
         }
-        // A spelling variant is near only when its whole structure matched (a value, a guard or the closure
-        // failed): a structural failure of one spelling is just another spelling of the graph.
+        // A spelling variant is near when its whole structure matched (a value, a guard or the closure failed) or
+        // its ops matched up to a node whose literal argument differs (silu of the wrong half): another op on the
+        // way is just another spelling of the graph.
         if (opt.near_misses && matchers[pi]->is_near_miss(matchers[pi]->last_failure()) &&
-            (ps[pi].spelling.empty() || !matchers[pi]->last_failure().structural)) {
+            (ps[pi].spelling.empty() || !matchers[pi]->last_failure().structural ||
+             matchers[pi]->last_failure().literal)) {
           // Rare: run again with the failure text recorded.
           matchers[pi]->set_record_reasons(true);
           matchers[pi]->match(&n, m, nullptr);

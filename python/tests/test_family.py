@@ -17,16 +17,14 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILTIN = os.path.join(ROOT, "patterns", "rms_norm_quant.json")
 
 
-def load_make_patterns():
-    """tests/golden/rms_norm_quant/make_patterns.py as a module (it writes the built-in file when run)."""
-    path = os.path.join(ROOT, "tests", "golden", "rms_norm_quant", "make_patterns.py")
+def load_make_patterns(family_dir="rms_norm_quant"):
+    """tests/golden/<family_dir>/make_patterns.py as a module (importing it writes nothing; running it writes the
+    built-in file)."""
+    path = os.path.join(ROOT, "tests", "golden", family_dir, "make_patterns.py")
     sys.path.insert(0, os.path.join(ROOT, "python", "patterns"))
-    spec = importlib.util.spec_from_file_location("make_patterns_under_test", path)
+    spec = importlib.util.spec_from_file_location(f"make_patterns_{family_dir}_under_test", path)
     mod = importlib.util.module_from_spec(spec)
-    with open(path) as f:
-        code = f.read()
-    # Everything but the final write.
-    exec(compile(code[:code.index("def fmt(")], path, "exec"), mod.__dict__)
+    spec.loader.exec_module(mod)
     return mod
 
 
@@ -38,7 +36,7 @@ class FamilyDocumentTest(unittest.TestCase):
     def test_builtin_file_is_the_python_family_with_hand_written_natives(self):
         with open(BUILTIN) as f:
             builtin = json.load(f)
-        self.assertEqual(self.mp.doc, builtin, "regenerate: python3 tests/golden/rms_norm_quant/make_patterns.py")
+        self.assertEqual(self.mp.document(), builtin, "regenerate: python3 tests/golden/rms_norm_quant/make_patterns.py")
 
     def test_every_traced_spelling_has_a_hand_written_twin(self):
         fp = self.mp.family_py
@@ -81,6 +79,48 @@ class FamilyDocumentTest(unittest.TestCase):
         self.assertEqual(diffs, [])
         self.assertGreater(counts["matches"], 20)
         self.assertGreater(counts["near_misses"], 5)
+
+
+class SiluMulFamilyTest(unittest.TestCase):
+    """The SiLU-and-mul -> FP8 family (patterns/silu_mul_quant.json) calls the RMSNorm family's quant fragments."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mp = load_make_patterns("silu_mul_quant")
+
+    def test_builtin_file_is_the_python_family_with_hand_written_natives(self):
+        with open(os.path.join(ROOT, "patterns", "silu_mul_quant.json")) as f:
+            builtin = json.load(f)
+        self.assertEqual(self.mp.document(), builtin, "regenerate: python3 tests/golden/silu_mul_quant/make_patterns.py")
+        self.assertEqual(sorted(builtin["fragments"]), ["silu_and_mul"])
+        self.assertEqual([[n["op"] for n in p["nodes"]] for p in builtin["patterns"]],
+                         [["@silu_and_mul", "@static_quant"], ["@silu_and_mul", "@group_quant"]])
+
+    def test_every_traced_spelling_has_a_hand_written_twin(self):
+        fp = self.mp.family_py
+        traced = {(f.name, s.name) for f in fp.FRAGMENTS for s in f.spellings if s.fn is not None}
+        self.assertEqual(traced, set(self.mp.HAND))
+        self.assertEqual(traced, {("silu_and_mul", "native")})
+
+    @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
+    def test_prefixed_file_matches_like_the_builtin(self):
+        from pattern_compare import compare_with_builtin
+        rq = load_make_patterns()
+        # Prefixed, the quant fragments must come along (the built-in file calls the RMSNorm file's).
+        def hand_written(frag, sp):
+            return (self.mp if (frag.name, sp.name) in self.mp.HAND else rq).hand_written(frag, sp)
+        doc = family.document(rq.family_py.FRAGMENTS + self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES,
+                              prefix="py_", trace_spelling=hand_written)
+        folder = os.path.join(ROOT, "tests", "golden", "silu_mul_quant")
+        graphs = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".input.json"))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "family.json")
+            with open(path, "w") as f:
+                f.write(pattern_doc.dumps(doc))
+            diffs, counts = compare_with_builtin(optional_binary(), path, "py_", graphs)
+        self.assertEqual(diffs, [])
+        self.assertGreaterEqual(counts["matches"], 12)
+        self.assertGreaterEqual(counts["near_misses"], 5)
 
 
 def _static_quant_trace(fmax, fp8):

@@ -13,6 +13,7 @@ import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = "tests/golden/rms_norm_quant/make_cases.py"  # another family's generator sets HERE and SOURCE to reuse this one
 H = 256
 FMAX = {"float8_e4m3fn": 448.0, "float8_e4m3fnuz": 224.0}
 
@@ -59,7 +60,7 @@ class Graph:
         nodes = self.nodes + [{"name": "output", "op": "output", "target": "output",
                                "args": [[ref(o) for o in self.outputs]], "kwargs": {}, "meta": {}}]
         doc = {"format": "fxgraph", "version": 1,
-               "producer": {"source": "tests/golden/rms_norm_quant/make_cases.py", "fxopt_golden_case": why,
+               "producer": {"source": SOURCE, "fxopt_golden_case": why,
                             "fxopt_golden_target": target, "fxopt_golden_matches": matches},
                "symbols": {"s0": {"hint": 4, "min": 2, "max": None}}}
         lines = ["{"] + [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in doc.items()]

@@ -1,4 +1,5 @@
-# Generates patterns/rms_norm_quant.json: python3 tests/golden/rms_norm_quant/make_patterns.py (writes the JSON; the JSON is what fxopt reads).
+# Generates patterns/rms_norm_quant.json: python3 tests/golden/rms_norm_quant/make_patterns.py (writes the JSON; the JSON is what fxopt reads;
+# importing it writes nothing: document() gives the file's content, fmt() its layout).
 # The native spellings are written here by hand, node by node; everything else (the opaque spellings, the families,
 # the fused ops of each target) comes from python/patterns/rms_norm_quant.py, whose native spellings are traced
 # from forward_native-style functions instead (python/tests/test_pattern_trace.py compares the two files).
@@ -71,13 +72,6 @@ def hand_written(frag, sp):
             if x["name"] == name and "val" not in x:
                 x["val"] = frag.outputs[o]
     return nodes, outputs
-doc = family.document(family_py.FRAGMENTS, family_py.FAMILIES, trace_spelling=hand_written)
-doc["description"] = ("The vLLM RMSNorm (+ residual) -> FP8 quant family (static, per-token, per-group 64/128) for the "
-                      "cuda (_C ops, auto_functionalized) and rocm-aiter targets. Spellings are fragments written once "
-                      "(docs/patterns.md, Fragments); rounding order as vLLM (normed value rounded to the model dtype "
-                      "before the weight multiply). CPU reference: runtime/cpu/rms_norm_quant.cpp.")
-doc = {"format": doc["format"], "version": doc["version"], "description": doc["description"],
-       "fragments": doc["fragments"], "patterns": doc["patterns"]}
 def fmt(v, ind=0):
     sp=' '*ind
     if isinstance(v, dict):
@@ -92,5 +86,23 @@ def fmt(v, ind=0):
             return json.dumps(v)
         return '[\n'+',\n'.join(sp+'  '+fmt(x, ind+2) for x in v)+'\n'+sp+']'
     return json.dumps(v)
-open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'patterns', 'rms_norm_quant.json'), 'w').write(fmt(doc)+'\n')
 
+
+def document():
+    """The built-in file's document: the Python family with the hand-written native spellings."""
+    doc = family.document(family_py.FRAGMENTS, family_py.FAMILIES, trace_spelling=hand_written)
+    doc["description"] = ("The vLLM RMSNorm (+ residual) -> FP8 quant family (static, per-token, per-group 64/128) for the "
+                          "cuda (_C ops, auto_functionalized) and rocm-aiter targets. Spellings are fragments written once "
+                          "(docs/patterns.md, Fragments); rounding order as vLLM (normed value rounded to the model dtype "
+                          "before the weight multiply). CPU reference: runtime/cpu/rms_norm_quant.cpp.")
+    return {"format": doc["format"], "version": doc["version"], "description": doc["description"],
+            "fragments": doc["fragments"], "patterns": doc["patterns"]}
+
+
+def main():
+    with open(os.path.join(HERE, '..', '..', '..', 'patterns', 'rms_norm_quant.json'), 'w') as f:
+        f.write(fmt(document()) + '\n')
+
+
+if __name__ == "__main__":
+    main()
