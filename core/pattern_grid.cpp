@@ -82,12 +82,16 @@ std::optional<bool> condition_holds(const Pattern& p, const Condition& c, const 
 PatternGrid pattern_grid(const Pattern& p, const GridOptions& opt) {
   PatternGrid grid;
   const size_t nv = p.vars.size();
-  // Variables a condition `V == expr` determines (V neither fixed nor enumerated, expr not mentioning V).
+  // Variables a condition `V == expr` determines (V neither fixed nor enumerated, expr not mentioning V); then
+  // variables only bounded, `V >= expr` / `expr <= V`, take their bound (a slice's end: any value >= 2*H).
   std::vector<int> determined_by(nv, -1);
-  for (size_t ci = 0; ci < p.conditions.size(); ++ci) {
+  for (size_t k = 0; k < 2 * p.conditions.size(); ++k) {
+    const size_t ci = k % p.conditions.size();
     const Condition& c = p.conditions[ci];
-    if (c.cmp != "==") continue;
+    const bool bound = k >= p.conditions.size();
+    if (bound ? c.cmp != ">=" && c.cmp != "<=" : c.cmp != "==") continue;
     for (int side = 0; side < 2; ++side) {
+      if (bound && (side == 0) != (c.cmp == ">=")) continue;  // V on the greater side
       const ScalarExpr& v = p.exprs[side ? c.rhs : c.lhs];
       const ScalarExpr& e = p.exprs[side ? c.lhs : c.rhs];
       if (v.op != ScalarExpr::Op::Var || determined_by[v.var] >= 0) continue;

@@ -28,6 +28,19 @@ def load_make_patterns(family_dir="rms_norm_quant"):
     return mod
 
 
+def compare_prefixed(doc, family_dir):
+    """The "py_"-prefixed document's matches and near misses against the built-in patterns on the family's golden
+    cases: (differences, counts)."""
+    from pattern_compare import compare_with_builtin
+    folder = os.path.join(ROOT, "tests", "golden", family_dir)
+    graphs = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".input.json"))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "family.json")
+        with open(path, "w") as f:
+            f.write(pattern_doc.dumps(doc))
+        return compare_with_builtin(optional_binary(), path, "py_", graphs)
+
+
 class FamilyDocumentTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -65,17 +78,9 @@ class FamilyDocumentTest(unittest.TestCase):
 
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
     def test_prefixed_file_matches_like_the_builtin(self):
-        from pattern_compare import compare_with_builtin
         doc = family.document(self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES, prefix="py_",
                               trace_spelling=self.mp.hand_written)
-        graphs = sorted(os.path.join(ROOT, "tests", "golden", "rms_norm_quant", f)
-                        for f in os.listdir(os.path.join(ROOT, "tests", "golden", "rms_norm_quant"))
-                        if f.endswith(".input.json"))
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "family.json")
-            with open(path, "w") as f:
-                f.write(pattern_doc.dumps(doc))
-            diffs, counts = compare_with_builtin(optional_binary(), path, "py_", graphs)
+        diffs, counts = compare_prefixed(doc, "rms_norm_quant")
         self.assertEqual(diffs, [])
         self.assertGreater(counts["matches"], 20)
         self.assertGreater(counts["near_misses"], 5)
@@ -104,20 +109,13 @@ class SiluMulFamilyTest(unittest.TestCase):
 
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
     def test_prefixed_file_matches_like_the_builtin(self):
-        from pattern_compare import compare_with_builtin
         rq = load_make_patterns()
         # Prefixed, the quant fragments must come along (the built-in file calls the RMSNorm file's).
         def hand_written(frag, sp):
             return (self.mp if (frag.name, sp.name) in self.mp.HAND else rq).hand_written(frag, sp)
         doc = family.document(rq.family_py.FRAGMENTS + self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES,
                               prefix="py_", trace_spelling=hand_written)
-        folder = os.path.join(ROOT, "tests", "golden", "silu_mul_quant")
-        graphs = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".input.json"))
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "family.json")
-            with open(path, "w") as f:
-                f.write(pattern_doc.dumps(doc))
-            diffs, counts = compare_with_builtin(optional_binary(), path, "py_", graphs)
+        diffs, counts = compare_prefixed(doc, "silu_mul_quant")
         self.assertEqual(diffs, [])
         self.assertGreaterEqual(counts["matches"], 12)
         self.assertGreaterEqual(counts["near_misses"], 5)

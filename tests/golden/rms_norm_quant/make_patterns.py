@@ -64,14 +64,22 @@ HAND = {
                               n("q8", CONV, ["%qc", {"dtype": "$FP8"}]), n("q", "aten.reshape.default", ["%q8", ["$N", "$H"]]),
                               n("scale", "aten.squeeze.dim", ["%gscale", -1])], QS),
 }
-def hand_written(frag, sp):
-    nodes, outputs = HAND[(frag.name, sp.name)]
-    nodes = [dict(x) for x in nodes]
-    for o, name in outputs.items():
-        for x in nodes:
-            if x["name"] == name and "val" not in x:
-                x["val"] = frag.outputs[o]
-    return nodes, outputs
+def hand_written_from(hand):
+    """trace_spelling for fxopt.family.document(): a spelling's nodes from `hand` instead of tracing it."""
+    def hand_written(frag, sp):
+        nodes, outputs = hand[(frag.name, sp.name)]
+        nodes = [dict(x) for x in nodes]
+        for o, name in outputs.items():
+            for x in nodes:
+                if x["name"] == name and "val" not in x:
+                    x["val"] = frag.outputs[o]
+        return nodes, outputs
+    return hand_written
+
+
+hand_written = hand_written_from(HAND)
+
+
 def fmt(v, ind=0):
     sp=' '*ind
     if isinstance(v, dict):
@@ -88,20 +96,28 @@ def fmt(v, ind=0):
     return json.dumps(v)
 
 
-def document():
-    """The built-in file's document: the Python family with the hand-written native spellings."""
-    doc = family.document(family_py.FRAGMENTS, family_py.FAMILIES, trace_spelling=hand_written)
-    doc["description"] = ("The vLLM RMSNorm (+ residual) -> FP8 quant family (static, per-token, per-group 64/128) for the "
-                          "cuda (_C ops, auto_functionalized) and rocm-aiter targets. Spellings are fragments written once "
-                          "(docs/patterns.md, Fragments); rounding order as vLLM (normed value rounded to the model dtype "
-                          "before the weight multiply). CPU reference: runtime/cpu/rms_norm_quant.cpp.")
-    return {"format": doc["format"], "version": doc["version"], "description": doc["description"],
+def file_document(family_module, hand, description):
+    """A built-in file's document: a Python family module with hand-written native spellings."""
+    doc = family.document(family_module.FRAGMENTS, family_module.FAMILIES, trace_spelling=hand_written_from(hand))
+    return {"format": doc["format"], "version": doc["version"], "description": description,
             "fragments": doc["fragments"], "patterns": doc["patterns"]}
 
 
+def write(doc, name):
+    with open(os.path.join(HERE, "..", "..", "..", "patterns", name), "w") as f:
+        f.write(fmt(doc) + "\n")
+
+
+def document():
+    return file_document(family_py, HAND, (
+        "The vLLM RMSNorm (+ residual) -> FP8 quant family (static, per-token, per-group 64/128) for the cuda (_C ops, "
+        "auto_functionalized) and rocm-aiter targets. Spellings are fragments written once (docs/patterns.md, "
+        "Fragments); rounding order as vLLM (normed value rounded to the model dtype before the weight multiply). CPU "
+        "reference: runtime/cpu/rms_norm_quant.cpp."))
+
+
 def main():
-    with open(os.path.join(HERE, '..', '..', '..', 'patterns', 'rms_norm_quant.json'), 'w') as f:
-        f.write(fmt(document()) + '\n')
+    write(document(), "rms_norm_quant.json")
 
 
 if __name__ == "__main__":

@@ -3,15 +3,13 @@
 # The native spelling is written here by hand, node by node; everything else (the opaque spellings, the families, the
 # fused ops of each target) comes from python/patterns/silu_mul_quant.py. The quant halves are the RMSNorm family's
 # fragments (patterns/rms_norm_quant.json), called by name.
-import json
 import os
 import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "..", "..", "python"), os.path.join(HERE, "..", "..", "..", "python", "patterns"),
                 os.path.join(HERE, "..", "rms_norm_quant")]
 import silu_mul_quant as family_py  # noqa: E402
-from fxopt import family  # noqa: E402
-from make_patterns import fmt, n  # noqa: E402  (the RMSNorm family's writer: same layout)
+from make_patterns import file_document, hand_written_from, n, write  # noqa: E402  (the RMSNorm family's writer)
 
 CONV = "prims.convert_element_type.default"
 HAND = {
@@ -25,30 +23,18 @@ HAND = {
 }
 
 
-def hand_written(frag, sp):
-    nodes, outputs = HAND[(frag.name, sp.name)]
-    nodes = [dict(x) for x in nodes]
-    for o, name in outputs.items():
-        for x in nodes:
-            if x["name"] == name and "val" not in x:
-                x["val"] = frag.outputs[o]
-    return nodes, outputs
+hand_written = hand_written_from(HAND)
 
 
 def document():
-    """The built-in file's document: the Python family with the hand-written native spelling."""
-    doc = family.document(family_py.FRAGMENTS, family_py.FAMILIES, trace_spelling=hand_written)
-    doc["description"] = ("The vLLM SiLU-and-mul -> FP8 quant family (ActivationQuantFusionPass: static per-tensor and "
-                          "per-group 64/128) for the cuda (_C ops, auto_functionalized) and rocm-aiter targets. The quant "
-                          "halves are the fragments of patterns/rms_norm_quant.json. CPU reference: "
-                          "runtime/cpu/silu_mul_quant.cpp.")
-    return {"format": doc["format"], "version": doc["version"], "description": doc["description"],
-            "fragments": doc["fragments"], "patterns": doc["patterns"]}
+    return file_document(family_py, HAND, (
+        "The vLLM SiLU-and-mul -> FP8 quant family (ActivationQuantFusionPass: static per-tensor and per-group 64/128) "
+        "for the cuda (_C ops, auto_functionalized) and rocm-aiter targets. The quant halves are the fragments of "
+        "patterns/rms_norm_quant.json. CPU reference: runtime/cpu/silu_mul_quant.cpp."))
 
 
 def main():
-    with open(os.path.join(HERE, "..", "..", "..", "patterns", "silu_mul_quant.json"), "w") as f:
-        f.write(fmt(document()) + "\n")
+    write(document(), "silu_mul_quant.json")
 
 
 if __name__ == "__main__":
