@@ -207,6 +207,22 @@ TEST_CASE("pattern_grid: candidates satisfy the conditions; D takes G/2, G, 2G w
   for (size_t i = 1; i < grid.points.size(); ++i) CHECK(grid.points[i - 1].elements <= grid.points[i].elements);
 }
 
+TEST_CASE("pattern_grid: a variable only bounded by a condition (a slice's end >= 2*H) takes its bound") {
+  PatternSet ps = PatternSet::builtin();
+  const Pattern* p = nullptr;
+  for (const auto& x : ps.patterns())
+    if (x.name == "silu_mul_static_fp8_quant@cuda/native+native") p = &x;
+  REQUIRE(p);
+  const PatternGrid grid = pattern_grid(*p);
+  const int h = p->var_index("H"), end = p->var_index("END");
+  std::set<int64_t> hs;
+  for (const auto& pt : grid.points) {
+    hs.insert(*pt.values[h]->i.as_constant());
+    CHECK(*pt.values[end]->i.as_constant() == 2 * *pt.values[h]->i.as_constant());
+  }
+  CHECK(hs == std::set<int64_t>{1, 2, 3});  // before: END from {1, 2, 3} left only H = 1
+}
+
 TEST_CASE("patterns --check: every built-in pattern passes (its smallest grid points; CI runs all: patterns_check_repo.sh)") {
   const PatternSet ps = PatternSet::builtin();
   rt::PatternCheckOptions o;
