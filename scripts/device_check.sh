@@ -96,6 +96,10 @@ if has e2e; then
   timeout 330 python3 "$root/python/tools/e2e_rms_norm_quant.py" --binary "$bin" --out "$logs/e2e_rms_norm_quant" \
     --budget-s 300 >"$logs/e2e_rms_norm_quant.log" 2>&1
   note "rc=$?"; tail -22 "$logs/e2e_rms_norm_quant.log" >>"$summary"
+  note "== e2e_silu_mul_quant.py ($(stamp))"  # 10 MLP variants of the SiLU-and-mul family (not yet run)
+  timeout 300 python3 "$root/python/tools/e2e_silu_mul_quant.py" --binary "$bin" --out "$logs/e2e_silu_mul_quant" \
+    --budget-s 270 >"$logs/e2e_silu_mul_quant.log" 2>&1
+  note "rc=$?"; tail -14 "$logs/e2e_silu_mul_quant.log" >>"$summary"
 fi
 
 if has bench; then

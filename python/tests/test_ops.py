@@ -469,6 +469,29 @@ class E2eModels(unittest.TestCase):
                 self.assertEqual(outs[2].dtype, v.fp8)
                 self.assertTrue(all(bool(torch.isfinite(o.float()).all()) for o in outs[:2]))
 
+    def test_every_mlp_variant_runs_eagerly(self):
+        """python/tools/e2e_silu_mul_quant.py's MLPs (the SiLU-and-mul family), small sizes."""
+        import dataclasses
+        import importlib.util
+        import os
+        path = os.path.join(common.PYTHON_DIR, "tools", "e2e_silu_mul_quant.py")
+        spec = importlib.util.spec_from_file_location("e2e_silu_mul_quant", path)
+        e2e = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(e2e)
+        ops.register()                        # the custom-op spellings call the _C reference ops
+        for v in e2e.variants():
+            with self.subTest(variant=v.name):
+                small = dataclasses.replace(v, hidden=256, inter=v.inter // 4 if v.inter % 1024 == 0 else v.inter)
+                model = vllm_native.model(small, device="cpu")
+                self.assertIsInstance(model, vllm_native.Mlp)
+                with torch.no_grad():
+                    outs = model(vllm_native.inputs(small, 5, device="cpu"))
+                self.assertEqual(len(outs), 1 + {"static": 1, "group": 2}[v.quant] * v.layers)
+                self.assertEqual(tuple(outs[0].shape), (5, 256))
+                self.assertEqual(tuple(outs[1].shape), (5, small.inter))
+                self.assertEqual(outs[1].dtype, v.fp8)
+                self.assertTrue(bool(torch.isfinite(outs[0].float()).all()))
+
 
 if __name__ == "__main__":
     unittest.main()

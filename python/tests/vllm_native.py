@@ -1,7 +1,8 @@
-"""vLLM's native forms of RMSNorm (+ residual) and FP8 quant, transcribed line by line (spec vllm-fusions.md
-sections 5.1, 5.3 and 9.1: RMSNorm.forward_static, QuantFP8.forward_native, _quantize_group_native), and a
-several-layer model built from them (the residual chain of a Llama-style decoder), for the RMSNorm + FP8 family's
-torch.compile end-to-end check (python/tools/e2e_rms_norm_quant.py) and the reference-op tests."""
+"""vLLM's native forms of RMSNorm (+ residual), SiluAndMul and FP8 quant, transcribed line by line (spec
+vllm-fusions.md sections 5.1, 5.2, 5.3 and 9.1: RMSNorm.forward_static, SiluAndMul.forward_native,
+QuantFP8.forward_native, _quantize_group_native), and several-layer models built from them (the residual chain of a
+Llama-style decoder; its MLPs), for the torch.compile end-to-end checks of the RMSNorm + FP8 and SiLU-and-mul + FP8
+families (python/tools/e2e_rms_norm_quant.py, e2e_silu_mul_quant.py) and the reference-op tests."""
 from __future__ import annotations
 
 import dataclasses
@@ -79,7 +80,21 @@ def group_quant(x, group_size, fp8):
     return x_quant, scales
 
 
+def silu_and_mul(x):
+    """SiluAndMul.forward_native: silu of the first half of the last dim times the second half."""
+    d = x.shape[-1] // 2
+    return torch.nn.functional.silu(x[..., :d]) * x[..., d:]
+
+
 # The opaque spellings (vLLM with custom ops on, or vLLM IR): fxopt.ops registers these ops where vLLM is absent.
+
+def silu_and_mul_custom(x):
+    """SiluAndMul.forward_cuda (custom op on): _C.silu_and_mul into an empty buffer (auto_functionalized once traced)."""
+    d = x.shape[-1] // 2
+    out = torch.empty(x.shape[:-1] + (d,), dtype=x.dtype, device=x.device)
+    torch.ops._C.silu_and_mul(out, x)
+    return out
+
 
 def rms_norm_custom(x, weight, eps):
     """RMSNorm.forward_cuda (custom op on): _C.rms_norm into an empty buffer (auto_functionalized once traced)."""
@@ -127,6 +142,8 @@ class Variant:
     spelling: str = "native"
     expected: tuple = ()          # ((fused op target, count), ...); empty: nothing may fuse
     exact: bool = True            # outputs bit-identical with the hook (else: at most one fp8 code, see tolerance)
+    block: str = "norm"           # "norm": Decoder (the norms' quants); "act": Mlp (SiluAndMul's quant)
+    inter: int = 1024             # Mlp: the intermediate size (the activation's width; gate_up is twice that)
 
 
 def dequant(q, s, group):
@@ -200,3 +217,48 @@ class Decoder(torch.nn.Module):
 def inputs(v: Variant, tokens: int, device="cuda", seed: int = 1):
     g = torch.Generator(device="cpu").manual_seed(seed + tokens)
     return torch.randn(tokens, v.hidden, generator=g).to(torch.bfloat16).to(device)
+
+
+class Mlp(torch.nn.Module):
+    """Llama-style MLPs on a residual stream, reduced to what the SiLU-and-mul + FP8 family sees: per layer the gate_up
+    projection, SiluAndMul, FP8 quant of the activation (`quant` "static" | "group"), dequantised into the down
+    projection, added to the stream. spelling "native" (forward_native) or "custom" (_C.silu_and_mul and
+    _C.static_scaled_fp8_quant; the group quant is native in both)."""
+
+    def __init__(self, v: Variant, device="cuda", seed: int = 0):
+        super().__init__()
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        self.v = v
+        h, i = v.hidden, v.inter
+        self.ups = torch.nn.ParameterList(
+            torch.nn.Parameter((torch.randn(h, 2 * i, generator=g) / h ** 0.5).to(torch.bfloat16).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.downs = torch.nn.ParameterList(
+            torch.nn.Parameter((torch.randn(i, h, generator=g) / i ** 0.5).to(torch.bfloat16).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.register_buffer("scales", (0.01 + 0.02 * torch.rand(v.layers, 1, 1, generator=g)).to(device))
+
+    def forward(self, x):
+        v = self.v
+        outs = []
+        custom = v.spelling != "native"
+        for i in range(v.layers):
+            y = (silu_and_mul_custom if custom else silu_and_mul)(x @ self.ups[i])
+            if v.quant == "static":
+                q = (static_quant_custom if custom else static_quant)(y, self.scales[i], v.fp8)
+                s = self.scales[i].reshape(1, 1)
+                deq = dequant(q, s.expand(q.shape[0], 1), v.inter)
+                outs += [q]
+            elif v.quant == "group":
+                q, s = group_quant(y, v.group, v.fp8)
+                deq = dequant(q, s, v.group)
+                outs += [q, s]
+            else:
+                raise ValueError(v.quant)
+            x = x + deq @ self.downs[i]
+        return (x, *outs)
+
+
+def model(v: Variant, device="cuda", seed: int = 0) -> torch.nn.Module:
+    """The variant's model: Decoder (block "norm") or Mlp (block "act")."""
+    return (Mlp if v.block == "act" else Decoder)(v, device=device, seed=seed)

@@ -101,7 +101,7 @@ def run_variant(v, binary, tokens, device, verify):
            "weight": str(v.weight_dtype).replace("torch.", ""), "expected": {k: n for k, n in v.expected},
            "exact": v.exact, "device": device}
     t0 = time.perf_counter()
-    model = vllm_native.Decoder(v, device=device)
+    model = vllm_native.model(v, device=device)
     inputs = lambda n: vllm_native.inputs(v, n, device=device)  # noqa: E731
     ops.set_fp8_dtype(v.fp8)          # the AITER group ops take the platform fp8 dtype
     ops.set_impl("inductor")
@@ -184,16 +184,17 @@ def print_table(rows) -> None:
     print(f"\n{sum(1 for r in rows if r.get('ok'))}/{len(rows)} variants OK" + (f"; FAILED: {failed}" if failed else ""))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, *, variants=variants, part1=PART1, summary_name="rms_norm_quant_e2e.json", doc=__doc__) -> int:
+    """The command line (e2e_silu_mul_quant.py runs it with its own variants and summary file)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--binary", default=None, help="fxopt (default: $FXOPT_BIN or build/fxopt)")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--variants", default=".*", help="regex over variant names")
-    ap.add_argument("--part", type=int, choices=(1, 2), help="only the first 9 variants (1) or the others (2)")
+    ap.add_argument("--part", type=int, choices=(1, 2), help=f"only the first {part1} variants (1) or the others (2)")
     ap.add_argument("--tokens", default="16,5,33", help="token counts (the first compile marks the dim dynamic)")
     ap.add_argument("--verify", action="store_true", help="also `fxopt rewrite --verify=regions` in the hook")
     ap.add_argument("--budget-s", type=float, default=540.0, help="skip the remaining variants after this")
-    ap.add_argument("--table", help="print the table of a rms_norm_quant_e2e.json and exit")
+    ap.add_argument("--table", help=f"print the table of a {summary_name} and exit")
     args = ap.parse_args(argv)
     if args.table:
         with open(args.table) as f:
@@ -216,7 +217,7 @@ def main(argv=None) -> int:
         return 2
     tokens = [int(t) for t in args.tokens.split(",")]
     os.makedirs(args.out, exist_ok=True)
-    summary = os.path.join(args.out, "rms_norm_quant_e2e.json")
+    summary = os.path.join(args.out, summary_name)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__}, device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}, "
           f"binary {binary}, tokens {tokens}, reference ops served by "
@@ -224,7 +225,7 @@ def main(argv=None) -> int:
     rows, t_start = [], time.perf_counter()
     todo = variants()
     if args.part:
-        todo = todo[:PART1] if args.part == 1 else todo[PART1:]
+        todo = todo[:part1] if args.part == 1 else todo[part1:]
     for v in [v for v in todo if re.search(args.variants, v.name)]:
         if time.perf_counter() - t_start > args.budget_s:
             rows.append({"variant": v.name, "ok": None, "skipped": "time budget"})
