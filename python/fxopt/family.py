@@ -184,6 +184,7 @@ class _Composer:
     def __init__(self):
         self.nodes: list[dict] = []
         self.names: set = set()
+        self.fragments: list[Fragment] = []  # the fragments called, in order of first call
 
     def call(self, fragment: Fragment, args: list, name: str, where: str) -> _Call:
         refs = []
@@ -197,6 +198,8 @@ class _Composer:
             raise PatternError(f"{where}: {name!r} is assigned twice")
         self.names.add(name)
         self.nodes.append({"name": name, "op": "@" + fragment.name, "args": refs})
+        if all(f is not fragment for f in self.fragments):
+            self.fragments.append(fragment)
         return _Call(name, fragment)
 
 
@@ -215,7 +218,8 @@ class Family:
     diagram: Sequence[str] = ()
     name: Optional[str] = None
 
-    def to_json(self, prefix: str) -> dict:
+    def _compose(self):
+        """(composer, result) of running the composition function over the inputs."""
         params = list(inspect.signature(self.compose).parameters)
         if params != list(self.inputs):
             raise PatternError(f"family {self.compose.__name__}: parameters {params} differ from inputs "
@@ -223,9 +227,15 @@ class Family:
         comp = _Composer()
         _Composer.current = comp
         try:
-            result = self.compose(*[_Ref(p) for p in params])
+            return comp, self.compose(*[_Ref(p) for p in params])
         finally:
             _Composer.current = None
+
+    def fragments_called(self) -> list:
+        return self._compose()[0].fragments
+
+    def to_json(self, prefix: str) -> dict:
+        comp, result = self._compose()
         if not isinstance(result, dict) or not result:
             raise PatternError(f"family {self.compose.__name__}: return a dict output name -> fragment output")
         outputs = {}
@@ -252,7 +262,13 @@ class Family:
 
 def document(fragments: Sequence[Fragment], families: Sequence[Family], description: str = "", prefix: str = "",
              trace_spelling: Optional[Callable] = None) -> dict:
-    """The pattern file: {"format", "version", "description", "fragments", "patterns"}."""
+    """The pattern file: {"format", "version", "description", "fragments", "patterns"}. With a `prefix` the file is
+    self-contained: the fragments the families call from elsewhere (another module's, defined in another built-in
+    file under their own names) are written too, renamed like the rest."""
+    fragments = list(fragments)
+    if prefix:
+        for fam in families:
+            fragments += [f for f in fam.fragments_called() if all(f is not g for g in fragments)]
     names = [f.name for f in fragments]
     if len(set(names)) != len(names):
         raise PatternError(f"fragments defined twice: {sorted({n for n in names if names.count(n) > 1})}")

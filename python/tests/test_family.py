@@ -110,11 +110,12 @@ class SiluMulFamilyTest(unittest.TestCase):
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
     def test_prefixed_file_matches_like_the_builtin(self):
         rq = load_make_patterns()
-        # Prefixed, the quant fragments must come along (the built-in file calls the RMSNorm file's).
         def hand_written(frag, sp):
             return (self.mp if (frag.name, sp.name) in self.mp.HAND else rq).hand_written(frag, sp)
-        doc = family.document(rq.family_py.FRAGMENTS + self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES,
-                              prefix="py_", trace_spelling=hand_written)
+        # Prefixed, the file is self-contained: the RMSNorm file's quant fragments come along, renamed.
+        doc = family.document(self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES, prefix="py_",
+                              trace_spelling=hand_written)
+        self.assertEqual(list(doc["fragments"]), ["py_silu_and_mul", "py_static_quant", "py_group_quant"])
         diffs, counts = compare_prefixed(doc, "silu_mul_quant")
         self.assertEqual(diffs, [])
         self.assertGreaterEqual(counts["matches"], 12)
