@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -287,8 +288,8 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
   report.nodes_before = g.size();
   const auto& ps = patterns.patterns();
   std::vector<char> active(ps.size(), 0);
-  // Variants never built (their fused op is not on the target the built-ins were loaded for) come first: the
-  // built-in files come before any other, so the lines keep the order of a full load.
+  // Variants never built (their fused op is not on the target the built-ins were loaded for), then the others;
+  // the lines are sorted below, so a load for the target and a full load report them alike.
   for (const auto& pr : patterns.pruned()) {
     std::string reason = "target " + target.name + " has no op " + pr.fused_op;
     bool seen = false;
@@ -317,6 +318,9 @@ RewriteReport rewrite_graph(Graph& g, const PatternSet& patterns, const RewriteO
         family_active = family_active || (a.family == sk.pattern && target.has_op(a.fused_op));
       if (!family_active) kept.push_back(std::move(sk));
     }
+    std::sort(kept.begin(), kept.end(), [](const SkippedPattern& a, const SkippedPattern& b) {
+      return std::tie(a.pattern, a.reason) < std::tie(b.pattern, b.reason);
+    });
     report.skipped = std::move(kept);
   }
   std::vector<uint8_t> consumed;
