@@ -5,9 +5,9 @@
 #include <string>
 
 #include "app/commands.h"
-#include "core/diff.h"
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/diff/diff.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 namespace fxopt::app {
 

@@ -1,6 +1,6 @@
 // `fxopt fmt GRAPH [-o OUT]`: rewrites a graph in canonical form (stable key order, one node per line).
 #include "app/commands.h"
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 namespace fxopt::app {
 

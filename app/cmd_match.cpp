@@ -2,8 +2,8 @@
 #include <cstdio>
 
 #include "app/commands.h"
-#include "core/fxgraph_io.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/rewrite_pipeline.h"
 
 namespace fxopt::app {
 

@@ -2,9 +2,9 @@
 #include <cstdio>
 
 #include "app/commands.h"
-#include "core/pattern_lint.h"
-#include "core/error.h"
-#include "core/rewrite_pipeline.h"
+#include "core/rewrite/pattern_lint.h"
+#include "core/ir/error.h"
+#include "core/rewrite/rewrite_pipeline.h"
 #include "runtime/pattern_check.h"
 
 namespace fxopt::app {

@@ -3,10 +3,10 @@
 #include <optional>
 
 #include "app/commands.h"
-#include "core/fxgraph_io.h"
-#include "core/rewrite_pipeline.h"
-#include "core/error.h"
-#include "core/region_graph.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/rewrite_pipeline.h"
+#include "core/ir/error.h"
+#include "core/rewrite/region_graph.h"
 #include "runtime/compare.h"
 #include "runtime/region_verify.h"
 

@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "app/commands.h"
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/compare.h"
 #include "runtime/executor.h"
 #include "runtime/region_verify.h"

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 namespace fxopt::app {
 

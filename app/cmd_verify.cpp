@@ -2,8 +2,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
-#include "core/fxgraph_io.h"
-#include "core/verify.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/fxgraph/verify.h"
 
 namespace fxopt::app {
 

@@ -7,7 +7,7 @@
 #include <new>
 
 #include "app/commands.h"
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace {
 

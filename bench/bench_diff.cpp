@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "bench/replicate.h"
-#include "core/diff.h"
-#include "core/fxgraph_io.h"
+#include "core/diff/diff.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 using namespace fxopt;
 namespace {

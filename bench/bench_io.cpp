@@ -13,7 +13,7 @@
 #include <string>
 
 #include "bench/replicate.h"
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 using namespace fxopt;
 using Clock = std::chrono::steady_clock;

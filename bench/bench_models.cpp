@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 
 using namespace fxopt;

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "bench/replicate.h"
-#include "core/fxgraph_io.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/rewrite_pipeline.h"
 
 using namespace fxopt;
 using Clock = std::chrono::steady_clock;

@@ -1,4 +1,4 @@
-// Benchmark: building the built-in patterns, from their prebuilt form (core/pattern_blob.h) and from the JSON
+// Benchmark: building the built-in patterns, from their prebuilt form (core/pattern/pattern_blob.h) and from the JSON
 // files, for the corpus graph as `fxopt rewrite` does (rocm-aiter, only the variants whose ops can occur in the
 // normalised graph) and all of them as `fxopt patterns` does. Times are the best of several runs; the JSON files'
 // parse into a DOM happens once per process and is timed on its own.
@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <string>
 
-#include "core/fxgraph_io.h"
-#include "core/normalize.h"
-#include "core/pattern_blob.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/normalize.h"
+#include "core/pattern/pattern_blob.h"
+#include "core/rewrite/rewrite_pipeline.h"
 
 using namespace fxopt;
 using Clock = std::chrono::steady_clock;

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 
 using namespace fxopt;

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "bench/replicate.h"
-#include "core/fxgraph_io.h"
-#include "core/region_graph.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/region_graph.h"
+#include "core/rewrite/rewrite_pipeline.h"
 #include "runtime/region_verify.h"
 
 using namespace fxopt;

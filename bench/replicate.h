@@ -6,8 +6,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "core/fxgraph_io.h"
-#include "core/graph.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/ir/graph.h"
 
 namespace fxopt::bench {
 

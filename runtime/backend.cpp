@@ -2,7 +2,7 @@
 // backend lookup by device.
 #include "runtime/backend.h"
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt {
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 #include "runtime/tensor.h"
 
 namespace fxopt::rt {

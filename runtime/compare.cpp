@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt {
 

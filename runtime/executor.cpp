@@ -6,7 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/hip/gpu_api.h"
 #include "runtime/op_registry.h"

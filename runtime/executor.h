@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 #include "runtime/backend.h"
 #include "runtime/op_registry.h"
 

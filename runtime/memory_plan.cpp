@@ -12,7 +12,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/graph.h"
+#include "core/ir/graph.h"
 #include "runtime/backend.h"
 
 namespace fxopt::rt {

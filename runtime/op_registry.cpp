@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt {
 

@@ -5,9 +5,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
-#include "core/match.h"
-#include "core/region_graph.h"
+#include "core/ir/error.h"
+#include "core/pattern/match.h"
+#include "core/rewrite/region_graph.h"
 
 namespace fxopt::rt {
 

@@ -1,5 +1,5 @@
 // `fxopt patterns --check`: each pattern's search graph instantiated over a grid of its variables
-// (core/pattern_grid.h), matched by the pattern itself, and verified against its replacement on the CPU with
+// (core/pattern/pattern_grid.h), matched by the pattern itself, and verified against its replacement on the CPU with
 // the trial scheme of region verification; the first (smallest) disagreement is the counterexample.
 #pragma once
 
@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/pattern.h"
-#include "core/pattern_grid.h"
+#include "core/pattern/pattern.h"
+#include "core/pattern/pattern_grid.h"
 #include "runtime/region_verify.h"
 
 namespace fxopt::rt {

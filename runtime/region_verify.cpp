@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 namespace fxopt::rt {
 

@@ -1,4 +1,4 @@
-// Region verification: runs each matched region and its replacement (core/region_graph.h) on the CPU
+// Region verification: runs each matched region and its replacement (core/rewrite/region_graph.h) on the CPU
 // executor over a trial scheme (symbol values x input distributions x seeds) and compares the outputs,
 // bit for bit unless the pattern declares a tolerance. Used by `rewrite --verify` and `patterns --check`.
 #pragma once
@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/pattern.h"
-#include "core/region_graph.h"
+#include "core/pattern/pattern.h"
+#include "core/rewrite/region_graph.h"
 #include "runtime/executor.h"
 
 namespace fxopt::rt {

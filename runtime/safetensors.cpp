@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/json_pull.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/fxgraph/json_pull.h"
 
 namespace fxopt::rt {
 

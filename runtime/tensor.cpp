@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt {
 

@@ -1,4 +1,4 @@
-// Build-time generator: writes the built-in pattern variants in their prebuilt form (core/pattern_blob.h) as a
+// Build-time generator: writes the built-in pattern variants in their prebuilt form (core/pattern/pattern_blob.h) as a
 // C++ source. Usage: gen_builtin_variants OUT.cpp (the file is rewritten only when its text changes).
 #include <cstdio>
 #include <fstream>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "core/pattern_blob.h"
+#include "core/pattern/pattern_blob.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {

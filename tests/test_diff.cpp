@@ -6,9 +6,9 @@
 #include <set>
 #include <string>
 
-#include "core/diff.h"
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/diff/diff.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 
 using namespace fxopt;
 

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/compare.h"
 #include "runtime/executor.h"
 #include "runtime/safetensors.h"

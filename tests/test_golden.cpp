@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/fxgraph_io.h"
-#include "core/region_graph.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/region_graph.h"
+#include "core/rewrite/rewrite_pipeline.h"
 #include "runtime/region_verify.h"
 
 using namespace fxopt;

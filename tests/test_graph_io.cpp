@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <string>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/json_pull.h"
-#include "core/normalize.h"
-#include "core/verify.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/fxgraph/json_pull.h"
+#include "core/rewrite/normalize.h"
+#include "core/fxgraph/verify.h"
 
 using namespace fxopt;
 

@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/json_pull.h"
-#include "core/symint.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/fxgraph/json_pull.h"
+#include "core/ir/symint.h"
 #include "runtime/executor.h"
 #include "runtime/memory_plan.h"
 #include "runtime/safetensors.h"

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 #include "runtime/cpu/heavy_ops.h"
 #include "runtime/executor.h"
 #include "runtime/op_registry.h"

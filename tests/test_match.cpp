@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "core/fxgraph_io.h"
-#include "core/match.h"
-#include "core/normalize.h"
-#include "core/pattern.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/pattern/match.h"
+#include "core/rewrite/normalize.h"
+#include "core/pattern/pattern.h"
 
 using namespace fxopt;
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/safetensors.h"
 

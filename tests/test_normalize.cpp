@@ -9,10 +9,10 @@
 #include <string>
 
 #include "bench/replicate.h"
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/normalize.h"
-#include "core/verify.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/normalize.h"
+#include "core/fxgraph/verify.h"
 #include "runtime/compare.h"
 
 using namespace fxopt;

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/fxgraph_io.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/safetensors.h"
 

@@ -2,7 +2,7 @@
 // consistency of every row, and the up-front plan of a graph (meta rules, placement).
 #include <doctest/doctest.h>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 #include "runtime/op_registry.h"
 #include "tests/tensor_util.h"
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/op_registry.h"
 #include "tests/tensor_util.h"

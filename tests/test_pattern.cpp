@@ -9,11 +9,11 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/error.h"
-#include "core/json_pull.h"
-#include "core/pattern.h"
-#include "core/pattern_blob.h"
-#include "core/pattern_fragments.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/json_pull.h"
+#include "core/pattern/pattern.h"
+#include "core/pattern/pattern_blob.h"
+#include "core/pattern/pattern_fragments.h"
 #include "patterns/builtin.h"
 
 using namespace fxopt;

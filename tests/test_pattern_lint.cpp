@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "core/known_ops.h"
-#include "core/pattern_lint.h"
+#include "core/pattern/known_ops.h"
+#include "core/rewrite/pattern_lint.h"
 
 using namespace fxopt;
 

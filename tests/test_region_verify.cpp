@@ -1,14 +1,14 @@
-// Tests of region verification (core/region_graph.h, runtime/region_verify.h) and pattern checking
-// (core/pattern_grid.h, runtime/pattern_check.h): corpus regions, deliberately wrong patterns, tolerances.
+// Tests of region verification (core/rewrite/region_graph.h, runtime/region_verify.h) and pattern checking
+// (core/pattern/pattern_grid.h, runtime/pattern_check.h): corpus regions, deliberately wrong patterns, tolerances.
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/region_graph.h"
-#include "core/rewrite_pipeline.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/rewrite/region_graph.h"
+#include "core/rewrite/rewrite_pipeline.h"
 #include "runtime/pattern_check.h"
 #include "runtime/region_verify.h"
 

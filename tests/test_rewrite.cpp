@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "core/fxgraph_io.h"
-#include "core/error.h"
-#include "core/rewrite_pipeline.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/rewrite/rewrite_pipeline.h"
 
 using namespace fxopt;
 

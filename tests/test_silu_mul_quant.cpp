@@ -10,8 +10,8 @@
 #include <set>
 #include <tuple>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
 #include "runtime/executor.h"
 #include "runtime/numerics.h"
 #include "runtime/op_registry.h"

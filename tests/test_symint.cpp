@@ -6,7 +6,7 @@
 #include <random>
 #include <unordered_set>
 
-#include "core/symint.h"
+#include "core/ir/symint.h"
 
 using namespace fxopt::sym;
 

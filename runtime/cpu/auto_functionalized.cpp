@@ -4,7 +4,7 @@
 // into `_all_bases` (`_<arg>_base_index`) and returns (op result, new value of each base).
 #include "runtime/cpu/rms_norm_quant.h"
 
-#include "core/error.h"
+#include "core/ir/error.h"
 
 namespace fxopt::rt::cpu {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 #include "runtime/op_registry.h"
 
 namespace fxopt::rt::cpu {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CLI tests of `fxopt rewrite` restoring the input's spelling outside fused regions (core/normalize.h,
+# CLI tests of `fxopt rewrite` restoring the input's spelling outside fused regions (core/rewrite/normalize.h,
 # denormalize): a graph with a fused layer and an unfused (group 64) layer, both written with every alternative
 # spelling the normalisation passes rewrite; a graph with no match; --keep-normalized; --verify.
 source "$(dirname "$0")/../cli_lib.sh"

@@ -23,12 +23,12 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/fxgraph_io.h"
-#include "core/pattern.h"
-#include "core/rewrite_pipeline.h"
-#include "core/symint.h"
-#include "core/verify.h"
+#include "core/ir/error.h"
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/pattern/pattern.h"
+#include "core/rewrite/rewrite_pipeline.h"
+#include "core/ir/symint.h"
+#include "core/fxgraph/verify.h"
 #include "patterns/builtin.h"
 #include "runtime/executor.h"
 #include "runtime/memory_plan.h"

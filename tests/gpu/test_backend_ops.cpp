@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "core/ir/error.h"
 #include "runtime/backend.h"
 #include "runtime/executor.h"
 #include "runtime/hip/gpu_api.h"
