@@ -135,8 +135,9 @@ TEST_CASE("targets: a missing fused op is a graceful no-op with the reason; fp8 
   o.target = "none";
   PipelineReport r = run_pipeline(g, load_patterns({}, {}), o);
   CHECK(r.rewrite.matches.empty());
-  // 3 patterns of rmsnorm_fp8_quant.json, 10 (family, fused op) pairs of rms_norm_quant.json, 3 of silu_mul_quant.json
-  REQUIRE(r.rewrite.skipped.size() == 16);
+  // 4 families of rmsnorm_fp8_quant.json (the (N, H, D) layout is one), 10 (family, fused op) pairs of
+  // rms_norm_quant.json, 3 of silu_mul_quant.json
+  REQUIRE(r.rewrite.skipped.size() == 17);
   CHECK(std::any_of(r.rewrite.skipped.begin(), r.rewrite.skipped.end(), [](const SkippedPattern& s) {
     return s.reason == "target none has no op vllm.rocm_aiter_fused_rms_gated_fp8_group_quant.default";
   }));
@@ -158,6 +159,31 @@ TEST_CASE("targets: a missing fused op is a graceful no-op with the reason; fp8 
   Graph g3 = read_graph_file(l1);
   o.target = "gfx950";
   CHECK(run_pipeline(g3, load_patterns({}, {}), o).rewrite.matches.size() == 1);
+}
+
+TEST_CASE("near misses: a pattern for the other layout ((N*H, D) rows vs (N, H, D) heads) says nothing") {
+  // Each layout's pattern is tried at the other layout's fp8 convert and matches every op up to the captured x, whose
+  // rank differs: another layout of the computation, not a near miss; the layout's own pattern gives the reason.
+  auto run = [](const std::string& name) {
+    Graph g = read_graph_file(std::string(FXOPT_SOURCE_DIR) + "/tests/golden/" + name + ".input.json");
+    PipelineOptions o;
+    o.dry_run = true;
+    return run_pipeline(g, load_patterns({}, {}), o);
+  };
+  const PipelineReport rows = run("neg_group64");
+  REQUIRE(rows.rewrite.near_misses.size() == 1);
+  CHECK(rows.rewrite.near_misses[0].pattern == "rms_gated_fp8_group_quant");
+  CHECK(rows.rewrite.stats.at("rms_gated_fp8_group_quant_3d/native").candidates > 0);
+  const PipelineReport heads = run("neg_3d_d64_g128");
+  REQUIRE(heads.rewrite.near_misses.size() == 1);
+  CHECK(heads.rewrite.near_misses[0].pattern == "rms_gated_fp8_group_quant_3d/native");
+  CHECK(heads.rewrite.near_misses[0].reason.find("D % G == 0") != std::string::npos);
+  CHECK(heads.rewrite.stats.at("rms_gated_fp8_group_quant").candidates > 0);
+  // A literal list that differs (mean over the heads, dim 1, not over D) is a value of a matching op: near.
+  const PipelineReport mean = run("neg_3d_mean_heads");
+  REQUIRE(mean.rewrite.near_misses.size() == 1);
+  CHECK(mean.rewrite.near_misses[0].where == "ms (mean)");
+  CHECK(mean.rewrite.near_misses[0].reason == "args[1][0]: 1 ≠ -1");
 }
 
 TEST_CASE("without normalisation the near miss says which pass would fix the spelling") {

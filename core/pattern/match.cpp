@@ -190,6 +190,15 @@ std::string Matcher::where(int p, const Node* n) const {
   return n ? p_.nodes[p].name + " (" + n->name + ")" : p_.nodes[p].name;
 }
 
+// Whether a pattern argument refers to a node (a list of sizes or dims without references is a value).
+static bool has_ref(const PatternArg& a) {
+  if (a.kind == PatternArg::Kind::Ref) return true;
+  if (a.kind == PatternArg::Kind::List)
+    for (const auto& it : a.items)
+      if (has_ref(it)) return true;
+  return false;
+}
+
 bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
   recorded_ = false;
   size_t progress = trail_.size();
@@ -198,7 +207,7 @@ bool Matcher::fail_at(std::string where, std::string reason, bool structural) {
     fail_.reason = std::move(reason);
     fail_.progress = progress;
     fail_.structural = structural;
-    fail_.spelling = fail_.wrong_op = fail_.literal = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = fail_.layout = false;
     have_fail_ = true;
     recorded_ = true;
   }
@@ -215,7 +224,7 @@ bool Matcher::fail_lazy(int p, const Node* n, F&& reason) {
   if (!have_fail_ || progress >= fail_.progress) {
     fail_.progress = progress;
     fail_.structural = true;
-    fail_.spelling = fail_.wrong_op = fail_.literal = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = fail_.layout = false;
     have_fail_ = true;
     recorded_ = true;
   }
@@ -264,8 +273,10 @@ bool Matcher::match_type(int p, const Node* n, const TypeSpec& t, const ValMeta*
   if (tm.shape.size() != t.dims.size()) {
     std::string want;
     for (int d : t.dims) want += (want.empty() ? "" : ", ") + p_.expr_str(d);
-    return FAIL(p, n, std::string(sh_what) + ": rank " + std::to_string(tm.shape.size()) + " ≠ rank " +
-                          std::to_string(t.dims.size()) + " of [" + want + "]");
+    FAIL(p, n, std::string(sh_what) + ": rank " + std::to_string(tm.shape.size()) + " ≠ rank " +
+                   std::to_string(t.dims.size()) + " of [" + want + "]");
+    if (recorded_ && p_.nodes[p].is_input) fail_.layout = true;
+    return false;
   }
   for (size_t i = 0; i < t.dims.size(); ++i)
     add_int(p, n, sh_what, static_cast<int>(i), -1, nullptr, t.dims[i], tm.shape[i].expr);
@@ -399,7 +410,7 @@ bool Matcher::match_node(int p, Node* n) {
         bool operand = P.args[i].kind == PatternArg::Kind::Ref || P.args[i].kind == PatternArg::Kind::List;
         if (operand != (pass == 1)) continue;
         if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) {
-          if (!operand && recorded_) fail_.literal = true;
+          if ((!operand || !has_ref(P.args[i])) && recorded_) fail_.literal = true;  // [-1] vs [1] too
           return false;
         }
       }
@@ -787,7 +798,7 @@ bool Matcher::match(Node* root, Match& out, MatchFailure* failure) {
     // What fail_lazy records for a value of the root (trail: the root alone); no text is recorded in this mode.
     fail_.progress = 1;
     fail_.structural = true;
-    fail_.spelling = fail_.wrong_op = fail_.literal = false;
+    fail_.spelling = fail_.wrong_op = fail_.literal = fail_.layout = false;
     have_fail_ = recorded_ = true;
     if (failure) *failure = fail_;
     return false;

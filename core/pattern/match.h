@@ -47,6 +47,7 @@ struct MatchFailure {
   bool wrong_op = false;   // failed because a node had another op (not a value of a matching op)
   bool spelling = false;   // the graph spells an op differently than the normal form (normalisation fixes it)
   bool literal = false;    // a literal or hole argument of a node whose op matched differed (not an operand)
+  bool layout = false;     // a captured input has another rank: the graph is another layout (a pattern of its own)
   std::string str() const { return where.empty() ? reason : where + ": " + reason; }
 };
 
@@ -60,6 +61,7 @@ class Matcher {
   bool match(Node* root, Match& out, MatchFailure* failure);
   // Whether a failure is worth reporting as a near miss (the structure was mostly there).
   bool is_near_miss(const MatchFailure& f) const {
+    if (f.layout) return false;  // (N*H, D) rows met by the (N, H, D) pattern: the other layout's pattern speaks
     if (!f.structural) return true;
     if (f.spelling && f.progress >= 1) return true;  // the root matched; normalisation would fix the rest
     if (!f.wrong_op && f.progress >= 3) return true;  // the ops were right up to here; a value differed

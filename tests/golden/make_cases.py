@@ -159,6 +159,25 @@ def opaque_quant(g, G):
         g.set_val("mul_89", "bfloat16", ["s68", K, G])
 
 
+def heads_layout(g, H=32, D=128):
+    """vLLM's (N, H, D) layout: the gated norm applied to the (tokens, heads, head_dim) tensors (mean over D), then
+    y.reshape(-1, H*D) into the quant; the (N*H, D) row views view_1/view_3 are gone."""
+    g.remove("view_1", "view_3")
+    g.set_args("convert_element_type", [ref("view"), F32])
+    g.set_args("convert_element_type_2", [ref("view_2"), F32])
+    for v, src in (("view", "relu"), ("view_2", "relu_1")):
+        g.set_args(v, [ref(src), [-1, H, D]])
+        g.set_val(v, "bfloat16", ["s68", H, D])
+    g.set_val("arg4_1", "bfloat16", [D])
+    g.set_val("convert_element_type_1", "float32", [D])
+    for n in ("convert_element_type", "pow_1", "mul_35", "mul_38", "convert_element_type_2", "neg", "exp",
+              "add_45", "div", "mul_43"):
+        g.set_val(n, "float32", ["s68", H, D])
+    for n in ("mean", "add_32", "rsqrt"):
+        g.set_val(n, "float32", ["s68", H, 1])
+    g.set_val("convert_element_type_3", "bfloat16", ["s68", H, D])
+
+
 def ungated(g):
     """Plain RMSNorm (no gate) + per-token dynamic quant on the (N*H, D) rows, for the second pattern."""
     rows = "32*s68"
@@ -267,6 +286,64 @@ def main():
     g.node("output")["args"] = [[ref("addmm_default"), ref("convert_element_type_3")]]
     g = case("neg_opaque_group64", "the opaque quant op called with group size 64")
     opaque_quant(g, 64)
+
+    # ---- rms_gated_fp8_group_quant_3d, rms_gated_fp8_group_quant_opaque_3d: the (N, H, D) layout ----
+    g = case("gated_3d", "the (N, H, D) layout: the norm on (tokens, heads, head_dim), y.reshape(-1, H*D) into the quant")
+    heads_layout(g)
+    g = case("gated_3d_opaque_quant", "the (N, H, D) layout with vLLM's opaque vllm.rocm_aiter_group_fp8_quant(y, 128)")
+    heads_layout(g)
+    opaque_quant(g, 128)
+    g = case("gated_3d_d256", "the (N, H, D) layout with H=16 heads of D=256, G=128: two groups per head")
+    heads_layout(g, 16, 256)
+    g = case("gated_3d_symint_sizes", "the (N, H, D) layout, reshape sizes as SymInt nodes; y goes through the "
+                                      "(N*H, D) rows on its way to (N, H*D) (a chain of reshapes)")
+    heads_layout(g)
+    g.insert_before("relu", {"name": "mul_9", "op": "call_function", "target": "_operator.mul",
+                             "args": [ref("arg0_1"), 32], "kwargs": {}, "meta": {"val": {"sym": "32*s68"}}})
+    g.set_args("view", [ref("relu"), [ref("arg0_1"), 32, 128]])
+    g.set_args("view_2", [ref("relu_1"), [ref("arg2_1"), 32, 128]])
+    g.insert_before("view_4", call("view_rows", "aten.reshape.default", [ref("convert_element_type_3"), [ref("mul_9"), 128]],
+                                   tval("bfloat16", ["32*s68", 128])))
+    g.set_args("view_4", [ref("view_rows"), [ref("arg2_1"), 4096]])
+    g.set_args("view_5", [ref("view_4"), [ref("arg0_1"), 32, 128]])
+    g.set_args("view_6", [ref("convert_element_type_5"), [{"sym": "s68"}, 4096]])
+    g = case("neg_3d_d64_g128", "the (N, H, D) layout with H=64 heads of D=64, G=128: a group would straddle two heads")
+    heads_layout(g, 64, 64)
+    g = case("neg_3d_mean_heads", "the (N, H, D) layout with the mean over dim 1 (the heads), not over D")
+    heads_layout(g)
+    g.set_args("mean", [ref("pow_1"), [1], True])
+    for n in ("mean", "add_32", "rsqrt"):
+        g.set_val(n, "float32", ["s68", 1, 128])
+    g = case("neg_3d_permute", "the (N, H, D) layout, but y is permuted to (N, D, H) before the reshape to (N, H*D): "
+                               "each quant group mixes the heads")
+    heads_layout(g)
+    p = call("permute", "aten.permute.default", [ref("convert_element_type_3"), [0, 2, 1]],
+             tval("bfloat16", ["s68", 128, 32]))
+    p["meta"]["val"]["stride"] = [4096, 1, 128]
+    g.insert_before("view_4", p)
+    g.set_args("view_4", [ref("permute"), [-1, 4096]])
+    g = case("neg_3d_rows_not_tokens", "the (N, H, D) layout, but the groups are viewed as (H, N, G): the quant's rows "
+                                       "are not the N tokens (scales (H, N) instead of (N, H))")
+    heads_layout(g)
+    g.set_args("view_5", [ref("view_4"), [32, -1, 128]])
+    for n in ("view_5", "abs_1"):
+        g.set_val(n, "bfloat16", [32, "s68", 128])
+    g.node("max_1")["meta"]["val"] = [tval("bfloat16", [32, "s68", 1]), tval("int64", [32, "s68", 1])]
+    g.set_val("getitem", "bfloat16", [32, "s68", 1])
+    for n in ("convert_element_type_4", "div_1", "clamp_min"):
+        g.set_val(n, "float32", [32, "s68", 1])
+    for n in ("div_2", "clamp_min_1", "clamp_max"):
+        g.set_val(n, "float32", [32, "s68", 128])
+    g.set_val("convert_element_type_5", "float8_e4m3fn", [32, "s68", 128])
+    g.set_val("squeeze", "float32", [32, "s68"])
+    g.set_val("convert_element_type_7", "bfloat16", [32, "s68"])
+    g.set_val("unsqueeze", "bfloat16", [32, "s68", 1])
+    g.set_args("view_9", [ref("convert_element_type_6"), [32, -1, 128]])
+    g.set_val("view_9", "bfloat16", [32, "s68", 128])
+    g.set_val("mul_89", "bfloat16", [32, "s68", 128])
+    g = case("neg_3d_second_user", "the (N, H, D) layout, but the bf16 normed tensor y is also a graph output")
+    heads_layout(g)
+    g.node("output")["args"] = [[ref("addmm_default"), ref("convert_element_type_3")]]
 
     # ---- rmsnorm_fp8_dynamic_quant ----
     g = case("neg_rmsnorm_quant_fp32_weight_order", "F.rms_norm order (weight multiplied in float32) + dividing per-token quant: a declared look-alike of vLLM's order")
