@@ -1,8 +1,9 @@
 """Models like the corpus one (a GatedDeltaNet-style output block per layer) and their negative variants.
 
-Each layer: relu on x and z, per-head view (N, H*D) -> (N*H, D), gated RMSNorm, reshape back, dynamic fp8
-quant in groups of G, dequantise, projection with residual add — corpus/README.md. The variants change
-one thing each; `expected_fused` says how many fused ops fxopt should insert.
+Each layer: relu on x and z, per-head view (N, H*D) -> (N*H, D) (or (N, H, D): layout "heads", vLLM's other
+layout), gated RMSNorm, reshape back, dynamic fp8 quant in groups of G, dequantise, projection with residual
+add — corpus/README.md. The variants change one thing each; `expected_fused` says how many fused ops fxopt
+should insert.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class Variant:
     extra_user: bool = False       # the bf16 normed tensor also feeds the output
     spelling: str = "corpus"       # corpus | alt (amax, clamp, reshape instead of max.dim, clamp_min/max, view)
     silu: str = "div"              # div: z / (exp(-z) + 1) as Inductor decomposes it | aten: F.silu
+    layout: str = "rows"           # rows: the norm on (N*H, D) | heads: on (N, H, D) (vLLM's other layout)
     expected_fused: int = 0
     # Bit-identity with the unfused compile is expected unless the graph spells silu differently from
     # the fused op's definition (z*sigmoid(z) rounds differently from z/(1+exp(-z))).
@@ -51,6 +53,10 @@ def variants() -> list[Variant]:
         Variant("L2_H32_opaque_quant_g128", quant="opaque", expected_fused=2),
         Variant("L2_H32_alt_spelling", spelling="alt", expected_fused=2),
         Variant("L2_H32_silu_as_aten_silu", silu="aten", expected_fused=2),
+        Variant("L2_H32_heads_layout", layout="heads", expected_fused=2),
+        Variant("L2_H16_D256_heads_layout", layout="heads", heads=16, head_dim=256, expected_fused=2),
+        Variant("L2_H32_heads_layout_e4m3fnuz", layout="heads", fp8=fnuz, expected_fused=2),
+        Variant("L2_H32_heads_layout_opaque_quant", layout="heads", quant="opaque", expected_fused=2),
     ]
     neg = [
         Variant("neg_group64", group=64),
@@ -59,6 +65,9 @@ def variants() -> list[Variant]:
         Variant("neg_D64_G128", heads=64, head_dim=64),
         Variant("neg_second_user", extra_user=True),
         Variant("neg_opaque_quant_g64", quant="opaque", group=64),
+        Variant("neg_heads_layout_group64", layout="heads", group=64),
+        Variant("neg_heads_layout_D64_G128", layout="heads", heads=64, head_dim=64),
+        Variant("neg_heads_layout_second_user", layout="heads", extra_user=True),
     ]
     return pos + neg
 
@@ -91,7 +100,10 @@ class GatedBlock(torch.nn.Module):
         v = self.v
         hr = torch.relu(h)
         zr = torch.relu(z)
-        if v.spelling == "alt":
+        if v.layout == "heads":    # (N, H, D): the norm's mean over D of each (token, head)
+            x2 = hr.view(-1, v.heads, v.head_dim)
+            z2 = zr.view(-1, v.heads, v.head_dim)
+        elif v.spelling == "alt":
             x2 = hr.reshape(-1, v.head_dim)
             z2 = zr.reshape(-1, v.head_dim)
         else:
