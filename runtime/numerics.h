@@ -722,6 +722,78 @@ inline void silu_mul_quant_ref(const uint16_t* x, int64_t M, int64_t D, const Qu
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The vLLM QK-norm + RoPE family (runtime/cpu/qk_norm_rope.cpp: _C.rotary_embedding and
+// _C.fused_qk_norm_rope). RoPE in vLLM's eager order (RotaryEmbedding.forward_static +
+// ApplyRotaryEmb.forward_static, spec 5.6), every op rounding to bf16: for a token at position p the
+// cache row (rot values: rot/2 cos, then rot/2 sin, in bf16) gives c = cos[i], s = sin[i] and
+//   o1 = bf16( float(bf16(x1*c)) - float(bf16(x2*s)) ),  o2 = bf16( float(bf16(x2*c)) + float(bf16(x1*s)) )
+// neox: x1 = x[i], x2 = x[i + rot/2] (o1, o2 written back there); gptj: x1 = x[2i], x2 = x[2i + 1];
+// elements [rot, D) of a head pass through. The QK norm is the RMSNorm family's per-head vLLM order
+// (row_sum_sq_f32 over the head's D values, rms_rstd, vllm_rms_bf16), then RoPE of the normed head.
+// ---------------------------------------------------------------------------------------------
+
+// bf16(float(a) * float(b)): one eager bf16 x bf16 multiply.
+FXOPT_HD inline uint16_t bf16_mul(uint16_t a, uint16_t b) { return f32_to_bf16(bf16_to_f32(a) * bf16_to_f32(b)); }
+
+// The rotated pair (o1, o2) of (x1, x2) by (c, s), all bf16 bit patterns.
+FXOPT_HD inline void rope_pair_bf16(uint16_t x1, uint16_t x2, uint16_t c, uint16_t s, uint16_t* o1, uint16_t* o2) {
+  *o1 = f32_to_bf16(bf16_to_f32(bf16_mul(x1, c)) - bf16_to_f32(bf16_mul(x2, s)));
+  *o2 = f32_to_bf16(bf16_to_f32(bf16_mul(x2, c)) + bf16_to_f32(bf16_mul(x1, s)));
+}
+
+// One head of D values x -> y (may alias x) rotated by a cache row cs (rot bf16 values: cos half, sin half).
+FXOPT_HD inline void rope_head_bf16(const uint16_t* x, const uint16_t* cs, int64_t rot, int64_t D, bool neox,
+                                    uint16_t* y) {
+  const int64_t half = rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t i1 = neox ? i : 2 * i, i2 = neox ? i + half : 2 * i + 1;
+    uint16_t o1, o2;
+    rope_pair_bf16(x[i1], x[i2], cs[i], cs[half + i], &o1, &o2);
+    y[i1] = o1;
+    y[i2] = o2;
+  }
+  for (int64_t j = rot; j < D; ++j) y[j] = x[j];
+}
+
+// _C.rotary_embedding on one tensor: x (T, H, D) bf16 -> y (T, H, D) (may alias x); cache (P, rot) bf16
+// rows, pos (T) with every value in [0, P) (the caller checks); rot even and <= D.
+inline void rope_ref(const uint16_t* x, int64_t T, int64_t H, int64_t D, const uint16_t* cache, int64_t rot,
+                     const int64_t* pos, bool neox, uint16_t* y) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h)
+      rope_head_bf16(x + (t * H + h) * D, cache + pos[t] * rot, rot, D, neox, y + (t * H + h) * D);
+}
+
+// One head of D values: vLLM's RMSNorm (weight w, D bf16 values) then RoPE; y may alias x.
+inline void qk_norm_rope_head(const uint16_t* x, const uint16_t* w, int64_t D, float eps, const uint16_t* cs,
+                              int64_t rot, bool neox, float* s, uint16_t* normed, uint16_t* y) {
+  for (int64_t j = 0; j < D; ++j) s[j] = bf16_to_f32(x[j]);
+  const float rstd = rms_rstd(row_sum_sq_f32(s, D), D, eps);
+  for (int64_t j = 0; j < D; ++j) normed[j] = vllm_rms_bf16(s[j], rstd, w[j]);
+  rope_head_bf16(normed, cs, rot, D, neox, y);
+}
+
+// _C.fused_qk_norm_rope: qkv (T, (Hq+Hk+Hv)*D) bf16 -> out (same shape; may alias qkv): each q head
+// normed with qw (D) and rotated, each k head normed with kw (D) and rotated, v copied. cache (P, rot)
+// bf16, pos (T) in [0, P) (the caller checks), rot even and <= D.
+inline void qk_norm_rope_ref(const uint16_t* qkv, int64_t T, int64_t Hq, int64_t Hk, int64_t Hv, int64_t D,
+                             double eps, const uint16_t* qw, const uint16_t* kw, const uint16_t* cache, int64_t rot,
+                             const int64_t* pos, bool neox, uint16_t* out) {
+  const float eps_f = static_cast<float>(eps);
+  const int64_t W = (Hq + Hk + Hv) * D;
+  std::vector<float> s(static_cast<size_t>(D));
+  std::vector<uint16_t> normed(static_cast<size_t>(D));
+  for (int64_t t = 0; t < T; ++t) {
+    const uint16_t* cs = cache + pos[t] * rot;
+    const uint16_t* row = qkv + t * W;
+    uint16_t* orow = out + t * W;
+    for (int64_t h = 0; h < Hq + Hk; ++h)
+      qk_norm_rope_head(row + h * D, h < Hq ? qw : kw, D, eps_f, cs, rot, neox, s.data(), normed.data(), orow + h * D);
+    for (int64_t j = (Hq + Hk) * D; j < W; ++j) orow[j] = row[j];
+  }
+}
+
 // Matrix product order (mm, addmm; the GPU matmul kernel and the CPU reference agree on it):
 //   acc = 0; for k = 0..K-1 in order: acc = acc + float(a[i,k]) * float(b[k,j])   (no fma)
 //   mm: out = acc;  addmm(bias, a, b, beta, alpha): out = (alpha*acc) + (beta*float(bias[..j]))

@@ -1,15 +1,17 @@
 """Reference implementations of the fused vLLM ops fxopt emits, so a rewritten graph runs in plain PyTorch.
 
 Registered as `torch.library` ops in the `vllm` namespace (the AITER ops, functional) and the `_C` namespace
-(vLLM's CUDA ops of the RMSNorm + FP8 and SiLU-and-mul + FP8 families, mutating: `--target cuda` emits them in
-auto_functionalized form),
+(vLLM's CUDA ops of the RMSNorm + FP8, SiLU-and-mul + FP8 and QK-norm + RoPE families, mutating: `--target cuda`
+emits them in auto_functionalized form),
 with fake functions for tracing and Inductor, only where vLLM has not registered them already; import vLLM first
 if it is to provide the real kernels. The math is fxopt's bit-exact definition (spec/fusion-rms-gated-fp8.md,
 runtime/numerics.h): the normalised, gated value is rounded to the input dtype (bf16) before it is quantised,
 exactly like the decomposed graph; the RMSNorm + FP8 family follows vLLM's order (the normed value rounded to
 bf16 before the weight multiply; per-tensor and AITER per-token quant multiply by the reciprocal of the scale,
 the _C per-token kernel and group quant divide); SiLU-and-mul rounds silu(gate) to bf16 before the multiply by
-the up half, as SiluAndMul.forward_native's post-grad graph does.
+the up half, as SiluAndMul.forward_native's post-grad graph does; RoPE (_C.rotary_embedding, _C.fused_qk_norm_rope)
+is RotaryEmbedding.forward_static's eager chain in the model dtype (each product, difference and sum rounded to bf16),
+after vLLM's per-head RMSNorm for the fused op.
 
 The fp8 dtype is not in the signatures (vLLM takes it from the platform): it is
 `torch.float8_e4m3fnuz` on ROCm builds, else `torch.float8_e4m3fn`, and `set_fp8_dtype()` overrides it
@@ -55,6 +57,10 @@ ACT_MUL_GROUP_QUANT = "rocm_aiter_act_mul_and_fp8_group_quant"
 C_SILU_MUL = "silu_and_mul"
 C_SILU_MUL_QUANT = "silu_and_mul_quant"
 C_SILU_MUL_PER_BLOCK = "silu_and_mul_per_block_quant"
+# The QK-norm + RoPE family (Qwen3 attention): the unfused _C.rotary_embedding and the fused _C.fused_qk_norm_rope
+# (mutating).
+C_ROTARY = "rotary_embedding"
+C_QK_NORM_ROPE = "fused_qk_norm_rope"
 IR_NAMESPACE = "vllm_ir"
 IR_RMS = "rms_norm"
 IR_ADD_RMS = "fused_add_rms_norm"
@@ -73,7 +79,8 @@ SCHEMAS = {
                               "float variance_epsilon, int group_size) -> (Tensor, Tensor, Tensor)"),
     ACT_MUL_GROUP_QUANT: f"{ACT_MUL_GROUP_QUANT}(Tensor x, int group_size) -> (Tensor, Tensor)",
 }
-# vLLM's _C schemas (csrc/torch_bindings.cpp), as runtime/cpu/rms_norm_quant.cpp and silu_mul_quant.cpp run them.
+# vLLM's _C schemas (csrc/torch_bindings.cpp), as runtime/cpu/rms_norm_quant.cpp, silu_mul_quant.cpp and
+# qk_norm_rope.cpp run them (rotary_embedding: the newer schema, whose two added arguments default to the old behaviour).
 C_SCHEMAS = {
     C_RMS_STATIC: f"{C_RMS_STATIC}(Tensor! result, Tensor input, Tensor weight, Tensor scale, float epsilon) -> ()",
     C_ADD_RMS_STATIC: (f"{C_ADD_RMS_STATIC}(Tensor! result, Tensor input, Tensor! residual, Tensor weight, "
@@ -90,6 +97,11 @@ C_SCHEMAS = {
     C_SILU_MUL_QUANT: f"{C_SILU_MUL_QUANT}(Tensor! result, Tensor input, Tensor scale) -> ()",
     C_SILU_MUL_PER_BLOCK: (f"{C_SILU_MUL_PER_BLOCK}(Tensor! out, Tensor input, Tensor! scales, int group_size, "
                            "Tensor? scale_ub=None, bool is_scale_transposed=False) -> ()"),
+    C_ROTARY: (f"{C_ROTARY}(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, "
+               "bool is_neox, int rope_dim_offset=0, bool inverse=False) -> ()"),
+    C_QK_NORM_ROPE: (f"{C_QK_NORM_ROPE}(Tensor! qkv, int num_heads_q, int num_heads_k, int num_heads_v, int head_dim, "
+                     "float eps, Tensor q_weight, Tensor k_weight, Tensor cos_sin_cache, bool is_neox, "
+                     "Tensor position_ids) -> ()"),
 }
 # vLLM IR's norms (vllm/ir/ops/layernorm.py), functional.
 IR_SCHEMAS = {
@@ -252,6 +264,52 @@ def _silu_and_mul(x):
 def _silu_mul_quant_math(x, scheme, dtype, fmax, scale, group):
     """The family's reference on rows x (M, 2D): (y (scheme "none") or q, scale or None), _quant_rows' schemes."""
     return _quant_rows(_silu_and_mul(x), scheme, dtype, fmax, scale=scale, group=group)
+
+
+# ---- the QK-norm + RoPE family (num::rope_ref, num::qk_norm_rope_ref) ----
+
+def _rope(x, positions, head_size: int, cos_sin_cache, is_neox: bool):
+    """RotaryEmbedding.forward_static + ApplyRotaryEmb.forward_static on x (T tokens of heads of head_size) in
+    x.dtype: cos/sin = the cache rows' halves converted to x.dtype; o1 = x1*cos - x2*sin, o2 = x2*cos + x1*sin,
+    each op rounded (eager); neox halves or gptj even/odd pairs; the values past the cache's rotary_dim pass."""
+    positions = positions.flatten()
+    t = positions.shape[0]
+    rot = cos_sin_cache.shape[-1]
+    cos, sin = cos_sin_cache.index_select(0, positions).chunk(2, dim=-1)
+    shape = x.shape
+    x = x.reshape(t, -1, head_size)
+    x_rot, x_pass = x[..., :rot], x[..., rot:]
+    cos = cos.unsqueeze(-2).to(x.dtype)
+    sin = sin.unsqueeze(-2).to(x.dtype)
+    if is_neox:
+        x1, x2 = torch.chunk(x_rot, 2, dim=-1)
+    else:
+        x1, x2 = x_rot[..., ::2], x_rot[..., 1::2]
+    o1 = x1 * cos - x2 * sin
+    o2 = x2 * cos + x1 * sin
+    out = torch.cat((o1, o2), dim=-1) if is_neox else torch.stack((o1, o2), dim=-1).flatten(-2)
+    return torch.cat((out, x_pass), dim=-1).reshape(shape)
+
+
+def _rotary_math(positions, query, key, head_size, cos_sin_cache, is_neox):
+    q = _rope(query, positions, head_size, cos_sin_cache, is_neox)
+    k = _rope(key, positions, head_size, cos_sin_cache, is_neox) if key is not None else None
+    return q, k
+
+
+def _qk_norm_rope_math(qkv, num_heads_q, num_heads_k, num_heads_v, head_dim, eps, q_weight, k_weight,
+                       cos_sin_cache, is_neox, position_ids):
+    """vLLM's QK norm (RMSNorm.forward_static per head of head_dim, weights (head_dim,)) then RoPE of q and k; v
+    unchanged -> the new qkv."""
+    q, k, v = qkv.split([num_heads_q * head_dim, num_heads_k * head_dim, num_heads_v * head_dim], dim=-1)
+
+    def norm(x, w, heads):
+        xh = x.reshape(*x.shape[:-1], heads, head_dim)
+        return _vllm_rms_norm(xh, None, w.reshape(head_dim), eps)[0].reshape(x.shape)
+
+    q = _rope(norm(q, q_weight, num_heads_q), position_ids, head_dim, cos_sin_cache, is_neox)
+    k = _rope(norm(k, k_weight, num_heads_k), position_ids, head_dim, cos_sin_cache, is_neox)
+    return torch.cat((q, k, v), dim=-1)
 
 
 # ---- the "inductor" implementation: one compiled copy per math function ------------------------------
@@ -469,6 +527,49 @@ def _act_mul_group_fake(x, group_size):
     return q, s
 
 
+def _check_rope_args(op: str, head_size: int, cos_sin_cache, positions, dtypes) -> None:
+    rot = cos_sin_cache.shape[-1]
+    if cos_sin_cache.dim() != 2:
+        raise ValueError(f"{op}: cos_sin_cache must be 2-d (max_position, rotary_dim), got {tuple(cos_sin_cache.shape)}")
+    if isinstance(rot, int) and (rot <= 0 or rot % 2):
+        raise ValueError(f"{op}: the rotary dimension {rot} (cos_sin_cache.size(-1)) must be even and positive")
+    if isinstance(rot, int) and rot > head_size:
+        raise ValueError(f"{op}: the rotary dimension {rot} (cos_sin_cache.size(-1)) exceeds the head size {head_size}")
+    for d in dtypes:
+        if d != torch.bfloat16:
+            raise ValueError(f"{op}: query/key/qkv and the norm weights must be bfloat16, got {d}")
+    if positions.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{op}: positions must be int64 or int32, got {positions.dtype}")
+
+
+def _c_rotary_impl(positions, query, key, head_size, cos_sin_cache, is_neox, rope_dim_offset=0, inverse=False):
+    if rope_dim_offset != 0 or inverse:
+        raise ValueError(f"{C_ROTARY}: rope_dim_offset={rope_dim_offset}, inverse={inverse} are not supported "
+                         "(only the defaults 0, False)")
+    _check_rope_args(C_ROTARY, head_size, cos_sin_cache, positions,
+                     [query.dtype] + ([key.dtype] if key is not None else []))
+    q, k = _run(_rotary_math, (positions, query) + ((key,) if key is not None else ()), positions, query, key,
+                head_size, cos_sin_cache, is_neox)
+    query.copy_(q)
+    if key is not None:
+        key.copy_(k)
+
+
+def _c_qk_norm_rope_impl(qkv, num_heads_q, num_heads_k, num_heads_v, head_dim, eps, q_weight, k_weight,
+                         cos_sin_cache, is_neox, position_ids):
+    _check_rope_args(C_QK_NORM_ROPE, head_dim, cos_sin_cache, position_ids, [qkv.dtype, q_weight.dtype, k_weight.dtype])
+    width = (num_heads_q + num_heads_k + num_heads_v) * head_dim
+    if qkv.shape[-1] != width:
+        raise ValueError(f"{C_QK_NORM_ROPE}: the last dim of qkv {tuple(qkv.shape)} must be "
+                         f"(num_heads_q + num_heads_k + num_heads_v) * head_dim = {width}")
+    for name, w in (("q_weight", q_weight), ("k_weight", k_weight)):
+        if w.numel() != head_dim or w.shape[-1] != head_dim:
+            raise ValueError(f"{C_QK_NORM_ROPE}: {name} {tuple(w.shape)} must hold head_dim = {head_dim} values")
+    out = _run(_qk_norm_rope_math, (qkv, position_ids), qkv, num_heads_q, num_heads_k, num_heads_v, head_dim, eps,
+               q_weight, k_weight, cos_sin_cache, is_neox, position_ids)
+    qkv.copy_(out)
+
+
 def _c_rms_impl(result, input, weight, epsilon):
     y, _, _ = _family(input, None, weight, epsilon, "none", input.dtype)
     result.copy_(y)
@@ -555,6 +656,8 @@ _C_BODIES = {
     C_SILU_MUL: _c_silu_mul_impl,
     C_SILU_MUL_QUANT: _c_silu_mul_quant_impl,
     C_SILU_MUL_PER_BLOCK: _c_silu_mul_per_block_impl,
+    C_ROTARY: _c_rotary_impl,
+    C_QK_NORM_ROPE: _c_qk_norm_rope_impl,
 }
 _IR_BODIES = {
     IR_RMS: (_ir_rms_impl, _ir_rms_fake),

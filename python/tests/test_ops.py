@@ -444,6 +444,151 @@ class SiluMulQuantFamilyOps(unittest.TestCase):
             torch.ops._C.silu_and_mul(torch.empty(7, 256), x)
 
 
+def apply_rotary_emb_native(x, cos, sin, is_neox):
+    """ApplyRotaryEmb.forward_static (enable_fp32_compute=False, spec vllm-fusions.md 5.6), eager in x.dtype."""
+    cos = cos.unsqueeze(-2).to(x.dtype)
+    sin = sin.unsqueeze(-2).to(x.dtype)
+    if is_neox:
+        x1, x2 = torch.chunk(x, 2, dim=-1)
+    else:
+        x1 = x[..., ::2]
+        x2 = x[..., 1::2]
+    o1 = x1 * cos - x2 * sin
+    o2 = x2 * cos + x1 * sin
+    if is_neox:
+        return torch.cat((o1, o2), dim=-1)
+    return torch.stack((o1, o2), dim=-1).flatten(-2)
+
+
+def rotary_native(positions, query, key, head_size, cos_sin_cache, is_neox):
+    """RotaryEmbedding.forward_static: rotates query[..., :rotary_dim] (and key's), the rest passes."""
+    positions = positions.flatten()
+    num_tokens = positions.shape[0]
+    cos, sin = cos_sin_cache.index_select(0, positions).chunk(2, dim=-1)
+    rotary_dim = cos_sin_cache.shape[-1]
+    out = []
+    for x in (query, key):
+        if x is None:
+            out.append(None)
+            continue
+        shape = x.shape
+        x = x.view(num_tokens, -1, head_size)
+        x_rot = apply_rotary_emb_native(x[..., :rotary_dim], cos, sin, is_neox)
+        out.append(torch.cat((x_rot, x[..., rotary_dim:]), dim=-1).reshape(shape))
+    return out[0], out[1]
+
+
+@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
+class QkNormRopeFamilyOps(unittest.TestCase):
+    """The QK-norm + RoPE family: fxopt.ops's _C.rotary_embedding equals vLLM's native RoPE, and
+    _C.fused_qk_norm_rope the unfused chain (split, per-head native RMSNorm, RoPE), bit for bit."""
+
+    C_OPS = ("_C.rotary_embedding", "_C.fused_qk_norm_rope")
+
+    def setUp(self):
+        self.owner = ops.register()
+        ops.set_impl("eager")
+
+    def need(self, key):
+        if self.owner.get(key) != "fxopt":
+            self.skipTest(f"vLLM provides {key}")
+
+    @staticmethod
+    def positions(tokens, rows, device):
+        p = [(rows - 1) if i == 0 else 0 if i == 1 else (i * 5 + 3) % rows for i in range(tokens)]
+        return torch.tensor(p, dtype=torch.int64, device=device)
+
+    def test_registered_once_with_vllms_schemas(self):
+        for key in self.C_OPS:
+            self.assertIn(self.owner[key], ("fxopt", "vllm"))
+            op = getattr(torch.ops._C, key.split(".")[1]).default
+            self.assertEqual(str(op), ops.qualified(key))
+            if self.owner[key] == "fxopt":
+                self.assertTrue(op._schema.is_mutable)
+        if self.owner["_C.fused_qk_norm_rope"] == "fxopt":
+            names = [a.name for a in torch.ops._C.fused_qk_norm_rope.default._schema.arguments]
+            self.assertEqual(names, ["qkv", "num_heads_q", "num_heads_k", "num_heads_v", "head_dim", "eps",
+                                     "q_weight", "k_weight", "cos_sin_cache", "is_neox", "position_ids"])
+        self.assertEqual(ops.register(), self.owner)   # idempotent
+
+    def test_rotary_embedding_equals_the_native_chain(self):
+        self.need("_C.rotary_embedding")
+        for device in DEVICES:
+            for is_neox in (True, False):
+                for cache_dtype in (torch.bfloat16, torch.float32):
+                    for rot in (64, 32):
+                        for tokens in (1, 7):
+                            with self.subTest(device=device, neox=is_neox, cache=cache_dtype, rot=rot, tokens=tokens):
+                                q = rand(tokens, 4 * 64, device=device, seed=1, scale=2)
+                                k = rand(tokens, 2 * 64, device=device, seed=2, scale=2)
+                                cache = rand(16, rot, device=device, seed=3).to(cache_dtype)
+                                pos = self.positions(tokens, 16, device)
+                                q_ref, k_ref = rotary_native(pos, q, k, 64, cache, is_neox)
+                                q2, k2 = q.clone(), k.clone()
+                                torch.ops._C.rotary_embedding(pos, q2, k2, 64, cache, is_neox)
+                                self.assertTrue(tutil.same_bits(q2, q_ref) and tutil.same_bits(k2, k_ref))
+                                self.assertFalse(tutil.same_bits(q2, q))      # something was rotated
+                                q3 = q.clone()
+                                torch.ops._C.rotary_embedding(pos, q3, None, 64, cache, is_neox)
+                                self.assertTrue(tutil.same_bits(q3, q_ref))
+
+    def test_fused_qk_norm_rope_equals_the_unfused_chain(self):
+        self.need("_C.fused_qk_norm_rope")
+        hq, hk, d = 4, 2, 64
+        for device in DEVICES:
+            for is_neox in (True, False):
+                for tokens in (1, 7):
+                    with self.subTest(device=device, neox=is_neox, tokens=tokens):
+                        qkv = rand(tokens, (hq + 2 * hk) * d, device=device, seed=4, scale=2)
+                        if tokens > 1:
+                            qkv[0, :d] = 0
+                            qkv[0, d:2 * d:3] = float("inf")
+                            qkv[1, d + 5] = float("nan")
+                            qkv[1, :d] = 3e38
+                        qw = rand(d, device=device, seed=5)
+                        kw = rand(1, d, device=device, seed=6)
+                        cache = rand(16, d, device=device, seed=7)
+                        pos = self.positions(tokens, 16, device)
+                        q, k, v = qkv.split([hq * d, hk * d, hk * d], dim=-1)
+                        qn = vllm_native.rms_norm(q.reshape(tokens, hq, d), qw, 1e-6).reshape(tokens, hq * d)
+                        kn = vllm_native.rms_norm(k.reshape(tokens, hk, d), kw, 1e-6).reshape(tokens, hk * d)
+                        q_ref, k_ref = rotary_native(pos, qn, kn, d, cache, is_neox)
+                        out = qkv.clone()
+                        torch.ops._C.fused_qk_norm_rope(out, hq, hk, hk, d, 1e-6, qw, kw, cache, is_neox, pos)
+                        q2, k2, v2 = out.split([hq * d, hk * d, hk * d], dim=-1)
+                        self.assertTrue(tutil.same_bits(q2.contiguous(), q_ref))
+                        self.assertTrue(tutil.same_bits(k2.contiguous(), k_ref))
+                        self.assertTrue(tutil.same_bits(v2.contiguous(), v.contiguous()))
+
+    def test_auto_functionalized_leaves_qkv_alone(self):
+        self.need("_C.fused_qk_norm_rope")
+        qkv = rand(5, 8 * 64, device="cpu", seed=8)
+        before = qkv.clone()
+        w = rand(64, device="cpu", seed=9)
+        cache = rand(16, 64, device="cpu", seed=10)
+        res = torch.ops.higher_order.auto_functionalized(
+            torch.ops._C.fused_qk_norm_rope.default, qkv=qkv, num_heads_q=4, num_heads_k=2, num_heads_v=2,
+            head_dim=64, eps=1e-6, q_weight=w, k_weight=w, cos_sin_cache=cache, is_neox=True,
+            position_ids=torch.arange(5))
+        self.assertTrue(tutil.same_bits(qkv, before))
+        self.assertFalse(tutil.same_bits(res[1], before))
+
+    def test_refuses_bad_rotary_dim_offsets_and_widths(self):
+        self.need("_C.rotary_embedding")
+        self.need("_C.fused_qk_norm_rope")
+        q = rand(4, 128, device="cpu", seed=11)
+        pos = torch.zeros(4, dtype=torch.int64)
+        with self.assertRaisesRegex(Exception, "must be even"):
+            torch.ops._C.rotary_embedding(pos, q, None, 64, torch.zeros(16, 33, dtype=torch.bfloat16), True)
+        with self.assertRaisesRegex(Exception, "exceeds"):
+            torch.ops._C.rotary_embedding(pos, q, None, 64, torch.zeros(16, 66, dtype=torch.bfloat16), True)
+        with self.assertRaisesRegex(Exception, "rope_dim_offset"):
+            torch.ops._C.rotary_embedding(pos, q, None, 64, torch.zeros(16, 64, dtype=torch.bfloat16), True, 2, False)
+        with self.assertRaisesRegex(Exception, "num_heads_v"):
+            torch.ops._C.fused_qk_norm_rope(q, 1, 1, 1, 64, 1e-6, q[0, :64], q[0, :64],
+                                            torch.zeros(16, 64, dtype=torch.bfloat16), True, pos)
+
+
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
 class E2eModels(unittest.TestCase):
     """The decoders of python/tools/e2e_rms_norm_quant.py run eagerly (small hidden sizes, CPU)."""

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "runtime/cpu/kernels.h"
+#include "runtime/cpu/qk_norm_rope.h"
 #include "runtime/cpu/rms_norm_quant.h"
 #include "runtime/cpu/silu_mul_quant.h"
 #include "runtime/numerics.h"
@@ -397,6 +398,7 @@ std::vector<const MutatingOp*> all_mutating_ops() {
   std::vector<const MutatingOp*> out;
   for (const auto& op : kMutatingOps) out.push_back(&op);
   for (const auto& op : silu_mul_mutating_ops()) out.push_back(&op);
+  for (const auto& op : qk_norm_rope_mutating_ops()) out.push_back(&op);
   return out;
 }
 

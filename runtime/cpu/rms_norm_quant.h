@@ -70,8 +70,8 @@ struct MutatingOp {
 };
 // nullptr for an op the executor does not know.
 const MutatingOp* find_mutating_op(std::string_view target);
-// Every known mutating op, this family's and runtime/cpu/silu_mul_quant.cpp's (the auto_functionalized row's
-// schema lists their argument names).
+// Every known mutating op, this family's, runtime/cpu/silu_mul_quant.cpp's and runtime/cpu/qk_norm_rope.cpp's (the
+// auto_functionalized row's schema lists their argument names).
 std::vector<const MutatingOp*> all_mutating_ops();
 
 // higher_order.auto_functionalized (v2: true) on its op value and keyword arguments.
