@@ -120,6 +120,14 @@ TEST_CASE("pattern file: precise errors") {
         "earlier node)");
   CHECK(error_of(file(with(kRelu2, "\"bfloat16 [N, 4]\"}", "\"bfloat16 N, 4\"}"))) ==
         "p.json: patterns[0] (relu_double).inputs.x: type 'bfloat16 N, 4' must be \"DTYPE [dim, ...]\"");
+  // Strides: on replacement nodes only (a region's are not matched), one per dim.
+  CHECK(error_of(file(with(kRelu2, "\"bfloat16 [N, 4]\"}", "\"bfloat16 [N, 4] stride [8, 1]\"}"))) ==
+        "p.json: patterns[0] (relu_double).inputs.x: type 'bfloat16 [N, 4] stride [8, 1]': strides are given on "
+        "replacement nodes only (a region's are not matched)");
+  CHECK(error_of(file(with(kRelu2, "\"args\": [\"%x\"], \"val\": \"bfloat16 [N, 4]\"",
+                           "\"args\": [\"%x\"], \"val\": \"bfloat16 [N, 4] stride [8]\""))) ==
+        "p.json: patterns[0] (relu_double).replacement.nodes[0] (relu2).val: type 'bfloat16 [N, 4] stride [8]' has 2 dims "
+        "but 1 strides");
   CHECK(error_of(file(with(kRelu2, "\"N\": \"sym\"", "\"N\": \"sym\", \"U\": \"int\""))) ==
         "p.json: patterns[0] (relu_double).vars.U: variable 'U' does not occur in the region, so no match can bind it");
   CHECK(error_of(file(with(kRelu2, "\"args\": [\"%x\"], \"val\"", "\"args\": [\"%r\"], \"val\""))) ==
@@ -287,7 +295,7 @@ TEST_CASE("prebuilt built-in patterns: every field and literal kind survives the
   "outputs": {"out": "c"},
   "conditions": ["G % 2 == 0", "1/(fp8_max(F)*512) < 1"],
   "replacement": {"nodes": [{"name": "k", "op": "mylib.kinds.default", "args": ["%x", {"device": "$"}],
-                             "kwargs": {"eps": 1e-6}, "val": ["F [N, G]", null]}],
+                             "kwargs": {"eps": 1e-6}, "val": ["F [N, G] stride [2*G, 1]", null]}],
                   "outputs": {"out": "k"}}
 })";
   auto ps = parse_pattern_file(file(body), "p.json");
@@ -339,6 +347,9 @@ TEST_CASE("prebuilt built-in patterns: every field and literal kind survives the
   CHECK(back.replacement[0].args[1].literal.kind == Arg::Kind::Device);
   CHECK(back.replacement[0].tuple);
   CHECK(back.replacement[0].vals.size() == 2);
+  REQUIRE(back.replacement[0].vals[0].strides.size() == 2);
+  CHECK(back.expr_str(back.replacement[0].vals[0].strides[0]) == "2*G");
+  CHECK(back.replacement[0].vals[1].strides.empty());
   CHECK(back.device_input == 0);
   // A blob cut short is a broken build, never a read past its end.
   for (size_t n : {size_t(0), bytes.size() / 2, bytes.size() - 1}) {

@@ -853,26 +853,47 @@ class PatternReader {
     }
   }
 
-  TypeSpec parse_type(Pattern& p, const Json& j, const std::string& where) {
+  // "DTYPE [dim, ...]", and on a replacement node (`strides`) optionally "DTYPE [dim, ...] stride [s, ...]".
+  TypeSpec parse_type(Pattern& p, const Json& j, const std::string& where, bool strides = false) {
     if (!j.is_string()) err(where, "expected a type like \"bfloat16 [N*H, D]\"");
-    std::string s = j.get<std::string>();
-    auto lb = s.find('[');
-    auto rb = s.rfind(']');
-    if (lb == std::string::npos || rb == std::string::npos || rb < lb || s.find_first_not_of(" \t", rb + 1) != std::string::npos)
-      err(where, "type '" + s + "' must be \"DTYPE [dim, ...]\"");
+    const std::string s = j.get<std::string>();
+    std::string shape = s, stride;
+    if (const auto k = s.find("] stride ["); k != std::string::npos) {
+      if (!strides) err(where, "type '" + s + "': strides are given on replacement nodes only (a region's are not matched)");
+      shape = s.substr(0, k + 1);
+      stride = s.substr(k + 10);
+    }
+    auto lb = shape.find('[');
+    auto rb = shape.rfind(']');
+    if (lb == std::string::npos || rb == std::string::npos || rb < lb ||
+        shape.find_first_not_of(" \t", rb + 1) != std::string::npos)
+      err(where, "type '" + s + "' must be \"DTYPE [dim, ...]\"" + (strides ? " (+ \" stride [s, ...]\")" : ""));
     TypeSpec t;
-    std::string dt = s.substr(0, lb);
+    std::string dt = shape.substr(0, lb);
     while (!dt.empty() && std::isspace(static_cast<unsigned char>(dt.back()))) dt.pop_back();
     while (!dt.empty() && std::isspace(static_cast<unsigned char>(dt.front()))) dt.erase(dt.begin());
     if (dt.empty()) err(where, "type '" + s + "' lacks a dtype");
     t.dtype_expr = add_expr(p, dt, where + " dtype", VarType::Dtype);
-    std::string inner = s.substr(lb + 1, rb - lb - 1);
-    // Split on top-level commas.
+    t.dims = parse_dims(p, shape.substr(lb + 1, rb - lb - 1), s, where, "dim");
+    if (!stride.empty()) {
+      if (stride.back() != ']') err(where, "type '" + s + "': the strides must be \"stride [s, ...]\"");
+      t.strides = parse_dims(p, stride.substr(0, stride.size() - 1), s, where, "stride");
+      if (t.strides.size() != t.dims.size())
+        err(where, "type '" + s + "' has " + std::to_string(t.dims.size()) + " dims but " + std::to_string(t.strides.size()) +
+                       " strides");
+    }
+    return t;
+  }
+
+  // Comma-separated Int expressions (top-level commas only) of a type's dims or strides.
+  std::vector<int> parse_dims(Pattern& p, const std::string& inner, const std::string& s, const std::string& where,
+                              const char* what) {
+    std::vector<int> out;
     int depth = 0;
     std::string cur;
     auto flush = [&] {
-      if (cur.find_first_not_of(" \t") == std::string::npos) err(where, "type '" + s + "' has an empty dimension");
-      t.dims.push_back(add_expr(p, cur, where + " dim " + std::to_string(t.dims.size()), VarType::Int));
+      if (cur.find_first_not_of(" \t") == std::string::npos) err(where, "type '" + s + "' has an empty " + what);
+      out.push_back(add_expr(p, cur, where + " " + what + " " + std::to_string(out.size()), VarType::Int));
       cur.clear();
     };
     if (inner.find_first_not_of(" \t") != std::string::npos) {
@@ -883,7 +904,7 @@ class PatternReader {
       }
       flush();
     }
-    return t;
+    return out;
   }
 
   // refs: name -> index; replacement nodes are encoded as -(k+1).
@@ -1158,9 +1179,10 @@ class PatternReader {
       if (vj.is_array()) {
         rn.tuple = true;
         for (size_t k = 0; k < vj.size(); ++k)  // null: a None item (auto_functionalized's own result)
-          rn.vals.push_back(vj[k].is_null() ? TypeSpec{} : parse_type(p, vj[k], w + ".val[" + std::to_string(k) + "]"));
+          rn.vals.push_back(vj[k].is_null() ? TypeSpec{}
+                                            : parse_type(p, vj[k], w + ".val[" + std::to_string(k) + "]", true));
       } else {
-        rn.vals.push_back(parse_type(p, vj, w + ".val"));
+        rn.vals.push_back(parse_type(p, vj, w + ".val", true));
       }
       p.replacement.push_back(std::move(rn));
     });

@@ -69,10 +69,12 @@ struct PatternArg {
   std::vector<PatternArg> items;
 };
 
-// "bfloat16 [N*H, D]" / "FP8 [N, H*D]": a dtype (literal or dtype expression) and shape expressions.
+// "bfloat16 [N*H, D]" / "FP8 [N, H*D]": a dtype (literal or dtype expression) and shape expressions; a replacement
+// node's type may add its strides, "bfloat16 [N, H*D] stride [3*H*D, 1]" (a view; default: contiguous).
 struct TypeSpec {
   int dtype_expr = -1;          // index into Pattern::exprs (Dtype)
   std::vector<int> dims;        // indices into Pattern::exprs (Int)
+  std::vector<int> strides;     // empty, or one per dim (indices into Pattern::exprs (Int))
 };
 
 struct PatternNode {

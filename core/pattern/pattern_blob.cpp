@@ -117,7 +117,7 @@ struct Value { VarType type; sym::Expr i; double f; std::string d; };
 struct VarDecl { std::string name; VarType type; std::optional<fxopt::Value> value; std::vector<fxopt::Value> one_of; bool boolean; };
 struct ScalarExpr { fxopt::ScalarExpr::Op op; int64_t ival; double fval; std::string text; int var; std::vector<fxopt::ScalarExpr> kids; VarType type; };
 struct PatternArg { fxopt::PatternArg::Kind kind; Arg literal; int ref; int expr; std::vector<fxopt::PatternArg> items; };
-struct TypeSpec { int dtype_expr; std::vector<int> dims; };
+struct TypeSpec { int dtype_expr; std::vector<int> dims; std::vector<int> strides; };
 using KwArgs = std::vector<std::pair<std::string, fxopt::PatternArg>>;
 struct PatternNode { std::string name; bool is_input; std::string target; std::vector<fxopt::PatternArg> args; KwArgs kwargs;
                      std::optional<fxopt::TypeSpec> type; bool reshape_like; };
@@ -281,10 +281,12 @@ void read_args(Reader& r, std::vector<PatternArg>& args, std::vector<std::pair<s
 void write_type(Writer& w, const TypeSpec& t) {
   w.i(t.dtype_expr);
   write_vec(w, t.dims, [&](int d) { w.i(d); });
+  write_vec(w, t.strides, [&](int d) { w.i(d); });
 }
 void read_type(Reader& r, TypeSpec& t) {
   t.dtype_expr = r.to_int();
   read_vec(r, t.dims, [&](int& d) { d = r.to_int(); });
+  read_vec(r, t.strides, [&](int& d) { d = r.to_int(); });
 }
 
 void write_strings(Writer& w, const std::vector<std::string>& v) {

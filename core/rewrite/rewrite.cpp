@@ -83,8 +83,8 @@ ValMeta make_tensor_val(const Pattern& p, const TypeSpec& t, const std::vector<s
   for (int d : t.dims) dims.push_back(must_eval(p, d, b).i);
   std::vector<sym::Expr> strides(dims.size());
   sym::Expr s = sym::Expr::constant(1);
-  for (size_t i = dims.size(); i-- > 0;) {
-    strides[i] = s;
+  for (size_t i = dims.size(); i-- > 0;) {  // contiguous unless the type gives its strides (a view)
+    strides[i] = t.strides.empty() ? s : must_eval(p, t.strides[i], b).i;
     s = s * dims[i];
   }
   auto dim = [](const sym::Expr& e) {

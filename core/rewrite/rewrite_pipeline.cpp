@@ -297,7 +297,9 @@ std::string type_text(const Pattern& p, const TypeSpec& t) {
   if (t.dtype_expr < 0) return "None";
   std::vector<std::string> d;
   for (int e : t.dims) d.push_back(p.expr_str(e));
-  return p.expr_str(t.dtype_expr) + " [" + join(d, ", ") + "]";
+  std::vector<std::string> st;
+  for (int e : t.strides) st.push_back(p.expr_str(e));
+  return p.expr_str(t.dtype_expr) + " [" + join(d, ", ") + "]" + (st.empty() ? "" : " stride [" + join(st, ", ") + "]");
 }
 std::string fp8_note(const Pattern& p, const Target& t) {
   // Which fp8 formats of the pattern the target can run.
