@@ -129,6 +129,7 @@ const std::vector<Target>& all_targets() {
       "_C.rms_norm_per_block_quant.default",
       "_C.silu_and_mul_quant.default",
       "_C.silu_and_mul_per_block_quant.default",
+      "_C.fused_qk_norm_rope.default",
   };
   static const std::vector<Target> targets = {
       {"rocm-aiter", "vLLM's ROCm/AITER ops, any AMD GPU generation (both fp8 formats)", kAiterOps,

@@ -122,6 +122,32 @@ class SiluMulFamilyTest(unittest.TestCase):
         self.assertGreaterEqual(counts["near_misses"], 5)
 
 
+class QkNormRopeFamilyTest(unittest.TestCase):
+    """vLLM's QK-norm + RoPE (patterns/qk_norm_rope.json): every spelling is data; one fragment function gives the
+    q and the k per-head norms."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mp = load_make_patterns("qk_norm_rope")
+
+    def test_builtin_file_is_the_python_family(self):
+        with open(os.path.join(ROOT, "patterns", "qk_norm_rope.json")) as f:
+            builtin = json.load(f)
+        self.assertEqual(self.mp.document(), builtin, "regenerate: python3 tests/golden/qk_norm_rope/make_patterns.py")
+        self.assertEqual(list(builtin["fragments"]), ["qkv_split", "q_head_norm", "k_head_norm", "rope"])
+        # The two norms differ only in their head count's variable.
+        q, k = builtin["fragments"]["q_head_norm"], builtin["fragments"]["k_head_norm"]
+        self.assertEqual(json.dumps(q).replace("HQ", "HK"), json.dumps(k))
+
+    @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
+    def test_prefixed_file_matches_like_the_builtin(self):
+        doc = family.document(self.mp.family_py.FRAGMENTS, self.mp.family_py.FAMILIES, prefix="py_")
+        diffs, counts = compare_prefixed(doc, "qk_norm_rope")
+        self.assertEqual(diffs, [])
+        self.assertGreaterEqual(counts["matches"], 8)
+        self.assertGreaterEqual(counts["near_misses"], 6)
+
+
 def _static_quant_trace(fmax, fp8):
     """QuantFP8 static (scale already float32) as make_fx + normalisation spell it: s0 = N, s1 = H."""
     from test_pattern_doc import CONV, Doc, tensor
