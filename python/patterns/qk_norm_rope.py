@@ -90,7 +90,9 @@ def qk_norm_rope(qkv, q_weight, k_weight, positions, cos_sin_cache):
     return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
 
 
-VARS = {"N": "sym", "HQ": "int", "HK": "int", "D": "int", "P": "int", "eps": "float",
+VARS = {"N": "sym", "HQ": "int", "HK": "int", "D": "int", "eps": "float",
+        "P": {"type": "int", "doc": "the cache's positions (max_position_embeddings); at least 9, so that `patterns "
+                                   "--check`'s random positions (0..8) index it"},
         "MD": {"type": "dtype", "one_of": ["bfloat16"], "doc": "the model dtype of qkv and the norm weights"},
         "CD": {"type": "dtype", "one_of": ["bfloat16", "float32"], "doc": "the cos/sin cache's dtype"}}
 ROW = "(HQ+2*HK)*D"
@@ -111,7 +113,7 @@ CUDA = {"name": "cuda", "fused_op": FUSED, "replacement": {
 
 FAMILIES = [
     Family(qk_norm_rope, {"qkv": QKV, "q_weight": "MD [D]", "k_weight": "MD [D]", "positions": "int64 [N]",
-                          "cos_sin_cache": "CD [P, D]"}, VARS, root="rot", benefit=11,
+                          "cos_sin_cache": "CD [P, D]"}, VARS, root="rot", benefit=11, conditions=["P >= 9"],
            description="QK-norm + RoPE of a fused QKV projection (Qwen3 attention): per-head RMSNorm of q and k, "
                        "then the rotary embedding of whole heads",
            diagram=["  qkv (N, (HQ+2HK)*D) bf16   q_weight, k_weight (D) bf16   positions (N) int64   cache (P, D)",
