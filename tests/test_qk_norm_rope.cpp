@@ -15,49 +15,16 @@
 #include "runtime/executor.h"
 #include "runtime/numerics.h"
 #include "runtime/op_registry.h"
+#include "tests/graph_text.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
+using namespace fxopt::testing;
 
 namespace {
 
-std::string shape_json(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-std::string tval(const std::string& dtype, const Shape& s) {
-  return R"({"dtype": ")" + dtype + R"(", "shape": )" + shape_json(s) + R"(, "stride": [], "device": "cpu"})";
-}
 std::string str(int64_t v) { return std::to_string(v); }
 const std::string kEnd = "9223372036854775807";
-
-// A graph written node by node (meta.val on the placeholders only).
-struct GraphText {
-  std::string nodes;
-  void placeholder(const std::string& name, const std::string& dtype, const Shape& s) {
-    nodes += R"(  {"name": ")" + name + R"(", "op": "placeholder", "target": ")" + name +
-             R"(", "args": [], "kwargs": {}, "meta": {"val": )" + tval(dtype, s) + "}},\n";
-  }
-  void call(const std::string& name, const std::string& target, const std::string& args, const std::string& kwargs = "{}") {
-    nodes += R"(  {"name": ")" + name + R"(", "op": "call_function", "target": ")" + target + R"(", "args": )" + args +
-             R"(, "kwargs": )" + kwargs + R"(, "meta": {}},)" + "\n";
-  }
-  std::string text(const std::vector<std::string>& outputs) const {
-    std::string outs;
-    for (const auto& o : outputs) outs += (outs.empty() ? "" : ", ") + std::string(R"({"node": ")") + o + R"("})";
-    return "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"symbols\": {},\n \"nodes\": [\n" + nodes +
-           R"(  {"name": "output", "op": "output", "target": "output", "args": [[)" + outs +
-           R"(]], "kwargs": {}, "meta": {}})" + "\n ]\n}\n";
-  }
-};
-std::string nd(const std::string& n) { return R"({"node": ")" + n + R"("})"; }
-std::string dt(const std::string& d) { return R"({"dtype": ")" + d + R"("})"; }
-std::string args(std::initializer_list<std::string> a) {
-  std::string out = "[";
-  for (const auto& s : a) out += (out.size() > 1 ? ", " : "") + s;
-  return out + "]";
-}
 
 // RotaryEmbedding.forward_static + ApplyRotaryEmb.forward_static (spec 5.6) on node `x` (T, H*D) bf16, node names
 // prefixed by `p`; the cos/sin halves come from the node `cs` (index_select(cache, 0, positions)). Returns the
@@ -154,20 +121,6 @@ std::string rope_graph(const RopeCase& c) {
          "{" + common + R"(, "query": )" + nd("q") + R"(, "key": null})");
   t.call("q_nokey", "_operator.getitem", args({nd("af3"), "1"}));
   return t.text({nq, "q_v1", nk, "k_v1", nq, "q_v2", nk, "k_v2", nq, "q_nokey"});
-}
-
-// Equal bits, element by element; reports the first difference.
-void check_same_bits(const std::string& what, const Value& want, const Value& got) {
-  CAPTURE(what);
-  REQUIRE(want.is_tensor());
-  REQUIRE(got.is_tensor());
-  REQUIRE(want.tensor.dtype() == got.tensor.dtype());
-  REQUIRE(want.tensor.shape() == got.tensor.shape());
-  const Tensor a = want.tensor.contiguous(), b = got.tensor.contiguous();
-  const size_t es = dtype_size(a.dtype());
-  for (int64_t i = 0; i < a.numel(); ++i)
-    if (std::memcmp(a.raw() + i * static_cast<int64_t>(es), b.raw() + i * static_cast<int64_t>(es), es) != 0)
-      FAIL("element " << i << ": native " << a.value_at(i) << ", fused " << b.value_at(i));
 }
 
 // Positions 0, P-1 and values in between.
@@ -499,24 +452,5 @@ TEST_CASE("qk_norm_rope: bad arguments are input errors naming the node") {
   for (const Bad& b : bad) {
     CAPTURE(b.got);
     CHECK(b.got.find(b.want) != std::string::npos);
-  }
-}
-
-TEST_CASE("qk_norm_rope: auto_functionalized nodes of the family's ops stay on the CPU on a GPU run") {
-  for (const char* target : {"higher_order.auto_functionalized", "higher_order.auto_functionalized_v2"}) {
-    CAPTURE(target);
-    const OpEntry* e = find_op(target);
-    REQUIRE(e != nullptr);
-    REQUIRE(static_cast<bool>(e->row->gpu_when));
-    const Node node;
-    auto on_gpu = [&](const char* op) {
-      Value v;
-      v.kind = Value::Kind::Opaque;
-      v.s = op;
-      return e->row->gpu_when(decode_args(e->schema, node, KernelArgs{{v}, {}}));
-    };
-    CHECK(on_gpu("_C.rms_norm.default"));
-    CHECK_FALSE(on_gpu("_C.rotary_embedding.default"));
-    CHECK_FALSE(on_gpu("_C.fused_qk_norm_rope.default"));
   }
 }

@@ -15,20 +15,14 @@
 #include "runtime/executor.h"
 #include "runtime/numerics.h"
 #include "runtime/op_registry.h"
+#include "tests/graph_text.h"
 
 using namespace fxopt;
 using namespace fxopt::rt;
+using namespace fxopt::testing;
 
 namespace {
 
-std::string shape_json(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-std::string tval(const std::string& dtype, const Shape& s) {
-  return R"({"dtype": ")" + dtype + R"(", "shape": )" + shape_json(s) + R"(, "stride": [], "device": "cpu"})";
-}
 std::string num(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -36,29 +30,6 @@ std::string num(double v) {
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }
-
-// A graph written node by node; meta "" leaves meta.val out.
-struct GraphText {
-  std::string nodes;
-  void placeholder(const std::string& name, const std::string& dtype, const Shape& s) {
-    nodes += R"(  {"name": ")" + name + R"(", "op": "placeholder", "target": ")" + name +
-             R"(", "args": [], "kwargs": {}, "meta": {"val": )" + tval(dtype, s) + "}},\n";
-  }
-  void call(const std::string& name, const std::string& target, const std::string& args, const std::string& kwargs,
-            const std::string& val) {
-    nodes += R"(  {"name": ")" + name + R"(", "op": "call_function", "target": ")" + target + R"(", "args": )" + args +
-             R"(, "kwargs": )" + kwargs + R"(, "meta": )" + (val.empty() ? "{}" : R"({"val": )" + val + "}") + "},\n";
-  }
-  std::string text(const std::vector<std::string>& outputs) const {
-    std::string outs;
-    for (const auto& o : outputs) outs += (outs.empty() ? "" : ", ") + std::string(R"({"node": ")") + o + R"("})";
-    return "{\n \"format\": \"fxgraph\",\n \"version\": 1,\n \"symbols\": {},\n \"nodes\": [\n" + nodes +
-           R"(  {"name": "output", "op": "output", "target": "output", "args": [[)" + outs +
-           R"(]], "kwargs": {}, "meta": {}})" + "\n ]\n}\n";
-  }
-};
-std::string ref(const std::string& n) { return R"({"node": ")" + n + R"("})"; }
-std::string dt(const std::string& d) { return R"({"dtype": ")" + d + R"("})"; }
 
 struct Case {
   int64_t n = 7, h = 256, g = 128;
@@ -76,35 +47,35 @@ std::string family_graph(const Case& c) {
   t.placeholder("x", "bfloat16", {n, 2 * h});
   t.placeholder("scale", "float32", {1, 1});
   // SiluAndMul.forward_native, post-grad (x/(1+exp(-x)) normalised to aten.silu)
-  t.call("s1", "aten.slice.Tensor", "[" + ref("x") + ", 1, 0, " + std::to_string(h) + "]", "{}", tval("bfloat16", {n, h}));
-  t.call("c", "prims.convert_element_type.default", "[" + ref("s1") + ", " + dt("float32") + "]", "{}", tval("float32", {n, h}));
-  t.call("sl", "aten.silu.default", "[" + ref("c") + "]", "{}", tval("float32", {n, h}));
-  t.call("sb", "prims.convert_element_type.default", "[" + ref("sl") + ", " + dt("bfloat16") + "]", "{}", tval("bfloat16", {n, h}));
-  t.call("s2", "aten.slice.Tensor", "[" + ref("x") + ", 1, " + std::to_string(h) + ", 9223372036854775807]", "{}",
+  t.call("s1", "aten.slice.Tensor", "[" + nd("x") + ", 1, 0, " + std::to_string(h) + "]", "{}", tval("bfloat16", {n, h}));
+  t.call("c", "prims.convert_element_type.default", "[" + nd("s1") + ", " + dt("float32") + "]", "{}", tval("float32", {n, h}));
+  t.call("sl", "aten.silu.default", "[" + nd("c") + "]", "{}", tval("float32", {n, h}));
+  t.call("sb", "prims.convert_element_type.default", "[" + nd("sl") + ", " + dt("bfloat16") + "]", "{}", tval("bfloat16", {n, h}));
+  t.call("s2", "aten.slice.Tensor", "[" + nd("x") + ", 1, " + std::to_string(h) + ", 9223372036854775807]", "{}",
          tval("bfloat16", {n, h}));
-  t.call("y", "aten.mul.Tensor", "[" + ref("sb") + ", " + ref("s2") + "]", "{}", tval("bfloat16", {n, h}));
+  t.call("y", "aten.mul.Tensor", "[" + nd("sb") + ", " + nd("s2") + "]", "{}", tval("bfloat16", {n, h}));
   // static per-tensor quant (QuantFP8 static: multiply by the reciprocal)
-  t.call("cx", "prims.convert_element_type.default", "[" + ref("y") + ", " + dt("float32") + "]", "{}", tval("float32", {n, h}));
-  t.call("cs", "prims.convert_element_type.default", "[" + ref("scale") + ", " + dt("float32") + "]", "{}", tval("float32", {1, 1}));
-  t.call("ri", "aten.reciprocal.default", "[" + ref("cs") + "]", "{}", tval("float32", {1, 1}));
-  t.call("q0", "aten.mul.Tensor", "[" + ref("cx") + ", " + ref("ri") + "]", "{}", tval("float32", {n, h}));
-  t.call("q1", "aten.clamp_min.default", "[" + ref("q0") + ", " + nfmax + "]", "{}", tval("float32", {n, h}));
-  t.call("q2", "aten.clamp_max.default", "[" + ref("q1") + ", " + fmax + "]", "{}", tval("float32", {n, h}));
-  t.call("qs", "prims.convert_element_type.default", "[" + ref("q2") + ", " + dt(fp8) + "]", "{}", tval(fp8, {n, h}));
+  t.call("cx", "prims.convert_element_type.default", "[" + nd("y") + ", " + dt("float32") + "]", "{}", tval("float32", {n, h}));
+  t.call("cs", "prims.convert_element_type.default", "[" + nd("scale") + ", " + dt("float32") + "]", "{}", tval("float32", {1, 1}));
+  t.call("ri", "aten.reciprocal.default", "[" + nd("cs") + "]", "{}", tval("float32", {1, 1}));
+  t.call("q0", "aten.mul.Tensor", "[" + nd("cx") + ", " + nd("ri") + "]", "{}", tval("float32", {n, h}));
+  t.call("q1", "aten.clamp_min.default", "[" + nd("q0") + ", " + nfmax + "]", "{}", tval("float32", {n, h}));
+  t.call("q2", "aten.clamp_max.default", "[" + nd("q1") + ", " + fmax + "]", "{}", tval("float32", {n, h}));
+  t.call("qs", "prims.convert_element_type.default", "[" + nd("q2") + ", " + dt(fp8) + "]", "{}", tval(fp8, {n, h}));
   // dynamic per-group quant (_quantize_group_native: divide by the scale)
   const std::string rs = "[" + std::to_string(n) + ", " + std::to_string(k) + ", " + std::to_string(g) + "]";
-  t.call("r", "aten.reshape.default", "[" + ref("y") + ", " + rs + "]", "{}", tval("bfloat16", {n, k, g}));
-  t.call("ab", "aten.abs.default", "[" + ref("r") + "]", "{}", tval("bfloat16", {n, k, g}));
-  t.call("am", "aten.amax.default", "[" + ref("ab") + ", [-1], true]", "{}", tval("bfloat16", {n, k, 1}));
-  t.call("af", "prims.convert_element_type.default", "[" + ref("am") + ", " + dt("float32") + "]", "{}", tval("float32", {n, k, 1}));
-  t.call("d", "aten.div.Tensor", "[" + ref("af") + ", " + fmax + "]", "{}", tval("float32", {n, k, 1}));
-  t.call("sc", "aten.clamp_min.default", "[" + ref("d") + ", " + floor + "]", "{}", tval("float32", {n, k, 1}));
-  t.call("qd", "aten.div.Tensor", "[" + ref("r") + ", " + ref("sc") + "]", "{}", tval("float32", {n, k, g}));
-  t.call("qc", "aten.clamp.default", "[" + ref("qd") + ", " + nfmax + ", " + fmax + "]", "{}", tval("float32", {n, k, g}));
-  t.call("q8", "prims.convert_element_type.default", "[" + ref("qc") + ", " + dt(fp8) + "]", "{}", tval(fp8, {n, k, g}));
-  t.call("qg", "aten.reshape.default", "[" + ref("q8") + ", [" + std::to_string(n) + ", " + std::to_string(h) + "]]", "{}",
+  t.call("r", "aten.reshape.default", "[" + nd("y") + ", " + rs + "]", "{}", tval("bfloat16", {n, k, g}));
+  t.call("ab", "aten.abs.default", "[" + nd("r") + "]", "{}", tval("bfloat16", {n, k, g}));
+  t.call("am", "aten.amax.default", "[" + nd("ab") + ", [-1], true]", "{}", tval("bfloat16", {n, k, 1}));
+  t.call("af", "prims.convert_element_type.default", "[" + nd("am") + ", " + dt("float32") + "]", "{}", tval("float32", {n, k, 1}));
+  t.call("d", "aten.div.Tensor", "[" + nd("af") + ", " + fmax + "]", "{}", tval("float32", {n, k, 1}));
+  t.call("sc", "aten.clamp_min.default", "[" + nd("d") + ", " + floor + "]", "{}", tval("float32", {n, k, 1}));
+  t.call("qd", "aten.div.Tensor", "[" + nd("r") + ", " + nd("sc") + "]", "{}", tval("float32", {n, k, g}));
+  t.call("qc", "aten.clamp.default", "[" + nd("qd") + ", " + nfmax + ", " + fmax + "]", "{}", tval("float32", {n, k, g}));
+  t.call("q8", "prims.convert_element_type.default", "[" + nd("qc") + ", " + dt(fp8) + "]", "{}", tval(fp8, {n, k, g}));
+  t.call("qg", "aten.reshape.default", "[" + nd("q8") + ", [" + std::to_string(n) + ", " + std::to_string(h) + "]]", "{}",
          tval(fp8, {n, h}));
-  t.call("sg", "aten.squeeze.dim", "[" + ref("sc") + ", -1]", "{}", tval("float32", {n, k}));
+  t.call("sg", "aten.squeeze.dim", "[" + nd("sc") + ", -1]", "{}", tval("float32", {n, k}));
   // the fused spellings: _C ops in auto_functionalized v1 / v2 form, and the AITER op
   const std::string nh = "[" + std::to_string(n) + ", " + std::to_string(h) + "]";
   const std::string nk = "[" + std::to_string(n) + ", " + std::to_string(k) + "]";
@@ -114,75 +85,56 @@ std::string family_graph(const Case& c) {
   };
   empty("by", nh, "bfloat16", {n, h});
   t.call("af_y", "higher_order.auto_functionalized", R"([{"op": "_C.silu_and_mul.default"}])",
-         R"({"result": )" + ref("by") + R"(, "input": )" + ref("x") + "}", "");
-  t.call("y_v1", "_operator.getitem", "[" + ref("af_y") + ", 1]", "{}", tval("bfloat16", {n, h}));
+         R"({"result": )" + nd("by") + R"(, "input": )" + nd("x") + "}", "");
+  t.call("y_v1", "_operator.getitem", "[" + nd("af_y") + ", 1]", "{}", tval("bfloat16", {n, h}));
   empty("by2", nh, "bfloat16", {n, h});
   t.call("af_y2", "higher_order.auto_functionalized_v2", R"([{"op": "_C.silu_and_mul.default"}])",
-         R"({"input": )" + ref("x") + R"(, "_result_base_index": 0, "_all_bases": [)" + ref("by2") + "]}", "");
-  t.call("y_v2", "_operator.getitem", "[" + ref("af_y2") + ", 1]", "{}", tval("bfloat16", {n, h}));
+         R"({"input": )" + nd("x") + R"(, "_result_base_index": 0, "_all_bases": [)" + nd("by2") + "]}", "");
+  t.call("y_v2", "_operator.getitem", "[" + nd("af_y2") + ", 1]", "{}", tval("bfloat16", {n, h}));
   empty("bq", nh, fp8, {n, h});
   t.call("af_s", "higher_order.auto_functionalized", R"([{"op": "_C.silu_and_mul_quant.default"}])",
-         R"({"result": )" + ref("bq") + R"(, "input": )" + ref("x") + R"(, "scale": )" + ref("scale") + "}", "");
-  t.call("qs_v1", "_operator.getitem", "[" + ref("af_s") + ", 1]", "{}", tval(fp8, {n, h}));
+         R"({"result": )" + nd("bq") + R"(, "input": )" + nd("x") + R"(, "scale": )" + nd("scale") + "}", "");
+  t.call("qs_v1", "_operator.getitem", "[" + nd("af_s") + ", 1]", "{}", tval(fp8, {n, h}));
   empty("bq2", nh, fp8, {n, h});
   t.call("af_s2", "higher_order.auto_functionalized_v2", R"([{"op": "_C.silu_and_mul_quant.default"}])",
-         R"({"input": )" + ref("x") + R"(, "scale": )" + ref("scale") + R"(, "_result_base_index": 0, "_all_bases": [)" +
-             ref("bq2") + "]}",
+         R"({"input": )" + nd("x") + R"(, "scale": )" + nd("scale") + R"(, "_result_base_index": 0, "_all_bases": [)" +
+             nd("bq2") + "]}",
          "");
-  t.call("qs_v2", "_operator.getitem", "[" + ref("af_s2") + ", 1]", "{}", tval(fp8, {n, h}));
+  t.call("qs_v2", "_operator.getitem", "[" + nd("af_s2") + ", 1]", "{}", tval(fp8, {n, h}));
   const std::string gs = std::to_string(g);
   empty("bo", nh, fp8, {n, h});
   empty("bs", nk, "float32", {n, k});
   t.call("af_g", "higher_order.auto_functionalized", R"([{"op": "_C.silu_and_mul_per_block_quant.default"}])",
-         R"({"out": )" + ref("bo") + R"(, "input": )" + ref("x") + R"(, "scales": )" + ref("bs") + R"(, "group_size": )" + gs +
+         R"({"out": )" + nd("bo") + R"(, "input": )" + nd("x") + R"(, "scales": )" + nd("bs") + R"(, "group_size": )" + gs +
              R"(, "scale_ub": null, "is_scale_transposed": false})",
          "");
-  t.call("qg_v1", "_operator.getitem", "[" + ref("af_g") + ", 1]", "{}", tval(fp8, {n, h}));
-  t.call("sg_v1", "_operator.getitem", "[" + ref("af_g") + ", 2]", "{}", tval("float32", {n, k}));
+  t.call("qg_v1", "_operator.getitem", "[" + nd("af_g") + ", 1]", "{}", tval(fp8, {n, h}));
+  t.call("sg_v1", "_operator.getitem", "[" + nd("af_g") + ", 2]", "{}", tval("float32", {n, k}));
   // the transposed scale layout: empty((d/gs, M)).permute(-1, -2)
   empty("bo3", nh, fp8, {n, h});
   empty("bst", kn, "float32", {k, n});
-  t.call("bsp", "aten.permute.default", "[" + ref("bst") + ", [1, 0]]", "{}", tval("float32", {n, k}));
+  t.call("bsp", "aten.permute.default", "[" + nd("bst") + ", [1, 0]]", "{}", tval("float32", {n, k}));
   t.call("af_gt", "higher_order.auto_functionalized", R"([{"op": "_C.silu_and_mul_per_block_quant.default"}])",
-         R"({"out": )" + ref("bo3") + R"(, "input": )" + ref("x") + R"(, "scales": )" + ref("bsp") + R"(, "group_size": )" + gs +
+         R"({"out": )" + nd("bo3") + R"(, "input": )" + nd("x") + R"(, "scales": )" + nd("bsp") + R"(, "group_size": )" + gs +
              R"(, "is_scale_transposed": true})",
          "");
-  t.call("qg_t", "_operator.getitem", "[" + ref("af_gt") + ", 1]", "{}", tval(fp8, {n, h}));
-  t.call("sg_t", "_operator.getitem", "[" + ref("af_gt") + ", 2]", "{}", tval("float32", {n, k}));
+  t.call("qg_t", "_operator.getitem", "[" + nd("af_gt") + ", 1]", "{}", tval(fp8, {n, h}));
+  t.call("sg_t", "_operator.getitem", "[" + nd("af_gt") + ", 2]", "{}", tval("float32", {n, k}));
   empty("bo2", nh, fp8, {n, h});
   empty("bs2", nk, "float32", {n, k});
   t.call("af_g2", "higher_order.auto_functionalized_v2", R"([{"op": "_C.silu_and_mul_per_block_quant.default"}])",
-         R"({"input": )" + ref("x") + R"(, "group_size": )" + gs +
+         R"({"input": )" + nd("x") + R"(, "group_size": )" + gs +
              R"(, "scale_ub": null, "is_scale_transposed": false, "_out_base_index": 0, "_scales_base_index": 1, "_all_bases": [)" +
-             ref("bo2") + ", " + ref("bs2") + "]}",
+             nd("bo2") + ", " + nd("bs2") + "]}",
          "");
-  t.call("qg_v2", "_operator.getitem", "[" + ref("af_g2") + ", 1]", "{}", tval(fp8, {n, h}));
-  t.call("sg_v2", "_operator.getitem", "[" + ref("af_g2") + ", 2]", "{}", tval("float32", {n, k}));
-  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + ref("x") + ", " + gs + "]", "{}",
+  t.call("qg_v2", "_operator.getitem", "[" + nd("af_g2") + ", 1]", "{}", tval(fp8, {n, h}));
+  t.call("sg_v2", "_operator.getitem", "[" + nd("af_g2") + ", 2]", "{}", tval("float32", {n, k}));
+  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + nd("x") + ", " + gs + "]", "{}",
          "[" + tval(fp8, {n, h}) + ", " + tval("float32", {n, k}) + "]");
-  t.call("qg_ai", "_operator.getitem", "[" + ref("ai") + ", 0]", "{}", tval(fp8, {n, h}));
-  t.call("sg_ai", "_operator.getitem", "[" + ref("ai") + ", 1]", "{}", tval("float32", {n, k}));
+  t.call("qg_ai", "_operator.getitem", "[" + nd("ai") + ", 0]", "{}", tval(fp8, {n, h}));
+  t.call("sg_ai", "_operator.getitem", "[" + nd("ai") + ", 1]", "{}", tval("float32", {n, k}));
   return t.text({"y", "y_v1", "y", "y_v2", "qs", "qs_v1", "qs", "qs_v2", "qg", "qg_v1", "sg", "sg_v1", "qg", "qg_t", "sg",
                  "sg_t", "qg", "qg_v2", "sg", "sg_v2", "qg", "qg_ai", "sg", "sg_ai"});
-}
-
-// Equal bits, element by element (float32 NaNs of any payload count as equal: NaN payloads are not part of the
-// numerics contract; bf16 and fp8 NaNs are canonical). Reports the first difference.
-void check_same_bits(const std::string& what, const Value& want, const Value& got) {
-  CAPTURE(what);
-  REQUIRE(want.is_tensor());
-  REQUIRE(got.is_tensor());
-  REQUIRE(want.tensor.dtype() == got.tensor.dtype());
-  REQUIRE(want.tensor.shape() == got.tensor.shape());
-  const Tensor a = want.tensor.contiguous(), b = got.tensor.contiguous();
-  const size_t es = dtype_size(a.dtype());
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const std::byte* pa = a.raw() + i * static_cast<int64_t>(es);
-    const std::byte* pb = b.raw() + i * static_cast<int64_t>(es);
-    if (std::memcmp(pa, pb, es) == 0) continue;
-    if (a.dtype() == DType::F32 && std::isnan(a.value_at(i)) && std::isnan(b.value_at(i))) continue;
-    FAIL("element " << i << ": native " << a.value_at(i) << ", fused " << b.value_at(i));
-  }
 }
 
 void set_bf16(Tensor& x, int64_t row, int64_t col, double v) {
@@ -273,14 +225,14 @@ TEST_CASE("silu_mul_quant: N-d inputs are rows of the last dimension") {
   const Tensor x = random_tensor(DType::BF16, {c.n, 2 * c.h}, 9, "x");
   GraphText t;
   t.placeholder("x", "bfloat16", {2, 3, 2 * c.h});
-  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + ref("x") + ", 64]", "{}",
+  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + nd("x") + ", 64]", "{}",
          "[" + tval("float8_e4m3fn", {2, 3, 128}) + ", " + tval("float32", {2, 3, 2}) + "]");
-  t.call("q", "_operator.getitem", "[" + ref("ai") + ", 0]", "{}", tval("float8_e4m3fn", {2, 3, 128}));
-  t.call("s", "_operator.getitem", "[" + ref("ai") + ", 1]", "{}", tval("float32", {2, 3, 2}));
+  t.call("q", "_operator.getitem", "[" + nd("ai") + ", 0]", "{}", tval("float8_e4m3fn", {2, 3, 128}));
+  t.call("s", "_operator.getitem", "[" + nd("ai") + ", 1]", "{}", tval("float32", {2, 3, 2}));
   t.call("by", "aten.empty.memory_format", "[[6, 128]]", R"({"dtype": )" + dt("bfloat16") + "}", tval("bfloat16", {6, 128}));
   t.call("af", "higher_order.auto_functionalized", R"([{"op": "_C.silu_and_mul.default"}])",
-         R"({"result": )" + ref("by") + R"(, "input": )" + ref("x") + "}", "");
-  t.call("y", "_operator.getitem", "[" + ref("af") + ", 1]", "{}", tval("bfloat16", {6, 128}));
+         R"({"result": )" + nd("by") + R"(, "input": )" + nd("x") + "}", "");
+  t.call("y", "_operator.getitem", "[" + nd("af") + ", 1]", "{}", tval("bfloat16", {6, 128}));
   const Graph g3 = read_graph_text(t.text({"q", "s", "y"}), "nd.json");
   const Graph g2 = read_graph_text(family_graph(c), "2d.json");
   const SymbolValues s;
@@ -303,14 +255,14 @@ std::string af_error(const std::string& op, const std::string& x_dtype, const Sh
                      const std::vector<std::tuple<std::string, std::string, Shape>>& buffers, const std::string& kwargs) {
   GraphText t;
   t.placeholder("x", x_dtype, x_shape);
-  std::string kw = R"({"input": )" + ref("x");
+  std::string kw = R"({"input": )" + nd("x");
   for (const auto& [name, dtype, shape] : buffers) {
     t.placeholder(name, dtype, shape);
-    kw += R"(, ")" + name + R"(": )" + ref(name);
+    kw += R"(, ")" + name + R"(": )" + nd(name);
   }
   kw += kwargs + "}";
   t.call("af", "higher_order.auto_functionalized", R"([{"op": ")" + op + R"("}])", kw, "");
-  t.call("o", "_operator.getitem", "[" + ref("af") + ", 1]", "{}", "");
+  t.call("o", "_operator.getitem", "[" + nd("af") + ", 1]", "{}", "");
   try {
     const Graph g = read_graph_text(t.text({"o"}), "err.json");
     const SymbolValues s;
@@ -327,9 +279,9 @@ std::string aiter_error(const std::string& x_dtype, const Shape& x_shape, int64_
   qs.back() /= 2;
   Shape ss = qs;
   ss.back() = group > 0 && qs.back() % group == 0 ? qs.back() / group : 1;
-  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + ref("x") + ", " + std::to_string(group) + "]",
+  t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + nd("x") + ", " + std::to_string(group) + "]",
          "{}", "[" + tval(q_dtype, qs) + ", " + tval("float32", ss) + "]");
-  t.call("o", "_operator.getitem", "[" + ref("ai") + ", 0]", "{}", "");
+  t.call("o", "_operator.getitem", "[" + nd("ai") + ", 0]", "{}", "");
   try {
     const Graph g = read_graph_text(t.text({"o"}), "err.json");
     const SymbolValues s;
@@ -418,7 +370,7 @@ TEST_CASE("silu_mul_quant: bad arguments are input errors naming the node") {
   }
 }
 
-TEST_CASE("silu_mul_quant: auto_functionalized nodes of the CPU-only ops stay on the CPU on a GPU run") {
+TEST_CASE("auto_functionalized: nodes of the CPU-only mutating ops (SiLU-and-mul, QK-norm + RoPE) stay on the CPU on a GPU run") {
   // The auto_functionalized rows' gpu_when: true only for mutating ops with a GPU form (MutatingOp::gpu).
   for (const char* target : {"higher_order.auto_functionalized", "higher_order.auto_functionalized_v2"}) {
     CAPTURE(target);
@@ -437,6 +389,8 @@ TEST_CASE("silu_mul_quant: auto_functionalized nodes of the CPU-only ops stay on
     CHECK_FALSE(on_gpu("_C.silu_and_mul.default"));
     CHECK_FALSE(on_gpu("_C.silu_and_mul_quant.default"));
     CHECK_FALSE(on_gpu("_C.silu_and_mul_per_block_quant.default"));
+    CHECK_FALSE(on_gpu("_C.rotary_embedding.default"));
+    CHECK_FALSE(on_gpu("_C.fused_qk_norm_rope.default"));
     CHECK_FALSE(on_gpu("_C.nope.default"));  // unknown: the CPU reports it
   }
   // The functional AITER op has no GPU compute.
