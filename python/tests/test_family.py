@@ -134,10 +134,21 @@ class QkNormRopeFamilyTest(unittest.TestCase):
         with open(os.path.join(ROOT, "patterns", "qk_norm_rope.json")) as f:
             builtin = json.load(f)
         self.assertEqual(self.mp.document(), builtin, "regenerate: python3 tests/golden/qk_norm_rope/make_patterns.py")
-        self.assertEqual(list(builtin["fragments"]), ["qkv_split", "q_head_norm", "k_head_norm", "rope"])
-        # The two norms differ only in their head count's variable.
-        q, k = builtin["fragments"]["q_head_norm"], builtin["fragments"]["k_head_norm"]
-        self.assertEqual(json.dumps(q).replace("HQ", "HK"), json.dumps(k))
+        self.assertEqual(list(builtin["fragments"]), ["qkv_split", "q_head_norm", "k_head_norm", "rope",
+                                                      "q_head_norm_heads", "k_head_norm_heads", "rope_heads"])
+        self.assertEqual([p["name"] for p in builtin["patterns"]], ["qk_norm_rope", "qk_norm_rope_native"])
+        # The two norms differ only in their head count's variable (both forms: viewed back, or the heads).
+        for q_name, k_name in (("q_head_norm", "k_head_norm"), ("q_head_norm_heads", "k_head_norm_heads")):
+            q, k = builtin["fragments"][q_name], builtin["fragments"][k_name]
+            self.assertEqual(json.dumps(q).replace("HQ", "HK"), json.dumps(k))
+        # The native RoPE: neox | gptj, with or without slices, bf16 or float32 cache; cos/sin nodes once for q and k.
+        rope = builtin["fragments"]["rope_heads"]["spellings"]
+        self.assertEqual(len(rope), 8)
+        for sp in rope:
+            ops = [n["op"] for n in sp["nodes"]]
+            self.assertEqual(ops.count("aten.index_select.default"), 1, sp["name"])
+            self.assertEqual(ops.count("aten.unsqueeze.default"), 2 if "neox" in sp["name"] else 6, sp["name"])
+            self.assertEqual(ops.count("aten.sub.Tensor"), 2, sp["name"])
 
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")
     def test_prefixed_file_matches_like_the_builtin(self):

@@ -15,8 +15,8 @@ HAND = {}  # no traced spellings
 def document():
     return file_document(family_py, HAND, (
         "vLLM's QK-norm + RoPE fusion (QKNormRoPEFusionPass) for the cuda target: per-head RMSNorm of q and k (vLLM "
-        "order) then the rotary embedding (_C.rotary_embedding, auto_functionalized v1/v2) => "
-        "_C.fused_qk_norm_rope. CPU reference: runtime/cpu/qk_norm_rope.cpp."))
+        "order) then the rotary embedding (_C.rotary_embedding, auto_functionalized v1/v2, or the native "
+        "RotaryEmbedding.forward_static chain) => _C.fused_qk_norm_rope. CPU reference: runtime/cpu/qk_norm_rope.cpp."))
 
 
 def main():
