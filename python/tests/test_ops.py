@@ -637,6 +637,40 @@ class E2eModels(unittest.TestCase):
                 self.assertEqual(outs[1].dtype, v.fp8)
                 self.assertTrue(bool(torch.isfinite(outs[0].float()).all()))
 
+    def test_every_qk_norm_rope_variant_runs_eagerly(self):
+        """python/tools/e2e_qk_norm_rope.py's attention fronts (the QK-norm + RoPE family), small sizes; the native
+        and the custom-op rotary embedding give the same bits (the _C reference op is the native chain)."""
+        import dataclasses
+        import importlib.util
+        import os
+        path = os.path.join(common.PYTHON_DIR, "tools", "e2e_qk_norm_rope.py")
+        spec = importlib.util.spec_from_file_location("e2e_qk_norm_rope", path)
+        e2e = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(e2e)
+        ops.register()                        # the custom-op spelling calls the _C reference op
+        results = {}
+        for v in e2e.variants():
+            with self.subTest(variant=v.name):
+                small = dataclasses.replace(v, hidden=256, heads_q=4, head_dim=64, max_position=64,
+                                            rotary_dim=v.rotary_dim // 2)
+                model = vllm_native.model(small, device="cpu")
+                self.assertIsInstance(model, vllm_native.QkNormRope)
+                with torch.no_grad():
+                    outs = model(vllm_native.inputs(small, 5, device="cpu"))
+                self.assertEqual(len(outs), 1 + 2 * v.layers)
+                self.assertEqual(tuple(outs[0].shape), (5, 256))
+                self.assertEqual(tuple(outs[1].shape), (5, 256))
+                self.assertEqual(tuple(outs[2].shape), (5, small.heads_k * 64))
+                self.assertTrue(all(o.dtype == torch.bfloat16 for o in outs))
+                self.assertTrue(bool(torch.isfinite(outs[0].float()).all()))
+                key = (v.neox, v.heads_k, v.rotary_dim, v.cache_dtype)
+                if key in results:
+                    for a, b in zip(results[key], outs):
+                        self.assertTrue(torch.equal(a, b), f"{v.name}: native and custom-op RoPE differ")
+                results[key] = outs
+        with self.assertRaisesRegex(ValueError, "heads_q"):
+            vllm_native.model(dataclasses.replace(e2e.variants()[0], hidden=512), device="cpu")
+
 
 if __name__ == "__main__":
     unittest.main()

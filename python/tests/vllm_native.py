@@ -1,8 +1,10 @@
-"""vLLM's native forms of RMSNorm (+ residual), SiluAndMul and FP8 quant, transcribed line by line (spec
-vllm-fusions.md sections 5.1, 5.2, 5.3 and 9.1: RMSNorm.forward_static, SiluAndMul.forward_native,
-QuantFP8.forward_native, _quantize_group_native), and several-layer models built from them (the residual chain of a
-Llama-style decoder; its MLPs), for the torch.compile end-to-end checks of the RMSNorm + FP8 and SiLU-and-mul + FP8
-families (python/tools/e2e_rms_norm_quant.py, e2e_silu_mul_quant.py) and the reference-op tests."""
+"""vLLM's native forms of RMSNorm (+ residual), SiluAndMul, FP8 quant and the rotary embedding, transcribed line by
+line (spec vllm-fusions.md sections 5.1, 5.2, 5.3, 5.6 and 9.1: RMSNorm.forward_static, SiluAndMul.forward_native,
+QuantFP8.forward_native, _quantize_group_native, RotaryEmbedding.forward_static + ApplyRotaryEmb.forward_static), and
+several-layer models built from them (the residual chain of a Llama-style decoder; its MLPs; Qwen3's attention front:
+QK-norm + RoPE), for the torch.compile end-to-end checks of the RMSNorm + FP8, SiLU-and-mul + FP8 and QK-norm + RoPE
+families (python/tools/e2e_rms_norm_quant.py, e2e_silu_mul_quant.py, e2e_qk_norm_rope.py) and the reference-op
+tests."""
 from __future__ import annotations
 
 import dataclasses
@@ -86,6 +88,55 @@ def silu_and_mul(x):
     return torch.nn.functional.silu(x[..., :d]) * x[..., d:]
 
 
+def apply_rotary_emb(x, cos, sin, is_neox_style):
+    """ApplyRotaryEmb.forward_static (enable_fp32_compute=False): cos/sin (T, rot/2) unsqueezed over the heads and
+    cast to x's dtype; neox halves or gptj even/odd pairs; every product, difference and sum in x's dtype."""
+    cos = cos.unsqueeze(-2).to(x.dtype)
+    sin = sin.unsqueeze(-2).to(x.dtype)
+    if is_neox_style:
+        x1, x2 = torch.chunk(x, 2, dim=-1)
+    else:
+        x1 = x[..., ::2]
+        x2 = x[..., 1::2]
+    o1 = x1 * cos - x2 * sin
+    o2 = x2 * cos + x1 * sin
+    if is_neox_style:
+        return torch.cat((o1, o2), dim=-1)
+    return torch.stack((o1, o2), dim=-1).flatten(-2)
+
+
+def rotary_embedding(positions, query, key, head_size, rotary_dim, cos_sin_cache, is_neox_style):
+    """RotaryEmbedding.forward_static: the cache row of each position, cos | sin halves, the first rotary_dim values
+    of each head rotated, the rest passed; query (T, Hq*head_size), key (T, Hk*head_size)."""
+    positions = positions.flatten()
+    num_tokens = positions.shape[0]
+    cos_sin = cos_sin_cache.index_select(0, positions)
+    cos, sin = cos_sin.chunk(2, dim=-1)
+
+    query_shape = query.shape
+    query = query.view(num_tokens, -1, head_size)
+    query_rot = query[..., :rotary_dim]
+    query_pass = query[..., rotary_dim:]
+    query_rot = apply_rotary_emb(query_rot, cos, sin, is_neox_style)
+    query = torch.cat((query_rot, query_pass), dim=-1).reshape(query_shape)
+
+    key_shape = key.shape
+    key = key.view(num_tokens, -1, head_size)
+    key_rot = key[..., :rotary_dim]
+    key_pass = key[..., rotary_dim:]
+    key_rot = apply_rotary_emb(key_rot, cos, sin, is_neox_style)
+    key = torch.cat((key_rot, key_pass), dim=-1).reshape(key_shape)
+    return query, key
+
+
+def cos_sin_cache(rotary_dim, max_position, base=1000000.0, dtype=torch.bfloat16, device="cuda"):
+    """RotaryEmbedding._compute_cos_sin_cache (float32), stored in `dtype` as vLLM stores it in the model dtype."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, rotary_dim, 2, dtype=torch.float) / rotary_dim))
+    t = torch.arange(max_position, dtype=torch.float)
+    freqs = torch.einsum("i,j -> ij", t, inv_freq)
+    return torch.cat((freqs.cos(), freqs.sin()), dim=-1).to(dtype).to(device)
+
+
 # The opaque spellings (vLLM with custom ops on, or vLLM IR): fxopt.ops registers these ops where vLLM is absent.
 
 def silu_and_mul_custom(x):
@@ -142,8 +193,16 @@ class Variant:
     spelling: str = "native"
     expected: tuple = ()          # ((fused op target, count), ...); empty: nothing may fuse
     exact: bool = True            # outputs bit-identical with the hook (else: at most one fp8 code, see tolerance)
-    block: str = "norm"           # "norm": Decoder (the norms' quants); "act": Mlp (SiluAndMul's quant)
+    block: str = "norm"           # "norm": Decoder (the norms' quants); "act": Mlp (SiluAndMul's quant);
+                                  # "qk": QkNormRope (Qwen3's attention front)
     inter: int = 1024             # Mlp: the intermediate size (the activation's width; gate_up is twice that)
+    heads_q: int = 8              # QkNormRope: query heads (hidden = heads_q * head_dim), kv heads, head size,
+    heads_k: int = 2              # rotated dims (0: the whole head), neox halves or gptj pairs, the cos/sin cache's
+    head_dim: int = 128           # dtype and rows (max_position_embeddings)
+    rotary_dim: int = 0
+    neox: bool = True
+    cache_dtype: torch.dtype = torch.bfloat16
+    max_position: int = 4096
 
 
 def dequant(q, s, group):
@@ -259,6 +318,59 @@ class Mlp(torch.nn.Module):
         return (x, *outs)
 
 
+class QkNormRope(torch.nn.Module):
+    """Qwen3's attention front on a residual stream, reduced to what the QK-norm + RoPE family sees: per layer the
+    fused QKV projection, its split, q and k normalised per head (RMSNorm.forward_static on the (T, H, D) views,
+    viewed back), the rotary embedding of q and k (spelling "native": RotaryEmbedding.forward_static; "custom":
+    _C.rotary_embedding in place on the normalised q and k, fresh tensors, so no clone), then a cheap stand-in for
+    the attention: x + q @ W_o + sum(k * v) per token. The positions are made from the token count inside forward
+    ((7 t + 3) mod max_position), so the model keeps one input. hidden = heads_q * head_dim."""
+
+    def __init__(self, v: Variant, device="cuda", seed: int = 0):
+        super().__init__()
+        if v.hidden != v.heads_q * v.head_dim:
+            raise ValueError(f"{v.name}: hidden {v.hidden} must be heads_q * head_dim = {v.heads_q * v.head_dim}")
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        self.v = v
+        h, d = v.hidden, v.head_dim
+        row = (v.heads_q + 2 * v.heads_k) * d
+        self.qkvs = torch.nn.ParameterList(
+            torch.nn.Parameter((torch.randn(h, row, generator=g) / h ** 0.5).to(torch.bfloat16).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.outs = torch.nn.ParameterList(
+            torch.nn.Parameter((torch.randn(h, h, generator=g) / h ** 0.5).to(torch.bfloat16).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.q_weights = torch.nn.ParameterList(
+            torch.nn.Parameter((1.0 + 0.2 * torch.randn(d, generator=g)).to(v.weight_dtype).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.k_weights = torch.nn.ParameterList(
+            torch.nn.Parameter((1.0 + 0.2 * torch.randn(d, generator=g)).to(v.weight_dtype).to(device),
+                               requires_grad=False) for _ in range(v.layers))
+        self.register_buffer("cos_sin_cache", cos_sin_cache(v.rotary_dim or d, v.max_position, dtype=v.cache_dtype,
+                                                            device=device))
+
+    def forward(self, x):
+        v = self.v
+        d, rot = v.head_dim, v.rotary_dim or v.head_dim
+        q_size, kv_size = v.heads_q * d, v.heads_k * d
+        positions = (torch.arange(x.shape[0], device=x.device) * 7 + 3) % v.max_position
+        outs = []
+        for i in range(v.layers):
+            qkv = x @ self.qkvs[i]
+            q, k, val = qkv.split([q_size, kv_size, kv_size], dim=-1)
+            q_by_head = q.view(*q.shape[:-1], q.shape[-1] // d, d)
+            q = rms_norm(q_by_head, self.q_weights[i], v.eps).view(q.shape)
+            k_by_head = k.view(*k.shape[:-1], k.shape[-1] // d, d)
+            k = rms_norm(k_by_head, self.k_weights[i], v.eps).view(k.shape)
+            if v.spelling == "custom":
+                torch.ops._C.rotary_embedding(positions, q, k, d, self.cos_sin_cache, v.neox)
+            else:
+                q, k = rotary_embedding(positions, q, k, d, rot, self.cos_sin_cache, v.neox)
+            outs += [q, k]
+            x = x + q @ self.outs[i] + (k * val).sum(dim=-1, keepdim=True)
+        return (x, *outs)
+
+
 def model(v: Variant, device="cuda", seed: int = 0) -> torch.nn.Module:
-    """The variant's model: Decoder (block "norm") or Mlp (block "act")."""
-    return (Mlp if v.block == "act" else Decoder)(v, device=device, seed=seed)
+    """The variant's model: Decoder (block "norm"), Mlp (block "act") or QkNormRope (block "qk")."""
+    return {"act": Mlp, "qk": QkNormRope}.get(v.block, Decoder)(v, device=device, seed=seed)
