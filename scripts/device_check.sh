@@ -100,7 +100,7 @@ if has e2e; then
   timeout 300 python3 "$root/python/tools/e2e_silu_mul_quant.py" --binary "$bin" --out "$logs/e2e_silu_mul_quant" \
     --budget-s 270 >"$logs/e2e_silu_mul_quant.log" 2>&1
   note "rc=$?"; tail -14 "$logs/e2e_silu_mul_quant.log" >>"$summary"
-  note "== e2e_qk_norm_rope.py ($(stamp))"  # 11 Qwen3 attention fronts of the QK-norm + RoPE family (not yet run)
+  note "== e2e_qk_norm_rope.py ($(stamp))"  # 14 Qwen3 attention fronts of the QK-norm + RoPE family (not yet run)
   timeout 300 python3 "$root/python/tools/e2e_qk_norm_rope.py" --binary "$bin" --out "$logs/e2e_qk_norm_rope" \
     --budget-s 270 >"$logs/e2e_qk_norm_rope.log" 2>&1
   note "rc=$?"; tail -15 "$logs/e2e_qk_norm_rope.log" >>"$summary"

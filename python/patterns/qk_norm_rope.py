@@ -6,7 +6,9 @@ their weights (vLLM's order: float32 variance, rounded to the model dtype, then 
 rotary embedding of q and k (`_C.rotary_embedding`, in auto_functionalized v1/v2 form: family `qk_norm_rope`) ⇒
 `_C.fused_qk_norm_rope` on qkv, split again. Family `qk_norm_rope_native`: the same with vLLM's rotary custom op
 off, RotaryEmbedding.forward_static decomposed on the normalised heads (fragment `rope_heads`; its post-grad spelling
-is written from PyTorch's source and NOT yet checked against a real torch.compile graph: see the comment above it).
+is written from PyTorch's source and NOT yet checked against a real torch.compile graph: see the comment above it);
+`qk_norm_rope_native_heads`: the same with the rotated q and k left per head (`rope_to_heads`: the attention's view
+per head folded with the view back), the replacement's q and k viewed per head.
 The per-head norms are one fragment function instantiated for q (HQ heads) and k (HK heads), viewed back to
 (N, H*D) or not. tests/golden/qk_norm_rope/make_patterns.py writes the built-in file from these definitions.
 """
@@ -111,8 +113,10 @@ rope_heads = Fragment(
     "(N, H*D)")
 
 
-def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool) -> list:
-    """The nodes of one native spelling: the shared cos/sin rows, then the rotation of q and of k."""
+def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool, view_back: bool = True) -> tuple:
+    """The nodes of one native spelling (the shared cos/sin rows, then the rotation of q and of k) and its outputs:
+    the rotated q and k viewed back to (N, H*D), or (view_back=False) left as heads (N, H, D), as they are when the
+    attention's own per-head view folds with the view back."""
     nodes = [n("cs", "aten.index_select.default", ["%cache", 0, "%pos"],
                val="float32 [N, D]" if f32_cache else "MD [N, D]"),
              n("csp", "aten.split.Tensor", ["%cs", "$D//2", -1]), gi("cos0", "csp", 0), gi("sin0", "csp", 1),
@@ -122,6 +126,7 @@ def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool) -> list:
         nodes += [n("cos", "prims.convert_element_type.default", ["%cos1", {"dtype": "$MD"}]),
                   n("sin", "prims.convert_element_type.default", ["%sin1", {"dtype": "$MD"}])]
         cos, sin = "cos", "sin"
+    outputs = {}
     for t, heads in (("q", "HQ"), ("k", "HK")):
         src = f"%{t}"
         if sliced:
@@ -147,34 +152,45 @@ def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool) -> list:
                       n(f"{t}_u2", "aten.unsqueeze.default", [f"%{t}_o2", 3]),
                       n(f"{t}_cat", "aten.cat.default", [[f"%{t}_u1", f"%{t}_u2"], -1])]
         last = f"{t}_cat"
+        if not neox and (sliced or not view_back):  # flatten(-2) of the stacked pairs
+            nodes.append(n(f"{t}_flat", "aten.reshape.default", [f"%{last}", ["$N", f"${heads}", "$D"]]))
+            last = f"{t}_flat"
         if sliced:
-            if not neox:  # flatten(-2) of the stacked pairs, before the cat with the pass part
-                nodes.append(n(f"{t}_flat", "aten.reshape.default", [f"%{last}", ["$N", f"${heads}", "$D"]]))
-                last = f"{t}_flat"
             nodes.append(n(f"{t}_full", "aten.cat.default", [[f"%{last}", f"%{t}_pass"], -1]))
             last = f"{t}_full"
-        nodes.append(n(f"{t}_rot", "aten.reshape.default", [f"%{last}", ["$N", f"${heads}*D"]]))
-    return nodes
+        if view_back:
+            nodes.append(n(f"{t}_rot", "aten.reshape.default", [f"%{last}", ["$N", f"${heads}*D"]]))
+            last = f"{t}_rot"
+        outputs[f"{t}_rot"] = last
+    return nodes, outputs
 
 
-for _neox in (True, False):
-    for _sliced in (False, True):
-        for _f32 in (False, True):
-            _vars = {"NEOX": {"type": "bool", "value": _neox}}
-            if _sliced or not _neox:
-                _vars["END"] = {"type": "int", "doc": "a slice's end: INT64_MAX (to the end) or any value >= D"}
-            rope_heads.spelling(
-                ("neox" if _neox else "gptj") + ("_sliced" if _sliced else "") + ("_f32_cache" if _f32 else ""),
-                doc=("neox halves" if _neox else "gptj pairs") + (", the rotated part and the empty pass part "
-                                                                 "sliced, then concatenated" if _sliced else "")
-                    + (", a float32 cache (cos/sin converted to the model dtype)" if _f32 else ", a bf16 cache"),
-                vars=_vars, conditions=["D % 2 == 0"] + (["END >= D"] if "END" in _vars else []), root="q_cat",
-                nodes=rope_native_nodes(_neox, _sliced, _f32))
+rope_to_heads = Fragment(
+    "rope_to_heads", {"pos": "int64 [N]", "q": "MD [N, HQ, D]", "k": "MD [N, HK, D]", "cache": "CD [P, D]"},
+    {"q_rot": "MD [N, HQ, D]", "k_rot": "MD [N, HK, D]"},
+    "the native rotary embedding of rope_heads, its results left per head (N, H, D): the view back to (N, H*D) and "
+    "the attention's view per head (vLLM's Attention.forward) fold into nothing")
+
+for _frag, _view_back in ((rope_heads, True), (rope_to_heads, False)):
+    for _neox in (True, False):
+        for _sliced in (False, True):
+            for _f32 in (False, True):
+                _vars = {"NEOX": {"type": "bool", "value": _neox}}
+                if _sliced or not _neox:
+                    _vars["END"] = {"type": "int", "doc": "a slice's end: INT64_MAX (to the end) or any value >= D"}
+                _nodes, _outs = rope_native_nodes(_neox, _sliced, _f32, _view_back)
+                _frag.spelling(
+                    ("neox" if _neox else "gptj") + ("_sliced" if _sliced else "") + ("_f32_cache" if _f32 else ""),
+                    doc=("neox halves" if _neox else "gptj pairs") + (", the rotated part and the empty pass part "
+                                                                     "sliced, then concatenated" if _sliced else "")
+                        + (", a float32 cache (cos/sin converted to the model dtype)" if _f32 else ", a bf16 cache"),
+                    vars=_vars, conditions=["D % 2 == 0"] + (["END >= D"] if "END" in _vars else []), root="q_cat",
+                    nodes=_nodes, outputs=_outs)
 
 q_norm_heads = head_norm("q_head_norm_heads", "HQ", view_back=False)
 k_norm_heads = head_norm("k_head_norm_heads", "HK", view_back=False)
 
-FRAGMENTS = [qkv_split, q_norm, k_norm, rope, q_norm_heads, k_norm_heads, rope_heads]
+FRAGMENTS = [qkv_split, q_norm, k_norm, rope, q_norm_heads, k_norm_heads, rope_heads, rope_to_heads]
 
 # ---------------------------------------------------------------------------------------------------------
 # Family
@@ -218,6 +234,20 @@ def qk_norm_rope_native(qkv, q_weight, k_weight, positions, cos_sin_cache):
     return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
 
 
+def qk_norm_rope_native_heads(qkv, q_weight, k_weight, positions, cos_sin_cache):
+    parts = qkv_split(qkv)
+    qn = q_norm_heads(parts.q, q_weight)
+    kn = k_norm_heads(parts.k, k_weight)
+    rot = rope_to_heads(positions, qn, kn, cos_sin_cache)
+    return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
+
+
+# The rotated q and k per head: the split of the fused result viewed per head (views of qkv's rows).
+CUDA_HEADS = {"name": "cuda", "fused_op": FUSED, "replacement": {
+    "nodes": CUDA["replacement"]["nodes"] + [
+        n("q_heads", "aten.reshape.default", ["%q_fused", [-1, "$HQ", "$D"]], val=f"MD [N, HQ, D] stride [{ROW}, D, 1]"),
+        n("k_heads", "aten.reshape.default", ["%k_fused", [-1, "$HK", "$D"]], val=f"MD [N, HK, D] stride [{ROW}, D, 1]")],
+    "outputs": {"q": "q_heads", "k": "k_heads", "v": "v_fused"}}}
 INPUTS = {"qkv": QKV, "q_weight": "MD [D]", "k_weight": "MD [D]", "positions": "int64 [N]",
           "cos_sin_cache": "CD [P, D]"}
 FAMILIES = [
@@ -246,6 +276,13 @@ FAMILIES = [
                     "gptj, with or without slices, bf16 or f32 cache",
                     "  => cuda: the same fused op as qk_norm_rope"],
            targets=[CUDA]),
+    Family(qk_norm_rope_native_heads, INPUTS, VARS, root="rot", benefit=11, conditions=["P >= 9"],
+           description="qk_norm_rope_native whose rotated q and k stay per head (N, H, D): the attention's per-head "
+                       "view (vLLM's Attention.forward) folded with the rotation's view back",
+           diagram=["  q, k, v = @qkv_split(qkv); qh, kh = @q_head_norm_heads, @k_head_norm_heads",
+                    "  q', k' = @rope_to_heads(positions, qh, kh, cache)   (N, HQ, D), (N, HK, D)",
+                    "  => cuda: the fused op, q and k of its split viewed per head [-1, H, D]"],
+           targets=[CUDA_HEADS]),
 ]
 DESCRIPTION = ("vLLM's QK-norm + RoPE fusion for the cuda target, re-authored in Python "
                "(python/patterns/qk_norm_rope.py)")

@@ -135,8 +135,10 @@ class QkNormRopeFamilyTest(unittest.TestCase):
             builtin = json.load(f)
         self.assertEqual(self.mp.document(), builtin, "regenerate: python3 tests/golden/qk_norm_rope/make_patterns.py")
         self.assertEqual(list(builtin["fragments"]), ["qkv_split", "q_head_norm", "k_head_norm", "rope",
-                                                      "q_head_norm_heads", "k_head_norm_heads", "rope_heads"])
-        self.assertEqual([p["name"] for p in builtin["patterns"]], ["qk_norm_rope", "qk_norm_rope_native"])
+                                                      "q_head_norm_heads", "k_head_norm_heads", "rope_heads",
+                                                      "rope_to_heads"])
+        self.assertEqual([p["name"] for p in builtin["patterns"]],
+                         ["qk_norm_rope", "qk_norm_rope_native", "qk_norm_rope_native_heads"])
         # The two norms differ only in their head count's variable (both forms: viewed back, or the heads).
         for q_name, k_name in (("q_head_norm", "k_head_norm"), ("q_head_norm_heads", "k_head_norm_heads")):
             q, k = builtin["fragments"][q_name], builtin["fragments"][k_name]
@@ -144,8 +146,12 @@ class QkNormRopeFamilyTest(unittest.TestCase):
         # The native RoPE: neox | gptj, with or without slices, bf16 or float32 cache; cos/sin nodes once for q and k.
         rope = builtin["fragments"]["rope_heads"]["spellings"]
         self.assertEqual(len(rope), 8)
-        for sp in rope:
-            ops = [n["op"] for n in sp["nodes"]]
+        for sp, heads in zip(rope, builtin["fragments"]["rope_to_heads"]["spellings"]):
+            self.assertEqual(sp["name"], heads["name"])
+            # Left per head: the same nodes but the last view back of q and of k (gptj keeps its flatten).
+            ops, kept = [n["op"] for n in sp["nodes"]], [n["op"] for n in heads["nodes"]]
+            self.assertEqual(ops.count("aten.reshape.default") - kept.count("aten.reshape.default"),
+                             2 if "neox" in sp["name"] or "sliced" in sp["name"] else 0, sp["name"])
             self.assertEqual(ops.count("aten.index_select.default"), 1, sp["name"])
             self.assertEqual(ops.count("aten.unsqueeze.default"), 2 if "neox" in sp["name"] else 6, sp["name"])
             self.assertEqual(ops.count("aten.sub.Tensor"), 2, sp["name"])

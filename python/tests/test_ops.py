@@ -659,11 +659,15 @@ class E2eModels(unittest.TestCase):
                     outs = model(vllm_native.inputs(small, 5, device="cpu"))
                 self.assertEqual(len(outs), 1 + 2 * v.layers)
                 self.assertEqual(tuple(outs[0].shape), (5, 256))
-                self.assertEqual(tuple(outs[1].shape), (5, 256))
-                self.assertEqual(tuple(outs[2].shape), (5, small.heads_k * 64))
+                if v.attn_heads:
+                    self.assertEqual(tuple(outs[1].shape), (5, 4, 64))
+                    self.assertEqual(tuple(outs[2].shape), (5, small.heads_k, 64))
+                else:
+                    self.assertEqual(tuple(outs[1].shape), (5, 256))
+                    self.assertEqual(tuple(outs[2].shape), (5, small.heads_k * 64))
                 self.assertTrue(all(o.dtype == torch.bfloat16 for o in outs))
                 self.assertTrue(bool(torch.isfinite(outs[0].float()).all()))
-                key = (v.neox, v.heads_k, v.rotary_dim, v.cache_dtype)
+                key = (v.neox, v.heads_k, v.rotary_dim, v.cache_dtype, v.attn_heads)
                 if key in results:
                     for a, b in zip(results[key], outs):
                         self.assertTrue(torch.equal(a, b), f"{v.name}: native and custom-op RoPE differ")

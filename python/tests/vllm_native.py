@@ -203,6 +203,8 @@ class Variant:
     neox: bool = True
     cache_dtype: torch.dtype = torch.bfloat16
     max_position: int = 4096
+    attn_heads: bool = False      # QkNormRope: the stand-in attention reads q, k, v per head (T, H, D) as vLLM's
+                                  # Attention.forward views them (else the flat (T, H*D) tensors)
 
 
 def dequant(q, s, group):
@@ -323,7 +325,8 @@ class QkNormRope(torch.nn.Module):
     fused QKV projection, its split, q and k normalised per head (RMSNorm.forward_static on the (T, H, D) views,
     viewed back), the rotary embedding of q and k (spelling "native": RotaryEmbedding.forward_static; "custom":
     _C.rotary_embedding in place on the normalised q and k, fresh tensors, so no clone), then a cheap stand-in for
-    the attention: x + q @ W_o + sum(k * v) per token. The positions are made from the token count inside forward
+    the attention: x + q @ W_o + sum(k * v) per token (attn_heads: on the per-head views, x + sum over heads of q
+    @ W_o[:D] + sum(k * v)). The positions are made from the token count inside forward
     ((7 t + 3) mod max_position), so the model keeps one input. hidden = heads_q * head_dim."""
 
     def __init__(self, v: Variant, device="cuda", seed: int = 0):
@@ -366,8 +369,13 @@ class QkNormRope(torch.nn.Module):
                 torch.ops._C.rotary_embedding(positions, q, k, d, self.cos_sin_cache, v.neox)
             else:
                 q, k = rotary_embedding(positions, q, k, d, rot, self.cos_sin_cache, v.neox)
-            outs += [q, k]
-            x = x + q @ self.outs[i] + (k * val).sum(dim=-1, keepdim=True)
+            if v.attn_heads:
+                qh, kh, vh = q.view(-1, v.heads_q, d), k.view(-1, v.heads_k, d), val.view(-1, v.heads_k, d)
+                outs += [qh, kh]
+                x = x + qh.sum(dim=1) @ self.outs[i][:d] + (kh * vh).sum(dim=(1, 2)).unsqueeze(-1)
+            else:
+                outs += [q, k]
+                x = x + q @ self.outs[i] + (k * val).sum(dim=-1, keepdim=True)
         return (x, *outs)
 
 

@@ -113,7 +113,7 @@ def cos_sin(g, cache, pos, rot, cache_dt):
 
 def case(name, why, target="cuda", matches=1, *, hq=4, hk=2, d=64, rot=None, eps=(1e-6, 1e-6), norms=("native",) * 2,
          rope="af_v1", neox=True, cache_dt=BF, split_dim=1, kw_dt=BF, v_size=None, second_user=False, layers=1,
-         q_view_heads=None, sliced=False, views=True, k_positions=False, sign_swap=False):
+         q_view_heads=None, sliced=False, views=True, k_positions=False, sign_swap=False, attn_heads=False):
     rot = rot or d
     v_size = v_size or hk * d
     row = hq * d + hk * d + v_size
@@ -140,20 +140,23 @@ def case(name, why, target="cuda", matches=1, *, hq=4, hk=2, d=64, rot=None, eps
             if k_positions:
                 cos, sin = cos_sin(g, cache, pos_k, rot, cache_dt)
             kr = native_rope(g, kn, cos, sin, hk, d, rot, neox, sliced, views)
-            g.outputs += [qr, kr, v]
-            continue
-        common = {"positions": ref(pos), "head_size": d, "cos_sin_cache": ref(cache), "is_neox": neox}
-        vals = [None, tv(BF, ["s0", hq * d]), tv(BF, ["s0", hk * d])]
-        if rope == "af_v2":
-            af = g.call("auto_functionalized_v2", "higher_order.auto_functionalized_v2",
-                        [{"op": "_C.rotary_embedding.default"}], vals,
-                        dict(common, _query_base_index=0, _key_base_index=1, _all_bases=[ref(qn), ref(kn)]))
         else:
-            newer = {"rope_dim_offset": 0, "inverse": False} if rope == "af_v1_newer" else {}
-            af = g.call("auto_functionalized", "higher_order.auto_functionalized", [{"op": "_C.rotary_embedding.default"}],
-                        vals, dict(common, query=ref(qn), key=ref(kn), **newer))
-        qr = g.call("getitem", "_operator.getitem", [ref(af), 1], tv(BF, ["s0", hq * d]))
-        kr = g.call("getitem", "_operator.getitem", [ref(af), 2], tv(BF, ["s0", hk * d]))
+            common = {"positions": ref(pos), "head_size": d, "cos_sin_cache": ref(cache), "is_neox": neox}
+            vals = [None, tv(BF, ["s0", hq * d]), tv(BF, ["s0", hk * d])]
+            if rope == "af_v2":
+                af = g.call("auto_functionalized_v2", "higher_order.auto_functionalized_v2",
+                            [{"op": "_C.rotary_embedding.default"}], vals,
+                            dict(common, _query_base_index=0, _key_base_index=1, _all_bases=[ref(qn), ref(kn)]))
+            else:
+                newer = {"rope_dim_offset": 0, "inverse": False} if rope == "af_v1_newer" else {}
+                af = g.call("auto_functionalized", "higher_order.auto_functionalized",
+                            [{"op": "_C.rotary_embedding.default"}], vals,
+                            dict(common, query=ref(qn), key=ref(kn), **newer))
+            qr = g.call("getitem", "_operator.getitem", [ref(af), 1], tv(BF, ["s0", hq * d]))
+            kr = g.call("getitem", "_operator.getitem", [ref(af), 2], tv(BF, ["s0", hk * d]))
+        if attn_heads:  # vLLM's Attention.forward: query/key/value.view(-1, heads, head_size)
+            qr, kr, v = (g.call("view", "aten.view.default", [ref(t), [-1, h, d]], view_val(BF, ["s0", h, d], st))
+                         for t, h, st in ((qr, hq, [hq * d, d, 1]), (kr, hk, [hk * d, d, 1]), (v, hk, [row, d, 1])))
         g.outputs += [qr, kr, v]
         if second_user:
             g.outputs.append(qn)
@@ -188,6 +191,12 @@ def main():
          rope="native", neox=False)
     case("native_rope_gptj_sliced_f32_cache_gqa", "native gptj rotation, sliced, a float32 cache, 8 query heads "
          "and one kv head", rope="native", neox=False, sliced=True, cache_dt=F32, hq=8, hk=1)
+    case("native_rope_attn_heads", "native neox rotation whose q, k (and v) the attention views per head: the views "
+         "fold with the rotation's view back, the rotated heads are the region's outputs", rope="native",
+         attn_heads=True)
+    case("native_rope_gptj_attn_heads_f32_cache", "native gptj rotation, a float32 cache, q, k and v viewed per head "
+         "by the attention", rope="native", neox=False, cache_dt=F32, attn_heads=True)
+    case("af_v1_attn_heads", "AF(_C.rotary_embedding) v1 whose results the attention views per head", attn_heads=True)
     case("neg_native_two_positions", "q and k rotated at different positions (two index_selects): the fused op "
          "takes one position per token", matches=0, rope="native", k_positions=True)
     case("neg_native_sign_swapped", "q rotated with o1 = x1*sin - x2*cos (cos and sin swapped in the difference): "
