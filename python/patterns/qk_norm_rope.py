@@ -96,8 +96,9 @@ rope.spelling("af_v2", vars=ROPE_VARS, root="af",
 # spells it once vLLM's rotary custom op is off. NOT verified against a real torch.compile graph (no PyTorch in the
 # session that wrote it): the spellings follow PyTorch's source. `positions.flatten()` of a 1-d tensor is no node;
 # `cache.index_select(0, positions)`; `chunk(2, -1)` of an even dim is `split.Tensor(x, D/2, -1)` + getitems;
-# `cos.unsqueeze(-2).to(x.dtype)` (a convert only for a float32 cache; q's and k's unsqueezes are one node after
-# AOTAutograd's CSE, so the cos/sin nodes are shared by the two rotations); `x.view(T, -1, D)` is folded with the
+# `cos.unsqueeze(-2).to(x.dtype)` (a convert only for a float32 cache) once per ApplyRotaryEmb call: spellings
+# `_unshared`; after a CSE pass (AOTAutograd's partitioner runs one; an inference graph may not have had it) q's and
+# k's are one node, shared by the two rotations: the other spellings); `x.view(T, -1, D)` is folded with the
 # norm's view back into nothing by fxopt's normalisation, so the rotation reads the normalised (N, H, D) heads;
 # neox halves are `split.Tensor(x, D/2, -1)`, gptj pairs `slice(x, 2, 0|1, END, 2)` and `stack((o1, o2), -1)` is
 # decomposed (torch._refs.stack: `cat([unsqueeze(o1, 3), unsqueeze(o2, 3)], -1)`), its `flatten(-2)` view folded
@@ -113,21 +114,33 @@ rope_heads = Fragment(
     "(N, H*D)")
 
 
-def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool, view_back: bool = True) -> tuple:
-    """The nodes of one native spelling (the shared cos/sin rows, then the rotation of q and of k) and its outputs:
-    the rotated q and k viewed back to (N, H*D), or (view_back=False) left as heads (N, H, D), as they are when the
-    attention's own per-head view folds with the view back."""
+def rope_native_nodes(neox: bool, sliced: bool, f32_cache: bool, view_back: bool = True,
+                      shared: bool = True) -> tuple:
+    """The nodes of one native spelling (the cos/sin rows, then the rotation of q and of k) and its outputs: the
+    rotated q and k viewed back to (N, H*D), or (view_back=False) left as heads (N, H, D), as they are when the
+    attention's own per-head view folds with the view back. `shared`: one unsqueeze (and convert) of cos and of sin
+    for both rotations (a graph after CSE, as AOTAutograd's partitioner runs it); else each ApplyRotaryEmb call's own,
+    as an inference graph without CSE keeps them."""
     nodes = [n("cs", "aten.index_select.default", ["%cache", 0, "%pos"],
                val="float32 [N, D]" if f32_cache else "MD [N, D]"),
-             n("csp", "aten.split.Tensor", ["%cs", "$D//2", -1]), gi("cos0", "csp", 0), gi("sin0", "csp", 1),
-             n("cos1", "aten.unsqueeze.default", ["%cos0", -2]), n("sin1", "aten.unsqueeze.default", ["%sin0", -2])]
-    cos, sin = "cos1", "sin1"
-    if f32_cache:
-        nodes += [n("cos", "prims.convert_element_type.default", ["%cos1", {"dtype": "$MD"}]),
-                  n("sin", "prims.convert_element_type.default", ["%sin1", {"dtype": "$MD"}])]
-        cos, sin = "cos", "sin"
+             n("csp", "aten.split.Tensor", ["%cs", "$D//2", -1]), gi("cos0", "csp", 0), gi("sin0", "csp", 1)]
+
+    def cos_sin(p):  # cos.unsqueeze(-2).to(x.dtype), sin alike: their nodes (names prefixed by p) and names
+        out = [n(f"{p}cos1", "aten.unsqueeze.default", ["%cos0", -2]),
+               n(f"{p}sin1", "aten.unsqueeze.default", ["%sin0", -2])]
+        if not f32_cache:
+            return out, f"{p}cos1", f"{p}sin1"
+        return out + [n(f"{p}cos", "prims.convert_element_type.default", [f"%{p}cos1", {"dtype": "$MD"}]),
+                      n(f"{p}sin", "prims.convert_element_type.default", [f"%{p}sin1", {"dtype": "$MD"}])], \
+            f"{p}cos", f"{p}sin"
+    if shared:
+        more, cos, sin = cos_sin("")
+        nodes += more
     outputs = {}
     for t, heads in (("q", "HQ"), ("k", "HK")):
+        if not shared:
+            more, cos, sin = cos_sin(f"{t}_")
+            nodes += more
         src = f"%{t}"
         if sliced:
             nodes += [n(f"{t}_r", "aten.slice.Tensor", [src, 2, 0, "$D"]),
@@ -172,20 +185,23 @@ rope_to_heads = Fragment(
     "the attention's view per head (vLLM's Attention.forward) fold into nothing")
 
 for _frag, _view_back in ((rope_heads, True), (rope_to_heads, False)):
-    for _neox in (True, False):
-        for _sliced in (False, True):
-            for _f32 in (False, True):
-                _vars = {"NEOX": {"type": "bool", "value": _neox}}
-                if _sliced or not _neox:
-                    _vars["END"] = {"type": "int", "doc": "a slice's end: INT64_MAX (to the end) or any value >= D"}
-                _nodes, _outs = rope_native_nodes(_neox, _sliced, _f32, _view_back)
-                _frag.spelling(
-                    ("neox" if _neox else "gptj") + ("_sliced" if _sliced else "") + ("_f32_cache" if _f32 else ""),
-                    doc=("neox halves" if _neox else "gptj pairs") + (", the rotated part and the empty pass part "
-                                                                     "sliced, then concatenated" if _sliced else "")
-                        + (", a float32 cache (cos/sin converted to the model dtype)" if _f32 else ", a bf16 cache"),
-                    vars=_vars, conditions=["D % 2 == 0"] + (["END >= D"] if "END" in _vars else []), root="q_cat",
-                    nodes=_nodes, outputs=_outs)
+    for _shared in (True, False):
+        for _neox in (True, False):
+            for _sliced in (False, True):
+                for _f32 in (False, True):
+                    _vars = {"NEOX": {"type": "bool", "value": _neox}}
+                    if _sliced or not _neox:
+                        _vars["END"] = {"type": "int", "doc": "a slice's end: INT64_MAX (to the end) or any value >= D"}
+                    _nodes, _outs = rope_native_nodes(_neox, _sliced, _f32, _view_back, _shared)
+                    _frag.spelling(
+                        ("neox" if _neox else "gptj") + ("_sliced" if _sliced else "") + ("_f32_cache" if _f32 else "")
+                        + ("" if _shared else "_unshared"),
+                        doc=("neox halves" if _neox else "gptj pairs") + (
+                            ", the rotated part and the empty pass part sliced, then concatenated" if _sliced else "")
+                        + (", a float32 cache (cos/sin converted to the model dtype)" if _f32 else ", a bf16 cache")
+                        + ("" if _shared else ", cos/sin unsqueezed (and converted) once per rotation (no CSE)"),
+                        vars=_vars, conditions=["D % 2 == 0"] + (["END >= D"] if "END" in _vars else []),
+                        root="q_cat", nodes=_nodes, outputs=_outs)
 
 q_norm_heads = head_norm("q_head_norm_heads", "HQ", view_back=False)
 k_norm_heads = head_norm("k_head_norm_heads", "HK", view_back=False)

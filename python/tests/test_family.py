@@ -145,7 +145,7 @@ class QkNormRopeFamilyTest(unittest.TestCase):
             self.assertEqual(json.dumps(q).replace("HQ", "HK"), json.dumps(k))
         # The native RoPE: neox | gptj, with or without slices, bf16 or float32 cache; cos/sin nodes once for q and k.
         rope = builtin["fragments"]["rope_heads"]["spellings"]
-        self.assertEqual(len(rope), 8)
+        self.assertEqual(len(rope), 16)
         for sp, heads in zip(rope, builtin["fragments"]["rope_to_heads"]["spellings"]):
             self.assertEqual(sp["name"], heads["name"])
             # Left per head: the same nodes but the last view back of q and of k (gptj keeps its flatten).
@@ -153,7 +153,9 @@ class QkNormRopeFamilyTest(unittest.TestCase):
             self.assertEqual(ops.count("aten.reshape.default") - kept.count("aten.reshape.default"),
                              2 if "neox" in sp["name"] or "sliced" in sp["name"] else 0, sp["name"])
             self.assertEqual(ops.count("aten.index_select.default"), 1, sp["name"])
-            self.assertEqual(ops.count("aten.unsqueeze.default"), 2 if "neox" in sp["name"] else 6, sp["name"])
+            per_rotation = 2 if "unshared" in sp["name"] else 1
+            self.assertEqual(ops.count("aten.unsqueeze.default"), 2 * per_rotation + (0 if "neox" in sp["name"] else 4),
+                             sp["name"])
             self.assertEqual(ops.count("aten.sub.Tensor"), 2, sp["name"])
 
     @unittest.skipIf(optional_binary() is None, "needs the fxopt binary")

@@ -94,15 +94,20 @@ def native_rope(g, x, cos, sin, heads, d, rot, neox, sliced, view_in, sign_swap=
     return g.call("view", "aten.view.default", [ref(r), [{"sym": "s0"}, heads * d]], tv(BF, ["s0", heads * d]))
 
 
-def cos_sin(g, cache, pos, rot, cache_dt):
-    """index_select(cache, 0, positions), its cos | sin halves unsqueezed (converted to bf16 from a float32 cache):
-    the nodes q's and k's rotations share."""
+def cos_sin_rows(g, cache, pos, rot, cache_dt):
+    """index_select(cache, 0, positions) and its cos | sin halves (getitems of split.Tensor)."""
     half = rot // 2
     cs = g.call("index_select", "aten.index_select.default", [ref(cache), 0, ref(pos)], tv(cache_dt, ["s0", rot]))
     sp = g.call("split", "aten.split.Tensor", [ref(cs), half, -1], [view_val(cache_dt, ["s0", half], [rot, 1])] * 2)
+    return [g.call("getitem", "_operator.getitem", [ref(sp), i], view_val(cache_dt, ["s0", half], [rot, 1]))
+            for i in range(2)]
+
+
+def cos_sin_heads(g, rows, rot, cache_dt):
+    """cos.unsqueeze(-2).to(bf16), sin alike (the convert only from a float32 cache)."""
+    half = rot // 2
     out = []
-    for i in range(2):
-        h = g.call("getitem", "_operator.getitem", [ref(sp), i], view_val(cache_dt, ["s0", half], [rot, 1]))
+    for h in rows:
         u = g.call("unsqueeze", "aten.unsqueeze.default", [ref(h), -2], view_val(cache_dt, ["s0", 1, half],
                                                                                  [rot, half, 1]))
         if cache_dt != BF:
@@ -113,7 +118,8 @@ def cos_sin(g, cache, pos, rot, cache_dt):
 
 def case(name, why, target="cuda", matches=1, *, hq=4, hk=2, d=64, rot=None, eps=(1e-6, 1e-6), norms=("native",) * 2,
          rope="af_v1", neox=True, cache_dt=BF, split_dim=1, kw_dt=BF, v_size=None, second_user=False, layers=1,
-         q_view_heads=None, sliced=False, views=True, k_positions=False, sign_swap=False, attn_heads=False):
+         q_view_heads=None, sliced=False, views=True, k_positions=False, sign_swap=False, attn_heads=False,
+         shared_cos_sin=True):
     rot = rot or d
     v_size = v_size or hk * d
     row = hq * d + hk * d + v_size
@@ -135,10 +141,13 @@ def case(name, why, target="cuda", matches=1, *, hq=4, hk=2, d=64, rot=None, eps
         qn = head_norm(g, q, qw, qh, hq * d // qh, eps[0], norms[0], row, view_back)
         kn = head_norm(g, k, kw, hk, d, eps[1], norms[1], row, view_back)
         if rope == "native":
-            cos, sin = cos_sin(g, cache, pos, rot, cache_dt)
+            rows = cos_sin_rows(g, cache, pos, rot, cache_dt)
+            cos, sin = cos_sin_heads(g, rows, rot, cache_dt)
             qr = native_rope(g, qn, cos, sin, hq, d, rot, neox, sliced, views, sign_swap)
             if k_positions:
-                cos, sin = cos_sin(g, cache, pos_k, rot, cache_dt)
+                rows = cos_sin_rows(g, cache, pos_k, rot, cache_dt)
+            if k_positions or not shared_cos_sin:  # k's own unsqueezes (an inference graph without CSE)
+                cos, sin = cos_sin_heads(g, rows, rot, cache_dt)
             kr = native_rope(g, kn, cos, sin, hk, d, rot, neox, sliced, views)
         else:
             common = {"positions": ref(pos), "head_size": d, "cos_sin_cache": ref(cache), "is_neox": neox}
@@ -196,6 +205,11 @@ def main():
          attn_heads=True)
     case("native_rope_gptj_attn_heads_f32_cache", "native gptj rotation, a float32 cache, q, k and v viewed per head "
          "by the attention", rope="native", neox=False, cache_dt=F32, attn_heads=True)
+    case("native_rope_unshared_attn_heads", "native neox rotation, each rotation with its own cos/sin unsqueezes "
+         "(an inference graph without CSE), q, k, v viewed per head", rope="native", shared_cos_sin=False,
+         attn_heads=True)
+    case("native_rope_gptj_unshared_f32_cache", "native gptj rotation, a float32 cache, each rotation with its own "
+         "cos/sin unsqueezes and converts", rope="native", neox=False, cache_dt=F32, shared_cos_sin=False)
     case("af_v1_attn_heads", "AF(_C.rotary_embedding) v1 whose results the attention views per head", attn_heads=True)
     case("neg_native_two_positions", "q and k rotated at different positions (two index_selects): the fused op "
          "takes one position per token", matches=0, rope="native", k_positions=True)
