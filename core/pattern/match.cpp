@@ -410,7 +410,9 @@ bool Matcher::match_node(int p, Node* n) {
         bool operand = P.args[i].kind == PatternArg::Kind::Ref || P.args[i].kind == PatternArg::Kind::List;
         if (operand != (pass == 1)) continue;
         if (!match_arg(p, n, P.args[i], n->args[i], "args", static_cast<int>(i), -1, nullptr)) {
-          if ((!operand || !has_ref(P.args[i])) && recorded_) fail_.literal = true;  // [-1] vs [1] too
+          // A literal that differs ([-1] vs [1] too); a getitem's index picks another output of its node: another
+          // operand, not a value (the pattern tried at its other output's consumer).
+          if ((!operand || !has_ref(P.args[i])) && recorded_ && P.target != "_operator.getitem") fail_.literal = true;
           return false;
         }
       }
