@@ -444,40 +444,6 @@ class SiluMulQuantFamilyOps(unittest.TestCase):
             torch.ops._C.silu_and_mul(torch.empty(7, 256), x)
 
 
-def apply_rotary_emb_native(x, cos, sin, is_neox):
-    """ApplyRotaryEmb.forward_static (enable_fp32_compute=False, spec vllm-fusions.md 5.6), eager in x.dtype."""
-    cos = cos.unsqueeze(-2).to(x.dtype)
-    sin = sin.unsqueeze(-2).to(x.dtype)
-    if is_neox:
-        x1, x2 = torch.chunk(x, 2, dim=-1)
-    else:
-        x1 = x[..., ::2]
-        x2 = x[..., 1::2]
-    o1 = x1 * cos - x2 * sin
-    o2 = x2 * cos + x1 * sin
-    if is_neox:
-        return torch.cat((o1, o2), dim=-1)
-    return torch.stack((o1, o2), dim=-1).flatten(-2)
-
-
-def rotary_native(positions, query, key, head_size, cos_sin_cache, is_neox):
-    """RotaryEmbedding.forward_static: rotates query[..., :rotary_dim] (and key's), the rest passes."""
-    positions = positions.flatten()
-    num_tokens = positions.shape[0]
-    cos, sin = cos_sin_cache.index_select(0, positions).chunk(2, dim=-1)
-    rotary_dim = cos_sin_cache.shape[-1]
-    out = []
-    for x in (query, key):
-        if x is None:
-            out.append(None)
-            continue
-        shape = x.shape
-        x = x.view(num_tokens, -1, head_size)
-        x_rot = apply_rotary_emb_native(x[..., :rotary_dim], cos, sin, is_neox)
-        out.append(torch.cat((x_rot, x[..., rotary_dim:]), dim=-1).reshape(shape))
-    return out[0], out[1]
-
-
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
 class QkNormRopeFamilyOps(unittest.TestCase):
     """The QK-norm + RoPE family: fxopt.ops's _C.rotary_embedding equals vLLM's native RoPE, and
@@ -523,7 +489,7 @@ class QkNormRopeFamilyOps(unittest.TestCase):
                                 k = rand(tokens, 2 * 64, device=device, seed=2, scale=2)
                                 cache = rand(16, rot, device=device, seed=3).to(cache_dtype)
                                 pos = self.positions(tokens, 16, device)
-                                q_ref, k_ref = rotary_native(pos, q, k, 64, cache, is_neox)
+                                q_ref, k_ref = vllm_native.rotary_embedding(pos, q, k, 64, rot, cache, is_neox)
                                 q2, k2 = q.clone(), k.clone()
                                 torch.ops._C.rotary_embedding(pos, q2, k2, 64, cache, is_neox)
                                 self.assertTrue(tutil.same_bits(q2, q_ref) and tutil.same_bits(k2, k_ref))
@@ -552,7 +518,7 @@ class QkNormRopeFamilyOps(unittest.TestCase):
                         q, k, v = qkv.split([hq * d, hk * d, hk * d], dim=-1)
                         qn = vllm_native.rms_norm(q.reshape(tokens, hq, d), qw, 1e-6).reshape(tokens, hq * d)
                         kn = vllm_native.rms_norm(k.reshape(tokens, hk, d), kw, 1e-6).reshape(tokens, hk * d)
-                        q_ref, k_ref = rotary_native(pos, qn, kn, d, cache, is_neox)
+                        q_ref, k_ref = vllm_native.rotary_embedding(pos, qn, kn, d, d, cache, is_neox)
                         out = qkv.clone()
                         torch.ops._C.fused_qk_norm_rope(out, hq, hk, hk, d, 1e-6, qw, kw, cache, is_neox, pos)
                         q2, k2, v2 = out.split([hq * d, hk * d, hk * d], dim=-1)
