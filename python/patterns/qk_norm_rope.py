@@ -212,12 +212,15 @@ FRAGMENTS = [qkv_split, q_norm, k_norm, rope, q_norm_heads, k_norm_heads, rope_h
 # Family
 
 
-def qk_norm_rope(qkv, q_weight, k_weight, positions, cos_sin_cache):
-    parts = qkv_split(qkv)
-    qn = q_norm(parts.q, q_weight)
-    kn = k_norm(parts.k, k_weight)
-    rot = rope(positions, qn, kn, cos_sin_cache)
-    return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
+def composed(q_norm_frag, k_norm_frag, rope_frag):
+    """A family's composition: the split, the two per-head norms and a rotation (the families differ only there)."""
+    def compose(qkv, q_weight, k_weight, positions, cos_sin_cache):
+        parts = qkv_split(qkv)
+        qn = q_norm_frag(parts.q, q_weight)
+        kn = k_norm_frag(parts.k, k_weight)
+        rot = rope_frag(positions, qn, kn, cos_sin_cache)
+        return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
+    return compose
 
 
 VARS = {"N": "sym", "HQ": "int", "HK": "int", "D": "int", "eps": "float",
@@ -242,32 +245,19 @@ CUDA = {"name": "cuda", "fused_op": FUSED, "replacement": {
     "outputs": {"q": "q_fused", "k": "k_fused", "v": "v_fused"}}}
 
 
-def qk_norm_rope_native(qkv, q_weight, k_weight, positions, cos_sin_cache):
-    parts = qkv_split(qkv)
-    qn = q_norm_heads(parts.q, q_weight)
-    kn = k_norm_heads(parts.k, k_weight)
-    rot = rope_heads(positions, qn, kn, cos_sin_cache)
-    return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
-
-
-def qk_norm_rope_native_heads(qkv, q_weight, k_weight, positions, cos_sin_cache):
-    parts = qkv_split(qkv)
-    qn = q_norm_heads(parts.q, q_weight)
-    kn = k_norm_heads(parts.k, k_weight)
-    rot = rope_to_heads(positions, qn, kn, cos_sin_cache)
-    return {"q": rot.q_rot, "k": rot.k_rot, "v": parts.v}
-
-
 # The rotated q and k per head: the split of the fused result viewed per head (views of qkv's rows).
 CUDA_HEADS = {"name": "cuda", "fused_op": FUSED, "replacement": {
     "nodes": CUDA["replacement"]["nodes"] + [
-        n("q_heads", "aten.reshape.default", ["%q_fused", [-1, "$HQ", "$D"]], val=f"MD [N, HQ, D] stride [{ROW}, D, 1]"),
-        n("k_heads", "aten.reshape.default", ["%k_fused", [-1, "$HK", "$D"]], val=f"MD [N, HK, D] stride [{ROW}, D, 1]")],
+        n("q_heads", "aten.reshape.default", ["%q_fused", [-1, "$HQ", "$D"]],
+          val=f"MD [N, HQ, D] stride [{ROW}, D, 1]"),
+        n("k_heads", "aten.reshape.default", ["%k_fused", [-1, "$HK", "$D"]],
+          val=f"MD [N, HK, D] stride [{ROW}, D, 1]")],
     "outputs": {"q": "q_heads", "k": "k_heads", "v": "v_fused"}}}
 INPUTS = {"qkv": QKV, "q_weight": "MD [D]", "k_weight": "MD [D]", "positions": "int64 [N]",
           "cos_sin_cache": "CD [P, D]"}
 FAMILIES = [
-    Family(qk_norm_rope, INPUTS, VARS, root="rot", benefit=11, conditions=["P >= 9"],
+    Family(composed(q_norm, k_norm, rope), INPUTS, VARS, name="qk_norm_rope", root="rot", benefit=11,
+           conditions=["P >= 9"],
            description="QK-norm + RoPE of a fused QKV projection (Qwen3 attention): per-head RMSNorm of q and k, "
                        "then the rotary embedding of whole heads",
            diagram=["  qkv (N, (HQ+2HK)*D) bf16   q_weight, k_weight (D) bf16   positions (N) int64   cache (P, D)",
@@ -279,7 +269,8 @@ FAMILIES = [
                     "positions)[1].split([HQ*D, HK*D, HK*D], -1)",
                     "  => rocm-aiter: no fused op (the pattern is reported as skipped)"],
            targets=[CUDA]),
-    Family(qk_norm_rope_native, INPUTS, VARS, root="rot", benefit=11, conditions=["P >= 9"],
+    Family(composed(q_norm_heads, k_norm_heads, rope_heads), INPUTS, VARS, name="qk_norm_rope_native", root="rot",
+           benefit=11, conditions=["P >= 9"],
            description="QK-norm + RoPE of a fused QKV projection with vLLM's rotary custom op off: the native "
                        "RotaryEmbedding.forward_static chain on the normalised heads (spelling not yet checked against "
                        "a torch.compile graph)",
@@ -292,7 +283,8 @@ FAMILIES = [
                     "gptj, with or without slices, bf16 or f32 cache",
                     "  => cuda: the same fused op as qk_norm_rope"],
            targets=[CUDA]),
-    Family(qk_norm_rope_native_heads, INPUTS, VARS, root="rot", benefit=11, conditions=["P >= 9"],
+    Family(composed(q_norm_heads, k_norm_heads, rope_to_heads), INPUTS, VARS, name="qk_norm_rope_native_heads",
+           root="rot", benefit=11, conditions=["P >= 9"],
            description="qk_norm_rope_native whose rotated q and k stay per head (N, H, D): the attention's per-head "
                        "view (vLLM's Attention.forward) folded with the rotation's view back",
            diagram=["  q, k, v = @qkv_split(qkv); qh, kh = @q_head_norm_heads, @k_head_norm_heads",
