@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "core/fxgraph/fxgraph_io.h"
+#include "core/ir/error.h"
 #include "runtime/backend.h"
+#include "runtime/executor.h"
 #include "runtime/tensor.h"
 
 namespace fxopt::testing {
@@ -53,6 +56,19 @@ struct GraphText {
            R"(]], "kwargs": {}, "meta": {}})" + "\n ]\n}\n";
   }
 };
+
+// The InputError text of running the graph `t` with output `out` on seeded inputs (placeholders in `given` take
+// those values); "" when it runs.
+inline std::string run_error(const GraphText& t, const std::string& out, const rt::TensorMap& given = {}) {
+  try {
+    const Graph g = read_graph_text(t.text({out}), "err.json");
+    const rt::SymbolValues s;
+    rt::run_graph(g, s, rt::make_inputs(g, s, 1, given));
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // Equal bits, element by element (float32 NaNs of any payload count as equal: NaN payloads are not part of the
 // numerics contract; bf16 and fp8 NaNs are canonical). Reports the first difference.

@@ -372,14 +372,7 @@ std::string af_error(const std::string& op, const std::vector<std::tuple<std::st
   }
   t.call("af", "higher_order.auto_functionalized", R"([{"op": ")" + op + R"("}])", "{" + kwargs + "}");
   t.call("o", "_operator.getitem", args({nd("af"), "1"}));
-  try {
-    const Graph g = read_graph_text(t.text({"o"}), "err.json");
-    const SymbolValues s;
-    run_graph(g, s, make_inputs(g, s, 1, given));
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return run_error(t, "o", given);
 }
 
 using In = std::tuple<std::string, std::string, Shape>;

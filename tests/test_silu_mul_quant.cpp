@@ -263,14 +263,7 @@ std::string af_error(const std::string& op, const std::string& x_dtype, const Sh
   kw += kwargs + "}";
   t.call("af", "higher_order.auto_functionalized", R"([{"op": ")" + op + R"("}])", kw, "");
   t.call("o", "_operator.getitem", "[" + nd("af") + ", 1]", "{}", "");
-  try {
-    const Graph g = read_graph_text(t.text({"o"}), "err.json");
-    const SymbolValues s;
-    run_graph(g, s, make_inputs(g, s, 1));
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return run_error(t, "o");
 }
 std::string aiter_error(const std::string& x_dtype, const Shape& x_shape, int64_t group, const std::string& q_dtype) {
   GraphText t;
@@ -282,14 +275,7 @@ std::string aiter_error(const std::string& x_dtype, const Shape& x_shape, int64_
   t.call("ai", "vllm.rocm_aiter_act_mul_and_fp8_group_quant.default", "[" + nd("x") + ", " + std::to_string(group) + "]",
          "{}", "[" + tval(q_dtype, qs) + ", " + tval("float32", ss) + "]");
   t.call("o", "_operator.getitem", "[" + nd("ai") + ", 0]", "{}", "");
-  try {
-    const Graph g = read_graph_text(t.text({"o"}), "err.json");
-    const SymbolValues s;
-    run_graph(g, s, make_inputs(g, s, 1));
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return run_error(t, "o");
 }
 }  // namespace
 
