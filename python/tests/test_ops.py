@@ -21,8 +21,9 @@ def rand(*shape, device, seed=0, scale=1.0):
     return (torch.randn(*shape, generator=g) * scale).to(torch.bfloat16).to(device)
 
 
-@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
-class ReferenceOps(unittest.TestCase):
+class OpsCase(unittest.TestCase):
+    """The reference ops registered, the platform fp8 dtype and the eager implementation for every test."""
+
     def setUp(self):
         self.owner = ops.register()
         ops.set_fp8_dtype(None)
@@ -32,6 +33,13 @@ class ReferenceOps(unittest.TestCase):
         ops.set_fp8_dtype(None)
         ops.set_impl("eager")
 
+    def need(self, key):
+        if self.owner.get(key) != "fxopt":
+            self.skipTest(f"vLLM provides {key}")
+
+
+@unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
+class ReferenceOps(OpsCase):
     def test_registered_under_vllm_with_the_right_schema(self):
         for name in ops.SCHEMAS:
             self.assertIn(self.owner[name], ("fxopt", "vllm"))
@@ -141,24 +149,12 @@ class ReferenceOps(unittest.TestCase):
 
 
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
-class RmsNormQuantFamilyOps(unittest.TestCase):
+class RmsNormQuantFamilyOps(OpsCase):
     """The RMSNorm (+ residual) -> FP8 family: fxopt.ops's _C and AITER reference ops compute vLLM's native forms
     (python/tests/vllm_native.py), bit for bit, except the _C per-token kernel's division (one fp8 code)."""
 
     FAMILY = (ops.ADD_RMSNORM_DYNAMIC_QUANT, ops.RMSNORM_GROUP_QUANT, ops.ADD_RMSNORM_GROUP_QUANT) if common.torch_ok() else ()
     C_OPS = tuple(f"_C.{n}" for n in ops.C_SCHEMAS) if common.torch_ok() else ()
-
-    def setUp(self):
-        self.owner = ops.register()
-        ops.set_fp8_dtype(None)
-        ops.set_impl("eager")
-
-    def tearDown(self):
-        ops.set_fp8_dtype(None)
-
-    def need(self, key):
-        if self.owner.get(key) != "fxopt":
-            self.skipTest(f"vLLM provides {key}")
 
     def inputs(self, device, tokens=7, hidden=512, seed=0):
         x = rand(tokens, hidden, device=device, seed=seed, scale=2)
@@ -328,23 +324,11 @@ def silu_and_mul_native(x):
 
 
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
-class SiluMulQuantFamilyOps(unittest.TestCase):
+class SiluMulQuantFamilyOps(OpsCase):
     """The SiLU-and-mul -> FP8 family: fxopt.ops's _C and AITER reference ops compute SiLU-and-mul then vLLM's
     native static / group quant (python/tests/vllm_native.py), bit for bit."""
 
     C_OPS = ("_C.silu_and_mul", "_C.silu_and_mul_quant", "_C.silu_and_mul_per_block_quant")
-
-    def setUp(self):
-        self.owner = ops.register()
-        ops.set_fp8_dtype(None)
-        ops.set_impl("eager")
-
-    def tearDown(self):
-        ops.set_fp8_dtype(None)
-
-    def need(self, key):
-        if self.owner.get(key) != "fxopt":
-            self.skipTest(f"vLLM provides {key}")
 
     def inputs(self, device, tokens=7, hidden=256, seed=0):
         """x (tokens, 2*hidden) with a zero row, an inf/NaN row and a huge row among random ones."""
@@ -445,19 +429,11 @@ class SiluMulQuantFamilyOps(unittest.TestCase):
 
 
 @unittest.skipUnless(common.torch_ok(), "needs PyTorch 2.x")
-class QkNormRopeFamilyOps(unittest.TestCase):
+class QkNormRopeFamilyOps(OpsCase):
     """The QK-norm + RoPE family: fxopt.ops's _C.rotary_embedding equals vLLM's native RoPE, and
     _C.fused_qk_norm_rope the unfused chain (split, per-head native RMSNorm, RoPE), bit for bit."""
 
     C_OPS = ("_C.rotary_embedding", "_C.fused_qk_norm_rope")
-
-    def setUp(self):
-        self.owner = ops.register()
-        ops.set_impl("eager")
-
-    def need(self, key):
-        if self.owner.get(key) != "fxopt":
-            self.skipTest(f"vLLM provides {key}")
 
     @staticmethod
     def positions(tokens, rows, device):
